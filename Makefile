@@ -1,0 +1,31 @@
+# Everything installs itself: `make dev` and `make test` run `make setup` first.
+.PHONY: setup build dev test lint unit e2e deploy-check bench
+
+setup:
+	@scripts/setup.sh
+
+build: setup
+	@scripts/build.sh
+
+dev: setup
+	@scripts/dev.sh
+
+lint: setup
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+	cargo clippy --target wasm32-unknown-unknown -- -D warnings
+
+unit: setup
+	cargo test
+
+e2e: build
+	node --test --test-concurrency=1 tests/e2e/
+
+# Proves the bundle is deployable (offline) and prints its upload size.
+deploy-check: build
+	@scripts/deploy-check.sh
+
+test: lint unit e2e deploy-check
+
+bench: build
+	@node bench/run.mjs

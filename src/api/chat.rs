@@ -1,0 +1,313 @@
+//! OpenAI Chat Completions wire types: the validated request and the response shapes.
+//!
+//! Requests arrive as untyped JSON and become a [`ChatRequest`] only through
+//! `guard::validate`, which names the offending field when something is wrong. Responses
+//! ([`ChatCompletion`], [`ChatCompletionChunk`]) are both parsed from OpenAI-compatible
+//! upstreams and written to clients, so they derive both directions and tolerate fields
+//! that upstreams leave out.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Who wrote a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Operator instructions.
+    System,
+    /// Operator instructions (the newer OpenAI name for `system` on reasoning models).
+    Developer,
+    /// The end user.
+    User,
+    /// The model.
+    Assistant,
+    /// A tool result.
+    Tool,
+    /// A legacy function result.
+    Function,
+}
+
+impl Role {
+    /// Parses the wire name of a role.
+    pub fn parse(name: &str) -> Option<Role> {
+        Some(match name {
+            "system" => Role::System,
+            "developer" => Role::Developer,
+            "user" => Role::User,
+            "assistant" => Role::Assistant,
+            "tool" => Role::Tool,
+            "function" => Role::Function,
+            _ => return None,
+        })
+    }
+}
+
+/// A message's content: plain text, typed parts (text, images, audio, files) or nothing
+/// (an assistant turn that only calls tools).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Content {
+    /// `"content": "..."`.
+    Text(String),
+    /// `"content": [{"type": "text", ...}, {"type": "image_url", ...}]`, kept verbatim.
+    Parts(Vec<Value>),
+    /// `"content": null` or absent.
+    None,
+}
+
+impl Content {
+    /// The text a model reads from this content: the string, or the text parts joined.
+    pub fn text(&self) -> String {
+        match self {
+            Content::Text(text) => text.clone(),
+            Content::Parts(parts) => parts
+                .iter()
+                .filter_map(|part| part.get("text").and_then(Value::as_str))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            Content::None => String::new(),
+        }
+    }
+}
+
+/// One validated message of the conversation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Message {
+    /// The author.
+    pub role: Role,
+    /// What was said.
+    pub content: Content,
+    /// Optional participant name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// For `tool` messages: which call this answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+    /// For `assistant` messages: the tool calls it made, kept verbatim.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Value>,
+}
+
+/// A validated chat completion request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatRequest {
+    /// The model alias the client asked for.
+    pub model: String,
+    /// The conversation, at least one message.
+    pub messages: Vec<Message>,
+    /// Whether the client wants SSE.
+    pub stream: bool,
+    /// `stream_options.include_usage`: send a final usage chunk.
+    pub include_usage: bool,
+    /// Output token cap, from `max_completion_tokens` or `max_tokens`.
+    pub max_tokens: Option<u32>,
+    /// The client named the cap `max_completion_tokens` (required by reasoning models)
+    /// rather than the older `max_tokens`; upstreams get the name the client used.
+    pub max_tokens_is_completion: bool,
+    /// Sampling temperature, 0..=2.
+    pub temperature: Option<f64>,
+    /// Nucleus sampling, 0..=1.
+    pub top_p: Option<f64>,
+    /// Number of choices.
+    pub n: Option<u32>,
+    /// Stop sequences (at most 4).
+    pub stop: Vec<String>,
+    /// Presence penalty, -2..=2.
+    pub presence_penalty: Option<f64>,
+    /// Frequency penalty, -2..=2.
+    pub frequency_penalty: Option<f64>,
+    /// Other known OpenAI parameters (tools, response_format, seed, ...), forwarded verbatim
+    /// to OpenAI-compatible upstreams.
+    pub passthrough: Map<String, Value>,
+}
+
+impl ChatRequest {
+    /// The wire name of the output token cap, as the client sent it.
+    pub fn max_tokens_param(&self) -> &'static str {
+        if self.max_tokens_is_completion {
+            "max_completion_tokens"
+        } else {
+            "max_tokens"
+        }
+    }
+
+    /// A rough prompt size in tokens (4 bytes of text per token), for estimates only.
+    pub fn estimated_prompt_tokens(&self) -> u64 {
+        let bytes: usize = self
+            .messages
+            .iter()
+            .map(|message| message.content.text().len() + 4)
+            .sum();
+        estimate_tokens(bytes)
+    }
+
+    /// The text of the last user message, if any.
+    pub fn last_user_text(&self) -> Option<String> {
+        self.messages
+            .iter()
+            .rev()
+            .find(|message| message.role == Role::User)
+            .map(|message| message.content.text())
+    }
+}
+
+/// Tokens for `bytes` bytes of text under the common 4-bytes-per-token rule of thumb.
+pub fn estimate_tokens(bytes: usize) -> u64 {
+    (bytes as u64).div_ceil(4)
+}
+
+/// Token counts of one completion.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Tokens in the prompt.
+    #[serde(default)]
+    pub prompt_tokens: u64,
+    /// Tokens generated.
+    #[serde(default)]
+    pub completion_tokens: u64,
+    /// Their sum.
+    #[serde(default)]
+    pub total_tokens: u64,
+    /// Provider breakdown (cached tokens, ...), kept verbatim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens_details: Option<Value>,
+    /// Provider breakdown (reasoning tokens, ...), kept verbatim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_tokens_details: Option<Value>,
+}
+
+impl Usage {
+    /// Usage with the total filled in.
+    pub fn new(prompt_tokens: u64, completion_tokens: u64) -> Usage {
+        Usage {
+            prompt_tokens,
+            completion_tokens,
+            total_tokens: prompt_tokens + completion_tokens,
+            ..Usage::default()
+        }
+    }
+}
+
+/// The assistant's message in a non-streaming answer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AssistantMessage {
+    /// Always `assistant`.
+    #[serde(default = "assistant_role")]
+    pub role: String,
+    /// The text, or null when the model only called tools.
+    #[serde(default)]
+    pub content: Option<String>,
+    /// A refusal message, when the model refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<String>,
+    /// Tool calls, kept verbatim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Value>,
+}
+
+fn assistant_role() -> String {
+    "assistant".to_owned()
+}
+
+/// One choice of a non-streaming answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Choice {
+    /// Position among the `n` choices.
+    #[serde(default)]
+    pub index: u32,
+    /// The answer.
+    #[serde(default)]
+    pub message: AssistantMessage,
+    /// Why generation stopped: `stop`, `length`, `tool_calls`, `content_filter`.
+    #[serde(default)]
+    pub finish_reason: Option<String>,
+    /// Log probabilities, kept verbatim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logprobs: Option<Value>,
+}
+
+/// A complete, non-streaming chat completion.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatCompletion {
+    /// `chatcmpl-...`, assigned by the gateway.
+    #[serde(default)]
+    pub id: String,
+    /// Always `chat.completion`.
+    #[serde(default)]
+    pub object: String,
+    /// Unix seconds.
+    #[serde(default)]
+    pub created: u64,
+    /// The model that answered.
+    #[serde(default)]
+    pub model: String,
+    /// The answers.
+    #[serde(default)]
+    pub choices: Vec<Choice>,
+    /// Token counts, when the provider reported them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    /// Backend configuration fingerprint, when the provider sends one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_fingerprint: Option<String>,
+}
+
+/// The incremental part of a streamed choice.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Delta {
+    /// Sent once, on the first chunk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// The next piece of text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    /// The next piece of a refusal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<String>,
+    /// Tool call fragments, kept verbatim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Value>,
+}
+
+/// One choice of one streamed chunk.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChunkChoice {
+    /// Position among the `n` choices.
+    #[serde(default)]
+    pub index: u32,
+    /// What this chunk adds.
+    #[serde(default)]
+    pub delta: Delta,
+    /// Set on the choice's last chunk.
+    #[serde(default)]
+    pub finish_reason: Option<String>,
+    /// Log probabilities, kept verbatim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logprobs: Option<Value>,
+}
+
+/// One `chat.completion.chunk` SSE event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatCompletionChunk {
+    /// Same id on every chunk of a stream.
+    #[serde(default)]
+    pub id: String,
+    /// Always `chat.completion.chunk`.
+    #[serde(default)]
+    pub object: String,
+    /// Unix seconds.
+    #[serde(default)]
+    pub created: u64,
+    /// The model that answers.
+    #[serde(default)]
+    pub model: String,
+    /// The deltas; empty on the final usage chunk.
+    #[serde(default)]
+    pub choices: Vec<ChunkChoice>,
+    /// Present only on the usage chunk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    /// Backend configuration fingerprint, when the provider sends one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_fingerprint: Option<String>,
+}

@@ -1,0 +1,458 @@
+//! Typed configuration, read from Worker vars and secrets and validated once per isolate.
+//!
+//! Loading never panics: every problem is collected into [`ConfigErrors`] so `/readyz` can
+//! list them all at once, and requests are answered with 503 `config_invalid` until the
+//! configuration is fixed. Secrets are held in [`Secret`], whose `Debug` hides the value,
+//! so a config dumped into a log line cannot leak them.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// Where configuration values come from: Worker vars and secrets on the platform, a map in
+/// tests.
+pub trait ConfigSource {
+    /// A plain var, as text (JSON-valued vars arrive serialized).
+    fn var(&self, name: &str) -> Option<String>;
+    /// A secret set with `wrangler secret put` (or `.dev.vars` locally).
+    fn secret(&self, name: &str) -> Option<String>;
+}
+
+/// A secret value. Only [`Secret::expose`] reveals it; `Debug` prints a placeholder.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The value, for the one place that must send it (an upstream `Authorization` header).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Bounds on what a client may send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestLimits {
+    /// `MAX_BODY_BYTES`: largest accepted request body.
+    pub max_body_bytes: usize,
+    /// `MAX_MESSAGES`: most messages in one request.
+    pub max_messages: usize,
+    /// `MAX_MESSAGE_CHARS`: longest text of one message, in characters.
+    pub max_message_chars: usize,
+    /// `MAX_OUTPUT_TOKENS`: highest `max_tokens` a client may ask for.
+    pub max_output_tokens: u32,
+}
+
+/// How the built-in mock provider answers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MockSettings {
+    /// `MOCK_CHUNKS`: how many content chunks a streamed answer has.
+    pub chunks: u32,
+    /// `MOCK_CHUNK_DELAY_MS`: pause before each chunk.
+    pub chunk_delay_ms: u32,
+}
+
+/// One upstream provider.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProviderConfig {
+    /// The built-in mock; always present under the name `mock`.
+    Mock,
+    /// Any server that speaks OpenAI Chat Completions.
+    OpenAiCompatible {
+        /// Base URL up to and including the version, e.g. `https://api.openai.com/v1`.
+        base_url: String,
+        /// Name of the secret that holds the API key.
+        api_key_secret: String,
+        /// The key, or `None` when the secret is not set (the provider is then unusable).
+        api_key: Option<Secret>,
+    },
+}
+
+impl ProviderConfig {
+    /// Whether the provider has everything it needs to serve requests.
+    pub fn is_usable(&self) -> bool {
+        match self {
+            ProviderConfig::Mock => true,
+            ProviderConfig::OpenAiCompatible { api_key, .. } => api_key.is_some(),
+        }
+    }
+}
+
+/// Where a model alias goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteTarget {
+    /// A key of [`Config::providers`].
+    pub provider: String,
+    /// The model name sent upstream.
+    pub model: String,
+}
+
+/// The whole, validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Request bounds.
+    pub limits: RequestLimits,
+    /// `UPSTREAM_TTFB_TIMEOUT_MS`: how long one attempt may wait for response headers.
+    pub upstream_ttfb_timeout_ms: u32,
+    /// Mock provider behaviour.
+    pub mock: MockSettings,
+    /// Providers by name (`PROVIDERS`, plus the built-in `mock`).
+    pub providers: BTreeMap<String, ProviderConfig>,
+    /// Model aliases (`ROUTES`).
+    pub routes: BTreeMap<String, RouteTarget>,
+    /// Problems that do not stop the gateway (a provider whose secret is missing).
+    pub warnings: Vec<String>,
+}
+
+/// Everything wrong with a configuration, one sentence each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<String>);
+
+/// The routes used when `ROUTES` is not set: `mock` answers without any keys.
+pub const DEFAULT_ROUTES: &str = r#"{"mock": {"provider": "mock", "model": "mock"}}"#;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProviderEntry {
+    #[serde(rename = "type")]
+    kind: String,
+    base_url: Option<String>,
+    api_key_secret: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RouteEntry {
+    provider: String,
+    model: Option<String>,
+}
+
+impl Config {
+    /// Reads and validates the configuration; collects every problem instead of stopping at
+    /// the first.
+    pub fn load(source: &dyn ConfigSource) -> Result<Config, ConfigErrors> {
+        let mut errors = Vec::new();
+        let mut warnings = Vec::new();
+        let mut number = |name: &str, default: u32, min: u32, max: u32| -> u32 {
+            let Some(text) = source.var(name) else {
+                return default;
+            };
+            match text.trim().parse::<u32>() {
+                Ok(value) if (min..=max).contains(&value) => value,
+                _ => {
+                    errors.push(format!(
+                        "{name} must be an integer from {min} to {max}, got {text:?}"
+                    ));
+                    default
+                }
+            }
+        };
+        let limits = RequestLimits {
+            max_body_bytes: number("MAX_BODY_BYTES", 1_048_576, 1_024, 100 * 1_048_576) as usize,
+            max_messages: number("MAX_MESSAGES", 256, 1, 100_000) as usize,
+            max_message_chars: number("MAX_MESSAGE_CHARS", 200_000, 1, 100_000_000) as usize,
+            max_output_tokens: number("MAX_OUTPUT_TOKENS", 32_768, 1, 10_000_000),
+        };
+        let upstream_ttfb_timeout_ms = number("UPSTREAM_TTFB_TIMEOUT_MS", 30_000, 1, 600_000);
+        let mock = MockSettings {
+            chunks: number("MOCK_CHUNKS", 8, 1, 10_000),
+            chunk_delay_ms: number("MOCK_CHUNK_DELAY_MS", 25, 0, 60_000),
+        };
+
+        let mut providers = BTreeMap::from([("mock".to_owned(), ProviderConfig::Mock)]);
+        let provider_entries: BTreeMap<String, ProviderEntry> =
+            parse_json_var(source, "PROVIDERS", "{}", &mut errors);
+        for (name, entry) in provider_entries {
+            match provider_from_entry(&name, entry, source) {
+                Ok(provider) => {
+                    if !provider.is_usable() {
+                        warnings.push(format!(
+                            "provider {name:?} is disabled: its API key secret is not set"
+                        ));
+                    }
+                    providers.insert(name, provider);
+                }
+                Err(problem) => errors.push(problem),
+            }
+        }
+
+        let mut routes = BTreeMap::new();
+        let route_entries: BTreeMap<String, RouteEntry> =
+            parse_json_var(source, "ROUTES", DEFAULT_ROUTES, &mut errors);
+        for (alias, entry) in route_entries {
+            if !providers.contains_key(&entry.provider) {
+                errors.push(format!(
+                    "ROUTES.{alias} names provider {:?}, which PROVIDERS does not define",
+                    entry.provider
+                ));
+                continue;
+            }
+            let model = entry.model.unwrap_or_else(|| alias.clone());
+            routes.insert(
+                alias,
+                RouteTarget {
+                    provider: entry.provider,
+                    model,
+                },
+            );
+        }
+        if routes.is_empty() && errors.is_empty() {
+            errors.push("ROUTES defines no model".to_owned());
+        }
+
+        if errors.is_empty() {
+            Ok(Config {
+                limits,
+                upstream_ttfb_timeout_ms,
+                mock,
+                providers,
+                routes,
+                warnings,
+            })
+        } else {
+            Err(ConfigErrors(errors))
+        }
+    }
+
+    /// The aliases that can serve requests now, with their provider names, sorted.
+    pub fn usable_models(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.routes.iter().filter_map(|(alias, target)| {
+            let provider = self.providers.get(&target.provider)?;
+            provider
+                .is_usable()
+                .then_some((alias.as_str(), target.provider.as_str()))
+        })
+    }
+}
+
+fn parse_json_var<T: serde::de::DeserializeOwned + Default>(
+    source: &dyn ConfigSource,
+    name: &str,
+    default: &str,
+    errors: &mut Vec<String>,
+) -> T {
+    let text = source.var(name).unwrap_or_else(|| default.to_owned());
+    match serde_json::from_str::<T>(&text) {
+        Ok(value) => value,
+        Err(err) => {
+            // serde_json's message names the field and position, never the input itself.
+            errors.push(format!("{name} is not valid: {err}"));
+            T::default()
+        }
+    }
+}
+
+fn provider_from_entry(
+    name: &str,
+    entry: ProviderEntry,
+    source: &dyn ConfigSource,
+) -> Result<ProviderConfig, String> {
+    if name == "mock" {
+        return Err("PROVIDERS.mock: the name `mock` is reserved for the built-in mock".into());
+    }
+    match entry.kind.as_str() {
+        "openai" => {
+            let base_url = entry
+                .base_url
+                .ok_or_else(|| format!("PROVIDERS.{name}.base_url is required"))?;
+            let base_url = validate_base_url(&base_url)
+                .map_err(|why| format!("PROVIDERS.{name}.base_url {why}"))?;
+            let api_key_secret = entry
+                .api_key_secret
+                .ok_or_else(|| format!("PROVIDERS.{name}.api_key_secret is required"))?;
+            let api_key = source
+                .secret(&api_key_secret)
+                .filter(|value| !value.trim().is_empty())
+                .map(Secret::new);
+            Ok(ProviderConfig::OpenAiCompatible {
+                base_url,
+                api_key_secret,
+                api_key,
+            })
+        }
+        other => Err(format!(
+            "PROVIDERS.{name}.type {other:?} is not supported (supported: \"openai\")"
+        )),
+    }
+}
+
+/// Accepts `http://` or `https://` URLs without query, fragment or credentials, and drops
+/// a trailing slash so paths can be appended.
+fn validate_base_url(url: &str) -> Result<String, &'static str> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or("must start with https:// or http://")?;
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty() {
+        return Err("has no host");
+    }
+    if host.contains('@') {
+        return Err("must not carry credentials; use api_key_secret");
+    }
+    if url.contains(['?', '#', ' ']) {
+        return Err("must not contain a query, a fragment or spaces");
+    }
+    Ok(url.trim_end_matches('/').to_owned())
+}
+
+/// Reads a JSON value as configuration text: strings as they are, anything else serialized.
+pub fn json_var_text(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[derive(Default)]
+    struct MapSource {
+        vars: HashMap<&'static str, &'static str>,
+        secrets: HashMap<&'static str, &'static str>,
+    }
+
+    impl ConfigSource for MapSource {
+        fn var(&self, name: &str) -> Option<String> {
+            self.vars.get(name).map(|v| v.to_string())
+        }
+        fn secret(&self, name: &str) -> Option<String> {
+            self.secrets.get(name).map(|v| v.to_string())
+        }
+    }
+
+    fn source(vars: &[(&'static str, &'static str)]) -> MapSource {
+        MapSource {
+            vars: vars.iter().copied().collect(),
+            ..MapSource::default()
+        }
+    }
+
+    const OPENAI_PROVIDER: &str = r#"{"openai": {"type": "openai", "base_url": "https://api.openai.com/v1/", "api_key_secret": "OPENAI_API_KEY"}}"#;
+
+    #[test]
+    fn defaults_route_mock_to_the_built_in_mock() {
+        let config = Config::load(&MapSource::default()).unwrap();
+        assert_eq!(
+            config.routes["mock"],
+            RouteTarget {
+                provider: "mock".into(),
+                model: "mock".into()
+            }
+        );
+        assert_eq!(config.limits.max_body_bytes, 1_048_576);
+        assert_eq!(config.upstream_ttfb_timeout_ms, 30_000);
+        assert!(config.warnings.is_empty());
+        assert_eq!(
+            config.usable_models().collect::<Vec<_>>(),
+            [("mock", "mock")]
+        );
+    }
+
+    #[test]
+    fn openai_provider_reads_its_key_from_the_named_secret() {
+        let mut src = source(&[
+            ("PROVIDERS", OPENAI_PROVIDER),
+            (
+                "ROUTES",
+                r#"{"gpt-4o-mini": {"provider": "openai"}, "mock": {"provider": "mock"}}"#,
+            ),
+        ]);
+        src.secrets.insert("OPENAI_API_KEY", "sk-test-123");
+        let config = Config::load(&src).unwrap();
+        let ProviderConfig::OpenAiCompatible {
+            base_url, api_key, ..
+        } = &config.providers["openai"]
+        else {
+            panic!("openai provider expected");
+        };
+        assert_eq!(base_url, "https://api.openai.com/v1");
+        assert_eq!(api_key.as_ref().map(Secret::expose), Some("sk-test-123"));
+        assert_eq!(config.routes["gpt-4o-mini"].model, "gpt-4o-mini");
+        assert!(
+            !format!("{config:?}").contains("sk-test-123"),
+            "Debug hides secrets"
+        );
+    }
+
+    #[test]
+    fn a_missing_secret_disables_the_provider_with_a_warning() {
+        let src = source(&[
+            ("PROVIDERS", OPENAI_PROVIDER),
+            (
+                "ROUTES",
+                r#"{"gpt": {"provider": "openai"}, "mock": {"provider": "mock"}}"#,
+            ),
+        ]);
+        let config = Config::load(&src).unwrap();
+        assert_eq!(config.warnings.len(), 1);
+        assert_eq!(
+            config.usable_models().collect::<Vec<_>>(),
+            [("mock", "mock")]
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let src = source(&[
+            ("MAX_BODY_BYTES", "lots"),
+            ("MOCK_CHUNKS", "0"),
+            (
+                "PROVIDERS",
+                r#"{"x": {"type": "smoke-signals"}, "y": {"type": "openai", "base_url": "ftp://h", "api_key_secret": "K"}}"#,
+            ),
+            ("ROUTES", r#"{"a": {"provider": "nowhere"}}"#),
+        ]);
+        let ConfigErrors(errors) = Config::load(&src).unwrap_err();
+        assert_eq!(errors.len(), 5, "{errors:#?}");
+        assert!(errors[0].contains("MAX_BODY_BYTES"));
+        assert!(errors.iter().any(|e| e.contains("smoke-signals")));
+        assert!(errors.iter().any(|e| e.contains("https://")));
+        assert!(errors.iter().any(|e| e.contains("nowhere")));
+    }
+
+    #[test]
+    fn malformed_json_vars_are_errors_not_panics() {
+        for bad in [
+            "{",
+            "[]",
+            "{\"a\": 1}",
+            "{\"a\": {\"provider\": \"mock\", \"extra\": 1}}",
+        ] {
+            let src = source(&[("ROUTES", bad)]);
+            assert!(Config::load(&src).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn base_urls_are_checked() {
+        assert_eq!(
+            validate_base_url("http://127.0.0.1:8080/v1/").unwrap(),
+            "http://127.0.0.1:8080/v1"
+        );
+        assert!(validate_base_url("https://user:pw@host/v1").is_err());
+        assert!(validate_base_url("https:///v1").is_err());
+        assert!(validate_base_url("https://host/v1?key=1").is_err());
+        assert!(validate_base_url("api.openai.com").is_err());
+    }
+
+    #[test]
+    fn json_vars_arrive_as_text_or_objects() {
+        assert_eq!(json_var_text(&serde_json::json!("{}")), "{}");
+        assert_eq!(json_var_text(&serde_json::json!({"a": 1})), "{\"a\":1}");
+    }
+}

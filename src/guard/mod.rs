@@ -1,0 +1,3 @@
+//! Checks on what clients send, before anything reaches a provider.
+
+pub mod validate;

@@ -1,0 +1,18 @@
+//! An OpenAI-compatible LLM gateway that runs as a Cloudflare Worker.
+//!
+//! The modules follow the request path: [`router`] → [`guard`] → [`upstream`] →
+//! [`output`], with [`config`], [`error`] and [`observe`] beside them. All of it is plain
+//! Rust, tested on the host; `platform` (compiled for wasm only) is the thin shell that
+//! touches the Workers runtime.
+
+pub mod api;
+pub mod config;
+pub mod error;
+pub mod guard;
+pub mod observe;
+pub mod output;
+pub mod router;
+pub mod upstream;
+
+#[cfg(target_arch = "wasm32")]
+mod platform;

@@ -1,0 +1,81 @@
+//! The one JSON log line written per request.
+//!
+//! It says what happened and how long it took, never what was said: no prompt, no answer
+//! text, no header values, no secrets. Fields are filled in as the request moves along
+//! and the line is written once, when the response (or its stream) ends.
+
+use serde::Serialize;
+
+/// Everything logged about one request.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RequestLog {
+    /// Unix milliseconds when the request arrived.
+    pub ts: u64,
+    /// The `x-request-id` sent back to the client.
+    pub request_id: String,
+    /// HTTP method.
+    pub method: String,
+    /// The matched route name (`chat_completions`, `models`, ..., or `unmatched`).
+    pub route: &'static str,
+    /// The response status (200 for streams that later broke: the status was already sent).
+    pub status: u16,
+    /// The model alias requested.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// The provider that served it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// Whether the answer was streamed.
+    pub stream: bool,
+    /// Time from arrival to the end of the response body.
+    pub latency_ms: u64,
+    /// Time from arrival to the first byte of the answer body.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttfb_ms: Option<u64>,
+    /// Prompt tokens, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens: Option<u64>,
+    /// Completion tokens, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completion_tokens: Option<u64>,
+    /// Whether token counts are estimates (the upstream reported none).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub tokens_estimated: bool,
+    /// The stable error code, when the request failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// `completed`, `broken` or `client_closed` for streams.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_outcome: Option<&'static str>,
+}
+
+impl RequestLog {
+    /// The line as written to the log.
+    pub fn to_line(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_is_one_json_object_without_empty_fields() {
+        let log = RequestLog {
+            ts: 1,
+            request_id: "r1".into(),
+            method: "POST".into(),
+            route: "chat_completions",
+            status: 400,
+            error: Some("invalid_request".into()),
+            ..RequestLog::default()
+        };
+        let line = log.to_line();
+        assert!(!line.contains('\n'));
+        let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(value["route"], "chat_completions");
+        assert_eq!(value["error"], "invalid_request");
+        assert!(value.get("model").is_none() && value.get("tokens_estimated").is_none());
+    }
+}

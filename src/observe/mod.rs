@@ -1,0 +1,3 @@
+//! What the gateway tells operators about itself.
+
+pub mod log;

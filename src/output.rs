@@ -1,0 +1,408 @@
+//! The answer on its way out: provider-neutral events become OpenAI `chat.completion.chunk`
+//! SSE bytes, and token usage is counted as they pass.
+//!
+//! [`ChunkEncoder`] writes each event the moment it arrives; [`StreamTranslator`] puts the
+//! SSE parser, a provider's decoder and the encoder together so that every piece of
+//! upstream bytes is answered with the client bytes it completes, and nothing more is held
+//! than the unfinished event.
+
+use serde::Serialize;
+
+use crate::api::chat::{estimate_tokens, ChatCompletion, ChatCompletionChunk, ChunkChoice, Usage};
+use crate::error::GatewayError;
+use crate::upstream::sse::SseParser;
+use crate::upstream::{unreachable, StreamDecoder, StreamEvent};
+
+/// What every chunk of one answer shares.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnswerMeta {
+    /// `chatcmpl-<request id>`.
+    pub id: String,
+    /// Unix seconds.
+    pub created: u64,
+    /// The model reported to the client.
+    pub model: String,
+    /// Whether the client asked for the final usage chunk.
+    pub include_usage: bool,
+    /// Prompt size estimate, used when the upstream reports no usage.
+    pub estimated_prompt_tokens: u64,
+}
+
+impl AnswerMeta {
+    /// Stamps a complete answer with the gateway's id, time and model.
+    pub fn stamp(&self, mut completion: ChatCompletion) -> ChatCompletion {
+        completion.id.clone_from(&self.id);
+        completion.object = "chat.completion".to_owned();
+        completion.created = self.created;
+        completion.model.clone_from(&self.model);
+        completion
+    }
+}
+
+/// How a stream ended, for the log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamOutcome {
+    /// Still running.
+    Open,
+    /// The upstream finished and `[DONE]` was sent.
+    Completed,
+    /// The upstream failed or stopped early; an error event was sent.
+    Broken,
+}
+
+/// Encodes neutral events as OpenAI SSE, one event at a time.
+#[derive(Debug)]
+pub struct ChunkEncoder {
+    meta: AnswerMeta,
+    usage: Option<Usage>,
+    content_bytes: usize,
+    outcome: StreamOutcome,
+    error: Option<GatewayError>,
+}
+
+impl ChunkEncoder {
+    /// An encoder for one answer.
+    pub fn new(meta: AnswerMeta) -> Self {
+        ChunkEncoder {
+            meta,
+            usage: None,
+            content_bytes: 0,
+            outcome: StreamOutcome::Open,
+            error: None,
+        }
+    }
+
+    /// Appends the SSE bytes for `event` to `out`.
+    pub fn encode(&mut self, event: StreamEvent, out: &mut Vec<u8>) {
+        if self.outcome != StreamOutcome::Open {
+            return;
+        }
+        match event {
+            StreamEvent::Choices(choices) => {
+                self.content_bytes += choices
+                    .iter()
+                    .map(|c| c.delta.content.as_ref().map_or(0, String::len))
+                    .sum::<usize>();
+                self.write_chunk(choices, None, out);
+            }
+            StreamEvent::Usage(usage) => self.usage = Some(usage),
+            StreamEvent::Done => {
+                if self.meta.include_usage {
+                    let usage = self.usage();
+                    self.write_chunk(Vec::new(), Some(usage), out);
+                }
+                out.extend_from_slice(b"data: [DONE]\n\n");
+                self.outcome = StreamOutcome::Completed;
+            }
+        }
+    }
+
+    /// Ends the stream with an OpenAI error event (no `[DONE]`, so clients know the answer
+    /// is incomplete).
+    pub fn fail(&mut self, error: GatewayError, out: &mut Vec<u8>) {
+        if self.outcome != StreamOutcome::Open {
+            return;
+        }
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(error.to_json().as_bytes());
+        out.extend_from_slice(b"\n\n");
+        self.outcome = StreamOutcome::Broken;
+        self.error = Some(error);
+    }
+
+    /// The usage the upstream reported, or an estimate from what was delivered.
+    pub fn usage(&self) -> Usage {
+        self.usage.clone().unwrap_or_else(|| {
+            Usage::new(
+                self.meta.estimated_prompt_tokens,
+                estimate_tokens(self.content_bytes),
+            )
+        })
+    }
+
+    /// Whether the usage came from the upstream rather than an estimate.
+    pub fn usage_is_reported(&self) -> bool {
+        self.usage.is_some()
+    }
+
+    /// How the stream ended so far.
+    pub fn outcome(&self) -> StreamOutcome {
+        self.outcome
+    }
+
+    /// The error that broke the stream, if one did.
+    pub fn error(&self) -> Option<&GatewayError> {
+        self.error.as_ref()
+    }
+
+    fn write_chunk(&self, choices: Vec<ChunkChoice>, usage: Option<Usage>, out: &mut Vec<u8>) {
+        let chunk = ChatCompletionChunk {
+            id: self.meta.id.clone(),
+            object: "chat.completion.chunk".to_owned(),
+            created: self.meta.created,
+            model: self.meta.model.clone(),
+            choices,
+            usage,
+            system_fingerprint: None,
+        };
+        out.extend_from_slice(b"data: ");
+        write_json(&chunk, out);
+        out.extend_from_slice(b"\n\n");
+    }
+}
+
+fn write_json(value: &impl Serialize, out: &mut Vec<u8>) {
+    // Our own types hold only strings, numbers and JSON values: serializing cannot fail.
+    let _ = serde_json::to_writer(&mut *out, value);
+}
+
+/// Turns an upstream SSE byte stream into client SSE bytes, piece by piece, writing through
+/// the answer's [`ChunkEncoder`] (kept by the caller, who also needs its usage and outcome).
+pub struct StreamTranslator {
+    parser: SseParser,
+    decoder: Box<dyn StreamDecoder>,
+    events: Vec<crate::upstream::sse::SseEvent>,
+}
+
+impl StreamTranslator {
+    /// A translator using a provider's `decoder`.
+    pub fn new(decoder: Box<dyn StreamDecoder>) -> Self {
+        StreamTranslator {
+            parser: SseParser::default(),
+            decoder,
+            events: Vec::new(),
+        }
+    }
+
+    /// Feeds upstream bytes; returns the client bytes they complete (possibly none).
+    pub fn push(&mut self, bytes: &[u8], encoder: &mut ChunkEncoder) -> Vec<u8> {
+        let mut out = Vec::new();
+        if encoder.outcome() != StreamOutcome::Open {
+            return out;
+        }
+        if self.parser.push(bytes, &mut self.events).is_err() {
+            encoder.fail(
+                unreachable("it sent a stream event that is too large"),
+                &mut out,
+            );
+            return out;
+        }
+        for event in self.events.drain(..) {
+            match self.decoder.decode(&event) {
+                Ok(decoded) => {
+                    for neutral in decoded {
+                        encoder.encode(neutral, &mut out);
+                    }
+                }
+                Err(error) => {
+                    encoder.fail(error, &mut out);
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    /// The upstream body ended (`None`) or failed (`Some(detail)`): returns the closing
+    /// bytes, an error event unless the stream had already completed.
+    pub fn end(&mut self, failure: Option<&str>, encoder: &mut ChunkEncoder) -> Vec<u8> {
+        let mut out = Vec::new();
+        if encoder.outcome() == StreamOutcome::Open {
+            let detail = failure.unwrap_or("the stream ended before the answer was complete");
+            encoder.fail(unreachable(detail), &mut out);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::chat::Delta;
+    use crate::config::Secret;
+    use crate::upstream::openai::OpenAi;
+    use crate::upstream::HttpProvider;
+    use serde_json::Value;
+
+    fn meta(include_usage: bool) -> AnswerMeta {
+        AnswerMeta {
+            id: "chatcmpl-r1".into(),
+            created: 1_700_000_000,
+            model: "gpt-x".into(),
+            include_usage,
+            estimated_prompt_tokens: 7,
+        }
+    }
+
+    /// A translator for an OpenAI upstream with the encoder it writes through.
+    struct Pipe {
+        translator: StreamTranslator,
+        encoder: ChunkEncoder,
+    }
+
+    impl Pipe {
+        fn push(&mut self, bytes: &[u8]) -> Vec<u8> {
+            self.translator.push(bytes, &mut self.encoder)
+        }
+        fn end(&mut self, failure: Option<&str>) -> Vec<u8> {
+            self.translator.end(failure, &mut self.encoder)
+        }
+        fn encoder(&self) -> &ChunkEncoder {
+            &self.encoder
+        }
+    }
+
+    fn translator(include_usage: bool) -> Pipe {
+        let key = Secret::new("sk-k");
+        Pipe {
+            translator: StreamTranslator::new(OpenAi::new("http://h", &key).stream_decoder()),
+            encoder: ChunkEncoder::new(meta(include_usage)),
+        }
+    }
+
+    /// The `data:` payloads of SSE output, parsed.
+    fn payloads(bytes: &[u8]) -> Vec<Value> {
+        let text = std::str::from_utf8(bytes).unwrap();
+        assert!(
+            text.ends_with("\n\n") || text.is_empty(),
+            "whole events only: {text:?}"
+        );
+        text.split("\n\n")
+            .filter(|event| !event.is_empty())
+            .map(|event| {
+                let data = event.strip_prefix("data: ").unwrap();
+                if data == "[DONE]" {
+                    Value::String("[DONE]".into())
+                } else {
+                    serde_json::from_str(data).unwrap()
+                }
+            })
+            .collect()
+    }
+
+    const UPSTREAM: &str = concat!(
+        "data: {\"id\":\"u\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-x-2024\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}\n\n",
+        "data: {\"id\":\"u\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-x-2024\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"},\"finish_reason\":null}]}\n\n",
+        "data: {\"id\":\"u\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-x-2024\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo\"},\"finish_reason\":\"stop\"}]}\n\n",
+        "data: {\"id\":\"u\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-x-2024\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":2,\"total_tokens\":11}}\n\n",
+        "data: [DONE]\n\n",
+    );
+
+    #[test]
+    fn a_whole_stream_is_re_encoded_with_the_gateway_identity() {
+        let mut t = translator(true);
+        let out = t.push(UPSTREAM.as_bytes());
+        let events = payloads(&out);
+        assert_eq!(events.len(), 5);
+        for chunk in &events[..4] {
+            assert_eq!(chunk["id"], "chatcmpl-r1");
+            assert_eq!(chunk["object"], "chat.completion.chunk");
+            assert_eq!(chunk["model"], "gpt-x");
+        }
+        assert_eq!(events[1]["choices"][0]["delta"]["content"], "Hel");
+        assert_eq!(events[1]["choices"][0]["finish_reason"], Value::Null);
+        assert_eq!(events[2]["choices"][0]["finish_reason"], "stop");
+        assert_eq!(events[3]["choices"], serde_json::json!([]));
+        assert_eq!(events[3]["usage"]["total_tokens"], 11);
+        assert_eq!(events[4], "[DONE]");
+        assert_eq!(t.encoder().outcome(), StreamOutcome::Completed);
+        assert!(t.encoder().usage_is_reported());
+        assert!(t.end(None).is_empty(), "nothing after a completed stream");
+    }
+
+    #[test]
+    fn usage_is_withheld_unless_asked_but_still_counted() {
+        let mut t = translator(false);
+        let events = payloads(&t.push(UPSTREAM.as_bytes()));
+        assert_eq!(events.len(), 4);
+        assert!(events.iter().all(|e| e.get("usage").is_none()));
+        assert_eq!(t.encoder().usage(), Usage::new(9, 2));
+    }
+
+    #[test]
+    fn each_piece_is_answered_with_exactly_the_events_it_completes() {
+        let bytes = UPSTREAM.as_bytes();
+        let whole = translator(true).push(bytes);
+        for split in 0..bytes.len() {
+            let mut t = translator(true);
+            let first = t.push(&bytes[..split]);
+            let complete_events = UPSTREAM[..split].matches("\n\n").count();
+            let expected = complete_events.min(3) + usize::from(complete_events >= 5) * 2;
+            assert_eq!(payloads(&first).len(), expected, "split at {split}");
+            let mut all = first;
+            all.extend(t.push(&bytes[split..]));
+            assert_eq!(all, whole, "split at {split}");
+        }
+    }
+
+    #[test]
+    fn a_cut_stream_ends_with_an_error_event_and_an_estimate() {
+        let mut t = translator(true);
+        let cut = UPSTREAM.find("data: {\"id\":\"u\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-x-2024\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo").unwrap();
+        t.push(&UPSTREAM.as_bytes()[..cut + 20]);
+        let closing = payloads(&t.end(None));
+        assert_eq!(closing.len(), 1);
+        assert_eq!(closing[0]["error"]["code"], "upstream_error");
+        assert_eq!(t.encoder().outcome(), StreamOutcome::Broken);
+        assert_eq!(
+            t.encoder().usage(),
+            Usage::new(7, 1),
+            "3 content bytes delivered"
+        );
+        assert!(
+            t.push(b"data: [DONE]\n\n").is_empty(),
+            "nothing after a failure"
+        );
+    }
+
+    #[test]
+    fn an_upstream_error_event_ends_the_stream() {
+        let mut t = translator(false);
+        let out = payloads(
+            &t.push(b"data: {\"error\":{\"message\":\"overloaded\"}}\n\ndata: [DONE]\n\n"),
+        );
+        assert_eq!(out.len(), 1);
+        assert!(out[0]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("overloaded"));
+        assert_eq!(t.encoder().error().unwrap().code(), "upstream_error");
+    }
+
+    #[test]
+    fn neutral_events_encode_directly() {
+        let mut encoder = ChunkEncoder::new(meta(false));
+        let mut out = Vec::new();
+        encoder.encode(
+            StreamEvent::Choices(vec![ChunkChoice {
+                delta: Delta {
+                    content: Some("é".into()),
+                    ..Delta::default()
+                },
+                ..ChunkChoice::default()
+            }]),
+            &mut out,
+        );
+        encoder.encode(StreamEvent::Done, &mut out);
+        let events = payloads(&out);
+        assert_eq!(events[0]["choices"][0]["delta"]["content"], "é");
+        assert_eq!(events[1], "[DONE]");
+        assert!(!encoder.usage_is_reported());
+        assert_eq!(encoder.usage(), Usage::new(7, 1));
+    }
+
+    #[test]
+    fn stamping_sets_identity() {
+        let completion: ChatCompletion =
+            serde_json::from_str(r#"{"id":"up","choices":[]}"#).unwrap();
+        let stamped = meta(false).stamp(completion);
+        assert_eq!(
+            (
+                stamped.id.as_str(),
+                stamped.object.as_str(),
+                stamped.model.as_str()
+            ),
+            ("chatcmpl-r1", "chat.completion", "gpt-x")
+        );
+    }
+}

@@ -1,0 +1,20 @@
+//! Time and randomness from the runtime (`Date.now()`, `crypto.getRandomValues`).
+//!
+//! Workers advance `Date.now()` only across I/O, which is exactly the resolution latency
+//! measurements need.
+
+/// Unix milliseconds.
+pub fn now_ms() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+/// A fresh request id: 128 bits from the platform CSPRNG, as 32 hex digits.
+pub fn new_request_id() -> String {
+    let mut bytes = [0u8; 16];
+    if getrandom::fill(&mut bytes).is_err() {
+        // The runtime always provides crypto.getRandomValues; a time-based id keeps the
+        // request traceable if it ever does not.
+        return format!("t{:x}", now_ms());
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

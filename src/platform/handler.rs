@@ -1,0 +1,240 @@
+//! The request path, stage by stage: route, config, validate, resolve, call, answer, log.
+
+use serde_json::json;
+use web_sys::AbortSignal;
+use worker::{Env, Request, Response};
+
+use super::clock::{new_request_id, now_ms};
+use super::env::config;
+use super::fetch::{self, read_to_end, BodyError};
+use super::respond;
+use super::stream::AnswerStream;
+use crate::api::chat::ChatRequest;
+use crate::api::ModelList;
+use crate::config::Config;
+use crate::error::{ErrorKind, GatewayError};
+use crate::guard::validate::{body_too_large, check_content_type, parse_chat_request};
+use crate::observe::log::RequestLog;
+use crate::output::{AnswerMeta, ChunkEncoder, StreamTranslator};
+use crate::router::{self, Route};
+use crate::upstream::{self, mock, resolve, Backend, HttpProvider};
+
+/// Most bytes read from an upstream error body: enough for any error object.
+const MAX_UPSTREAM_ERROR_BYTES: usize = 64 * 1024;
+/// Most bytes read from a complete (non-streaming) upstream answer.
+const MAX_UPSTREAM_ANSWER_BYTES: usize = 16 * 1024 * 1024;
+
+/// What a route produced.
+enum Reply {
+    /// A complete response; the handler writes the log line.
+    Now(Response),
+    /// A streamed response that writes its own log line when it ends.
+    Streaming(Response),
+}
+
+/// Answers one request. Every failure becomes an OpenAI error object; nothing panics.
+pub async fn handle(req: Request, env: &Env) -> Response {
+    let mut log = RequestLog {
+        ts: now_ms(),
+        request_id: new_request_id(),
+        method: req.method().to_string(),
+        route: "unmatched",
+        ..RequestLog::default()
+    };
+    let path = req.path();
+    let (response, log_now) = match serve(req, env, &path, &mut log).await {
+        Ok(Reply::Now(response)) => (response, true),
+        Ok(Reply::Streaming(response)) => (response, false),
+        Err(error) => {
+            log.error = Some(error.code().to_owned());
+            let allow = (error.kind == ErrorKind::MethodNotAllowed)
+                .then(|| router::allowed_methods(&path))
+                .flatten();
+            (respond::error(&error, allow), true)
+        }
+    };
+    respond::set_header(&response, "x-request-id", &log.request_id);
+    if log_now {
+        log.status = response.status_code();
+        log.latency_ms = now_ms().saturating_sub(log.ts);
+        emit_log(&log);
+    }
+    response
+}
+
+/// Writes the request's one log line.
+pub fn emit_log(log: &RequestLog) {
+    worker::console_log!("{}", log.to_line());
+}
+
+async fn serve(
+    req: Request,
+    env: &Env,
+    path: &str,
+    log: &mut RequestLog,
+) -> Result<Reply, GatewayError> {
+    let route = router::route(&log.method, path)?;
+    log.route = route.name();
+    let config = config(env);
+    match route {
+        Route::Health => Ok(Reply::Now(respond::json(
+            200,
+            json!({"status": "ok"}).to_string(),
+        ))),
+        Route::Ready => Ok(Reply::Now(match config.as_ref() {
+            Ok(config) => respond::json(
+                200,
+                json!({"status": "ready", "warnings": config.warnings}).to_string(),
+            ),
+            Err(errors) => respond::json(
+                503,
+                json!({"status": "not_ready", "errors": errors.0}).to_string(),
+            ),
+        })),
+        Route::Models => {
+            let config = usable(&config)?;
+            let list = ModelList::new(config.usable_models());
+            Ok(Reply::Now(respond::json(200, json!(list).to_string())))
+        }
+        Route::ChatCompletions => chat_completions(req, usable(&config)?, log).await,
+    }
+}
+
+fn usable(config: &Result<Config, crate::config::ConfigErrors>) -> Result<&Config, GatewayError> {
+    config.as_ref().map_err(|_| {
+        GatewayError::new(
+            ErrorKind::ConfigInvalid,
+            "the gateway is misconfigured; GET /readyz lists the problems",
+        )
+    })
+}
+
+async fn chat_completions(
+    mut req: Request,
+    config: &Config,
+    log: &mut RequestLog,
+) -> Result<Reply, GatewayError> {
+    let client = req.inner().signal();
+    let headers = req.headers();
+    check_content_type(headers.get("content-type").ok().flatten().as_deref())?;
+    let cap = config.limits.max_body_bytes;
+    let declared = headers.get("content-length").ok().flatten();
+    if declared
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .is_some_and(|len| len > cap as u64)
+    {
+        return Err(body_too_large(cap));
+    }
+    let body = match req.stream() {
+        Ok(stream) => read_to_end(stream, cap).await.map_err(|err| match err {
+            BodyError::TooLarge => body_too_large(cap),
+            BodyError::Failed => {
+                GatewayError::new(ErrorKind::InvalidJson, "the request body could not be read")
+            }
+        })?,
+        // No body at all.
+        Err(_) => Vec::new(),
+    };
+    let request = parse_chat_request(&body, &config.limits)?;
+    log.model = Some(request.model.clone());
+    log.stream = request.stream;
+    let resolved = resolve(config, &request.model)?;
+    log.provider = Some(resolved.provider_name.to_owned());
+    let meta = AnswerMeta {
+        id: format!("chatcmpl-{}", log.request_id),
+        created: log.ts / 1000,
+        model: resolved.model.to_owned(),
+        include_usage: request.include_usage,
+        estimated_prompt_tokens: request.estimated_prompt_tokens(),
+    };
+    match resolved.backend {
+        Backend::Mock(settings) => {
+            let reply = mock::reply(&request, settings);
+            if request.stream {
+                log.status = 200;
+                let encoder = ChunkEncoder::new(meta);
+                let stream = AnswerStream::mock(
+                    reply.events(),
+                    settings.chunk_delay_ms,
+                    encoder,
+                    client,
+                    log.clone(),
+                );
+                return Ok(Reply::Streaming(respond::event_stream(stream.into_body())));
+            }
+            let completion = meta.stamp(reply.completion());
+            Ok(Reply::Now(completion_response(&completion, log)))
+        }
+        Backend::Http(provider) => {
+            let upstream = Upstream {
+                provider: provider.as_ref(),
+                model: resolved.model,
+                ttfb_timeout_ms: config.upstream_ttfb_timeout_ms,
+                client,
+            };
+            call_upstream(upstream, &request, meta, log).await
+        }
+    }
+}
+
+/// Who to call and how.
+struct Upstream<'a> {
+    provider: &'a dyn HttpProvider,
+    model: &'a str,
+    ttfb_timeout_ms: u32,
+    client: AbortSignal,
+}
+
+async fn call_upstream(
+    upstream: Upstream<'_>,
+    request: &ChatRequest,
+    meta: AnswerMeta,
+    log: &mut RequestLog,
+) -> Result<Reply, GatewayError> {
+    let Upstream {
+        provider,
+        model,
+        ttfb_timeout_ms,
+        client,
+    } = upstream;
+    let call = provider.build_call(request, model);
+    let (mut response, guard) = fetch::send(&call, ttfb_timeout_ms, &client).await?;
+    let status = response.status_code();
+    let body = response
+        .stream()
+        .map_err(|_| upstream::unreachable("its answer has no body"))?;
+    if !(200..300).contains(&status) {
+        let error_body = read_to_end(body, MAX_UPSTREAM_ERROR_BYTES)
+            .await
+            .unwrap_or_default();
+        return Err(provider.map_error(status, &error_body));
+    }
+    if request.stream {
+        log.status = 200;
+        let translator = StreamTranslator::new(provider.stream_decoder());
+        let encoder = ChunkEncoder::new(meta);
+        let stream = AnswerStream::upstream(body, translator, encoder, guard, client, log.clone());
+        return Ok(Reply::Streaming(respond::event_stream(stream.into_body())));
+    }
+    let answer = read_to_end(body, MAX_UPSTREAM_ANSWER_BYTES)
+        .await
+        .map_err(|err| match err {
+            BodyError::TooLarge => upstream::unreachable("its answer is too large"),
+            BodyError::Failed => {
+                upstream::unreachable("the connection broke while reading its answer")
+            }
+        })?;
+    let completion = meta.stamp(provider.parse_completion(&answer)?);
+    Ok(Reply::Now(completion_response(&completion, log)))
+}
+
+fn completion_response(
+    completion: &crate::api::chat::ChatCompletion,
+    log: &mut RequestLog,
+) -> Response {
+    if let Some(usage) = &completion.usage {
+        log.prompt_tokens = Some(usage.prompt_tokens);
+        log.completion_tokens = Some(usage.completion_tokens);
+    }
+    respond::json(200, json!(completion).to_string())
+}

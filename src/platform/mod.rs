@@ -1,0 +1,22 @@
+//! The shell: the only code that touches the Workers runtime (`worker`, `js_sys`).
+//!
+//! Each file wraps one platform concept: [`env`] reads vars and secrets into the cached
+//! [`crate::config::Config`], [`clock`] gives time and ids, [`fetch`] sends upstream calls
+//! with a deadline and an abort handle, [`respond`] builds HTTP responses and
+//! [`handler`] runs the request path. Everything they call is plain Rust.
+
+mod clock;
+mod env;
+mod fetch;
+mod handler;
+mod respond;
+mod stream;
+
+use worker::{event, Context, Env, Request, Response, Result};
+
+/// The Worker's fetch entry point. Never fails: every error becomes an OpenAI-style
+/// response inside [`handler::handle`].
+#[event(fetch)]
+pub async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    Ok(handler::handle(req, &env).await)
+}

@@ -1,0 +1,59 @@
+//! HTTP responses: JSON bodies, OpenAI error objects and SSE streams.
+
+use futures_util::Stream;
+use worker::{Headers, Response};
+
+use crate::error::GatewayError;
+
+/// A JSON response with `status`.
+pub fn json(status: u16, body: String) -> Response {
+    with_content_type(status, "application/json", body.into_bytes())
+}
+
+/// The OpenAI error object for `error`, with its status (and `Allow` for a 405).
+pub fn error(error: &GatewayError, allow: Option<&str>) -> Response {
+    let response = json(error.status(), error.to_json());
+    if let Some(allow) = allow {
+        set_header(&response, "allow", allow);
+    }
+    response
+}
+
+/// A `text/event-stream` response whose body is `chunks`, sent as they are produced.
+pub fn event_stream(chunks: impl Stream<Item = Vec<u8>> + 'static) -> Response {
+    let headers = Headers::new();
+    for (name, value) in [
+        ("content-type", "text/event-stream; charset=utf-8"),
+        ("cache-control", "no-cache, no-transform"),
+    ] {
+        let _ = headers.set(name, value);
+    }
+    let chunks = futures_util::StreamExt::map(chunks, Ok::<Vec<u8>, worker::Error>);
+    match Response::builder()
+        .with_headers(headers)
+        .from_stream(chunks)
+    {
+        Ok(response) => response,
+        Err(_) => error(
+            &GatewayError::new(
+                crate::error::ErrorKind::Internal,
+                "could not open the stream",
+            ),
+            None,
+        ),
+    }
+}
+
+/// Sets a header; header values here are ASCII the gateway wrote, so setting cannot fail.
+pub fn set_header(response: &Response, name: &str, value: &str) {
+    let _ = response.headers().set(name, value);
+}
+
+fn with_content_type(status: u16, content_type: &str, body: Vec<u8>) -> Response {
+    let headers = Headers::new();
+    let _ = headers.set("content-type", content_type);
+    Response::builder()
+        .with_status(status)
+        .with_headers(headers)
+        .fixed(body)
+}

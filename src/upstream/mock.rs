@@ -1,0 +1,223 @@
+//! The built-in mock provider: a deterministic answer with no network and no keys, so the
+//! gateway can be tried, demonstrated and load-tested out of the box.
+//!
+//! The answer is `MOCK_CHUNKS` words long (one word per streamed chunk, one token per
+//! word), cycling through a fixed sentence that quotes the last user message. A
+//! `max_tokens` below that cuts it short with `finish_reason: "length"`.
+
+use crate::api::chat::{
+    AssistantMessage, ChatCompletion, ChatRequest, Choice, ChunkChoice, Delta, Usage,
+};
+use crate::config::MockSettings;
+
+use super::StreamEvent;
+
+/// The complete mock answer to one request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MockReply {
+    /// The pieces of text, one per streamed chunk.
+    pub pieces: Vec<String>,
+    /// `stop`, or `length` when `max_tokens` cut the answer.
+    pub finish_reason: &'static str,
+    /// Prompt tokens are estimated from the text; completion tokens are the pieces.
+    pub usage: Usage,
+    /// How many identical choices (`n`).
+    pub choices: u32,
+}
+
+/// Builds the mock's answer to `request`.
+pub fn reply(request: &ChatRequest, settings: &MockSettings) -> MockReply {
+    let quoted = request.last_user_text().unwrap_or_default();
+    let quoted: String = quoted
+        .split_whitespace()
+        .take(24)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let sentence = format!("This is the mock provider of the edge gateway. You said: {quoted}");
+    let words: Vec<&str> = sentence.split_whitespace().collect();
+    let wanted = settings.chunks as usize;
+    let allowed = request
+        .max_tokens
+        .map_or(wanted, |cap| wanted.min(cap as usize));
+    let pieces: Vec<String> = words
+        .iter()
+        .cycle()
+        .take(allowed)
+        .enumerate()
+        .map(|(index, word)| {
+            if index == 0 {
+                (*word).to_owned()
+            } else {
+                format!(" {word}")
+            }
+        })
+        .collect();
+    let finish_reason = if allowed < wanted { "length" } else { "stop" };
+    let choices = request.n.unwrap_or(1);
+    let usage = Usage::new(
+        request.estimated_prompt_tokens(),
+        pieces.len() as u64 * u64::from(choices),
+    );
+    MockReply {
+        pieces,
+        finish_reason,
+        usage,
+        choices,
+    }
+}
+
+impl MockReply {
+    /// The answer as stream events: a role chunk, one chunk per piece, the finish chunk,
+    /// usage, done. The platform pauses before each piece.
+    pub fn events(&self) -> Vec<StreamEvent> {
+        let all = |delta: Delta, finish_reason: Option<&str>| {
+            StreamEvent::Choices(
+                (0..self.choices)
+                    .map(|index| ChunkChoice {
+                        index,
+                        delta: delta.clone(),
+                        finish_reason: finish_reason.map(str::to_owned),
+                        logprobs: None,
+                    })
+                    .collect(),
+            )
+        };
+        let mut events = Vec::with_capacity(self.pieces.len() + 4);
+        events.push(all(
+            Delta {
+                role: Some("assistant".into()),
+                content: Some(String::new()),
+                ..Delta::default()
+            },
+            None,
+        ));
+        for piece in &self.pieces {
+            events.push(all(
+                Delta {
+                    content: Some(piece.clone()),
+                    ..Delta::default()
+                },
+                None,
+            ));
+        }
+        events.push(all(Delta::default(), Some(self.finish_reason)));
+        events.push(StreamEvent::Usage(self.usage.clone()));
+        events.push(StreamEvent::Done);
+        events
+    }
+
+    /// The answer as one non-streaming completion (id, created and model set by the caller).
+    pub fn completion(&self) -> ChatCompletion {
+        let text: String = self.pieces.concat();
+        ChatCompletion {
+            id: String::new(),
+            object: String::new(),
+            created: 0,
+            model: String::new(),
+            choices: (0..self.choices)
+                .map(|index| Choice {
+                    index,
+                    message: AssistantMessage {
+                        role: "assistant".into(),
+                        content: Some(text.clone()),
+                        refusal: None,
+                        tool_calls: None,
+                    },
+                    finish_reason: Some(self.finish_reason.into()),
+                    logprobs: None,
+                })
+                .collect(),
+            usage: Some(self.usage.clone()),
+            system_fingerprint: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::chat::{Content, Message, Role};
+
+    fn request(text: &str, max_tokens: Option<u32>, n: Option<u32>) -> ChatRequest {
+        ChatRequest {
+            model: "mock".into(),
+            messages: vec![Message {
+                role: Role::User,
+                content: Content::Text(text.into()),
+                name: None,
+                tool_call_id: None,
+                tool_calls: None,
+            }],
+            stream: true,
+            include_usage: true,
+            max_tokens,
+            max_tokens_is_completion: false,
+            temperature: None,
+            top_p: None,
+            n,
+            stop: vec![],
+            presence_penalty: None,
+            frequency_penalty: None,
+            passthrough: Default::default(),
+        }
+    }
+
+    const SETTINGS: MockSettings = MockSettings {
+        chunks: 12,
+        chunk_delay_ms: 0,
+    };
+
+    #[test]
+    fn the_reply_is_deterministic_and_quotes_the_user() {
+        let first = reply(&request("hello there", None, None), &SETTINGS);
+        assert_eq!(first, reply(&request("hello there", None, None), &SETTINGS));
+        // 13 words, 12 chunks: the last word falls off.
+        assert_eq!(first.pieces.len(), 12);
+        assert_eq!(
+            first.pieces.concat(),
+            "This is the mock provider of the edge gateway. You said: hello"
+        );
+        assert_eq!(first.finish_reason, "stop");
+        assert_eq!(first.usage.completion_tokens, 12);
+        assert_eq!(first.usage.prompt_tokens, 4);
+    }
+
+    #[test]
+    fn more_chunks_than_words_cycle_and_max_tokens_cuts() {
+        let settings = MockSettings {
+            chunks: 30,
+            chunk_delay_ms: 0,
+        };
+        assert_eq!(reply(&request("x", None, None), &settings).pieces.len(), 30);
+        let cut = reply(&request("x", Some(5), None), &settings);
+        assert_eq!(cut.pieces.len(), 5);
+        assert_eq!(cut.finish_reason, "length");
+    }
+
+    #[test]
+    fn events_frame_the_pieces_like_openai() {
+        let events = reply(&request("hi", None, Some(2)), &SETTINGS).events();
+        assert_eq!(events.len(), 12 + 4);
+        let StreamEvent::Choices(first) = &events[0] else {
+            panic!()
+        };
+        assert_eq!(first.len(), 2);
+        assert_eq!(first[0].delta.role.as_deref(), Some("assistant"));
+        let StreamEvent::Choices(last) = &events[13] else {
+            panic!()
+        };
+        assert_eq!(last[1].finish_reason.as_deref(), Some("stop"));
+        assert!(matches!(events[14], StreamEvent::Usage(_)));
+        assert_eq!(events[15], StreamEvent::Done);
+    }
+
+    #[test]
+    fn the_completion_holds_the_whole_text() {
+        let completion = reply(&request("hi", None, None), &SETTINGS).completion();
+        assert_eq!(
+            completion.choices[0].message.content.as_deref(),
+            Some("This is the mock provider of the edge gateway. You said: hi")
+        );
+        assert_eq!(completion.usage.unwrap().total_tokens, 2 + 12);
+    }
+}

@@ -1,0 +1,359 @@
+//! Any server that speaks OpenAI Chat Completions (OpenAI itself, vLLM, Ollama, Together,
+//! Groq, ...). Requests and answers are already in the public wire format, so this provider
+//! mostly re-checks and re-encodes; it always asks the upstream for usage so tokens can be
+//! counted even when the client did not ask for them.
+
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::sse::SseEvent;
+use super::{unreachable, HttpCall, HttpProvider, StreamDecoder, StreamEvent};
+use crate::api::chat::{ChatCompletion, ChatCompletionChunk, ChatRequest};
+use crate::config::Secret;
+use crate::error::{ErrorKind, GatewayError};
+
+/// An OpenAI-compatible upstream at `base_url`.
+pub struct OpenAi<'a> {
+    base_url: &'a str,
+    api_key: &'a Secret,
+}
+
+impl<'a> OpenAi<'a> {
+    /// A provider for the server at `base_url` (without trailing slash) using `api_key`.
+    pub fn new(base_url: &'a str, api_key: &'a Secret) -> Self {
+        OpenAi { base_url, api_key }
+    }
+}
+
+impl HttpProvider for OpenAi<'_> {
+    fn build_call(&self, request: &ChatRequest, model: &str) -> HttpCall {
+        let mut body = Map::new();
+        body.insert("model".into(), json!(model));
+        body.insert("messages".into(), json!(request.messages));
+        if request.stream {
+            body.insert("stream".into(), json!(true));
+            body.insert("stream_options".into(), json!({"include_usage": true}));
+        }
+        let mut put = |name: &str, value: Option<Value>| {
+            if let Some(value) = value {
+                body.insert(name.to_owned(), value);
+            }
+        };
+        put(
+            request.max_tokens_param(),
+            request.max_tokens.map(Value::from),
+        );
+        put("temperature", request.temperature.map(Value::from));
+        put("top_p", request.top_p.map(Value::from));
+        put("n", request.n.map(Value::from));
+        put(
+            "presence_penalty",
+            request.presence_penalty.map(Value::from),
+        );
+        put(
+            "frequency_penalty",
+            request.frequency_penalty.map(Value::from),
+        );
+        put(
+            "stop",
+            (!request.stop.is_empty()).then(|| json!(request.stop)),
+        );
+        for (name, value) in &request.passthrough {
+            body.insert(name.clone(), value.clone());
+        }
+        let accept = if request.stream {
+            "text/event-stream"
+        } else {
+            "application/json"
+        };
+        HttpCall {
+            url: format!("{}/chat/completions", self.base_url),
+            headers: vec![
+                ("authorization", format!("Bearer {}", self.api_key.expose())),
+                ("content-type", "application/json".to_owned()),
+                ("accept", accept.to_owned()),
+            ],
+            body: Value::Object(body).to_string(),
+        }
+    }
+
+    fn parse_completion(&self, body: &[u8]) -> Result<ChatCompletion, GatewayError> {
+        serde_json::from_slice(body)
+            .map_err(|err| unreachable(&format!("its answer is not a chat completion ({err})")))
+    }
+
+    fn stream_decoder(&self) -> Box<dyn StreamDecoder> {
+        Box::new(OpenAiDecoder {
+            api_key: self.api_key.clone(),
+        })
+    }
+
+    fn map_error(&self, status: u16, body: &[u8]) -> GatewayError {
+        map_openai_error(status, body, self.api_key)
+    }
+}
+
+struct OpenAiDecoder {
+    api_key: Secret,
+}
+
+impl StreamDecoder for OpenAiDecoder {
+    fn decode(&mut self, event: &SseEvent) -> Result<Vec<StreamEvent>, GatewayError> {
+        if event.data == "[DONE]" {
+            return Ok(vec![StreamEvent::Done]);
+        }
+        let value: Value = serde_json::from_str(&event.data)
+            .map_err(|err| unreachable(&format!("it sent an unreadable stream event ({err})")))?;
+        if value.get("error").is_some() {
+            let mut err = map_openai_error(502, event.data.as_bytes(), &self.api_key);
+            err.kind = ErrorKind::UpstreamError;
+            return Err(err);
+        }
+        let chunk: ChatCompletionChunk = serde_json::from_value(value)
+            .map_err(|err| unreachable(&format!("it sent an unreadable stream chunk ({err})")))?;
+        let mut events = Vec::with_capacity(2);
+        if !chunk.choices.is_empty() {
+            events.push(StreamEvent::Choices(chunk.choices));
+        }
+        if let Some(usage) = chunk.usage {
+            events.push(StreamEvent::Usage(usage));
+        }
+        Ok(events)
+    }
+}
+
+#[derive(Deserialize)]
+struct ErrorEnvelope {
+    error: ErrorObject,
+}
+
+#[derive(Deserialize)]
+struct ErrorObject {
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    param: Option<String>,
+    #[serde(default)]
+    code: Option<Value>,
+}
+
+/// Statuses whose meaning survives the hop: the client's request (or the gateway's
+/// credentials) was at fault, so retrying elsewhere would not help.
+const PASSED_THROUGH: &[u16] = &[400, 401, 403, 404, 409, 422, 429];
+
+/// Maps an OpenAI-style error answer to the client's error, scrubbing credentials.
+fn map_openai_error(status: u16, body: &[u8], api_key: &Secret) -> GatewayError {
+    let parsed = serde_json::from_slice::<ErrorEnvelope>(body)
+        .ok()
+        .map(|e| e.error);
+    let upstream_message = parsed
+        .as_ref()
+        .and_then(|e| e.message.as_deref())
+        .map(|message| scrub_credentials(message, api_key));
+    if !PASSED_THROUGH.contains(&status) {
+        let detail = match &upstream_message {
+            Some(message) => format!("status {status}: {message}"),
+            None => format!("status {status}"),
+        };
+        return unreachable(&detail);
+    }
+    let message =
+        upstream_message.unwrap_or_else(|| format!("the upstream provider answered {status}"));
+    let mut err = GatewayError::new(ErrorKind::UpstreamRejected { status }, message);
+    if let Some(object) = parsed {
+        err.param = object.param;
+        err.code_override = object
+            .code
+            .and_then(|code| code.as_str().map(str::to_owned))
+            .filter(|code| {
+                code.len() <= 64 && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            });
+    }
+    err
+}
+
+/// Removes the configured key and anything shaped like a provider key from `text`, and
+/// bounds its length.
+fn scrub_credentials(text: &str, api_key: &Secret) -> String {
+    let key = api_key.expose();
+    let text = if key.is_empty() {
+        text.to_owned()
+    } else {
+        text.replace(key, "[REDACTED]")
+    };
+    let mut out = String::with_capacity(text.len());
+    for (index, word) in text.split(' ').enumerate() {
+        if index > 0 {
+            out.push(' ');
+        }
+        let bare = word
+            .trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_' && c != '*');
+        if (bare.starts_with("sk-") || bare.starts_with("sk_")) && bare.len() > 8 {
+            out.push_str(&word.replace(bare, "[REDACTED]"));
+        } else {
+            out.push_str(word);
+        }
+    }
+    out.chars().take(1000).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::chat::{Content, Message, Role, Usage};
+
+    fn request(stream: bool) -> ChatRequest {
+        ChatRequest {
+            model: "alias".into(),
+            messages: vec![Message {
+                role: Role::User,
+                content: Content::Text("hi".into()),
+                name: None,
+                tool_call_id: None,
+                tool_calls: None,
+            }],
+            stream,
+            include_usage: false,
+            max_tokens: Some(50),
+            max_tokens_is_completion: false,
+            temperature: Some(0.0),
+            top_p: None,
+            n: None,
+            stop: vec!["END".into()],
+            presence_penalty: None,
+            frequency_penalty: None,
+            passthrough: Map::from_iter([("seed".to_owned(), json!(1))]),
+        }
+    }
+
+    fn key() -> Secret {
+        Secret::new("sk-live-abcdefghijklmnop")
+    }
+
+    #[test]
+    fn the_call_targets_chat_completions_with_the_upstream_model() {
+        let key = key();
+        let call = OpenAi::new("http://127.0.0.1:9/v1", &key).build_call(&request(true), "gpt-x");
+        assert_eq!(call.url, "http://127.0.0.1:9/v1/chat/completions");
+        assert!(call
+            .headers
+            .contains(&("authorization", "Bearer sk-live-abcdefghijklmnop".into())));
+        assert!(call
+            .headers
+            .contains(&("accept", "text/event-stream".into())));
+        let body: Value = serde_json::from_str(&call.body).unwrap();
+        assert_eq!(
+            body,
+            json!({
+                "model": "gpt-x",
+                "messages": [{"role": "user", "content": "hi"}],
+                "stream": true,
+                "stream_options": {"include_usage": true},
+                "max_tokens": 50,
+                "temperature": 0.0,
+                "stop": ["END"],
+                "seed": 1,
+            })
+        );
+        let mut completion_request = request(false);
+        completion_request.max_tokens_is_completion = true;
+        let body: Value = serde_json::from_str(
+            &OpenAi::new("http://h", &key)
+                .build_call(&completion_request, "o3")
+                .body,
+        )
+        .unwrap();
+        assert_eq!(body["max_completion_tokens"], 50);
+        assert!(body.get("stream").is_none() && body.get("max_tokens").is_none());
+    }
+
+    #[test]
+    fn stream_events_decode_to_choices_usage_and_done() {
+        let key = key();
+        let mut decoder = OpenAi::new("http://h", &key).stream_decoder();
+        let event = |data: &str| SseEvent {
+            event: None,
+            data: data.into(),
+        };
+        let choices = decoder
+            .decode(&event(r#"{"id":"x","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]}"#))
+            .unwrap();
+        let StreamEvent::Choices(choices) = &choices[0] else {
+            panic!("{choices:?}")
+        };
+        assert_eq!(choices[0].delta.content.as_deref(), Some("Hi"));
+        let usage = decoder
+            .decode(&event(r#"{"id":"x","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}"#))
+            .unwrap();
+        assert_eq!(usage, vec![StreamEvent::Usage(Usage::new(3, 2))]);
+        assert_eq!(
+            decoder.decode(&event("[DONE]")).unwrap(),
+            vec![StreamEvent::Done]
+        );
+    }
+
+    #[test]
+    fn stream_errors_and_garbage_become_upstream_errors() {
+        let key = key();
+        let mut decoder = OpenAi::new("http://h", &key).stream_decoder();
+        for data in [
+            "not json",
+            r#"{"choices": "nope"}"#,
+            r#"{"error": {"message": "overloaded"}}"#,
+        ] {
+            let err = decoder
+                .decode(&SseEvent {
+                    event: None,
+                    data: data.into(),
+                })
+                .unwrap_err();
+            assert_eq!(err.status(), 502, "{data}");
+        }
+    }
+
+    #[test]
+    fn client_errors_pass_through_and_server_errors_become_502() {
+        let key = key();
+        let provider = OpenAi::new("http://h", &key);
+        let body = br#"{"error":{"message":"This model's maximum context length is 8192 tokens","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}}"#;
+        let err = provider.map_error(400, body);
+        assert_eq!((err.status(), err.code()), (400, "context_length_exceeded"));
+        assert_eq!(err.param.as_deref(), Some("messages"));
+        assert!(err.message.contains("8192"));
+
+        let err = provider.map_error(422, b"<html>unprocessable</html>");
+        assert_eq!((err.status(), err.code()), (422, "upstream_rejected"));
+
+        for status in [500, 502, 503, 504, 418] {
+            let err = provider.map_error(status, br#"{"error":{"message":"boom"}}"#);
+            assert_eq!(
+                (err.status(), err.code()),
+                (502, "upstream_error"),
+                "{status}"
+            );
+            assert!(err.message.contains("boom"));
+        }
+    }
+
+    #[test]
+    fn provider_keys_are_never_echoed() {
+        let key = key();
+        let provider = OpenAi::new("http://h", &key);
+        let body = br#"{"error":{"message":"Incorrect API key provided: sk-live-abcdefghijklmnop. Also sk-proj-****wxyz.","code":"invalid_api_key"}}"#;
+        let err = provider.map_error(401, body);
+        assert_eq!(err.status(), 401);
+        assert!(!err.message.contains("abcdefghijklmnop"), "{}", err.message);
+        assert!(!err.message.contains("wxyz"), "{}", err.message);
+        assert!(!err.to_json().contains("sk-"), "{}", err.to_json());
+    }
+
+    #[test]
+    fn odd_upstream_codes_are_not_forwarded() {
+        let key = key();
+        let err = OpenAi::new("http://h", &key).map_error(
+            400,
+            br#"{"error":{"message":"m","code":"has spaces <script>"}}"#,
+        );
+        assert_eq!(err.code(), "upstream_rejected");
+    }
+}

@@ -1,0 +1,240 @@
+// Chat completions end to end: the built-in mock and an OpenAI-compatible upstream over
+// real HTTP, streaming and not, with the upstream failing in every way it can.
+
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { chat, parseEvents, readEvents, startGateway } from "../support/gateway.mjs";
+import { startMockOpenAI } from "../support/mock-openai.mjs";
+import { UPSTREAM_KEY, upstreamConfig } from "../support/scenarios.mjs";
+
+const hello = [{ role: "user", content: "Hello there" }];
+
+/** Checks the chunk framing shared by every stream and returns the concatenated text. */
+function assertChunks(events, { id, model }) {
+  assert.equal(events.at(-1), "[DONE]");
+  const chunks = events.slice(0, -1);
+  for (const chunk of chunks) {
+    assert.equal(chunk.object, "chat.completion.chunk");
+    assert.equal(chunk.id, id);
+    assert.equal(chunk.model, model);
+    assert.equal(typeof chunk.created, "number");
+  }
+  assert.equal(chunks[0].choices[0].delta.role, "assistant");
+  const withChoices = chunks.filter((chunk) => chunk.choices.length > 0);
+  assert.equal(withChoices.at(-1).choices[0].finish_reason, "stop");
+  return withChoices.map((chunk) => chunk.choices[0].delta.content ?? "").join("");
+}
+
+describe("the built-in mock provider", () => {
+  let gateway;
+  before(async () => {
+    gateway = await startGateway({ vars: { MOCK_CHUNKS: "6", MOCK_CHUNK_DELAY_MS: "5" } });
+  });
+  after(() => gateway?.close());
+
+  test("answers a non-streaming request in the chat.completion shape", async () => {
+    const response = await chat(gateway.url, { model: "mock", messages: hello });
+    assert.equal(response.status, 200);
+    const body = await response.json();
+    const requestId = response.headers.get("x-request-id");
+    assert.equal(body.id, `chatcmpl-${requestId}`);
+    assert.equal(body.object, "chat.completion");
+    assert.equal(body.model, "mock");
+    assert.equal(body.choices[0].message.role, "assistant");
+    assert.equal(body.choices[0].message.content, "This is the mock provider of");
+    assert.equal(body.choices[0].finish_reason, "stop");
+    assert.deepEqual(body.usage, { prompt_tokens: 4, completion_tokens: 6, total_tokens: 10 });
+  });
+
+  test("streams chunks with usage when asked, ending in [DONE]", async () => {
+    const response = await chat(gateway.url, {
+      model: "mock",
+      messages: hello,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get("content-type"), /^text\/event-stream/);
+    const events = await readEvents(response);
+    const id = `chatcmpl-${response.headers.get("x-request-id")}`;
+    const text = assertChunks(events, { id, model: "mock" });
+    assert.equal(text, "This is the mock provider of");
+    const usage = events.at(-2);
+    assert.deepEqual(usage.choices, []);
+    assert.deepEqual(usage.usage, { prompt_tokens: 4, completion_tokens: 6, total_tokens: 10 });
+  });
+
+  test("max_tokens cuts the answer with finish_reason length", async () => {
+    const response = await chat(gateway.url, { model: "mock", messages: hello, max_tokens: 2 });
+    const body = await response.json();
+    assert.equal(body.choices[0].message.content, "This is");
+    assert.equal(body.choices[0].finish_reason, "length");
+  });
+});
+
+describe("an OpenAI-compatible upstream", () => {
+  let upstream;
+  let gateway;
+  before(async () => {
+    upstream = await startMockOpenAI();
+    gateway = await startGateway(upstreamConfig(upstream.url));
+  });
+  after(async () => {
+    await gateway?.close();
+    await upstream?.close();
+  });
+
+  test("non-streaming: the answer comes back re-stamped, the call carries the key and the upstream model", async () => {
+    const response = await chat(gateway.url, { model: "ok", messages: hello, temperature: 0.2, seed: 3 });
+    assert.equal(response.status, 200);
+    const body = await response.json();
+    assert.equal(body.id, `chatcmpl-${response.headers.get("x-request-id")}`);
+    assert.equal(body.model, "ok");
+    assert.equal(body.choices[0].message.content, "Hello from the mock upstream");
+    assert.deepEqual(body.usage, { prompt_tokens: 11, completion_tokens: 5, total_tokens: 16 });
+
+    const seen = upstream.requests.at(-1);
+    assert.equal(seen.headers.authorization, `Bearer ${UPSTREAM_KEY}`);
+    assert.deepEqual(seen.body, { model: "ok", messages: hello, temperature: 0.2, seed: 3 });
+  });
+
+  test("streaming: chunks are translated, usage withheld unless asked but always requested upstream", async () => {
+    const response = await chat(gateway.url, { model: "ok", messages: hello, stream: true });
+    const events = await readEvents(response);
+    const text = assertChunks(events, { id: `chatcmpl-${response.headers.get("x-request-id")}`, model: "ok" });
+    assert.equal(text, "Hello from the mock upstream");
+    assert.ok(events.every((event) => event === "[DONE]" || !("usage" in event)));
+    assert.deepEqual(upstream.requests.at(-1).body.stream_options, { include_usage: true });
+    const log = await gateway.logFor(response.headers.get("x-request-id"));
+    assert.equal(log.completion_tokens, 5);
+    assert.equal(log.tokens_estimated, undefined);
+  });
+
+  test("streaming: an upstream writing one byte at a time still yields whole, correct events", async () => {
+    const response = await chat(gateway.url, {
+      model: "split",
+      messages: hello,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    const events = await readEvents(response);
+    assert.equal(assertChunks(events, { id: `chatcmpl-${response.headers.get("x-request-id")}`, model: "split" }), "Hello from the mock upstream");
+    assert.equal(events.at(-2).usage.completion_tokens, 5);
+  });
+
+  test("streaming is not buffered: the first chunk arrives while the upstream holds the rest", async () => {
+    const response = await chat(gateway.url, { model: "hold", messages: hello, stream: true });
+    assert.equal(response.status, 200);
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    let received = "";
+    // The upstream has sent the role chunk and the first word and now waits for release():
+    // both must reach us before it continues.
+    while (!received.includes('"Hello"')) {
+      const { value, done } = await reader.read();
+      assert.ok(!done, "stream ended before the first word");
+      received += decoder.decode(value, { stream: true });
+    }
+    assert.ok(!received.includes("[DONE]"));
+    upstream.release();
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      received += decoder.decode(value, { stream: true });
+    }
+    const events = parseEvents(received);
+    assert.equal(events.at(-1), "[DONE]");
+  });
+
+  test("a client that disconnects mid-stream aborts the upstream request", async () => {
+    const abortedBefore = upstream.aborted.length;
+    const controller = new AbortController();
+    const response = await chat(
+      gateway.url,
+      { model: "hold", messages: hello, stream: true, metadata: { chunks: "40" } },
+      { signal: controller.signal },
+    );
+    const requestId = response.headers.get("x-request-id");
+    const reader = response.body.getReader();
+    const { value } = await reader.read();
+    assert.ok(value.length > 0);
+    controller.abort();
+    // The upstream goes on generating 39 more chunks, 50 ms apart (about 2 s). workerd
+    // notices the disconnect at the next write; the gateway must then cut the upstream
+    // off long before it finishes.
+    upstream.release();
+    await upstream.waitForAborts(abortedBefore + 1, 1500);
+    const log = await gateway.logFor(requestId);
+    assert.equal(log.stream_outcome, "client_closed");
+    assert.equal(log.error, undefined);
+    assert.ok(log.completion_tokens >= 1, "tokens delivered before the disconnect are counted");
+  });
+
+  test("upstream 5xx → 502 upstream_error", async () => {
+    const response = await chat(gateway.url, { model: "error-500", messages: hello });
+    assert.equal(response.status, 502);
+    const { error } = await response.json();
+    assert.equal(error.code, "upstream_error");
+    assert.equal(error.type, "api_error");
+  });
+
+  test("upstream 400 keeps its meaning, code and param", async () => {
+    const response = await chat(gateway.url, { model: "error-400", messages: hello, stream: true });
+    assert.equal(response.status, 400);
+    const { error } = await response.json();
+    assert.equal(error.code, "context_length_exceeded");
+    assert.equal(error.param, "messages");
+    assert.match(error.message, /maximum context length/);
+  });
+
+  test("upstream 401 passes through without echoing the provider key", async () => {
+    const response = await chat(gateway.url, { model: "error-401", messages: hello });
+    assert.equal(response.status, 401);
+    const text = await response.text();
+    assert.ok(!text.includes(UPSTREAM_KEY), text);
+    assert.ok(!text.includes("0123456789"), text);
+    assert.equal(JSON.parse(text).error.type, "authentication_error");
+  });
+
+  test("no response headers within the first-byte timeout → 504 upstream_timeout", async () => {
+    const started = Date.now();
+    const response = await chat(gateway.url, { model: "slow-headers", messages: hello });
+    assert.equal(response.status, 504);
+    assert.equal((await response.json()).error.code, "upstream_timeout");
+    assert.ok(Date.now() - started < 5000, "bounded by the 500 ms timeout, not the upstream's 10 s");
+  });
+
+  for (const [scenario, why] of [
+    ["break", "the connection dies mid-stream"],
+    ["truncate", "the body ends without [DONE]"],
+    ["garbage", "an event is not JSON"],
+  ]) {
+    test(`a stream that breaks after the first byte ends with an SSE error event (${why})`, async () => {
+      const response = await chat(gateway.url, { model: scenario, messages: hello, stream: true });
+      assert.equal(response.status, 200);
+      const events = await readEvents(response);
+      assert.notEqual(events.at(-1), "[DONE]");
+      assert.equal(events.at(-1).error.code, "upstream_error");
+      assert.equal(events[0].choices[0].delta.role, "assistant", "what came before was forwarded");
+      const log = await gateway.logFor(response.headers.get("x-request-id"));
+      assert.equal(log.stream_outcome, "broken");
+      assert.equal(log.error, "upstream_error");
+      assert.equal(log.status, 200);
+    });
+  }
+});
+
+describe("an unreachable upstream", () => {
+  let gateway;
+  before(async () => {
+    // Port 9 (discard) is closed on loopback: the connection is refused at once.
+    gateway = await startGateway(upstreamConfig("http://127.0.0.1:9/v1"));
+  });
+  after(() => gateway?.close());
+
+  test("→ 502 upstream_error", async () => {
+    const response = await chat(gateway.url, { model: "ok", messages: hello });
+    assert.equal(response.status, 502);
+    assert.equal((await response.json()).error.code, "upstream_error");
+  });
+});

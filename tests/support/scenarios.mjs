@@ -1,0 +1,32 @@
+// Gateway configuration that routes one alias to each mock-upstream scenario.
+
+export const UPSTREAM_KEY = "sk-test-upstream-secret-0123456789";
+
+export const SCENARIOS = [
+  "ok",
+  "hold",
+  "slow-headers",
+  "error-500",
+  "error-400",
+  "error-401",
+  "break",
+  "truncate",
+  "garbage",
+  "split",
+];
+
+/** Vars and secrets for a gateway whose provider `up` is the mock upstream at `upstreamUrl`. */
+export function upstreamConfig(upstreamUrl, extraVars = {}) {
+  const routes = { mock: { provider: "mock", model: "mock" } };
+  for (const scenario of SCENARIOS) routes[scenario] = { provider: "up", model: scenario };
+  return {
+    vars: {
+      PROVIDERS: JSON.stringify({ up: { type: "openai", base_url: upstreamUrl, api_key_secret: "UP_KEY" } }),
+      ROUTES: JSON.stringify(routes),
+      UPSTREAM_TTFB_TIMEOUT_MS: "500",
+      MOCK_CHUNK_DELAY_MS: "0",
+      ...extraVars,
+    },
+    secrets: { UP_KEY: UPSTREAM_KEY },
+  };
+}
