@@ -83,13 +83,13 @@ impl ChunkEncoder {
                     .iter()
                     .map(|c| c.delta.content.as_ref().map_or(0, String::len))
                     .sum::<usize>();
-                self.write_chunk(choices, None, out);
+                self.write_chunk(&choices, None, out);
             }
             StreamEvent::Usage(usage) => self.usage = Some(usage),
             StreamEvent::Done => {
                 if self.meta.include_usage {
                     let usage = self.usage();
-                    self.write_chunk(Vec::new(), Some(usage), out);
+                    self.write_chunk(&[], Some(&usage), out);
                 }
                 out.extend_from_slice(b"data: [DONE]\n\n");
                 self.outcome = StreamOutcome::Completed;
@@ -135,15 +135,14 @@ impl ChunkEncoder {
         self.error.as_ref()
     }
 
-    fn write_chunk(&self, choices: Vec<ChunkChoice>, usage: Option<Usage>, out: &mut Vec<u8>) {
+    fn write_chunk(&self, choices: &[ChunkChoice], usage: Option<&Usage>, out: &mut Vec<u8>) {
         let chunk = ChatCompletionChunk {
-            id: self.meta.id.clone(),
-            object: "chat.completion.chunk".to_owned(),
+            id: &self.meta.id,
+            object: "chat.completion.chunk",
             created: self.meta.created,
-            model: self.meta.model.clone(),
+            model: &self.meta.model,
             choices,
             usage,
-            system_fingerprint: None,
         };
         out.extend_from_slice(b"data: ");
         write_json(&chunk, out);

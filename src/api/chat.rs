@@ -286,28 +286,21 @@ pub struct ChunkChoice {
     pub logprobs: Option<Value>,
 }
 
-/// One `chat.completion.chunk` SSE event.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ChatCompletionChunk {
+/// One `chat.completion.chunk` SSE event, as written to clients. It borrows everything, so
+/// encoding a chunk copies no strings.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChatCompletionChunk<'a> {
     /// Same id on every chunk of a stream.
-    #[serde(default)]
-    pub id: String,
+    pub id: &'a str,
     /// Always `chat.completion.chunk`.
-    #[serde(default)]
-    pub object: String,
+    pub object: &'static str,
     /// Unix seconds.
-    #[serde(default)]
     pub created: u64,
     /// The model that answers.
-    #[serde(default)]
-    pub model: String,
+    pub model: &'a str,
     /// The deltas; empty on the final usage chunk.
-    #[serde(default)]
-    pub choices: Vec<ChunkChoice>,
+    pub choices: &'a [ChunkChoice],
     /// Present only on the usage chunk.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub usage: Option<Usage>,
-    /// Backend configuration fingerprint, when the provider sends one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub system_fingerprint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<&'a Usage>,
 }

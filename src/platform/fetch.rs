@@ -71,8 +71,46 @@ pub enum BodyError {
     Failed,
 }
 
-/// Reads a body to its end, refusing more than `cap` bytes without buffering past it.
-pub async fn read_to_end(mut body: ByteStream, cap: usize) -> Result<Vec<u8>, BodyError> {
+/// A message whose body is to be read whole.
+pub enum Body<'a> {
+    /// The client's request.
+    Request(&'a mut Request),
+    /// An upstream's answer.
+    Response(&'a mut Response),
+}
+
+/// Reads a body whole, refusing more than `cap` bytes. A declared `Content-Length` within
+/// the cap (the runtime enforces it) is read in one call; a body without one is counted
+/// while streaming and refused as soon as it passes the cap. A missing body is empty.
+pub async fn read_capped(body: Body<'_>, cap: usize) -> Result<Vec<u8>, BodyError> {
+    let headers = match &body {
+        Body::Request(request) => request.headers(),
+        Body::Response(response) => response.headers(),
+    };
+    let declared = headers
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|value| value.trim().parse::<u64>().ok());
+    if declared.is_some_and(|length| length > cap as u64) {
+        return Err(BodyError::TooLarge);
+    }
+    let whole = declared.is_some();
+    match body {
+        Body::Request(request) if whole => request.bytes().await.map_err(|_| BodyError::Failed),
+        Body::Response(response) if whole => response.bytes().await.map_err(|_| BodyError::Failed),
+        Body::Request(request) => match request.stream() {
+            Ok(stream) => read_to_end(stream, cap).await,
+            Err(_) => Ok(Vec::new()),
+        },
+        Body::Response(response) => match response.stream() {
+            Ok(stream) => read_to_end(stream, cap).await,
+            Err(_) => Ok(Vec::new()),
+        },
+    }
+}
+
+async fn read_to_end(mut body: ByteStream, cap: usize) -> Result<Vec<u8>, BodyError> {
     let mut bytes = Vec::new();
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|_| BodyError::Failed)?;

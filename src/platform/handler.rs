@@ -6,7 +6,7 @@ use worker::{Env, Request, Response};
 
 use super::clock::{new_request_id, now_ms};
 use super::env::config;
-use super::fetch::{self, read_to_end, BodyError};
+use super::fetch::{self, read_capped, Body, BodyError};
 use super::respond;
 use super::stream::AnswerStream;
 use crate::api::chat::ChatRequest;
@@ -115,26 +115,17 @@ async fn chat_completions(
     log: &mut RequestLog,
 ) -> Result<Reply, GatewayError> {
     let client = req.inner().signal();
-    let headers = req.headers();
-    check_content_type(headers.get("content-type").ok().flatten().as_deref())?;
+    let content_type = req.headers().get("content-type").ok().flatten();
+    check_content_type(content_type.as_deref())?;
     let cap = config.limits.max_body_bytes;
-    let declared = headers.get("content-length").ok().flatten();
-    if declared
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .is_some_and(|len| len > cap as u64)
-    {
-        return Err(body_too_large(cap));
-    }
-    let body = match req.stream() {
-        Ok(stream) => read_to_end(stream, cap).await.map_err(|err| match err {
+    let body = read_capped(Body::Request(&mut req), cap)
+        .await
+        .map_err(|err| match err {
             BodyError::TooLarge => body_too_large(cap),
             BodyError::Failed => {
                 GatewayError::new(ErrorKind::InvalidJson, "the request body could not be read")
             }
-        })?,
-        // No body at all.
-        Err(_) => Vec::new(),
-    };
+        })?;
     let request = parse_chat_request(&body, &config.limits)?;
     log.model = Some(request.model.clone());
     log.stream = request.stream;
@@ -200,23 +191,23 @@ async fn call_upstream(
     let call = provider.build_call(request, model);
     let (mut response, guard) = fetch::send(&call, ttfb_timeout_ms, &client).await?;
     let status = response.status_code();
-    let body = response
-        .stream()
-        .map_err(|_| upstream::unreachable("its answer has no body"))?;
     if !(200..300).contains(&status) {
-        let error_body = read_to_end(body, MAX_UPSTREAM_ERROR_BYTES)
+        let error_body = read_capped(Body::Response(&mut response), MAX_UPSTREAM_ERROR_BYTES)
             .await
             .unwrap_or_default();
         return Err(provider.map_error(status, &error_body));
     }
     if request.stream {
+        let body = response
+            .stream()
+            .map_err(|_| upstream::unreachable("its answer has no body"))?;
         log.status = 200;
         let translator = StreamTranslator::new(provider.stream_decoder());
         let encoder = ChunkEncoder::new(meta);
         let stream = AnswerStream::upstream(body, translator, encoder, guard, client, log.clone());
         return Ok(Reply::Streaming(respond::event_stream(stream.into_body())));
     }
-    let answer = read_to_end(body, MAX_UPSTREAM_ANSWER_BYTES)
+    let answer = read_capped(Body::Response(&mut response), MAX_UPSTREAM_ANSWER_BYTES)
         .await
         .map_err(|err| match err {
             BodyError::TooLarge => upstream::unreachable("its answer is too large"),

@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 
 use super::sse::SseEvent;
 use super::{unreachable, HttpCall, HttpProvider, StreamDecoder, StreamEvent};
-use crate::api::chat::{ChatCompletion, ChatCompletionChunk, ChatRequest};
+use crate::api::chat::{ChatCompletion, ChatRequest, ChunkChoice, Usage};
 use crate::config::Secret;
 use crate::error::{ErrorKind, GatewayError};
 
@@ -102,15 +102,15 @@ impl StreamDecoder for OpenAiDecoder {
         if event.data == "[DONE]" {
             return Ok(vec![StreamEvent::Done]);
         }
-        let value: Value = serde_json::from_str(&event.data)
+        // One pass over the event: the fields the gateway forwards, and `error`, which an
+        // upstream sends instead of a chunk when it fails mid-stream.
+        let chunk: StreamChunk = serde_json::from_str(&event.data)
             .map_err(|err| unreachable(&format!("it sent an unreadable stream event ({err})")))?;
-        if value.get("error").is_some() {
+        if chunk.error.is_some() {
             let mut err = map_openai_error(502, event.data.as_bytes(), &self.api_key);
             err.kind = ErrorKind::UpstreamError;
             return Err(err);
         }
-        let chunk: ChatCompletionChunk = serde_json::from_value(value)
-            .map_err(|err| unreachable(&format!("it sent an unreadable stream chunk ({err})")))?;
         let mut events = Vec::with_capacity(2);
         if !chunk.choices.is_empty() {
             events.push(StreamEvent::Choices(chunk.choices));
@@ -120,6 +120,18 @@ impl StreamDecoder for OpenAiDecoder {
         }
         Ok(events)
     }
+}
+
+/// The parts of an upstream `chat.completion.chunk` the gateway reads; the id, model and
+/// timestamps are the gateway's own in what it sends on.
+#[derive(Deserialize)]
+struct StreamChunk {
+    #[serde(default)]
+    choices: Vec<ChunkChoice>,
+    #[serde(default)]
+    usage: Option<Usage>,
+    #[serde(default)]
+    error: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Deserialize)]

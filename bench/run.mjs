@@ -1,0 +1,254 @@
+// `make bench`: what the gateway adds over a direct call and over the floor (a minimal
+// workers-rs pass-through), each served by its own plain `workerd serve` process (not
+// `wrangler dev` nor Miniflare, whose proxy Workers cost more CPU than the Worker itself).
+//
+// Three targets answer the same requests from the same mock OpenAI upstream (its own
+// process): the upstream directly, the floor Worker, the gateway Worker. For each: JSON
+// and 50-chunk streaming answers, at concurrency 1 and 32. Printed: latency p50/p99,
+// added latency over the direct call, requests/s, CPU ms per request of each Worker's
+// workerd process tree (from /proc), gateway/floor ratios and the gzipped wasm sizes.
+// Every figure is the median of BENCH_RUNS runs (default 3).
+
+import { execFileSync, fork, spawn } from "node:child_process";
+import fs from "node:fs";
+import http from "node:http";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import zlib from "node:zlib";
+import { fileURLToPath } from "node:url";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const REQUESTS = { 1: Number(process.env.BENCH_REQUESTS_C1 ?? 400), 32: Number(process.env.BENCH_REQUESTS_C32 ?? 3000) };
+const STREAM_CHUNKS = 50;
+const CLK_TCK = 100; // Linux USER_HZ: /proc times are in 1/100 s.
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+
+function buildFloor() {
+  execFileSync(path.join(root, "scripts/build.sh"), [path.join(root, "bench/floor")], { stdio: ["ignore", "ignore", "inherit"] });
+}
+
+/** Starts the mock upstream in a child process; resolves to its base URL. */
+function startUpstream() {
+  const child = fork(path.join(root, "bench/upstream.mjs"), [], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  return new Promise((resolve, reject) => {
+    child.once("message", (url) => resolve({ url, close: () => child.kill() }));
+    child.once("error", reject);
+  });
+}
+
+const WORKERD = path.join(root, "node_modules/@cloudflare/workerd-linux-64/bin/workerd");
+const COMPATIBILITY_DATE = "2026-04-26";
+
+/** Starts a built Worker (`dir/build`) in its own `workerd serve`; returns its URL and pid. */
+async function startWorker(dir, bindings) {
+  const port = await freePort();
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), "bench-workerd-"));
+  const text = (value) => JSON.stringify(String(value)); // a valid Cap'n Proto text literal
+  const embed = (file) => text(path.relative(work, path.join(dir, file))); // relative to the config
+  const config = `using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [
+    (name = "main", worker = .worker),
+    (name = "internet", network = (allow = ["public", "private", "local"])),
+  ],
+  sockets = [(name = "http", address = "127.0.0.1:${port}", http = (), service = "main")],
+);
+const worker :Workerd.Worker = (
+  modules = [
+    (name = "index.js", esModule = embed ${embed("build/index.js")}),
+    (name = "index_bg.wasm", wasm = embed ${embed("build/index_bg.wasm")}),
+  ],
+  compatibilityDate = ${text(COMPATIBILITY_DATE)},
+  compatibilityFlags = ["enable_request_signal"],
+  bindings = [${Object.entries(bindings).map(([name, value]) => `(name = ${text(name)}, text = ${text(value)})`).join(", ")}],
+);
+`;
+  const configPath = path.join(work, "config.capnp");
+  fs.writeFileSync(configPath, config);
+  // The Worker's console output (the gateway logs one line per request) is discarded.
+  const child = spawn(WORKERD, ["serve", configPath], { stdio: ["ignore", "ignore", "inherit"] });
+  const url = `http://127.0.0.1:${port}`;
+  const exited = new Promise((_, reject) => child.once("exit", (code) => reject(new Error(`workerd exited (${code})`))));
+  await Promise.race([waitForPort(port), exited]);
+  return {
+    url,
+    pids: [child.pid],
+    close: () => {
+      child.kill();
+      fs.rmSync(work, { recursive: true, force: true });
+    },
+  };
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(port, ms = 20_000) {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const open = await new Promise((resolve) => {
+      const socket = net.connect(port, "127.0.0.1", () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once("error", () => resolve(false));
+    });
+    if (open) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`workerd did not listen on ${port} within ${ms} ms`);
+}
+
+/** utime + stime of the processes (all their threads), in ms. */
+function cpuMs(pids) {
+  let ticks = 0;
+  for (const pid of pids) {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    ticks += Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14, 15)
+  }
+  return (ticks * 1000) / CLK_TCK;
+}
+
+function request(url, body) {
+  return new Promise((resolve, reject) => {
+    const started = process.hrtime.bigint();
+    const req = http.request(url, { method: "POST", agent, headers: { "content-type": "application/json" } }, (res) => {
+      let firstByte = null;
+      res.on("data", () => {
+        firstByte ??= process.hrtime.bigint();
+      });
+      res.on("end", () => {
+        if (res.statusCode !== 200) return reject(new Error(`${url}: status ${res.statusCode}`));
+        const end = process.hrtime.bigint();
+        resolve({ total: Number(end - started) / 1e6, ttfb: Number((firstByte ?? end) - started) / 1e6 });
+      });
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+async function load(url, body, concurrency, count, pids) {
+  for (let i = 0; i < 20; i++) await request(url, body); // warm-up
+  const samples = [];
+  let next = 0;
+  const cpuBefore = pids.length ? cpuMs(pids) : 0;
+  const started = process.hrtime.bigint();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < count) {
+        next++;
+        samples.push(await request(url, body));
+      }
+    }),
+  );
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const cpu = pids.length ? (cpuMs(pids) - cpuBefore) / count : null;
+  const totals = samples.map((s) => s.total).sort((a, b) => a - b);
+  const ttfbs = samples.map((s) => s.ttfb).sort((a, b) => a - b);
+  return { p50: pct(totals, 50), p99: pct(totals, 99), ttfb50: pct(ttfbs, 50), rps: count / seconds, cpu };
+}
+
+function pct(sorted, p) {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+function median(values) {
+  const sorted = values.filter((v) => v !== null).sort((a, b) => a - b);
+  return sorted.length ? sorted[Math.floor(sorted.length / 2)] : null;
+}
+
+function gzippedKb(file) {
+  return zlib.gzipSync(fs.readFileSync(file), { level: 9 }).length / 1024;
+}
+
+async function main() {
+  console.log("building the floor Worker (bench/floor)...");
+  buildFloor();
+  const upstream = await startUpstream();
+  const floor = await startWorker(path.join(root, "bench/floor"), { UPSTREAM_URL: `${upstream.url}/chat/completions` });
+  const gateway = await startWorker(root, {
+    PROVIDERS: JSON.stringify({ up: { type: "openai", base_url: upstream.url, api_key_secret: "UP_KEY" } }),
+    ROUTES: JSON.stringify({ bench: { provider: "up", model: "ok" } }),
+    UP_KEY: "sk-bench",
+  });
+  const targets = {
+    direct: { url: `${upstream.url}/chat/completions`, pids: [] },
+    floor: { url: floor.url, pids: floor.pids },
+    gateway: { url: `${gateway.url}/v1/chat/completions`, pids: gateway.pids },
+  };
+  const messages = [{ role: "user", content: "Say hello to the benchmark." }];
+  const bodies = {
+    json: JSON.stringify({ model: "bench", messages }),
+    stream: JSON.stringify({ model: "bench", messages, stream: true, metadata: { chunks: String(STREAM_CHUNKS) } }),
+  };
+
+  const results = {}; // key `${target}/${mode}/c${n}` -> list of run results
+  try {
+    for (let run = 1; run <= RUNS; run++) {
+      for (const mode of Object.keys(bodies)) {
+        for (const concurrency of [1, 32]) {
+          for (const [name, target] of Object.entries(targets)) {
+            const result = await load(target.url, bodies[mode], concurrency, REQUESTS[concurrency], target.pids);
+            (results[`${name}/${mode}/c${concurrency}`] ??= []).push(result);
+          }
+        }
+      }
+      console.log(`run ${run}/${RUNS} done`);
+    }
+  } finally {
+    agent.destroy();
+    gateway.close();
+    floor.close();
+    upstream.close();
+  }
+
+  const m = (key, field) => median(results[key].map((r) => r[field]));
+  const f = (value, digits = 2) => (value === null ? "-" : value.toFixed(digits));
+  console.log(`\nmedian of ${RUNS} runs; stream = ${STREAM_CHUNKS} chunks; latency in ms; CPU = workerd ms per request\n`);
+  console.log("mode    conc  target   p50     p99     added p50  added p99  req/s    CPU ms/req");
+  for (const mode of Object.keys(bodies)) {
+    for (const concurrency of [1, 32]) {
+      const direct = `direct/${mode}/c${concurrency}`;
+      for (const name of Object.keys(targets)) {
+        const key = `${name}/${mode}/c${concurrency}`;
+        const added50 = name === "direct" ? null : m(key, "p50") - m(direct, "p50");
+        const added99 = name === "direct" ? null : m(key, "p99") - m(direct, "p99");
+        console.log(
+          [mode.padEnd(7), String(concurrency).padEnd(5), name.padEnd(8), f(m(key, "p50")).padEnd(7), f(m(key, "p99")).padEnd(7),
+            f(added50).padEnd(10), f(added99).padEnd(10), f(m(key, "rps"), 0).padEnd(8), f(m(key, "cpu"), 3)].join(" "),
+        );
+      }
+    }
+  }
+  console.log("\ngateway / floor:");
+  for (const mode of Object.keys(bodies)) {
+    for (const concurrency of [1, 32]) {
+      const g = `gateway/${mode}/c${concurrency}`;
+      const fl = `floor/${mode}/c${concurrency}`;
+      const d = `direct/${mode}/c${concurrency}`;
+      const addedRatio = (m(g, "p50") - m(d, "p50")) / (m(fl, "p50") - m(d, "p50"));
+      console.log(
+        `  ${mode} c${concurrency}: CPU ${f(m(g, "cpu") / m(fl, "cpu"))}x, added p50 ${f(addedRatio)}x, req/s ${f(m(g, "rps") / m(fl, "rps"))}x, first byte p50 ${f(m(g, "ttfb50"))} ms (floor ${f(m(fl, "ttfb50"))} ms)`,
+      );
+    }
+  }
+  const gatewayWasm = gzippedKb(path.join(root, "build/index_bg.wasm"));
+  const floorWasm = gzippedKb(path.join(root, "bench/floor/build/index_bg.wasm"));
+  console.log(`\nwasm gzipped: gateway ${f(gatewayWasm, 1)} KB, floor ${f(floorWasm, 1)} KB (${f(gatewayWasm / floorWasm)}x)`);
+}
+
+await main();
