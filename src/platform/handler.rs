@@ -9,9 +9,9 @@ use super::env::config;
 use super::fetch::{self, read_capped, Body, BodyError};
 use super::respond;
 use super::stream::AnswerStream;
-use crate::api::chat::ChatRequest;
+use crate::api::chat::{ChatCompletion, ChatRequest};
 use crate::api::ModelList;
-use crate::config::Config;
+use crate::config::{Config, ConfigErrors};
 use crate::error::{ErrorKind, GatewayError};
 use crate::guard::validate::{body_too_large, check_content_type, parse_chat_request};
 use crate::observe::log::RequestLog;
@@ -100,7 +100,7 @@ async fn serve(
     }
 }
 
-fn usable(config: &Result<Config, crate::config::ConfigErrors>) -> Result<&Config, GatewayError> {
+fn usable(config: &Result<Config, ConfigErrors>) -> Result<&Config, GatewayError> {
     config.as_ref().map_err(|_| {
         GatewayError::new(
             ErrorKind::ConfigInvalid,
@@ -219,10 +219,7 @@ async fn call_upstream(
     Ok(Reply::Now(completion_response(&completion, log)))
 }
 
-fn completion_response(
-    completion: &crate::api::chat::ChatCompletion,
-    log: &mut RequestLog,
-) -> Response {
+fn completion_response(completion: &ChatCompletion, log: &mut RequestLog) -> Response {
     if let Some(usage) = &completion.usage {
         log.prompt_tokens = Some(usage.prompt_tokens);
         log.completion_tokens = Some(usage.completion_tokens);

@@ -4,8 +4,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { chat, parseEvents, readEvents, startGateway } from "../support/gateway.mjs";
-import { startMockOpenAI } from "../support/mock-openai.mjs";
-import { UPSTREAM_KEY, upstreamConfig } from "../support/scenarios.mjs";
+import { UPSTREAM_KEY, upstreamConfig, useUpstreamGateway } from "../support/scenarios.mjs";
 
 const hello = [{ role: "user", content: "Hello there" }];
 
@@ -73,19 +72,10 @@ describe("the built-in mock provider", () => {
 });
 
 describe("an OpenAI-compatible upstream", () => {
-  let upstream;
-  let gateway;
-  before(async () => {
-    upstream = await startMockOpenAI();
-    gateway = await startGateway(upstreamConfig(upstream.url));
-  });
-  after(async () => {
-    await gateway?.close();
-    await upstream?.close();
-  });
+  const fixture = useUpstreamGateway();
 
   test("non-streaming: the answer comes back re-stamped, the call carries the key and the upstream model", async () => {
-    const response = await chat(gateway.url, { model: "ok", messages: hello, temperature: 0.2, seed: 3 });
+    const response = await chat(fixture.gateway.url, { model: "ok", messages: hello, temperature: 0.2, seed: 3 });
     assert.equal(response.status, 200);
     const body = await response.json();
     assert.equal(body.id, `chatcmpl-${response.headers.get("x-request-id")}`);
@@ -93,25 +83,25 @@ describe("an OpenAI-compatible upstream", () => {
     assert.equal(body.choices[0].message.content, "Hello from the mock upstream");
     assert.deepEqual(body.usage, { prompt_tokens: 11, completion_tokens: 5, total_tokens: 16 });
 
-    const seen = upstream.requests.at(-1);
+    const seen = fixture.upstream.requests.at(-1);
     assert.equal(seen.headers.authorization, `Bearer ${UPSTREAM_KEY}`);
     assert.deepEqual(seen.body, { model: "ok", messages: hello, temperature: 0.2, seed: 3 });
   });
 
   test("streaming: chunks are translated, usage withheld unless asked but always requested upstream", async () => {
-    const response = await chat(gateway.url, { model: "ok", messages: hello, stream: true });
+    const response = await chat(fixture.gateway.url, { model: "ok", messages: hello, stream: true });
     const events = await readEvents(response);
     const text = assertChunks(events, { id: `chatcmpl-${response.headers.get("x-request-id")}`, model: "ok" });
     assert.equal(text, "Hello from the mock upstream");
     assert.ok(events.every((event) => event === "[DONE]" || !("usage" in event)));
-    assert.deepEqual(upstream.requests.at(-1).body.stream_options, { include_usage: true });
-    const log = await gateway.logFor(response.headers.get("x-request-id"));
+    assert.deepEqual(fixture.upstream.requests.at(-1).body.stream_options, { include_usage: true });
+    const log = await fixture.gateway.logFor(response.headers.get("x-request-id"));
     assert.equal(log.completion_tokens, 5);
     assert.equal(log.tokens_estimated, undefined);
   });
 
   test("streaming: an upstream writing one byte at a time still yields whole, correct events", async () => {
-    const response = await chat(gateway.url, {
+    const response = await chat(fixture.gateway.url, {
       model: "split",
       messages: hello,
       stream: true,
@@ -123,7 +113,7 @@ describe("an OpenAI-compatible upstream", () => {
   });
 
   test("streaming is not buffered: the first chunk arrives while the upstream holds the rest", async () => {
-    const response = await chat(gateway.url, { model: "hold", messages: hello, stream: true });
+    const response = await chat(fixture.gateway.url, { model: "hold", messages: hello, stream: true });
     assert.equal(response.status, 200);
     const reader = response.body.getReader();
     const decoder = new TextDecoder();
@@ -136,7 +126,7 @@ describe("an OpenAI-compatible upstream", () => {
       received += decoder.decode(value, { stream: true });
     }
     assert.ok(!received.includes("[DONE]"));
-    upstream.release();
+    fixture.upstream.release();
     for (;;) {
       const { value, done } = await reader.read();
       if (done) break;
@@ -147,10 +137,10 @@ describe("an OpenAI-compatible upstream", () => {
   });
 
   test("a client that disconnects mid-stream aborts the upstream request", async () => {
-    const abortedBefore = upstream.aborted.length;
+    const abortedBefore = fixture.upstream.aborted.length;
     const controller = new AbortController();
     const response = await chat(
-      gateway.url,
+      fixture.gateway.url,
       { model: "hold", messages: hello, stream: true, metadata: { chunks: "40" } },
       { signal: controller.signal },
     );
@@ -162,16 +152,16 @@ describe("an OpenAI-compatible upstream", () => {
     // The upstream goes on generating 39 more chunks, 50 ms apart (about 2 s). workerd
     // notices the disconnect at the next write; the gateway must then cut the upstream
     // off long before it finishes.
-    upstream.release();
-    await upstream.waitForAborts(abortedBefore + 1, 1500);
-    const log = await gateway.logFor(requestId);
+    fixture.upstream.release();
+    await fixture.upstream.waitForAborts(abortedBefore + 1, 1500);
+    const log = await fixture.gateway.logFor(requestId);
     assert.equal(log.stream_outcome, "client_closed");
     assert.equal(log.error, undefined);
     assert.ok(log.completion_tokens >= 1, "tokens delivered before the disconnect are counted");
   });
 
   test("upstream 5xx → 502 upstream_error", async () => {
-    const response = await chat(gateway.url, { model: "error-500", messages: hello });
+    const response = await chat(fixture.gateway.url, { model: "error-500", messages: hello });
     assert.equal(response.status, 502);
     const { error } = await response.json();
     assert.equal(error.code, "upstream_error");
@@ -179,7 +169,7 @@ describe("an OpenAI-compatible upstream", () => {
   });
 
   test("upstream 400 keeps its meaning, code and param", async () => {
-    const response = await chat(gateway.url, { model: "error-400", messages: hello, stream: true });
+    const response = await chat(fixture.gateway.url, { model: "error-400", messages: hello, stream: true });
     assert.equal(response.status, 400);
     const { error } = await response.json();
     assert.equal(error.code, "context_length_exceeded");
@@ -188,7 +178,7 @@ describe("an OpenAI-compatible upstream", () => {
   });
 
   test("upstream 401 passes through without echoing the provider key", async () => {
-    const response = await chat(gateway.url, { model: "error-401", messages: hello });
+    const response = await chat(fixture.gateway.url, { model: "error-401", messages: hello });
     assert.equal(response.status, 401);
     const text = await response.text();
     assert.ok(!text.includes(UPSTREAM_KEY), text);
@@ -198,7 +188,7 @@ describe("an OpenAI-compatible upstream", () => {
 
   test("no response headers within the first-byte timeout → 504 upstream_timeout", async () => {
     const started = Date.now();
-    const response = await chat(gateway.url, { model: "slow-headers", messages: hello });
+    const response = await chat(fixture.gateway.url, { model: "slow-headers", messages: hello });
     assert.equal(response.status, 504);
     assert.equal((await response.json()).error.code, "upstream_timeout");
     assert.ok(Date.now() - started < 5000, "bounded by the 500 ms timeout, not the upstream's 10 s");
@@ -210,13 +200,13 @@ describe("an OpenAI-compatible upstream", () => {
     ["garbage", "an event is not JSON"],
   ]) {
     test(`a stream that breaks after the first byte ends with an SSE error event (${why})`, async () => {
-      const response = await chat(gateway.url, { model: scenario, messages: hello, stream: true });
+      const response = await chat(fixture.gateway.url, { model: scenario, messages: hello, stream: true });
       assert.equal(response.status, 200);
       const events = await readEvents(response);
       assert.notEqual(events.at(-1), "[DONE]");
       assert.equal(events.at(-1).error.code, "upstream_error");
       assert.equal(events[0].choices[0].delta.role, "assistant", "what came before was forwarded");
-      const log = await gateway.logFor(response.headers.get("x-request-id"));
+      const log = await fixture.gateway.logFor(response.headers.get("x-request-id"));
       assert.equal(log.stream_outcome, "broken");
       assert.equal(log.error, "upstream_error");
       assert.equal(log.status, 200);

@@ -4,8 +4,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { startGateway } from "../support/gateway.mjs";
-import { startMockOpenAI } from "../support/mock-openai.mjs";
-import { UPSTREAM_KEY, upstreamConfig } from "../support/scenarios.mjs";
+import { UPSTREAM_KEY, useUpstreamGateway } from "../support/scenarios.mjs";
 
 async function errorOf(response) {
   const body = await response.json();
@@ -114,16 +113,7 @@ describe("with a broken configuration", () => {
 });
 
 describe("logs", () => {
-  let upstream;
-  let gateway;
-  before(async () => {
-    upstream = await startMockOpenAI();
-    gateway = await startGateway(upstreamConfig(upstream.url));
-  });
-  after(async () => {
-    await gateway?.close();
-    await upstream?.close();
-  });
+  const fixture = useUpstreamGateway();
 
   test("never contain the prompt, the answer or a secret", async () => {
     const prompt = "my secret prompt text 4242";
@@ -134,19 +124,19 @@ describe("logs", () => {
       { model: "mock", messages: [{ role: "user", content: prompt }] },
     ];
     for (const body of requests) {
-      const response = await fetch(`${gateway.url}/v1/chat/completions`, {
+      const response = await fetch(`${fixture.gateway.url}/v1/chat/completions`, {
         method: "POST",
         headers: { "content-type": "application/json" },
         body: JSON.stringify(body),
       });
       await response.text();
-      await gateway.logFor(response.headers.get("x-request-id"));
+      await fixture.gateway.logFor(response.headers.get("x-request-id"));
     }
-    const everything = gateway.logs.join("\n");
+    const everything = fixture.gateway.logs.join("\n");
     assert.ok(!everything.includes("4242"), "prompt text logged");
     assert.ok(!everything.includes(UPSTREAM_KEY), "upstream key logged");
     assert.ok(!everything.includes("mock upstream"), "answer text logged");
-    const lines = gateway.requestLogs().filter((line) => line.route === "chat_completions");
+    const lines = fixture.gateway.requestLogs().filter((line) => line.route === "chat_completions");
     assert.equal(lines.length, 4);
     const streamed = lines.find((line) => line.stream);
     assert.equal(streamed.provider, "up");

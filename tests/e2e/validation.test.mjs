@@ -2,10 +2,9 @@
 // provider: the mock upstream must see none of these requests.
 
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
-import { chat, startGateway } from "../support/gateway.mjs";
-import { startMockOpenAI } from "../support/mock-openai.mjs";
-import { upstreamConfig } from "../support/scenarios.mjs";
+import { describe, test } from "node:test";
+import { chat } from "../support/gateway.mjs";
+import { useUpstreamGateway } from "../support/scenarios.mjs";
 
 const user = [{ role: "user", content: "hi" }];
 const valid = { model: "ok", messages: user };
@@ -35,40 +34,30 @@ const CASES = [
 ];
 
 describe("validation", () => {
-  let upstream;
-  let gateway;
-  before(async () => {
-    upstream = await startMockOpenAI();
-    const config = upstreamConfig(upstream.url, {
-      MAX_BODY_BYTES: "2048",
-      MAX_MESSAGES: "5",
-      MAX_MESSAGE_CHARS: "100",
-      MAX_OUTPUT_TOKENS: "4096",
-    });
-    gateway = await startGateway(config);
-  });
-  after(async () => {
-    await gateway?.close();
-    await upstream?.close();
+  const fixture = useUpstreamGateway({
+    MAX_BODY_BYTES: "2048",
+    MAX_MESSAGES: "5",
+    MAX_MESSAGE_CHARS: "100",
+    MAX_OUTPUT_TOKENS: "4096",
   });
 
   for (const [name, body, status, code, param] of CASES) {
     test(`${name} → ${status} ${code}`, async () => {
-      const response = await chat(gateway.url, body);
+      const response = await chat(fixture.gateway.url, body);
       assert.equal(response.status, status);
       const { error } = await response.json();
       assert.equal(error.code, code);
       assert.equal(error.param, param);
       assert.equal(error.type, "invalid_request_error");
       assert.ok(error.message.length > 0);
-      assert.equal(upstream.requests.length, 0, "nothing reached the upstream");
+      assert.equal(fixture.upstream.requests.length, 0, "nothing reached the upstream");
     });
   }
 
   test("wrong or missing content type → 415", async () => {
     for (const contentType of ["text/plain", "application/x-www-form-urlencoded", null]) {
       const headers = contentType ? { "content-type": contentType } : {};
-      const response = await fetch(`${gateway.url}/v1/chat/completions`, {
+      const response = await fetch(`${fixture.gateway.url}/v1/chat/completions`, {
         method: "POST",
         headers,
         body: contentType ? JSON.stringify(valid) : new Blob([JSON.stringify(valid)]),
@@ -76,12 +65,12 @@ describe("validation", () => {
       assert.equal(response.status, 415, String(contentType));
       assert.equal((await response.json()).error.code, "unsupported_media_type");
     }
-    assert.equal(upstream.requests.length, 0);
+    assert.equal(fixture.upstream.requests.length, 0);
   });
 
   test("a body over the cap → 413, whether declared or streamed", async () => {
     const big = JSON.stringify({ ...valid, messages: [{ role: "user", content: "x".repeat(4000) }] });
-    const declared = await chat(gateway.url, big);
+    const declared = await chat(fixture.gateway.url, big);
     assert.equal(declared.status, 413);
     assert.equal((await declared.json()).error.code, "payload_too_large");
 
@@ -92,19 +81,19 @@ describe("validation", () => {
         controller.close();
       },
     });
-    const chunked = await fetch(`${gateway.url}/v1/chat/completions`, {
+    const chunked = await fetch(`${fixture.gateway.url}/v1/chat/completions`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: stream,
       duplex: "half",
     });
     assert.equal(chunked.status, 413);
-    assert.equal(upstream.requests.length, 0);
+    assert.equal(fixture.upstream.requests.length, 0);
   });
 
   test("a valid request does reach the upstream (the guard above is not vacuous)", async () => {
-    const response = await chat(gateway.url, valid);
+    const response = await chat(fixture.gateway.url, valid);
     assert.equal(response.status, 200);
-    assert.equal(upstream.requests.length, 1);
+    assert.equal(fixture.upstream.requests.length, 1);
   });
 });

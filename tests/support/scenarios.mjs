@@ -1,4 +1,9 @@
-// Gateway configuration that routes one alias to each mock-upstream scenario.
+// Gateway configuration that routes one alias to each mock-upstream scenario, and the
+// suite fixture that starts both.
+
+import { after, before } from "node:test";
+import { startGateway } from "./gateway.mjs";
+import { startMockOpenAI } from "./mock-openai.mjs";
 
 export const UPSTREAM_KEY = "sk-test-upstream-secret-0123456789";
 
@@ -29,4 +34,21 @@ export function upstreamConfig(upstreamUrl, extraVars = {}) {
     },
     secrets: { UP_KEY: UPSTREAM_KEY },
   };
+}
+
+/**
+ * Starts a mock upstream and a gateway routed to it before the enclosing suite's tests,
+ * and stops both after them. The returned object gets `upstream` and `gateway` set.
+ */
+export function useUpstreamGateway(extraVars = {}) {
+  const fixture = {};
+  before(async () => {
+    fixture.upstream = await startMockOpenAI();
+    fixture.gateway = await startGateway(upstreamConfig(fixture.upstream.url, extraVars));
+  });
+  after(async () => {
+    await fixture.gateway?.close();
+    await fixture.upstream?.close();
+  });
+  return fixture;
 }
