@@ -22,6 +22,8 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const REQUESTS = { 1: Number(process.env.BENCH_REQUESTS_C1 ?? 400), 32: Number(process.env.BENCH_REQUESTS_C32 ?? 3000) };
 const STREAM_CHUNKS = 50;
+// BENCH_ONLY=stream/c32 (a mode, a concurrency or both) runs a subset while investigating.
+const ONLY = process.env.BENCH_ONLY ?? "";
 const CLK_TCK = 100; // Linux USER_HZ: /proc times are in 1/100 s.
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
@@ -201,6 +203,7 @@ async function main() {
     for (let run = 1; run <= RUNS; run++) {
       for (const mode of Object.keys(bodies)) {
         for (const concurrency of [1, 32]) {
+          if (ONLY && !ONLY.split("/").every((part) => [mode, `c${concurrency}`].includes(part))) continue;
           for (const [name, target] of Object.entries(targets)) {
             const result = await load(target.url, bodies[mode], concurrency, REQUESTS[concurrency], target.pids);
             (results[`${name}/${mode}/c${concurrency}`] ??= []).push(result);
@@ -216,12 +219,14 @@ async function main() {
     upstream.close();
   }
 
-  const m = (key, field) => median(results[key].map((r) => r[field]));
+  const m = (key, field) => median((results[key] ?? []).map((r) => r[field]));
   const f = (value, digits = 2) => (value === null ? "-" : value.toFixed(digits));
   console.log(`\nmedian of ${RUNS} runs; stream = ${STREAM_CHUNKS} chunks; latency in ms; CPU = workerd ms per request\n`);
   console.log("mode    conc  target   p50     p99     added p50  added p99  req/s    CPU ms/req");
+  const measured = (mode, concurrency) => results[`direct/${mode}/c${concurrency}`] !== undefined;
   for (const mode of Object.keys(bodies)) {
     for (const concurrency of [1, 32]) {
+      if (!measured(mode, concurrency)) continue;
       const direct = `direct/${mode}/c${concurrency}`;
       for (const name of Object.keys(targets)) {
         const key = `${name}/${mode}/c${concurrency}`;
@@ -237,6 +242,7 @@ async function main() {
   console.log("\ngateway / floor:");
   for (const mode of Object.keys(bodies)) {
     for (const concurrency of [1, 32]) {
+      if (!measured(mode, concurrency)) continue;
       const g = `gateway/${mode}/c${concurrency}`;
       const fl = `floor/${mode}/c${concurrency}`;
       const d = `direct/${mode}/c${concurrency}`;

@@ -6,7 +6,7 @@ use worker::{Env, Request, Response};
 
 use super::clock::{new_request_id, now_ms};
 use super::env::config;
-use super::fetch::{self, read_capped, Body, BodyError};
+use super::fetch::{self, read_capped, Body, BodyError, UpstreamBody};
 use super::respond;
 use super::stream::AnswerStream;
 use crate::api::chat::{ChatCompletion, ChatRequest};
@@ -189,7 +189,7 @@ async fn call_upstream(
         client,
     } = upstream;
     let call = provider.build_call(request, model);
-    let (mut response, guard) = fetch::send(&call, ttfb_timeout_ms, &client).await?;
+    let mut response = fetch::send(&call, ttfb_timeout_ms).await?;
     let status = response.status_code();
     if !(200..300).contains(&status) {
         let error_body = read_capped(Body::Response(&mut response), MAX_UPSTREAM_ERROR_BYTES)
@@ -198,13 +198,11 @@ async fn call_upstream(
         return Err(provider.map_error(status, &error_body));
     }
     if request.stream {
-        let body = response
-            .stream()
-            .map_err(|_| upstream::unreachable("its answer has no body"))?;
+        let body = UpstreamBody::of(&response)?;
         log.status = 200;
         let translator = StreamTranslator::new(provider.stream_decoder());
         let encoder = ChunkEncoder::new(meta);
-        let stream = AnswerStream::upstream(body, translator, encoder, guard, client, log.clone());
+        let stream = AnswerStream::upstream(body, translator, encoder, client, log.clone());
         return Ok(Reply::Streaming(respond::event_stream(stream.into_body())));
     }
     let answer = read_capped(Body::Response(&mut response), MAX_UPSTREAM_ANSWER_BYTES)

@@ -11,14 +11,14 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 use std::time::Duration;
 
-use futures_util::{Stream, StreamExt};
+use futures_util::Stream;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 use web_sys::AbortSignal;
-use worker::{ByteStream, Delay};
+use worker::Delay;
 
 use super::clock::now_ms;
-use super::fetch::UpstreamGuard;
+use super::fetch::{BodyCanceller, UpstreamBody};
 use super::handler::emit_log;
 use crate::observe::log::RequestLog;
 use crate::output::{ChunkEncoder, StreamOutcome, StreamTranslator};
@@ -32,11 +32,10 @@ enum Input {
         delay_ms: u32,
         sent_first: bool,
     },
-    /// An upstream SSE body. Dropping `_guard` cancels the upstream fetch.
+    /// An upstream SSE body; dropping it closes the upstream connection.
     Upstream {
-        body: ByteStream,
+        body: UpstreamBody,
         translator: StreamTranslator,
-        _guard: UpstreamGuard,
     },
 }
 
@@ -76,16 +75,24 @@ impl Ledger {
     }
 }
 
-/// Closes the ledger when the client's signal aborts; unhooks itself when dropped.
+/// When the client's signal aborts: cancels the upstream body (ending the read the stream
+/// waits on) and closes the ledger. Unhooks itself when dropped.
 struct ClientAbortHook {
     signal: AbortSignal,
     _closure: Closure<dyn FnMut()>,
 }
 
 impl ClientAbortHook {
-    fn install(signal: AbortSignal, ledger: &Rc<RefCell<Ledger>>) -> Self {
+    fn install(
+        signal: AbortSignal,
+        ledger: &Rc<RefCell<Ledger>>,
+        upstream: Option<BodyCanceller>,
+    ) -> Self {
         let ledger = Rc::clone(ledger);
         let closure = Closure::<dyn FnMut()>::new(move || {
+            if let Some(upstream) = &upstream {
+                upstream.cancel();
+            }
             // The stream never holds the borrow across an await, so this cannot collide.
             if let Ok(mut ledger) = ledger.try_borrow_mut() {
                 ledger.close(true);
@@ -132,18 +139,13 @@ impl AnswerStream {
 
     /// A stream translating an upstream body.
     pub fn upstream(
-        body: ByteStream,
+        body: UpstreamBody,
         translator: StreamTranslator,
         encoder: ChunkEncoder,
-        guard: UpstreamGuard,
         client: AbortSignal,
         log: RequestLog,
     ) -> Self {
-        let input = Input::Upstream {
-            body,
-            translator,
-            _guard: guard,
-        };
+        let input = Input::Upstream { body, translator };
         AnswerStream::new(input, encoder, client, log)
     }
 
@@ -153,7 +155,11 @@ impl AnswerStream {
             log,
             written: false,
         }));
-        let hook = ClientAbortHook::install(client, &ledger);
+        let upstream = match &input {
+            Input::Upstream { body, .. } => Some(body.canceller()),
+            Input::Mock { .. } => None,
+        };
+        let hook = ClientAbortHook::install(client, &ledger, upstream);
         AnswerStream {
             input,
             ledger,
@@ -179,9 +185,9 @@ impl AnswerStream {
         let client = &self.hook.signal;
         while !self.ended {
             // Each arm awaits its input first and only then takes the ledger, so the abort
-            // hook never finds it borrowed. A disconnect aborts the client signal, which also
-            // cuts the upstream read being awaited: that is not an upstream failure, so the
-            // stream just stops (the hook has logged it).
+            // hook never finds it borrowed. A disconnect aborts the client signal, and the
+            // hook cancels the upstream read being awaited: that is not an upstream failure,
+            // so the stream just stops (the hook has logged it).
             let out = match &mut self.input {
                 Input::Mock {
                     events,
