@@ -186,12 +186,16 @@ describe("an OpenAI-compatible upstream", () => {
     assert.equal(JSON.parse(text).error.type, "authentication_error");
   });
 
-  test("no response headers within the first-byte timeout → 504 upstream_timeout", async () => {
+  test("no response headers within the first-byte timeout → 504 upstream_timeout, and the call is dropped", async () => {
+    const abortedBefore = fixture.upstream.aborted.length;
     const started = Date.now();
     const response = await chat(fixture.gateway.url, { model: "slow-headers", messages: hello });
     assert.equal(response.status, 504);
     assert.equal((await response.json()).error.code, "upstream_timeout");
     assert.ok(Date.now() - started < 5000, "bounded by the 500 ms timeout, not the upstream's 10 s");
+    // The runtime cancels the abandoned call when the request ends: the upstream sees its
+    // connection close long before it would have answered.
+    await fixture.upstream.waitForAborts(abortedBefore + 1, 3000);
   });
 
   for (const [scenario, why] of [
