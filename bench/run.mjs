@@ -26,8 +26,6 @@ const STREAM_CHUNKS = 50;
 const ONLY = process.env.BENCH_ONLY ?? "";
 const CLK_TCK = 100; // Linux USER_HZ: /proc times are in 1/100 s.
 
-const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-
 function buildFloor() {
   execFileSync(path.join(root, "scripts/build.sh"), [path.join(root, "bench/floor")], { stdio: ["ignore", "ignore", "inherit"] });
 }
@@ -123,7 +121,7 @@ function cpuMs(pids) {
   return (ticks * 1000) / CLK_TCK;
 }
 
-function request(url, body) {
+function request(agent, url, body) {
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
     const req = http.request(url, { method: "POST", agent, headers: { "content-type": "application/json" } }, (res) => {
@@ -144,7 +142,18 @@ function request(url, body) {
 }
 
 async function load(url, body, concurrency, count, pids) {
-  for (let i = 0; i < 20; i++) await request(url, body); // warm-up
+  // A fresh keep-alive pool per measurement: a pooled connection left idle while other
+  // targets ran may be closed by its server just as it is reused.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  try {
+    return await measure(agent, url, body, concurrency, count, pids);
+  } finally {
+    agent.destroy();
+  }
+}
+
+async function measure(agent, url, body, concurrency, count, pids) {
+  for (let i = 0; i < 20; i++) await request(agent, url, body); // warm-up
   const samples = [];
   let next = 0;
   const cpuBefore = pids.length ? cpuMs(pids) : 0;
@@ -153,7 +162,7 @@ async function load(url, body, concurrency, count, pids) {
     Array.from({ length: concurrency }, async () => {
       while (next < count) {
         next++;
-        samples.push(await request(url, body));
+        samples.push(await request(agent, url, body));
       }
     }),
   );
@@ -213,7 +222,6 @@ async function main() {
       console.log(`run ${run}/${RUNS} done`);
     }
   } finally {
-    agent.destroy();
     gateway.close();
     floor.close();
     upstream.close();
