@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::auth::cors::CorsPolicy;
+
 /// Where configuration values come from: Worker vars and secrets on the platform, a map in
 /// tests.
 pub trait ConfigSource {
@@ -111,6 +113,8 @@ pub struct Config {
     pub providers: BTreeMap<String, ProviderConfig>,
     /// Model aliases (`ROUTES`).
     pub routes: BTreeMap<String, RouteTarget>,
+    /// Browser origins allowed besides the gateway's own (`CORS_ALLOWED_ORIGINS`).
+    pub cors: CorsPolicy,
     /// Problems that do not stop the gateway (a provider whose secret is missing).
     pub warnings: Vec<String>,
 }
@@ -207,6 +211,11 @@ impl Config {
                 },
             );
         }
+        let cors = CorsPolicy::parse(&source.var("CORS_ALLOWED_ORIGINS").unwrap_or_default())
+            .unwrap_or_else(|problem| {
+                errors.push(problem);
+                CorsPolicy::default()
+            });
         if routes.is_empty() && errors.is_empty() {
             errors.push("ROUTES defines no model".to_owned());
         }
@@ -218,6 +227,7 @@ impl Config {
                 mock,
                 providers,
                 routes,
+                cors,
                 warnings,
             })
         } else {

@@ -25,6 +25,8 @@ pub enum ErrorKind {
     NotFound,
     /// The path exists but not for this method.
     MethodNotAllowed,
+    /// A browser request from an origin (or with a method or header) CORS does not allow.
+    OriginNotAllowed,
     /// The gateway's configuration is invalid; `/readyz` says why.
     ConfigInvalid,
     /// The route's provider needs a secret that is not set.
@@ -48,6 +50,7 @@ impl ErrorKind {
             ErrorKind::PayloadTooLarge => 413,
             ErrorKind::ModelNotFound | ErrorKind::NotFound => 404,
             ErrorKind::MethodNotAllowed => 405,
+            ErrorKind::OriginNotAllowed => 403,
             ErrorKind::ConfigInvalid | ErrorKind::ProviderNotConfigured => 503,
             ErrorKind::UpstreamRejected { status } => status,
             ErrorKind::UpstreamError => 502,
@@ -67,6 +70,7 @@ impl ErrorKind {
             ErrorKind::ModelNotFound => "model_not_found",
             ErrorKind::NotFound => "not_found",
             ErrorKind::MethodNotAllowed => "method_not_allowed",
+            ErrorKind::OriginNotAllowed => "origin_not_allowed",
             ErrorKind::ConfigInvalid => "config_invalid",
             ErrorKind::ProviderNotConfigured => "provider_not_configured",
             ErrorKind::UpstreamRejected { .. } => "upstream_rejected",
@@ -185,6 +189,7 @@ mod tests {
             (ErrorKind::ModelNotFound, 404, "model_not_found"),
             (ErrorKind::NotFound, 404, "not_found"),
             (ErrorKind::MethodNotAllowed, 405, "method_not_allowed"),
+            (ErrorKind::OriginNotAllowed, 403, "origin_not_allowed"),
             (ErrorKind::ConfigInvalid, 503, "config_invalid"),
             (
                 ErrorKind::ProviderNotConfigured,

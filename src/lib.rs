@@ -1,11 +1,12 @@
 //! An OpenAI-compatible LLM gateway that runs as a Cloudflare Worker.
 //!
-//! The modules follow the request path: [`router`] → [`guard`] → [`upstream`] →
+//! The modules follow the request path: [`router`] → [`auth`] → [`guard`] → [`upstream`] →
 //! [`output`], with [`config`], [`error`] and [`observe`] beside them. All of it is plain
 //! Rust, tested on the host; `platform` (compiled for wasm only) is the thin shell that
 //! touches the Workers runtime.
 
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod guard;

@@ -59,6 +59,17 @@ pub fn route(method: &str, path: &str) -> Result<Route, GatewayError> {
     }
 }
 
+/// The 404 for a path no route serves.
+pub fn not_found(path: &str) -> GatewayError {
+    GatewayError::new(
+        ErrorKind::NotFound,
+        format!(
+            "no endpoint at {}",
+            path.chars().take(200).collect::<String>()
+        ),
+    )
+}
+
 /// The 405 for a path that only answers `allowed`.
 pub fn method_not_allowed(allowed: &str) -> GatewayError {
     GatewayError::new(

@@ -42,7 +42,9 @@ pub async fn handle(req: Request, env: &Env) -> Response {
         ..RequestLog::default()
     };
     let path = req.path();
-    let (response, log_now) = match serve(req, env, &path, &mut log).await {
+    let config = config(env);
+    let browser = Browser::of(&req);
+    let (response, log_now) = match serve(req, &config, &browser, &path, &mut log).await {
         Ok(Reply::Now(response)) => (response, true),
         Ok(Reply::Streaming(response)) => (response, false),
         Err(error) => {
@@ -54,12 +56,43 @@ pub async fn handle(req: Request, env: &Env) -> Response {
         }
     };
     respond::set_header(&response, "x-request-id", &log.request_id);
+    // A preflight's answer carries its own CORS headers (or, refused, none).
+    let preflight = log.method == "OPTIONS";
+    if let (false, Ok(config)) = (preflight, config.as_ref()) {
+        // Errors to an allowed origin carry the headers too, so scripts can read them.
+        let origin = browser.origin.as_deref();
+        if config.cors.check(origin, &browser.own_origin).is_ok() {
+            for (name, value) in config.cors.response_headers(origin) {
+                respond::set_header(&response, name, &value);
+            }
+        }
+    }
     if log_now {
         log.status = response.status_code();
         log.latency_ms = now_ms().saturating_sub(log.ts);
         emit_log(&log);
     }
     response
+}
+
+/// What CORS needs to know about a request.
+struct Browser {
+    /// The `Origin` header, sent by browsers.
+    origin: Option<String>,
+    /// The gateway's own origin, from the request URL.
+    own_origin: String,
+}
+
+impl Browser {
+    fn of(req: &Request) -> Self {
+        Browser {
+            origin: req.headers().get("origin").ok().flatten(),
+            own_origin: req
+                .url()
+                .map(|url| url.origin().ascii_serialization())
+                .unwrap_or_default(),
+        }
+    }
 }
 
 /// Writes the request's one log line.
@@ -69,19 +102,27 @@ pub fn emit_log(log: &RequestLog) {
 
 async fn serve(
     req: Request,
-    env: &Env,
+    config: &Result<Config, ConfigErrors>,
+    browser: &Browser,
     path: &str,
     log: &mut RequestLog,
 ) -> Result<Reply, GatewayError> {
+    if log.method == "OPTIONS" {
+        return preflight(&req, usable(config)?, browser, path, log);
+    }
     let route = router::route(&log.method, path)?;
     log.route = route.name();
-    let config = config(env);
+    if let Ok(config) = config {
+        config
+            .cors
+            .check(browser.origin.as_deref(), &browser.own_origin)?;
+    }
     match route {
         Route::Health => Ok(Reply::Now(respond::json(
             200,
             json!({"status": "ok"}).to_string(),
         ))),
-        Route::Ready => Ok(Reply::Now(match config.as_ref() {
+        Route::Ready => Ok(Reply::Now(match config {
             Ok(config) => respond::json(
                 200,
                 json!({"status": "ready", "warnings": config.warnings}).to_string(),
@@ -92,12 +133,37 @@ async fn serve(
             ),
         })),
         Route::Models => {
-            let config = usable(&config)?;
+            let config = usable(config)?;
             let list = ModelList::new(config.usable_models());
             Ok(Reply::Now(respond::json(200, json!(list).to_string())))
         }
-        Route::ChatCompletions => chat_completions(req, usable(&config)?, log).await,
+        Route::ChatCompletions => chat_completions(req, usable(config)?, log).await,
     }
+}
+
+/// A CORS preflight (`OPTIONS`) for a known path: 204 with the CORS headers, or 403.
+fn preflight(
+    req: &Request,
+    config: &Config,
+    browser: &Browser,
+    path: &str,
+    log: &mut RequestLog,
+) -> Result<Reply, GatewayError> {
+    log.route = "preflight";
+    let methods = router::allowed_methods(path).ok_or_else(|| router::not_found(path))?;
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let headers = config.cors.preflight(
+        browser.origin.as_deref(),
+        &browser.own_origin,
+        header("access-control-request-method").as_deref(),
+        header("access-control-request-headers").as_deref(),
+        methods,
+    )?;
+    let response = respond::empty(204);
+    for (name, value) in headers {
+        respond::set_header(&response, name, &value);
+    }
+    Ok(Reply::Now(response))
 }
 
 fn usable(config: &Result<Config, ConfigErrors>) -> Result<&Config, GatewayError> {

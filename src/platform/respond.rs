@@ -44,6 +44,11 @@ pub fn event_stream(chunks: impl Stream<Item = Vec<u8>> + 'static) -> Response {
     }
 }
 
+/// An empty response with `status` (a CORS preflight's 204).
+pub fn empty(status: u16) -> Response {
+    Response::builder().with_status(status).empty()
+}
+
 /// Sets a header; header values here are ASCII the gateway wrote, so setting cannot fail.
 pub fn set_header(response: &Response, name: &str, value: &str) {
     let _ = response.headers().set(name, value);

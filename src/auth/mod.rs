@@ -1,0 +1,3 @@
+//! Who may call the gateway: browser origins (CORS).
+
+pub mod cors;
