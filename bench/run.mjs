@@ -194,6 +194,8 @@ async function main() {
   const gateway = await startWorker(root, {
     PROVIDERS: JSON.stringify({ up: { type: "openai", base_url: upstream.url, api_key_secret: "UP_KEY" } }),
     ROUTES: JSON.stringify({ bench: { provider: "up", model: "ok" } }),
+    // No KV in plain workerd: the benchmark calls as an anonymous principal.
+    ANONYMOUS_MODELS: "bench",
     UP_KEY: "sk-bench",
   });
   const targets = {

@@ -14,4 +14,6 @@ cat <<EOT
 
 EOT
 # wrangler dev runs the [build] command of wrangler.toml, then serves build/ in workerd.
-exec npx wrangler dev --ip 127.0.0.1 --port "$port" --show-interactive-dev-session=false
+# ANONYMOUS_MODELS=mock lets the curl above work without an API key, locally only.
+exec npx wrangler dev --ip 127.0.0.1 --port "$port" --show-interactive-dev-session=false \
+  --var ANONYMOUS_MODELS:mock

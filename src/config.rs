@@ -115,6 +115,12 @@ pub struct Config {
     pub routes: BTreeMap<String, RouteTarget>,
     /// Browser origins allowed besides the gateway's own (`CORS_ALLOWED_ORIGINS`).
     pub cors: CorsPolicy,
+    /// Models callers without a key may use (`ANONYMOUS_MODELS`; empty: none).
+    pub anonymous_models: Vec<String>,
+    /// `API_KEY_CACHE_TTL_SECONDS`: how long an isolate trusts a key lookup.
+    pub api_key_cache_ttl_s: u32,
+    /// The `ADMIN_TOKEN` secret; the admin API is off without it.
+    pub admin_token: Option<Secret>,
     /// Problems that do not stop the gateway (a provider whose secret is missing).
     pub warnings: Vec<String>,
 }
@@ -169,6 +175,7 @@ impl Config {
             max_output_tokens: number("MAX_OUTPUT_TOKENS", 32_768, 1, 10_000_000),
         };
         let upstream_ttfb_timeout_ms = number("UPSTREAM_TTFB_TIMEOUT_MS", 30_000, 1, 600_000);
+        let api_key_cache_ttl_s = number("API_KEY_CACHE_TTL_SECONDS", 30, 0, 3_600);
         let mock = MockSettings {
             chunks: number("MOCK_CHUNKS", 8, 1, 10_000),
             chunk_delay_ms: number("MOCK_CHUNK_DELAY_MS", 25, 0, 60_000),
@@ -216,6 +223,29 @@ impl Config {
                 errors.push(problem);
                 CorsPolicy::default()
             });
+        let anonymous_models: Vec<String> = source
+            .var("ANONYMOUS_MODELS")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|model| !model.is_empty())
+            .map(str::to_owned)
+            .collect();
+        for model in &anonymous_models {
+            if !routes.contains_key(model) {
+                errors.push(format!(
+                    "ANONYMOUS_MODELS names {model:?}, which ROUTES does not define"
+                ));
+            }
+        }
+        // Shorter than 32 characters is guessable; refuse to start the admin API with it.
+        let admin_token = source.secret("ADMIN_TOKEN").map(Secret::new);
+        if admin_token
+            .as_ref()
+            .is_some_and(|token| token.expose().len() < 32)
+        {
+            errors.push("ADMIN_TOKEN must be at least 32 characters".to_owned());
+        }
         if routes.is_empty() && errors.is_empty() {
             errors.push("ROUTES defines no model".to_owned());
         }
@@ -228,6 +258,9 @@ impl Config {
                 providers,
                 routes,
                 cors,
+                anonymous_models,
+                api_key_cache_ttl_s,
+                admin_token,
                 warnings,
             })
         } else {
@@ -366,6 +399,8 @@ mod tests {
         );
         assert_eq!(config.limits.max_body_bytes, 1_048_576);
         assert_eq!(config.upstream_ttfb_timeout_ms, 30_000);
+        assert!(config.anonymous_models.is_empty(), "deny by default");
+        assert!(config.admin_token.is_none());
         assert!(config.warnings.is_empty());
         assert_eq!(
             config.usable_models().collect::<Vec<_>>(),
@@ -433,6 +468,22 @@ mod tests {
         assert!(errors.iter().any(|e| e.contains("smoke-signals")));
         assert!(errors.iter().any(|e| e.contains("https://")));
         assert!(errors.iter().any(|e| e.contains("nowhere")));
+    }
+
+    #[test]
+    fn anonymous_models_must_exist_and_admin_tokens_be_long() {
+        let src = source(&[("ANONYMOUS_MODELS", "mock, nope")]);
+        let ConfigErrors(errors) = Config::load(&src).unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].contains("nope"));
+        let mut src = source(&[("ANONYMOUS_MODELS", "mock")]);
+        src.secrets.insert("ADMIN_TOKEN", "short");
+        assert!(Config::load(&src).is_err());
+        src.secrets
+            .insert("ADMIN_TOKEN", "0123456789abcdef0123456789abcdef");
+        let config = Config::load(&src).unwrap();
+        assert_eq!(config.anonymous_models, ["mock"]);
+        assert!(config.admin_token.is_some());
     }
 
     #[test]

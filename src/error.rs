@@ -27,6 +27,15 @@ pub enum ErrorKind {
     MethodNotAllowed,
     /// A browser request from an origin (or with a method or header) CORS does not allow.
     OriginNotAllowed,
+    /// No credentials, or a key that is unknown, revoked or expired (one kind for all, so
+    /// responses never reveal which).
+    InvalidApiKey,
+    /// The principal may not use the requested model.
+    ModelNotAllowed,
+    /// The admin API is off: no `ADMIN_TOKEN` secret is set.
+    AdminDisabled,
+    /// The key store (KV) could not be reached.
+    StoreUnavailable,
     /// The gateway's configuration is invalid; `/readyz` says why.
     ConfigInvalid,
     /// The route's provider needs a secret that is not set.
@@ -50,7 +59,11 @@ impl ErrorKind {
             ErrorKind::PayloadTooLarge => 413,
             ErrorKind::ModelNotFound | ErrorKind::NotFound => 404,
             ErrorKind::MethodNotAllowed => 405,
-            ErrorKind::OriginNotAllowed => 403,
+            ErrorKind::OriginNotAllowed | ErrorKind::ModelNotAllowed | ErrorKind::AdminDisabled => {
+                403
+            }
+            ErrorKind::InvalidApiKey => 401,
+            ErrorKind::StoreUnavailable => 503,
             ErrorKind::ConfigInvalid | ErrorKind::ProviderNotConfigured => 503,
             ErrorKind::UpstreamRejected { status } => status,
             ErrorKind::UpstreamError => 502,
@@ -71,6 +84,10 @@ impl ErrorKind {
             ErrorKind::NotFound => "not_found",
             ErrorKind::MethodNotAllowed => "method_not_allowed",
             ErrorKind::OriginNotAllowed => "origin_not_allowed",
+            ErrorKind::InvalidApiKey => "invalid_api_key",
+            ErrorKind::ModelNotAllowed => "model_not_allowed",
+            ErrorKind::AdminDisabled => "admin_disabled",
+            ErrorKind::StoreUnavailable => "store_unavailable",
             ErrorKind::ConfigInvalid => "config_invalid",
             ErrorKind::ProviderNotConfigured => "provider_not_configured",
             ErrorKind::UpstreamRejected { .. } => "upstream_rejected",
@@ -190,6 +207,10 @@ mod tests {
             (ErrorKind::NotFound, 404, "not_found"),
             (ErrorKind::MethodNotAllowed, 405, "method_not_allowed"),
             (ErrorKind::OriginNotAllowed, 403, "origin_not_allowed"),
+            (ErrorKind::InvalidApiKey, 401, "invalid_api_key"),
+            (ErrorKind::ModelNotAllowed, 403, "model_not_allowed"),
+            (ErrorKind::AdminDisabled, 403, "admin_disabled"),
+            (ErrorKind::StoreUnavailable, 503, "store_unavailable"),
             (ErrorKind::ConfigInvalid, 503, "config_invalid"),
             (
                 ErrorKind::ProviderNotConfigured,

@@ -13,6 +13,23 @@ pub enum Route {
     Health,
     /// `GET /readyz`: the configuration is valid.
     Ready,
+    /// The admin API (admin token only, never user keys).
+    Admin(AdminOp),
+}
+
+/// An operation of the admin API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminOp {
+    /// `GET /admin/keys`.
+    ListKeys,
+    /// `POST /admin/keys`.
+    CreateKey,
+    /// `GET /admin/keys/{id}`.
+    GetKey,
+    /// `PATCH /admin/keys/{id}`.
+    UpdateKey,
+    /// `DELETE /admin/keys/{id}`: revoke.
+    RevokeKey,
 }
 
 impl Route {
@@ -23,39 +40,66 @@ impl Route {
             Route::Models => "models",
             Route::Health => "healthz",
             Route::Ready => "readyz",
+            Route::Admin(AdminOp::ListKeys) => "admin_list_keys",
+            Route::Admin(AdminOp::CreateKey) => "admin_create_key",
+            Route::Admin(AdminOp::GetKey) => "admin_get_key",
+            Route::Admin(AdminOp::UpdateKey) => "admin_update_key",
+            Route::Admin(AdminOp::RevokeKey) => "admin_revoke_key",
         }
     }
 }
 
-/// `(path, method, route)`; `HEAD` is served wherever `GET` is.
+/// `(path pattern, method, route)`; `{id}` matches one path segment. `HEAD` is served
+/// wherever `GET` is.
 const ROUTES: &[(&str, &str, Route)] = &[
     ("/v1/chat/completions", "POST", Route::ChatCompletions),
     ("/v1/models", "GET", Route::Models),
     ("/healthz", "GET", Route::Health),
     ("/readyz", "GET", Route::Ready),
+    ("/admin/keys", "GET", Route::Admin(AdminOp::ListKeys)),
+    ("/admin/keys", "POST", Route::Admin(AdminOp::CreateKey)),
+    ("/admin/keys/{id}", "GET", Route::Admin(AdminOp::GetKey)),
+    (
+        "/admin/keys/{id}",
+        "PATCH",
+        Route::Admin(AdminOp::UpdateKey),
+    ),
+    (
+        "/admin/keys/{id}",
+        "DELETE",
+        Route::Admin(AdminOp::RevokeKey),
+    ),
 ];
 
+/// A matched route and its `{id}` segment, if the pattern has one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Matched<'a> {
+    /// The endpoint.
+    pub route: Route,
+    /// The `{id}` path segment.
+    pub id: Option<&'a str>,
+}
+
 /// Finds the route for `method` and `path`: 404 for unknown paths, 405 (naming the allowed
-/// method) for a known path with the wrong method.
-pub fn route(method: &str, path: &str) -> Result<Route, GatewayError> {
-    let path = if path.len() > 1 {
-        path.trim_end_matches('/')
-    } else {
-        path
-    };
-    let Some(&(_, allowed, route)) = ROUTES.iter().find(|(p, _, _)| *p == path) else {
-        return Err(GatewayError::new(
-            ErrorKind::NotFound,
-            format!(
-                "no endpoint at {}",
-                path.chars().take(200).collect::<String>()
-            ),
-        ));
-    };
-    if method == allowed || (method == "HEAD" && allowed == "GET") {
-        Ok(route)
-    } else {
-        Err(method_not_allowed(allowed))
+/// methods) for a known path with the wrong method.
+pub fn route<'a>(method: &str, path: &'a str) -> Result<Matched<'a>, GatewayError> {
+    let path = trim(path);
+    let mut known_path = false;
+    for (pattern, allowed, route) in ROUTES {
+        let Some(id) = match_pattern(pattern, path) else {
+            continue;
+        };
+        known_path = true;
+        if method == *allowed || (method == "HEAD" && *allowed == "GET") {
+            return Ok(Matched { route: *route, id });
+        }
+    }
+    match allowed_methods(path) {
+        Some(allowed) if known_path => Err(GatewayError::new(
+            ErrorKind::MethodNotAllowed,
+            format!("this endpoint only accepts {allowed}"),
+        )),
+        _ => Err(not_found(path)),
     }
 }
 
@@ -70,57 +114,100 @@ pub fn not_found(path: &str) -> GatewayError {
     )
 }
 
-/// The 405 for a path that only answers `allowed`.
-pub fn method_not_allowed(allowed: &str) -> GatewayError {
-    GatewayError::new(
-        ErrorKind::MethodNotAllowed,
-        format!("this endpoint only accepts {allowed}"),
-    )
+/// The methods `path` accepts, as an `Allow` header value, or `None` for unknown paths.
+pub fn allowed_methods(path: &str) -> Option<String> {
+    let path = trim(path);
+    let mut methods: Vec<&str> = Vec::new();
+    for (pattern, method, _) in ROUTES {
+        if match_pattern(pattern, path).is_some() {
+            methods.push(method);
+            if *method == "GET" {
+                methods.push("HEAD");
+            }
+        }
+    }
+    (!methods.is_empty()).then(|| methods.join(", "))
 }
 
-/// The `Allow` header value for a 405 on `path`.
-pub fn allowed_methods(path: &str) -> Option<&'static str> {
-    let path = if path.len() > 1 {
+fn trim(path: &str) -> &str {
+    if path.len() > 1 {
         path.trim_end_matches('/')
     } else {
         path
-    };
-    ROUTES
-        .iter()
-        .find(|(p, _, _)| *p == path)
-        .map(|(_, m, _)| match *m {
-            "GET" => "GET, HEAD",
-            other => other,
-        })
+    }
+}
+
+/// `Some(id segment or None)` when `path` matches `pattern`.
+fn match_pattern<'a>(pattern: &str, path: &'a str) -> Option<Option<&'a str>> {
+    match pattern.strip_suffix("{id}") {
+        None => (pattern == path).then_some(None),
+        Some(prefix) => {
+            let id = path.strip_prefix(prefix)?;
+            (!id.is_empty() && !id.contains('/')).then_some(Some(id))
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn route_of(method: &str, path: &str) -> Result<Route, GatewayError> {
+        route(method, path).map(|matched| matched.route)
+    }
+
     #[test]
     fn known_routes_match_with_or_without_trailing_slash() {
         assert_eq!(
-            route("POST", "/v1/chat/completions"),
+            route_of("POST", "/v1/chat/completions"),
             Ok(Route::ChatCompletions)
         );
         assert_eq!(
-            route("POST", "/v1/chat/completions/"),
+            route_of("POST", "/v1/chat/completions/"),
             Ok(Route::ChatCompletions)
         );
-        assert_eq!(route("GET", "/v1/models"), Ok(Route::Models));
-        assert_eq!(route("HEAD", "/healthz"), Ok(Route::Health));
-        assert_eq!(route("GET", "/readyz"), Ok(Route::Ready));
+        assert_eq!(route_of("GET", "/v1/models"), Ok(Route::Models));
+        assert_eq!(route_of("HEAD", "/healthz"), Ok(Route::Health));
+        assert_eq!(route_of("GET", "/readyz"), Ok(Route::Ready));
+    }
+
+    #[test]
+    fn admin_routes_carry_the_key_id() {
+        assert_eq!(
+            route_of("POST", "/admin/keys"),
+            Ok(Route::Admin(AdminOp::CreateKey))
+        );
+        assert_eq!(
+            route_of("GET", "/admin/keys"),
+            Ok(Route::Admin(AdminOp::ListKeys))
+        );
+        let matched = route("DELETE", "/admin/keys/key_0a1b").unwrap();
+        assert_eq!(
+            (matched.route, matched.id),
+            (Route::Admin(AdminOp::RevokeKey), Some("key_0a1b"))
+        );
+        assert_eq!(
+            route_of("GET", "/admin/keys/a/b").unwrap_err().status(),
+            404
+        );
     }
 
     #[test]
     fn unknown_paths_are_404_and_wrong_methods_405() {
-        assert_eq!(route("GET", "/v2/anything").unwrap_err().status(), 404);
-        assert_eq!(route("GET", "/").unwrap_err().status(), 404);
-        let err = route("GET", "/v1/chat/completions").unwrap_err();
+        assert_eq!(route_of("GET", "/v2/anything").unwrap_err().status(), 404);
+        assert_eq!(route_of("GET", "/").unwrap_err().status(), 404);
+        let err = route_of("GET", "/v1/chat/completions").unwrap_err();
         assert_eq!((err.status(), err.code()), (405, "method_not_allowed"));
-        assert_eq!(allowed_methods("/v1/chat/completions"), Some("POST"));
-        assert_eq!(allowed_methods("/v1/models/"), Some("GET, HEAD"));
-        assert_eq!(route("DELETE", "/v1/models").unwrap_err().status(), 405);
+        assert_eq!(
+            allowed_methods("/v1/chat/completions").as_deref(),
+            Some("POST")
+        );
+        assert_eq!(allowed_methods("/v1/models/").as_deref(), Some("GET, HEAD"));
+        assert_eq!(
+            allowed_methods("/admin/keys/k1").as_deref(),
+            Some("GET, HEAD, PATCH, DELETE")
+        );
+        assert_eq!(route_of("DELETE", "/v1/models").unwrap_err().status(), 405);
+        assert_eq!(allowed_methods("/nope"), None);
     }
 }

@@ -19,6 +19,9 @@ pub struct RequestLog {
     pub route: &'static str,
     /// The response status (200 for streams that later broke: the status was already sent).
     pub status: u16,
+    /// The principal the request acted for (`admin` on the admin API).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
     /// The model alias requested.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,

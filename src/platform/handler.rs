@@ -4,19 +4,22 @@ use serde_json::json;
 use web_sys::AbortSignal;
 use worker::{Env, Request, Response};
 
+use super::admin;
 use super::clock::{new_request_id, now_ms};
 use super::env::config;
 use super::fetch::{self, read_capped, Body, BodyError, UpstreamBody};
+use super::keys;
 use super::respond;
 use super::stream::AnswerStream;
 use crate::api::chat::{ChatCompletion, ChatRequest};
 use crate::api::ModelList;
+use crate::auth::Principal;
 use crate::config::{Config, ConfigErrors};
 use crate::error::{ErrorKind, GatewayError};
 use crate::guard::validate::{body_too_large, check_content_type, parse_chat_request};
 use crate::observe::log::RequestLog;
 use crate::output::{AnswerMeta, ChunkEncoder, StreamTranslator};
-use crate::router::{self, Route};
+use crate::router::{self, Matched, Route};
 use crate::upstream::{self, mock, resolve, Backend, HttpProvider};
 
 /// Most bytes read from an upstream error body: enough for any error object.
@@ -44,7 +47,7 @@ pub async fn handle(req: Request, env: &Env) -> Response {
     let path = req.path();
     let config = config(env);
     let browser = Browser::of(&req);
-    let (response, log_now) = match serve(req, &config, &browser, &path, &mut log).await {
+    let (response, log_now) = match serve(req, env, &config, &browser, &path, &mut log).await {
         Ok(Reply::Now(response)) => (response, true),
         Ok(Reply::Streaming(response)) => (response, false),
         Err(error) => {
@@ -52,10 +55,17 @@ pub async fn handle(req: Request, env: &Env) -> Response {
             let allow = (error.kind == ErrorKind::MethodNotAllowed)
                 .then(|| router::allowed_methods(&path))
                 .flatten();
-            (respond::error(&error, allow), true)
+            (respond::error(&error, allow.as_deref()), true)
         }
     };
     respond::set_header(&response, "x-request-id", &log.request_id);
+    if response.status_code() == 401 {
+        respond::set_header(
+            &response,
+            "www-authenticate",
+            "Bearer realm=\"gateway\", error=\"invalid_token\"",
+        );
+    }
     // A preflight's answer carries its own CORS headers (or, refused, none).
     let preflight = log.method == "OPTIONS";
     if let (false, Ok(config)) = (preflight, config.as_ref()) {
@@ -101,7 +111,8 @@ pub fn emit_log(log: &RequestLog) {
 }
 
 async fn serve(
-    req: Request,
+    mut req: Request,
+    env: &Env,
     config: &Result<Config, ConfigErrors>,
     browser: &Browser,
     path: &str,
@@ -110,7 +121,7 @@ async fn serve(
     if log.method == "OPTIONS" {
         return preflight(&req, usable(config)?, browser, path, log);
     }
-    let route = router::route(&log.method, path)?;
+    let Matched { route, id } = router::route(&log.method, path)?;
     log.route = route.name();
     if let Ok(config) = config {
         config
@@ -132,13 +143,44 @@ async fn serve(
                 json!({"status": "not_ready", "errors": errors.0}).to_string(),
             ),
         })),
+        Route::Admin(op) => {
+            let config = usable(config)?;
+            keys::authenticate_admin(authorization(&req).as_deref(), config)?;
+            log.principal = Some("admin".to_owned());
+            Ok(Reply::Now(admin::serve(op, id, &mut req, env).await?))
+        }
         Route::Models => {
             let config = usable(config)?;
-            let list = ModelList::new(config.usable_models());
+            let principal = authenticated(&req, config, env, log).await?;
+            let list = ModelList::new(
+                config
+                    .usable_models()
+                    .filter(|(alias, _)| principal.may_use(alias)),
+            );
             Ok(Reply::Now(respond::json(200, json!(list).to_string())))
         }
-        Route::ChatCompletions => chat_completions(req, usable(config)?, log).await,
+        Route::ChatCompletions => {
+            let config = usable(config)?;
+            let principal = authenticated(&req, config, env, log).await?;
+            chat_completions(req, config, &principal, log).await
+        }
     }
+}
+
+fn authorization(req: &Request) -> Option<String> {
+    req.headers().get("authorization").ok().flatten()
+}
+
+/// Authenticates a `/v1` request and notes the principal in the log.
+async fn authenticated(
+    req: &Request,
+    config: &Config,
+    env: &Env,
+    log: &mut RequestLog,
+) -> Result<Principal, GatewayError> {
+    let principal = keys::authenticate(authorization(req).as_deref(), config, env).await?;
+    log.principal = Some(principal.id.clone());
+    Ok(principal)
 }
 
 /// A CORS preflight (`OPTIONS`) for a known path: 204 with the CORS headers, or 403.
@@ -157,7 +199,7 @@ fn preflight(
         &browser.own_origin,
         header("access-control-request-method").as_deref(),
         header("access-control-request-headers").as_deref(),
-        methods,
+        &methods,
     )?;
     let response = respond::empty(204);
     for (name, value) in headers {
@@ -178,6 +220,7 @@ fn usable(config: &Result<Config, ConfigErrors>) -> Result<&Config, GatewayError
 async fn chat_completions(
     mut req: Request,
     config: &Config,
+    principal: &Principal,
     log: &mut RequestLog,
 ) -> Result<Reply, GatewayError> {
     let client = req.inner().signal();
@@ -196,6 +239,7 @@ async fn chat_completions(
     log.model = Some(request.model.clone());
     log.stream = request.stream;
     let resolved = resolve(config, &request.model)?;
+    principal.check_model(&request.model)?;
     log.provider = Some(resolved.provider_name.to_owned());
     let meta = AnswerMeta {
         id: format!("chatcmpl-{}", log.request_id),

@@ -1,14 +1,19 @@
 //! The shell: the only code that touches the Workers runtime (`worker`, `js_sys`).
 //!
 //! Each file wraps one platform concept: [`env`] reads vars and secrets into the cached
-//! [`crate::config::Config`], [`clock`] gives time and ids, [`fetch`] sends upstream calls
-//! with a deadline and an abort handle, [`respond`] builds HTTP responses and
-//! [`handler`] runs the request path. Everything they call is plain Rust.
+//! [`crate::config::Config`], [`clock`] gives time and ids, [`crypto`] WebCrypto and
+//! randomness, [`keys`] the API-key store in KV and authentication, [`admin`] the admin
+//! API, [`fetch`] upstream calls and bodies, [`stream`] streamed answers, [`respond`]
+//! HTTP responses, and [`handler`] runs the request path. Everything they call is plain
+//! Rust.
 
+mod admin;
 mod clock;
+mod crypto;
 mod env;
 mod fetch;
 mod handler;
+mod keys;
 mod respond;
 mod stream;
 

@@ -143,8 +143,8 @@ mod tests {
                 _ => None,
             }
         }
-        fn secret(&self, _: &str) -> Option<String> {
-            (!self.0.is_empty()).then(|| self.0.to_owned())
+        fn secret(&self, name: &str) -> Option<String> {
+            (name == "K" && !self.0.is_empty()).then(|| self.0.to_owned())
         }
     }
 

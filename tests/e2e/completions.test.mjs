@@ -27,7 +27,7 @@ function assertChunks(events, { id, model }) {
 describe("the built-in mock provider", () => {
   let gateway;
   before(async () => {
-    gateway = await startGateway({ vars: { MOCK_CHUNKS: "6", MOCK_CHUNK_DELAY_MS: "5" } });
+    gateway = await startGateway({ vars: { MOCK_CHUNKS: "6", MOCK_CHUNK_DELAY_MS: "5", ANONYMOUS_MODELS: "mock" } });
   });
   after(() => gateway?.close());
 

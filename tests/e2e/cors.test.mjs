@@ -10,7 +10,7 @@ const hello = { model: "mock", messages: [{ role: "user", content: "hi" }] };
 describe("CORS", () => {
   let gateway;
   before(async () => {
-    gateway = await startGateway({ vars: { CORS_ALLOWED_ORIGINS: `${APP}, http://localhost:5173`, MOCK_CHUNK_DELAY_MS: "0" } });
+    gateway = await startGateway({ vars: { CORS_ALLOWED_ORIGINS: `${APP}, http://localhost:5173`, MOCK_CHUNK_DELAY_MS: "0", ANONYMOUS_MODELS: "mock" } });
   });
   after(() => gateway?.close());
 

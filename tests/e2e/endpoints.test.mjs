@@ -13,10 +13,10 @@ async function errorOf(response) {
   return body.error;
 }
 
-describe("with the default configuration", () => {
+describe("with the default configuration, mock open to anonymous callers", () => {
   let gateway;
   before(async () => {
-    gateway = await startGateway();
+    gateway = await startGateway({ vars: { ANONYMOUS_MODELS: "mock" } });
   });
   after(() => gateway?.close());
 

@@ -1,0 +1,416 @@
+//! Gateway API keys: `sk-gw-` plus 192 random bits, shown once at creation. Only the
+//! SHA-256 of a key is stored (in KV, under [`hash_kv_key`]), beside its record; admin
+//! operations address a key by its public id (under [`id_kv_key`]).
+//!
+//! Lookups are cached in the isolate for [`KeyCache`]'s TTL, misses included, so a
+//! revoked key stops working within that TTL plus KV's own propagation (up to ~60 s
+//! across locations).
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{constant_time_eq, unauthenticated, Principal};
+use crate::error::GatewayError;
+
+/// Every gateway key starts with this.
+pub const KEY_PREFIX: &str = "sk-gw-";
+/// Random bytes in a key (192 bits).
+pub const KEY_RANDOM_BYTES: usize = 24;
+/// Random bytes in a key id.
+pub const ID_RANDOM_BYTES: usize = 8;
+
+/// What is stored about a key; never the key itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRecord {
+    /// Public id (`key_<hex>`), for the admin API and logs.
+    pub id: String,
+    /// Hex SHA-256 of the key.
+    pub hash: String,
+    /// The principal the key acts for.
+    pub principal: String,
+    /// Rate-limit tier.
+    pub tier: String,
+    /// Team, if any.
+    #[serde(default)]
+    pub team: Option<String>,
+    /// Allowed model aliases; `None` means all.
+    #[serde(default)]
+    pub models: Option<Vec<String>>,
+    /// Unix seconds.
+    pub created_at: u64,
+    /// Unix seconds after which the key is refused.
+    #[serde(default)]
+    pub expires_at: Option<u64>,
+    /// Unix seconds when it was revoked.
+    #[serde(default)]
+    pub revoked_at: Option<u64>,
+}
+
+impl KeyRecord {
+    /// The principal for a request that presented a key hashing to `presented_hash` at
+    /// `now_s`; one 401 for every failure, so responses never tell them apart.
+    pub fn authenticate(
+        &self,
+        presented_hash: &str,
+        now_s: u64,
+    ) -> Result<Principal, GatewayError> {
+        let valid = constant_time_eq(self.hash.as_bytes(), presented_hash.as_bytes())
+            && self.revoked_at.is_none()
+            && self.expires_at.is_none_or(|expiry| now_s < expiry);
+        if !valid {
+            return Err(unauthenticated());
+        }
+        Ok(Principal {
+            id: self.principal.clone(),
+            tier: self.tier.clone(),
+            team: self.team.clone(),
+            models: self.models.clone(),
+            via: "api_key",
+        })
+    }
+
+    /// The record as the admin API shows it: everything but the hash.
+    pub fn public_view(&self) -> Value {
+        let mut view = serde_json::to_value(self).unwrap_or_default();
+        if let Some(fields) = view.as_object_mut() {
+            fields.remove("hash");
+            fields.insert("object".into(), "api_key".into());
+        }
+        view
+    }
+}
+
+/// Whether `token` has the shape of a gateway key (before any lookup).
+pub fn looks_like_key(token: &str) -> bool {
+    token.len() == KEY_PREFIX.len() + 2 * KEY_RANDOM_BYTES
+        && token.starts_with(KEY_PREFIX)
+        && token[KEY_PREFIX.len()..]
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit())
+}
+
+/// A new key from random bytes.
+pub fn format_key(random: &[u8; KEY_RANDOM_BYTES]) -> String {
+    format!("{KEY_PREFIX}{}", hex(random))
+}
+
+/// A new key id from random bytes.
+pub fn format_id(random: &[u8; ID_RANDOM_BYTES]) -> String {
+    format!("key_{}", hex(random))
+}
+
+/// Lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The KV key under which the record of the key with `hash` is stored.
+pub fn hash_kv_key(hash: &str) -> String {
+    format!("apikey:hash:{hash}")
+}
+
+/// The KV key under which the record with id `id` is stored (for the admin API).
+pub fn id_kv_key(id: &str) -> String {
+    format!("apikey:id:{id}")
+}
+
+/// The prefix of every [`id_kv_key`], for listing.
+pub const ID_KV_PREFIX: &str = "apikey:id:";
+
+/// `POST /admin/keys`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewKey {
+    /// The principal the key acts for (required).
+    pub principal: String,
+    /// Rate-limit tier (default `free`).
+    #[serde(default)]
+    pub tier: Option<String>,
+    /// Team.
+    #[serde(default)]
+    pub team: Option<String>,
+    /// Allowed model aliases (default: all).
+    #[serde(default)]
+    pub models: Option<Vec<String>>,
+    /// Unix seconds after which the key is refused.
+    #[serde(default)]
+    pub expires_at: Option<u64>,
+}
+
+/// `PATCH /admin/keys/{id}`: only the fields present change; `null` clears an optional one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyUpdate {
+    /// New tier.
+    #[serde(default)]
+    pub tier: Option<String>,
+    /// New team (`null` clears it).
+    #[serde(default, with = "double_option")]
+    pub team: Option<Option<String>>,
+    /// New model list (`null` allows all).
+    #[serde(default, with = "double_option")]
+    pub models: Option<Option<Vec<String>>>,
+    /// New expiry (`null` clears it).
+    #[serde(default, with = "double_option")]
+    pub expires_at: Option<Option<u64>>,
+}
+
+/// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
+mod double_option {
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+    where
+        T: Deserialize<'de>,
+        D: Deserializer<'de>,
+    {
+        Option::<T>::deserialize(deserializer).map(Some)
+    }
+}
+
+/// Checks a name-like field: 1 to 128 printable characters.
+fn check_name(field: &str, value: &str) -> Result<(), GatewayError> {
+    if value.is_empty() || value.chars().count() > 128 || value.chars().any(char::is_control) {
+        return Err(GatewayError::invalid(
+            field,
+            format!("{field} must be 1 to 128 printable characters"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_models(models: &Option<Vec<String>>) -> Result<(), GatewayError> {
+    for model in models.iter().flatten() {
+        check_name("models", model)?;
+    }
+    Ok(())
+}
+
+impl NewKey {
+    /// Parses and checks the admin request body.
+    pub fn parse(body: &[u8]) -> Result<NewKey, GatewayError> {
+        let new: NewKey = serde_json::from_slice(body)
+            .map_err(|err| GatewayError::invalid("body", format!("invalid key request: {err}")))?;
+        check_name("principal", &new.principal)?;
+        if let Some(tier) = &new.tier {
+            check_name("tier", tier)?;
+        }
+        if let Some(team) = &new.team {
+            check_name("team", team)?;
+        }
+        check_models(&new.models)?;
+        Ok(new)
+    }
+
+    /// The record for a key with `id` and `hash`, created at `now_s`.
+    pub fn into_record(self, id: String, hash: String, now_s: u64) -> KeyRecord {
+        KeyRecord {
+            id,
+            hash,
+            principal: self.principal,
+            tier: self.tier.unwrap_or_else(|| "free".to_owned()),
+            team: self.team,
+            models: self.models,
+            created_at: now_s,
+            expires_at: self.expires_at,
+            revoked_at: None,
+        }
+    }
+}
+
+impl KeyUpdate {
+    /// Parses and checks the admin request body.
+    pub fn parse(body: &[u8]) -> Result<KeyUpdate, GatewayError> {
+        let update: KeyUpdate = serde_json::from_slice(body)
+            .map_err(|err| GatewayError::invalid("body", format!("invalid key update: {err}")))?;
+        if let Some(tier) = &update.tier {
+            check_name("tier", tier)?;
+        }
+        if let Some(Some(team)) = &update.team {
+            check_name("team", team)?;
+        }
+        if let Some(models) = &update.models {
+            check_models(models)?;
+        }
+        Ok(update)
+    }
+
+    /// Applies the update to `record`.
+    pub fn apply(self, record: &mut KeyRecord) {
+        if let Some(tier) = self.tier {
+            record.tier = tier;
+        }
+        if let Some(team) = self.team {
+            record.team = team;
+        }
+        if let Some(models) = self.models {
+            record.models = models;
+        }
+        if let Some(expires_at) = self.expires_at {
+            record.expires_at = expires_at;
+        }
+    }
+}
+
+/// An isolate-local cache of key lookups by hash, misses included, bounded in entries.
+#[derive(Debug)]
+pub struct KeyCache {
+    entries: HashMap<String, (Option<KeyRecord>, u64)>,
+    max_entries: usize,
+    ttl_ms: u64,
+}
+
+impl KeyCache {
+    /// A cache of at most `max_entries` lookups, each trusted for `ttl_ms`.
+    pub fn new(max_entries: usize, ttl_ms: u64) -> Self {
+        KeyCache {
+            entries: HashMap::new(),
+            max_entries,
+            ttl_ms,
+        }
+    }
+
+    /// The cached lookup for `hash` at `now_ms`: `Some(None)` is a cached miss, `None`
+    /// means ask KV.
+    pub fn get(&self, hash: &str, now_ms: u64) -> Option<Option<KeyRecord>> {
+        let (record, stored_at) = self.entries.get(hash)?;
+        (now_ms.saturating_sub(*stored_at) < self.ttl_ms).then(|| record.clone())
+    }
+
+    /// Remembers a lookup. When full, expired entries go first, then the oldest.
+    pub fn put(&mut self, hash: String, record: Option<KeyRecord>, now_ms: u64) {
+        if self.entries.len() >= self.max_entries && !self.entries.contains_key(&hash) {
+            let ttl = self.ttl_ms;
+            self.entries
+                .retain(|_, (_, stored_at)| now_ms.saturating_sub(*stored_at) < ttl);
+            if self.entries.len() >= self.max_entries {
+                let oldest = self
+                    .entries
+                    .iter()
+                    .min_by_key(|(_, (_, stored_at))| *stored_at)
+                    .map(|(key, _)| key.clone());
+                if let Some(oldest) = oldest {
+                    self.entries.remove(&oldest);
+                }
+            }
+        }
+        self.entries.insert(hash, (record, now_ms));
+    }
+
+    /// Forgets `hash` (after an admin change made in this isolate).
+    pub fn forget(&mut self, hash: &str) {
+        self.entries.remove(hash);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> KeyRecord {
+        NewKey::parse(
+            br#"{"principal": "user-1", "tier": "pro", "models": ["mock"], "expires_at": 2000}"#,
+        )
+        .unwrap()
+        .into_record("key_01".into(), "ab".repeat(32), 1000)
+    }
+
+    #[test]
+    fn keys_have_the_prefix_and_192_random_bits() {
+        let key = format_key(&[0xab; KEY_RANDOM_BYTES]);
+        assert!(key.starts_with("sk-gw-"));
+        assert_eq!(key.len(), 6 + 48);
+        assert!(looks_like_key(&key));
+        assert!(!looks_like_key("sk-gw-short"));
+        assert!(!looks_like_key(&key.replace('a', "g")));
+        assert_eq!(format_id(&[1; ID_RANDOM_BYTES]), "key_0101010101010101");
+    }
+
+    #[test]
+    fn a_valid_key_yields_its_principal() {
+        let principal = record().authenticate(&"ab".repeat(32), 1500).unwrap();
+        assert_eq!(principal.id, "user-1");
+        assert_eq!(principal.tier, "pro");
+        assert_eq!(principal.models, Some(vec!["mock".to_owned()]));
+        assert_eq!(principal.via, "api_key");
+    }
+
+    #[test]
+    fn wrong_expired_and_revoked_keys_get_the_same_401() {
+        let mut revoked = record();
+        revoked.revoked_at = Some(1200);
+        let failures = [
+            record().authenticate(&"cd".repeat(32), 1500).unwrap_err(),
+            record().authenticate(&"ab".repeat(32), 2000).unwrap_err(),
+            revoked.authenticate(&"ab".repeat(32), 1500).unwrap_err(),
+        ];
+        for err in &failures {
+            assert_eq!((err.status(), err.code()), (401, "invalid_api_key"));
+            assert_eq!(err.message, failures[0].message);
+        }
+    }
+
+    #[test]
+    fn the_public_view_hides_the_hash() {
+        let view = record().public_view();
+        assert!(view.get("hash").is_none());
+        assert_eq!(view["id"], "key_01");
+        assert_eq!(view["object"], "api_key");
+    }
+
+    #[test]
+    fn admin_requests_are_checked() {
+        assert_eq!(
+            NewKey::parse(br#"{"principal": "u"}"#)
+                .unwrap()
+                .into_record("i".into(), "h".into(), 1)
+                .tier,
+            "free"
+        );
+        for bad in [
+            &br#"{}"#[..],
+            br#"{"principal": ""}"#,
+            br#"{"principal": "u", "extra": 1}"#,
+            br#"{"principal": "u", "models": [""]}"#,
+            br#"not json"#,
+        ] {
+            assert_eq!(NewKey::parse(bad).unwrap_err().status(), 400);
+        }
+    }
+
+    #[test]
+    fn updates_change_only_what_they_name_and_null_clears() {
+        let mut key = record();
+        KeyUpdate::parse(br#"{"tier": "enterprise", "models": null}"#)
+            .unwrap()
+            .apply(&mut key);
+        assert_eq!(key.tier, "enterprise");
+        assert_eq!(key.models, None);
+        assert_eq!(key.expires_at, Some(2000), "untouched");
+        KeyUpdate::parse(br#"{"expires_at": null, "team": "red"}"#)
+            .unwrap()
+            .apply(&mut key);
+        assert_eq!((key.expires_at, key.team.as_deref()), (None, Some("red")));
+        assert!(
+            KeyUpdate::parse(br#"{"principal": "other"}"#).is_err(),
+            "the principal is fixed"
+        );
+    }
+
+    #[test]
+    fn the_cache_expires_entries_and_stays_bounded() {
+        let mut cache = KeyCache::new(2, 1000);
+        cache.put("a".into(), Some(record()), 0);
+        cache.put("miss".into(), None, 100);
+        assert_eq!(cache.get("a", 999), Some(Some(record())));
+        assert_eq!(cache.get("miss", 500), Some(None), "misses are cached too");
+        assert_eq!(cache.get("a", 1000), None, "expired");
+        cache.put("c".into(), None, 200);
+        assert_eq!(cache.entries.len(), 2);
+        assert_eq!(cache.get("a", 300), None, "the oldest went first");
+        cache.forget("c");
+        assert_eq!(cache.get("c", 300), None);
+    }
+}

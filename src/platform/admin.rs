@@ -1,0 +1,98 @@
+//! The admin API: create, list, read, change and revoke API keys. The caller is already
+//! admitted with the admin token (see [`super::keys::authenticate_admin`]).
+
+use serde_json::{json, Value};
+use worker::{Env, Request, Response};
+
+use super::clock::now_ms;
+use super::crypto::{random_bytes, sha256_hex};
+use super::fetch::{read_capped, Body, BodyError};
+use super::keys::{forget, KeyStore};
+use super::respond;
+use crate::auth::api_keys::{format_id, format_key, KeyRecord, KeyUpdate, NewKey};
+use crate::error::{ErrorKind, GatewayError};
+use crate::router::AdminOp;
+
+/// Largest admin request body.
+const MAX_ADMIN_BODY_BYTES: usize = 16 * 1024;
+
+/// Serves one admin route.
+pub async fn serve(
+    op: AdminOp,
+    id: Option<&str>,
+    req: &mut Request,
+    env: &Env,
+) -> Result<Response, GatewayError> {
+    let store = KeyStore::open(env)?;
+    let now_s = now_ms() / 1000;
+    match op {
+        AdminOp::CreateKey => {
+            let new = NewKey::parse(&body(req).await?)?;
+            let key = format_key(&random_bytes()?);
+            let hash = sha256_hex(key.as_bytes()).await?;
+            let record = new.into_record(format_id(&random_bytes()?), hash, now_s);
+            store.save(&record).await?;
+            let mut view = record.public_view();
+            // The only time the key is ever shown.
+            view["key"] = Value::String(key);
+            Ok(respond::json(201, view.to_string()))
+        }
+        AdminOp::ListKeys => {
+            let data: Vec<Value> = store
+                .list()
+                .await?
+                .iter()
+                .map(KeyRecord::public_view)
+                .collect();
+            Ok(respond::json(
+                200,
+                json!({"object": "list", "data": data}).to_string(),
+            ))
+        }
+        AdminOp::GetKey => {
+            let record = existing(&store, id).await?;
+            Ok(respond::json(200, record.public_view().to_string()))
+        }
+        AdminOp::UpdateKey => {
+            let update = KeyUpdate::parse(&body(req).await?)?;
+            let mut record = existing(&store, id).await?;
+            update.apply(&mut record);
+            store.save(&record).await?;
+            forget(&record.hash);
+            Ok(respond::json(200, record.public_view().to_string()))
+        }
+        AdminOp::RevokeKey => {
+            let mut record = existing(&store, id).await?;
+            record.revoked_at.get_or_insert(now_s);
+            store.save(&record).await?;
+            forget(&record.hash);
+            Ok(respond::json(200, record.public_view().to_string()))
+        }
+    }
+}
+
+async fn body(req: &mut Request) -> Result<Vec<u8>, GatewayError> {
+    read_capped(Body::Request(req), MAX_ADMIN_BODY_BYTES)
+        .await
+        .map_err(|err| match err {
+            BodyError::TooLarge => {
+                GatewayError::new(ErrorKind::PayloadTooLarge, "admin request too large")
+            }
+            BodyError::Failed => {
+                GatewayError::new(ErrorKind::InvalidJson, "the request body could not be read")
+            }
+        })
+}
+
+async fn existing(store: &KeyStore, id: Option<&str>) -> Result<KeyRecord, GatewayError> {
+    let id = id.unwrap_or_default();
+    store.by_id(id).await?.ok_or_else(|| {
+        GatewayError::new(
+            ErrorKind::NotFound,
+            format!(
+                "no key with id {:?}",
+                id.chars().take(64).collect::<String>()
+            ),
+        )
+    })
+}

@@ -1,0 +1,177 @@
+//! API keys in KV (binding `GATEWAY_KV`), the isolate's lookup cache, and authentication
+//! of `/v1` requests and admin requests.
+
+use std::cell::RefCell;
+
+use worker::kv::KvStore;
+use worker::Env;
+
+use super::clock::now_ms;
+use super::crypto::sha256_hex;
+use crate::auth::api_keys::{
+    hash_kv_key, id_kv_key, looks_like_key, KeyCache, KeyRecord, ID_KV_PREFIX,
+};
+use crate::auth::{bearer_token, constant_time_eq, unauthenticated, Principal};
+use crate::config::Config;
+use crate::error::{ErrorKind, GatewayError};
+
+/// The KV binding that holds API keys.
+pub const KV_BINDING: &str = "GATEWAY_KV";
+/// Most key lookups an isolate remembers.
+const CACHE_ENTRIES: usize = 10_000;
+
+thread_local! {
+    static CACHE: RefCell<Option<KeyCache>> = const { RefCell::new(None) };
+}
+
+/// The principal of a `/v1` request: its API key's, or the anonymous one when no
+/// credentials were sent and the operator opened some models to anonymous callers.
+pub async fn authenticate(
+    authorization: Option<&str>,
+    config: &Config,
+    env: &Env,
+) -> Result<Principal, GatewayError> {
+    let Some(token) = bearer_token(authorization) else {
+        if authorization.is_none() && !config.anonymous_models.is_empty() {
+            return Ok(Principal::anonymous(&config.anonymous_models));
+        }
+        return Err(unauthenticated());
+    };
+    if !looks_like_key(token) {
+        return Err(unauthenticated());
+    }
+    let hash = sha256_hex(token.as_bytes()).await?;
+    let now = now_ms();
+    let ttl_ms = u64::from(config.api_key_cache_ttl_s) * 1000;
+    let cached = CACHE.with(|cache| {
+        cache
+            .borrow_mut()
+            .get_or_insert_with(|| KeyCache::new(CACHE_ENTRIES, ttl_ms))
+            .get(&hash, now)
+    });
+    let record = match cached {
+        Some(record) => record,
+        None => {
+            let record = KeyStore::open(env)?.by_hash(&hash).await?;
+            remember(&hash, record.clone(), now);
+            record
+        }
+    };
+    record
+        .ok_or_else(unauthenticated)?
+        .authenticate(&hash, now / 1000)
+}
+
+/// Admits an admin request: the `ADMIN_TOKEN` secret as bearer token, compared in
+/// constant time. User keys never pass, and the admin token is not a key.
+pub fn authenticate_admin(
+    authorization: Option<&str>,
+    config: &Config,
+) -> Result<(), GatewayError> {
+    let Some(expected) = &config.admin_token else {
+        return Err(GatewayError::new(
+            ErrorKind::AdminDisabled,
+            "the admin API is disabled: no ADMIN_TOKEN secret is set",
+        ));
+    };
+    let presented = bearer_token(authorization).unwrap_or_default();
+    if constant_time_eq(presented.as_bytes(), expected.expose().as_bytes()) {
+        Ok(())
+    } else {
+        Err(GatewayError::new(
+            ErrorKind::InvalidApiKey,
+            "invalid admin token",
+        ))
+    }
+}
+
+fn remember(hash: &str, record: Option<KeyRecord>, now: u64) {
+    CACHE.with(|cache| {
+        if let Some(cache) = cache.borrow_mut().as_mut() {
+            cache.put(hash.to_owned(), record, now);
+        }
+    });
+}
+
+/// Drops a cached lookup after an admin change in this isolate.
+pub fn forget(hash: &str) {
+    CACHE.with(|cache| {
+        if let Some(cache) = cache.borrow_mut().as_mut() {
+            cache.forget(hash);
+        }
+    });
+}
+
+/// The key records in KV.
+pub struct KeyStore {
+    kv: KvStore,
+}
+
+impl KeyStore {
+    /// The store behind the `GATEWAY_KV` binding; 503 when the binding is missing.
+    pub fn open(env: &Env) -> Result<KeyStore, GatewayError> {
+        env.kv(KV_BINDING).map(|kv| KeyStore { kv }).map_err(|_| {
+            GatewayError::new(
+                ErrorKind::StoreUnavailable,
+                "the key store is not configured (KV binding GATEWAY_KV)",
+            )
+        })
+    }
+
+    /// The record of the key whose SHA-256 is `hash`.
+    pub async fn by_hash(&self, hash: &str) -> Result<Option<KeyRecord>, GatewayError> {
+        self.read(&hash_kv_key(hash)).await
+    }
+
+    /// The record with public id `id`.
+    pub async fn by_id(&self, id: &str) -> Result<Option<KeyRecord>, GatewayError> {
+        self.read(&id_kv_key(id)).await
+    }
+
+    /// Writes a record under both its hash and its id.
+    pub async fn save(&self, record: &KeyRecord) -> Result<(), GatewayError> {
+        let value = serde_json::to_string(record).map_err(|_| unavailable())?;
+        for key in [hash_kv_key(&record.hash), id_kv_key(&record.id)] {
+            self.kv
+                .put(&key, value.as_str())
+                .map_err(|_| unavailable())?
+                .execute()
+                .await
+                .map_err(|_| unavailable())?;
+        }
+        Ok(())
+    }
+
+    /// Every record, in id order (the first 1000: KV lists at most that many per call).
+    pub async fn list(&self) -> Result<Vec<KeyRecord>, GatewayError> {
+        let listed = self
+            .kv
+            .list()
+            .prefix(ID_KV_PREFIX.to_owned())
+            .execute()
+            .await
+            .map_err(|_| unavailable())?;
+        let mut records = Vec::with_capacity(listed.keys.len());
+        for key in listed.keys {
+            if let Some(record) = self.read(&key.name).await? {
+                records.push(record);
+            }
+        }
+        Ok(records)
+    }
+
+    async fn read(&self, key: &str) -> Result<Option<KeyRecord>, GatewayError> {
+        self.kv
+            .get(key)
+            .json::<KeyRecord>()
+            .await
+            .map_err(|_| unavailable())
+    }
+}
+
+fn unavailable() -> GatewayError {
+    GatewayError::new(
+        ErrorKind::StoreUnavailable,
+        "the key store could not be reached",
+    )
+}
