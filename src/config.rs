@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::auth::cors::CorsPolicy;
+use crate::auth::jwt::{parse_jwks, Algorithm, ClaimPolicy, PublicKey};
 
 /// Where configuration values come from: Worker vars and secrets on the platform, a map in
 /// tests.
@@ -100,6 +101,26 @@ pub struct RouteTarget {
     pub model: String,
 }
 
+/// How JWTs from the app's identity provider are verified.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JwtConfig {
+    /// `JWT_ALGORITHMS`: accepted algorithms (default: those with key material).
+    pub algorithms: Vec<Algorithm>,
+    /// The `JWT_HS256_SECRET` secret (at least 32 bytes).
+    pub hs256_secret: Option<Secret>,
+    /// `JWT_JWKS_URL`: where public keys are fetched.
+    pub jwks_url: Option<String>,
+    /// `JWT_JWKS`: public keys given inline.
+    pub inline_keys: Vec<PublicKey>,
+    /// Claim checks and mapping.
+    pub policy: ClaimPolicy,
+    /// `JWKS_CACHE_SECONDS`: how long fetched keys are trusted.
+    pub jwks_cache_s: u32,
+    /// `JWKS_REFRESH_COOLDOWN_SECONDS`: least time between two fetches of the JWKS, so
+    /// tokens with made-up `kid`s cannot flood the identity provider.
+    pub jwks_refresh_cooldown_s: u32,
+}
+
 /// The whole, validated configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -121,6 +142,8 @@ pub struct Config {
     pub api_key_cache_ttl_s: u32,
     /// The `ADMIN_TOKEN` secret; the admin API is off without it.
     pub admin_token: Option<Secret>,
+    /// JWT authentication, when a secret or a JWKS is configured.
+    pub jwt: Option<JwtConfig>,
     /// Problems that do not stop the gateway (a provider whose secret is missing).
     pub warnings: Vec<String>,
 }
@@ -152,58 +175,47 @@ impl Config {
     /// Reads and validates the configuration; collects every problem instead of stopping at
     /// the first.
     pub fn load(source: &dyn ConfigSource) -> Result<Config, ConfigErrors> {
-        let mut errors = Vec::new();
-        let mut warnings = Vec::new();
-        let mut number = |name: &str, default: u32, min: u32, max: u32| -> u32 {
-            let Some(text) = source.var(name) else {
-                return default;
-            };
-            match text.trim().parse::<u32>() {
-                Ok(value) if (min..=max).contains(&value) => value,
-                _ => {
-                    errors.push(format!(
-                        "{name} must be an integer from {min} to {max}, got {text:?}"
-                    ));
-                    default
-                }
-            }
+        let mut r = Reader {
+            source,
+            errors: Vec::new(),
+            warnings: Vec::new(),
         };
         let limits = RequestLimits {
-            max_body_bytes: number("MAX_BODY_BYTES", 1_048_576, 1_024, 100 * 1_048_576) as usize,
-            max_messages: number("MAX_MESSAGES", 256, 1, 100_000) as usize,
-            max_message_chars: number("MAX_MESSAGE_CHARS", 200_000, 1, 100_000_000) as usize,
-            max_output_tokens: number("MAX_OUTPUT_TOKENS", 32_768, 1, 10_000_000),
+            max_body_bytes: r.number("MAX_BODY_BYTES", 1_048_576, 1_024, 100 * 1_048_576) as usize,
+            max_messages: r.number("MAX_MESSAGES", 256, 1, 100_000) as usize,
+            max_message_chars: r.number("MAX_MESSAGE_CHARS", 200_000, 1, 100_000_000) as usize,
+            max_output_tokens: r.number("MAX_OUTPUT_TOKENS", 32_768, 1, 10_000_000),
         };
-        let upstream_ttfb_timeout_ms = number("UPSTREAM_TTFB_TIMEOUT_MS", 30_000, 1, 600_000);
-        let api_key_cache_ttl_s = number("API_KEY_CACHE_TTL_SECONDS", 30, 0, 3_600);
+        let upstream_ttfb_timeout_ms = r.number("UPSTREAM_TTFB_TIMEOUT_MS", 30_000, 1, 600_000);
+        let api_key_cache_ttl_s = r.number("API_KEY_CACHE_TTL_SECONDS", 30, 0, 3_600);
         let mock = MockSettings {
-            chunks: number("MOCK_CHUNKS", 8, 1, 10_000),
-            chunk_delay_ms: number("MOCK_CHUNK_DELAY_MS", 25, 0, 60_000),
+            chunks: r.number("MOCK_CHUNKS", 8, 1, 10_000),
+            chunk_delay_ms: r.number("MOCK_CHUNK_DELAY_MS", 25, 0, 60_000),
         };
 
         let mut providers = BTreeMap::from([("mock".to_owned(), ProviderConfig::Mock)]);
         let provider_entries: BTreeMap<String, ProviderEntry> =
-            parse_json_var(source, "PROVIDERS", "{}", &mut errors);
+            parse_json_var(source, "PROVIDERS", "{}", &mut r.errors);
         for (name, entry) in provider_entries {
             match provider_from_entry(&name, entry, source) {
                 Ok(provider) => {
                     if !provider.is_usable() {
-                        warnings.push(format!(
+                        r.warnings.push(format!(
                             "provider {name:?} is disabled: its API key secret is not set"
                         ));
                     }
                     providers.insert(name, provider);
                 }
-                Err(problem) => errors.push(problem),
+                Err(problem) => r.errors.push(problem),
             }
         }
 
         let mut routes = BTreeMap::new();
         let route_entries: BTreeMap<String, RouteEntry> =
-            parse_json_var(source, "ROUTES", DEFAULT_ROUTES, &mut errors);
+            parse_json_var(source, "ROUTES", DEFAULT_ROUTES, &mut r.errors);
         for (alias, entry) in route_entries {
             if !providers.contains_key(&entry.provider) {
-                errors.push(format!(
+                r.errors.push(format!(
                     "ROUTES.{alias} names provider {:?}, which PROVIDERS does not define",
                     entry.provider
                 ));
@@ -220,7 +232,7 @@ impl Config {
         }
         let cors = CorsPolicy::parse(&source.var("CORS_ALLOWED_ORIGINS").unwrap_or_default())
             .unwrap_or_else(|problem| {
-                errors.push(problem);
+                r.errors.push(problem);
                 CorsPolicy::default()
             });
         let anonymous_models: Vec<String> = source
@@ -233,7 +245,7 @@ impl Config {
             .collect();
         for model in &anonymous_models {
             if !routes.contains_key(model) {
-                errors.push(format!(
+                r.errors.push(format!(
                     "ANONYMOUS_MODELS names {model:?}, which ROUTES does not define"
                 ));
             }
@@ -244,13 +256,15 @@ impl Config {
             .as_ref()
             .is_some_and(|token| token.expose().len() < 32)
         {
-            errors.push("ADMIN_TOKEN must be at least 32 characters".to_owned());
+            r.errors
+                .push("ADMIN_TOKEN must be at least 32 characters".to_owned());
         }
-        if routes.is_empty() && errors.is_empty() {
-            errors.push("ROUTES defines no model".to_owned());
+        let jwt = load_jwt(&mut r);
+        if routes.is_empty() && r.errors.is_empty() {
+            r.errors.push("ROUTES defines no model".to_owned());
         }
 
-        if errors.is_empty() {
+        if r.errors.is_empty() {
             Ok(Config {
                 limits,
                 upstream_ttfb_timeout_ms,
@@ -261,10 +275,11 @@ impl Config {
                 anonymous_models,
                 api_key_cache_ttl_s,
                 admin_token,
-                warnings,
+                jwt,
+                warnings: r.warnings,
             })
         } else {
-            Err(ConfigErrors(errors))
+            Err(ConfigErrors(r.errors))
         }
     }
 
@@ -277,6 +292,125 @@ impl Config {
                 .then_some((alias.as_str(), target.provider.as_str()))
         })
     }
+}
+
+/// Reads vars, collecting every problem.
+struct Reader<'a> {
+    source: &'a dyn ConfigSource,
+    errors: Vec<String>,
+    warnings: Vec<String>,
+}
+
+impl Reader<'_> {
+    /// The integer var `name` within `min..=max`, or `default` when unset.
+    fn number(&mut self, name: &str, default: u32, min: u32, max: u32) -> u32 {
+        let Some(text) = self.source.var(name) else {
+            return default;
+        };
+        match text.trim().parse::<u32>() {
+            Ok(value) if (min..=max).contains(&value) => value,
+            _ => {
+                self.errors.push(format!(
+                    "{name} must be an integer from {min} to {max}, got {text:?}"
+                ));
+                default
+            }
+        }
+    }
+}
+
+/// The JWT settings, or `None` when no key material is configured.
+fn load_jwt(r: &mut Reader) -> Option<JwtConfig> {
+    let source = r.source;
+    let text = |name: &str| source.var(name).filter(|value| !value.trim().is_empty());
+    let hs256_secret = source.secret("JWT_HS256_SECRET").map(Secret::new);
+    let jwks_url = text("JWT_JWKS_URL");
+    let inline = text("JWT_JWKS");
+    if hs256_secret.is_none() && jwks_url.is_none() && inline.is_none() {
+        return None;
+    }
+    if hs256_secret
+        .as_ref()
+        .is_some_and(|secret| secret.expose().len() < 32)
+    {
+        r.errors
+            .push("JWT_HS256_SECRET must be at least 32 bytes (RFC 7518)".to_owned());
+    }
+    if let Some(url) = &jwks_url {
+        let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+            .iter()
+            .any(|prefix| url.starts_with(prefix));
+        if !url.starts_with("https://") && !loopback {
+            r.errors
+                .push("JWT_JWKS_URL must be https (http only on loopback)".to_owned());
+        }
+    }
+    let mut inline_keys = Vec::new();
+    if let Some(document) = &inline {
+        match parse_jwks(document) {
+            Ok((keys, skipped)) => {
+                inline_keys = keys;
+                r.warnings
+                    .extend(skipped.into_iter().map(|why| format!("JWT_JWKS: {why}")));
+            }
+            Err(problem) => r.errors.push(format!("JWT_JWKS: {problem}")),
+        }
+    }
+    let algorithms = match text("JWT_ALGORITHMS") {
+        Some(list) => list
+            .split(',')
+            .map(str::trim)
+            .filter_map(|name| {
+                Algorithm::parse(name).or_else(|| {
+                    r.errors.push(format!(
+                        "JWT_ALGORITHMS: {name:?} is not HS256, RS256 or ES256"
+                    ));
+                    None
+                })
+            })
+            .collect(),
+        None => {
+            let mut algorithms = Vec::new();
+            if hs256_secret.is_some() {
+                algorithms.push(Algorithm::Hs256);
+            }
+            if jwks_url.is_some() || inline.is_some() {
+                algorithms.extend([Algorithm::Rs256, Algorithm::Es256]);
+            }
+            algorithms
+        }
+    };
+    if algorithms.contains(&Algorithm::Hs256) && hs256_secret.is_none() {
+        r.errors
+            .push("JWT_ALGORITHMS allows HS256 but JWT_HS256_SECRET is not set".to_owned());
+    }
+    let issuer = text("JWT_ISSUER");
+    let audience = text("JWT_AUDIENCE");
+    if issuer.is_none() || audience.is_none() {
+        r.warnings.push(
+            "JWT_ISSUER or JWT_AUDIENCE is not set: tokens for other issuers or audiences signed \
+             with an accepted key pass"
+                .to_owned(),
+        );
+    }
+    let claim = |name: &str, default: &str| text(name).unwrap_or_else(|| default.to_owned());
+    Some(JwtConfig {
+        algorithms,
+        hs256_secret,
+        jwks_url,
+        inline_keys,
+        policy: ClaimPolicy {
+            issuer,
+            audience,
+            leeway_s: r.number("JWT_LEEWAY_SECONDS", 30, 0, 300).into(),
+            user_claim: claim("JWT_USER_CLAIM", "sub"),
+            tier_claim: claim("JWT_TIER_CLAIM", "tier"),
+            team_claim: claim("JWT_TEAM_CLAIM", "team"),
+            default_tier: claim("JWT_DEFAULT_TIER", "free"),
+        },
+        jwks_cache_s: r.number("JWKS_CACHE_SECONDS", 600, 0, 86_400),
+        jwks_refresh_cooldown_s: r.number("JWKS_REFRESH_COOLDOWN_SECONDS", 60, 1, 3_600),
+    })
 }
 
 fn parse_json_var<T: serde::de::DeserializeOwned + Default>(
@@ -484,6 +618,37 @@ mod tests {
         let config = Config::load(&src).unwrap();
         assert_eq!(config.anonymous_models, ["mock"]);
         assert!(config.admin_token.is_some());
+    }
+
+    #[test]
+    fn jwt_is_off_without_key_material_and_checked_with_it() {
+        assert!(Config::load(&MapSource::default()).unwrap().jwt.is_none());
+        let mut src = source(&[
+            (
+                "JWT_JWKS_URL",
+                "https://id.example.com/.well-known/jwks.json",
+            ),
+            ("JWT_ISSUER", "https://id.example.com/"),
+            ("JWT_AUDIENCE", "gateway"),
+        ]);
+        src.secrets
+            .insert("JWT_HS256_SECRET", "0123456789abcdef0123456789abcdef");
+        let jwt = Config::load(&src).unwrap().jwt.unwrap();
+        assert_eq!(
+            jwt.algorithms,
+            [Algorithm::Hs256, Algorithm::Rs256, Algorithm::Es256]
+        );
+        assert_eq!(jwt.policy.leeway_s, 30);
+        assert_eq!(jwt.policy.user_claim, "sub");
+
+        let mut weak = source(&[
+            ("JWT_JWKS_URL", "http://id.example.com/jwks"),
+            ("JWT_ALGORITHMS", "HS256,none"),
+        ]);
+        weak.secrets.insert("JWT_HS256_SECRET", "short");
+        let ConfigErrors(errors) = Config::load(&weak).unwrap_err();
+        assert_eq!(errors.len(), 3, "{errors:#?}");
+        assert!(Config::load(&source(&[("JWT_JWKS_URL", "http://127.0.0.1:9/jwks")])).is_ok());
     }
 
     #[test]

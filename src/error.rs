@@ -30,6 +30,10 @@ pub enum ErrorKind {
     /// No credentials, or a key that is unknown, revoked or expired (one kind for all, so
     /// responses never reveal which).
     InvalidApiKey,
+    /// A JWT that is malformed, unsigned, badly signed or breaks the claim policy.
+    InvalidToken,
+    /// A JWT past its `exp`.
+    TokenExpired,
     /// The principal may not use the requested model.
     ModelNotAllowed,
     /// The admin API is off: no `ADMIN_TOKEN` secret is set.
@@ -62,7 +66,7 @@ impl ErrorKind {
             ErrorKind::OriginNotAllowed | ErrorKind::ModelNotAllowed | ErrorKind::AdminDisabled => {
                 403
             }
-            ErrorKind::InvalidApiKey => 401,
+            ErrorKind::InvalidApiKey | ErrorKind::InvalidToken | ErrorKind::TokenExpired => 401,
             ErrorKind::StoreUnavailable => 503,
             ErrorKind::ConfigInvalid | ErrorKind::ProviderNotConfigured => 503,
             ErrorKind::UpstreamRejected { status } => status,
@@ -85,6 +89,8 @@ impl ErrorKind {
             ErrorKind::MethodNotAllowed => "method_not_allowed",
             ErrorKind::OriginNotAllowed => "origin_not_allowed",
             ErrorKind::InvalidApiKey => "invalid_api_key",
+            ErrorKind::InvalidToken => "invalid_token",
+            ErrorKind::TokenExpired => "token_expired",
             ErrorKind::ModelNotAllowed => "model_not_allowed",
             ErrorKind::AdminDisabled => "admin_disabled",
             ErrorKind::StoreUnavailable => "store_unavailable",
@@ -208,6 +214,8 @@ mod tests {
             (ErrorKind::MethodNotAllowed, 405, "method_not_allowed"),
             (ErrorKind::OriginNotAllowed, 403, "origin_not_allowed"),
             (ErrorKind::InvalidApiKey, 401, "invalid_api_key"),
+            (ErrorKind::InvalidToken, 401, "invalid_token"),
+            (ErrorKind::TokenExpired, 401, "token_expired"),
             (ErrorKind::ModelNotAllowed, 403, "model_not_allowed"),
             (ErrorKind::AdminDisabled, 403, "admin_disabled"),
             (ErrorKind::StoreUnavailable, 503, "store_unavailable"),

@@ -7,6 +7,7 @@
 
 pub mod api_keys;
 pub mod cors;
+pub mod jwt;
 
 use crate::error::{ErrorKind, GatewayError};
 
@@ -21,7 +22,7 @@ pub struct Principal {
     pub team: Option<String>,
     /// Model aliases this principal may use; `None` means all.
     pub models: Option<Vec<String>>,
-    /// How it authenticated: `api_key` or `anonymous`.
+    /// How it authenticated: `api_key`, `jwt` or `anonymous`.
     pub via: &'static str,
 }
 

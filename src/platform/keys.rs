@@ -11,6 +11,7 @@ use super::crypto::sha256_hex;
 use crate::auth::api_keys::{
     hash_kv_key, id_kv_key, looks_like_key, KeyCache, KeyRecord, ID_KV_PREFIX,
 };
+use crate::auth::jwt::{invalid_token, looks_like_jwt};
 use crate::auth::{bearer_token, constant_time_eq, unauthenticated, Principal};
 use crate::config::Config;
 use crate::error::{ErrorKind, GatewayError};
@@ -24,7 +25,7 @@ thread_local! {
     static CACHE: RefCell<Option<KeyCache>> = const { RefCell::new(None) };
 }
 
-/// The principal of a `/v1` request: its API key's, or the anonymous one when no
+/// The principal of a `/v1` request: its JWT's or API key's, or the anonymous one when no
 /// credentials were sent and the operator opened some models to anonymous callers.
 pub async fn authenticate(
     authorization: Option<&str>,
@@ -37,6 +38,13 @@ pub async fn authenticate(
         }
         return Err(unauthenticated());
     };
+    if looks_like_jwt(token) {
+        let jwt = config
+            .jwt
+            .as_ref()
+            .ok_or_else(|| invalid_token("JWTs are not accepted"))?;
+        return super::jwt::authenticate(token, jwt).await;
+    }
     if !looks_like_key(token) {
         return Err(unauthenticated());
     }

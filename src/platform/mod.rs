@@ -2,7 +2,7 @@
 //!
 //! Each file wraps one platform concept: [`env`] reads vars and secrets into the cached
 //! [`crate::config::Config`], [`clock`] gives time and ids, [`crypto`] WebCrypto and
-//! randomness, [`keys`] the API-key store in KV and authentication, [`admin`] the admin
+//! randomness, [`keys`] the API-key store in KV and authentication, [`jwt`] JWT verification, [`admin`] the admin
 //! API, [`fetch`] upstream calls and bodies, [`stream`] streamed answers, [`respond`]
 //! HTTP responses, and [`handler`] runs the request path. Everything they call is plain
 //! Rust.
@@ -13,6 +13,7 @@ mod crypto;
 mod env;
 mod fetch;
 mod handler;
+mod jwt;
 mod keys;
 mod respond;
 mod stream;
