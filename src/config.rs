@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::auth::cors::CorsPolicy;
 use crate::auth::jwt::{parse_jwks, Algorithm, ClaimPolicy, PublicKey};
+use crate::auth::TeamSettings;
 
 /// Where configuration values come from: Worker vars and secrets on the platform, a map in
 /// tests.
@@ -144,6 +145,8 @@ pub struct Config {
     pub admin_token: Option<Secret>,
     /// JWT authentication, when a secret or a JWKS is configured.
     pub jwt: Option<JwtConfig>,
+    /// Per-team settings (`TEAMS`).
+    pub teams: BTreeMap<String, TeamSettings>,
     /// Problems that do not stop the gateway (a provider whose secret is missing).
     pub warnings: Vec<String>,
 }
@@ -260,6 +263,17 @@ impl Config {
                 .push("ADMIN_TOKEN must be at least 32 characters".to_owned());
         }
         let jwt = load_jwt(&mut r);
+        let teams: BTreeMap<String, TeamSettings> =
+            parse_json_var(source, "TEAMS", "{}", &mut r.errors);
+        for (team, settings) in &teams {
+            for model in settings.models.iter().flatten() {
+                if !routes.contains_key(model) {
+                    r.errors.push(format!(
+                        "TEAMS.{team}.models names {model:?}, which ROUTES does not define"
+                    ));
+                }
+            }
+        }
         if routes.is_empty() && r.errors.is_empty() {
             r.errors.push("ROUTES defines no model".to_owned());
         }
@@ -276,6 +290,7 @@ impl Config {
                 api_key_cache_ttl_s,
                 admin_token,
                 jwt,
+                teams,
                 warnings: r.warnings,
             })
         } else {
@@ -649,6 +664,18 @@ mod tests {
         let ConfigErrors(errors) = Config::load(&weak).unwrap_err();
         assert_eq!(errors.len(), 3, "{errors:#?}");
         assert!(Config::load(&source(&[("JWT_JWKS_URL", "http://127.0.0.1:9/jwks")])).is_ok());
+    }
+
+    #[test]
+    fn teams_are_parsed_and_their_models_checked() {
+        let config = Config::load(&source(&[(
+            "TEAMS",
+            r#"{"red": {"tier": "pro", "models": ["mock"]}}"#,
+        )]))
+        .unwrap();
+        assert_eq!(config.teams["red"].tier.as_deref(), Some("pro"));
+        assert!(Config::load(&source(&[("TEAMS", r#"{"red": {"models": ["gpt-9"]}}"#)])).is_err());
+        assert!(Config::load(&source(&[("TEAMS", r#"{"red": {"budget": 5}}"#)])).is_err());
     }
 
     #[test]

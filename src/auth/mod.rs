@@ -9,7 +9,23 @@ pub mod api_keys;
 pub mod cors;
 pub mod jwt;
 
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
 use crate::error::{ErrorKind, GatewayError};
+
+/// Settings shared by the members of a team (`TEAMS`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamSettings {
+    /// The team's plan: overrides its members' tier.
+    #[serde(default)]
+    pub tier: Option<String>,
+    /// Models the team may use: narrows (never widens) what each member may use.
+    #[serde(default)]
+    pub models: Option<Vec<String>>,
+}
 
 /// The caller a request acts for, after authentication.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +52,26 @@ impl Principal {
             models: Some(models.to_vec()),
             via: "anonymous",
         }
+    }
+
+    /// Applies the settings of this principal's team, if it has one with settings.
+    pub fn with_team_settings(mut self, teams: &BTreeMap<String, TeamSettings>) -> Principal {
+        let Some(settings) = self.team.as_ref().and_then(|team| teams.get(team)) else {
+            return self;
+        };
+        if let Some(tier) = &settings.tier {
+            self.tier.clone_from(tier);
+        }
+        if let Some(team_models) = &settings.models {
+            self.models = Some(match self.models {
+                Some(own) => own
+                    .into_iter()
+                    .filter(|m| team_models.contains(m))
+                    .collect(),
+                None => team_models.clone(),
+            });
+        }
+        self
     }
 
     /// Whether this principal may use the model alias `model`.
@@ -112,6 +148,43 @@ mod tests {
             ..anonymous
         };
         assert!(unrestricted.may_use("gpt-4o"));
+    }
+
+    #[test]
+    fn team_settings_set_the_tier_and_narrow_models() {
+        let teams = BTreeMap::from([(
+            "red".to_owned(),
+            TeamSettings {
+                tier: Some("enterprise".into()),
+                models: Some(vec!["mock".into(), "gpt-4o".into()]),
+            },
+        )]);
+        let member = Principal {
+            id: "u".into(),
+            tier: "free".into(),
+            team: Some("red".into()),
+            models: None,
+            via: "jwt",
+        };
+        let applied = member.clone().with_team_settings(&teams);
+        assert_eq!(applied.tier, "enterprise");
+        assert_eq!(
+            applied.models,
+            Some(vec!["mock".to_owned(), "gpt-4o".to_owned()])
+        );
+        let narrower = Principal {
+            models: Some(vec!["gpt-4o".into(), "o3".into()]),
+            ..member.clone()
+        };
+        assert_eq!(
+            narrower.with_team_settings(&teams).models,
+            Some(vec!["gpt-4o".to_owned()])
+        );
+        let other = Principal {
+            team: Some("blue".into()),
+            ..member
+        };
+        assert_eq!(other.clone().with_team_settings(&teams), other);
     }
 
     #[test]

@@ -32,6 +32,15 @@ pub async fn authenticate(
     config: &Config,
     env: &Env,
 ) -> Result<Principal, GatewayError> {
+    let principal = authenticate_credential(authorization, config, env).await?;
+    Ok(principal.with_team_settings(&config.teams))
+}
+
+async fn authenticate_credential(
+    authorization: Option<&str>,
+    config: &Config,
+    env: &Env,
+) -> Result<Principal, GatewayError> {
     let Some(token) = bearer_token(authorization) else {
         if authorization.is_none() && !config.anonymous_models.is_empty() {
             return Ok(Principal::anonymous(&config.anonymous_models));

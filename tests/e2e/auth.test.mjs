@@ -15,7 +15,10 @@ async function errorOf(response) {
 describe("API keys", () => {
   let gateway;
   before(async () => {
-    gateway = await startGateway({ vars: { MOCK_CHUNK_DELAY_MS: "0" }, secrets: { ADMIN_TOKEN } });
+    gateway = await startGateway({
+      vars: { MOCK_CHUNK_DELAY_MS: "0", TEAMS: JSON.stringify({ frozen: { models: [] } }) },
+      secrets: { ADMIN_TOKEN },
+    });
   });
   after(() => gateway?.close());
 
@@ -90,6 +93,13 @@ describe("API keys", () => {
     assert.equal((await errorOf(afterRevoke)).code, "invalid_api_key");
 
     assert.ok(!gateway.logs.join("\n").includes(key.key), "the plaintext key is never logged");
+  });
+
+  test("team settings narrow what members may use", async () => {
+    const key = await (await admin("POST", "/admin/keys", { principal: "member", team: "frozen" })).json();
+    const response = await withKey(key.key);
+    assert.equal(response.status, 403);
+    assert.equal((await errorOf(response)).code, "model_not_allowed");
   });
 
   test("an expired key is refused", async () => {
