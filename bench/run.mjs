@@ -2,14 +2,16 @@
 // workers-rs pass-through), each served by its own plain `workerd serve` process (not
 // `wrangler dev` nor Miniflare, whose proxy Workers cost more CPU than the Worker itself).
 //
-// Three targets answer the same requests from the same mock OpenAI upstream (its own
-// process): the upstream directly, the floor Worker, the gateway Worker. For each: JSON
+// Four targets answer the same requests from the same mock OpenAI upstream (its own
+// process): the upstream directly, the floor Worker, the gateway Worker (anonymous), and
+// the gateway again with an RS256 JWT (`gw+jwt`). For each: JSON
 // and 50-chunk streaming answers, at concurrency 1 and 32. Printed: latency p50/p99,
 // added latency over the direct call, requests/s, CPU ms per request of each Worker's
 // workerd process tree (from /proc), gateway/floor ratios and the gzipped wasm sizes.
 // Every figure is the median of BENCH_RUNS runs (default 3).
 
 import { execFileSync, fork, spawn } from "node:child_process";
+import crypto from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
 import net from "node:net";
@@ -121,10 +123,11 @@ function cpuMs(pids) {
   return (ticks * 1000) / CLK_TCK;
 }
 
-function request(agent, url, body) {
+function request(agent, target, body) {
+  const { url, headers = {} } = target;
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
-    const req = http.request(url, { method: "POST", agent, headers: { "content-type": "application/json" } }, (res) => {
+    const req = http.request(url, { method: "POST", agent, headers: { "content-type": "application/json", ...headers } }, (res) => {
       let firstByte = null;
       res.on("data", () => {
         firstByte ??= process.hrtime.bigint();
@@ -141,19 +144,20 @@ function request(agent, url, body) {
   });
 }
 
-async function load(url, body, concurrency, count, pids) {
+async function load(target, body, concurrency, count) {
   // A fresh keep-alive pool per measurement: a pooled connection left idle while other
   // targets ran may be closed by its server just as it is reused.
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   try {
-    return await measure(agent, url, body, concurrency, count, pids);
+    return await measure(agent, target, body, concurrency, count);
   } finally {
     agent.destroy();
   }
 }
 
-async function measure(agent, url, body, concurrency, count, pids) {
-  for (let i = 0; i < 20; i++) await request(agent, url, body); // warm-up
+async function measure(agent, target, body, concurrency, count) {
+  const { pids } = target;
+  for (let i = 0; i < 20; i++) await request(agent, target, body); // warm-up
   const samples = [];
   let next = 0;
   const cpuBefore = pids.length ? cpuMs(pids) : 0;
@@ -162,7 +166,7 @@ async function measure(agent, url, body, concurrency, count, pids) {
     Array.from({ length: concurrency }, async () => {
       while (next < count) {
         next++;
-        samples.push(await request(agent, url, body));
+        samples.push(await request(agent, target, body));
       }
     }),
   );
@@ -191,17 +195,27 @@ async function main() {
   buildFloor();
   const upstream = await startUpstream();
   const floor = await startWorker(path.join(root, "bench/floor"), { UPSTREAM_URL: `${upstream.url}/chat/completions` });
+  // Auth: an RS256 JWT whose key is inline (no KV in plain workerd, so API keys are not
+  // measured here); after the first request the imported key is cached in the isolate.
+  const { publicKey, privateKey } = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 });
+  const jwks = { keys: [{ ...publicKey.export({ format: "jwk" }), kid: "bench", alg: "RS256" }] };
+  const b64 = (value) => Buffer.from(JSON.stringify(value)).toString("base64url");
+  const signingInput = `${b64({ alg: "RS256", kid: "bench" })}.${b64({ sub: "bench-user", iss: "bench", aud: "gateway", exp: Math.floor(Date.now() / 1000) + 86_400 })}`;
+  const jwt = `${signingInput}.${crypto.sign("sha256", Buffer.from(signingInput), privateKey).toString("base64url")}`;
   const gateway = await startWorker(root, {
     PROVIDERS: JSON.stringify({ up: { type: "openai", base_url: upstream.url, api_key_secret: "UP_KEY" } }),
     ROUTES: JSON.stringify({ bench: { provider: "up", model: "ok" } }),
-    // No KV in plain workerd: the benchmark calls as an anonymous principal.
     ANONYMOUS_MODELS: "bench",
+    JWT_JWKS: JSON.stringify(jwks),
+    JWT_ISSUER: "bench",
+    JWT_AUDIENCE: "gateway",
     UP_KEY: "sk-bench",
   });
   const targets = {
     direct: { url: `${upstream.url}/chat/completions`, pids: [] },
     floor: { url: floor.url, pids: floor.pids },
     gateway: { url: `${gateway.url}/v1/chat/completions`, pids: gateway.pids },
+    "gw+jwt": { url: `${gateway.url}/v1/chat/completions`, pids: gateway.pids, headers: { authorization: `Bearer ${jwt}` } },
   };
   const messages = [{ role: "user", content: "Say hello to the benchmark." }];
   const bodies = {
@@ -216,7 +230,7 @@ async function main() {
         for (const concurrency of [1, 32]) {
           if (ONLY && !ONLY.split("/").every((part) => [mode, `c${concurrency}`].includes(part))) continue;
           for (const [name, target] of Object.entries(targets)) {
-            const result = await load(target.url, bodies[mode], concurrency, REQUESTS[concurrency], target.pids);
+            const result = await load(target, bodies[mode], concurrency, REQUESTS[concurrency]);
             (results[`${name}/${mode}/c${concurrency}`] ??= []).push(result);
           }
         }
@@ -260,6 +274,15 @@ async function main() {
       console.log(
         `  ${mode} c${concurrency}: CPU ${f(m(g, "cpu") / m(fl, "cpu"))}x, added p50 ${f(addedRatio)}x, req/s ${f(m(g, "rps") / m(fl, "rps"))}x, first byte p50 ${f(m(g, "ttfb50"))} ms (floor ${f(m(fl, "ttfb50"))} ms)`,
       );
+    }
+  }
+  console.log("\nauth (RS256 JWT, key cached in the isolate) over anonymous requests:");
+  for (const mode of Object.keys(bodies)) {
+    for (const concurrency of [1, 32]) {
+      if (!measured(mode, concurrency)) continue;
+      const g = `gateway/${mode}/c${concurrency}`;
+      const j = `gw+jwt/${mode}/c${concurrency}`;
+      console.log(`  ${mode} c${concurrency}: +${f(m(j, "p50") - m(g, "p50"))} ms p50, +${f(m(j, "cpu") - m(g, "cpu"), 3)} ms CPU per request`);
     }
   }
   const gatewayWasm = gzippedKb(path.join(root, "build/index_bg.wasm"));

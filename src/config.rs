@@ -254,7 +254,7 @@ impl Config {
             }
         }
         // Shorter than 32 characters is guessable; refuse to start the admin API with it.
-        let admin_token = source.secret("ADMIN_TOKEN").map(Secret::new);
+        let admin_token = secret(source, "ADMIN_TOKEN");
         if admin_token
             .as_ref()
             .is_some_and(|token| token.expose().len() < 32)
@@ -309,6 +309,14 @@ impl Config {
     }
 }
 
+/// A secret, or `None` when unset or empty (as in a copied `.dev.vars.example`).
+fn secret(source: &dyn ConfigSource, name: &str) -> Option<Secret> {
+    source
+        .secret(name)
+        .filter(|value| !value.is_empty())
+        .map(Secret::new)
+}
+
 /// Reads vars, collecting every problem.
 struct Reader<'a> {
     source: &'a dyn ConfigSource,
@@ -338,7 +346,7 @@ impl Reader<'_> {
 fn load_jwt(r: &mut Reader) -> Option<JwtConfig> {
     let source = r.source;
     let text = |name: &str| source.var(name).filter(|value| !value.trim().is_empty());
-    let hs256_secret = source.secret("JWT_HS256_SECRET").map(Secret::new);
+    let hs256_secret = secret(source, "JWT_HS256_SECRET");
     let jwks_url = text("JWT_JWKS_URL");
     let inline = text("JWT_JWKS");
     if hs256_secret.is_none() && jwks_url.is_none() && inline.is_none() {
@@ -626,6 +634,11 @@ mod tests {
         assert_eq!(errors.len(), 1);
         assert!(errors[0].contains("nope"));
         let mut src = source(&[("ANONYMOUS_MODELS", "mock")]);
+        src.secrets.insert("ADMIN_TOKEN", "");
+        assert!(
+            Config::load(&src).unwrap().admin_token.is_none(),
+            "empty means unset"
+        );
         src.secrets.insert("ADMIN_TOKEN", "short");
         assert!(Config::load(&src).is_err());
         src.secrets
