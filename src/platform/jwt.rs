@@ -142,11 +142,12 @@ fn js_object(json: &str) -> Result<js_sys::Object, GatewayError> {
         .map_err(|_| invalid_token("bad key"))
 }
 
-/// Imports (or takes from the isolate's cache) a key for `verify`.
+/// Imports (or takes from the isolate's cache) a key for `verify`; `key_data` is only
+/// built on a miss.
 async fn import(
     cache_key: String,
     format: &str,
-    key_data: &js_sys::Object,
+    key_data: impl FnOnce() -> Result<js_sys::Object, GatewayError>,
     algorithm: &str,
 ) -> Result<CryptoKey, GatewayError> {
     if let Some(key) = IMPORTED.with(|keys| keys.borrow().get(&cache_key).cloned()) {
@@ -154,7 +155,7 @@ async fn import(
     }
     let usages = js_sys::Array::of1(&JsValue::from_str("verify"));
     let promise = subtle()?
-        .import_key_with_object(format, key_data, &js_object(algorithm)?, false, &usages)
+        .import_key_with_object(format, &key_data()?, &js_object(algorithm)?, false, &usages)
         .map_err(|_| invalid_token("the key cannot be imported"))?;
     let key: CryptoKey = JsFuture::from(promise)
         .await
@@ -171,12 +172,12 @@ async fn import(
 }
 
 async fn imported_hmac(secret: &[u8]) -> Result<CryptoKey, GatewayError> {
-    let raw: js_sys::Object = js_sys::Uint8Array::from(secret).into();
+    let raw = || Ok(js_sys::Uint8Array::from(secret).into());
     // One HMAC secret per isolate: cache it under a fixed name, never the secret itself.
     import(
         "hs256".to_owned(),
         "raw",
-        &raw,
+        raw,
         r#"{"name":"HMAC","hash":"SHA-256"}"#,
     )
     .await
@@ -188,7 +189,7 @@ async fn imported_public(key: &PublicKey) -> Result<CryptoKey, GatewayError> {
         _ => r#"{"name":"RSASSA-PKCS1-v1_5","hash":"SHA-256"}"#,
     };
     let jwk = key.jwk.to_string();
-    import(jwk.clone(), "jwk", &js_object(&jwk)?, algorithm).await
+    import(jwk.clone(), "jwk", || js_object(&jwk), algorithm).await
 }
 
 async fn verify(key: &CryptoKey, algorithm: &str, token: &Parsed) -> Result<bool, GatewayError> {
