@@ -13,6 +13,8 @@ pub enum Route {
     Health,
     /// `GET /readyz`: the configuration is valid.
     Ready,
+    /// `GET /openapi.json`: the API description.
+    OpenApi,
     /// The admin API (admin token only, never user keys).
     Admin(AdminOp),
 }
@@ -40,6 +42,7 @@ impl Route {
             Route::Models => "models",
             Route::Health => "healthz",
             Route::Ready => "readyz",
+            Route::OpenApi => "openapi",
             Route::Admin(AdminOp::ListKeys) => "admin_list_keys",
             Route::Admin(AdminOp::CreateKey) => "admin_create_key",
             Route::Admin(AdminOp::GetKey) => "admin_get_key",
@@ -56,6 +59,7 @@ const ROUTES: &[(&str, &str, Route)] = &[
     ("/v1/models", "GET", Route::Models),
     ("/healthz", "GET", Route::Health),
     ("/readyz", "GET", Route::Ready),
+    ("/openapi.json", "GET", Route::OpenApi),
     ("/admin/keys", "GET", Route::Admin(AdminOp::ListKeys)),
     ("/admin/keys", "POST", Route::Admin(AdminOp::CreateKey)),
     ("/admin/keys/{id}", "GET", Route::Admin(AdminOp::GetKey)),
@@ -190,6 +194,23 @@ mod tests {
             route_of("GET", "/admin/keys/a/b").unwrap_err().status(),
             404
         );
+    }
+
+    #[test]
+    fn the_openapi_document_describes_every_route() {
+        let document: serde_json::Value = serde_json::from_str(crate::api::OPENAPI).unwrap();
+        assert_eq!(document["openapi"], "3.1.0");
+        for (pattern, method, _) in ROUTES {
+            let operation = &document["paths"][pattern][method.to_ascii_lowercase()];
+            assert!(operation.is_object(), "{method} {pattern} is not in openapi.json");
+        }
+        let operations: usize = document["paths"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|path| path.as_object().unwrap().keys().filter(|k| *k != "parameters").count())
+            .sum();
+        assert_eq!(operations, ROUTES.len(), "openapi.json describes a route that does not exist");
     }
 
     #[test]

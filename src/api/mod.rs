@@ -2,6 +2,9 @@
 
 pub mod chat;
 
+/// The OpenAPI 3.1 description of every route, served at `GET /openapi.json`.
+pub const OPENAPI: &str = include_str!("../../openapi.json");
+
 use serde::Serialize;
 
 /// One entry of `GET /v1/models`.

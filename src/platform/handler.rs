@@ -12,7 +12,7 @@ use super::keys;
 use super::respond;
 use super::stream::AnswerStream;
 use crate::api::chat::{ChatCompletion, ChatRequest};
-use crate::api::ModelList;
+use crate::api::{ModelList, OPENAPI};
 use crate::auth::Principal;
 use crate::config::{Config, ConfigErrors};
 use crate::error::{ErrorKind, GatewayError};
@@ -151,6 +151,7 @@ async fn serve(
                 json!({"status": "not_ready", "errors": errors.0}).to_string(),
             ),
         })),
+        Route::OpenApi => Ok(Reply::Now(respond::json(200, OPENAPI.to_owned()))),
         Route::Admin(op) => {
             let config = usable(config)?;
             keys::authenticate_admin(authorization(&req).as_deref(), config)?;

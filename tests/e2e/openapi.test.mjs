@@ -1,0 +1,75 @@
+// GET /openapi.json, checked against the gateway's real responses.
+
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import Ajv2020 from "ajv/dist/2020.js";
+import { chat, readEvents, startGateway } from "../support/gateway.mjs";
+
+const ADMIN_TOKEN = "admin-token-for-openapi-tests-0123456789";
+
+describe("openapi.json", () => {
+  let gateway;
+  let check;
+  before(async () => {
+    gateway = await startGateway({ vars: { ANONYMOUS_MODELS: "mock", MOCK_CHUNK_DELAY_MS: "0" }, secrets: { ADMIN_TOKEN } });
+    const response = await fetch(`${gateway.url}/openapi.json`);
+    assert.equal(response.status, 200);
+    const document = await response.json();
+    const ajv = new Ajv2020({ strict: false, allErrors: true });
+    ajv.addSchema(document, "openapi");
+    check = (name, value) => {
+      const validate = ajv.getSchema(`openapi#/components/schemas/${name}`);
+      assert.ok(validate, `schema ${name}`);
+      assert.ok(validate(value), `${name}: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(value)}`);
+    };
+  });
+  after(() => gateway?.close());
+
+  test("is OpenAPI 3.1 with every route", async () => {
+    const document = await (await fetch(`${gateway.url}/openapi.json`)).json();
+    assert.equal(document.openapi, "3.1.0");
+    assert.deepEqual(Object.keys(document.paths).sort(), [
+      "/admin/keys",
+      "/admin/keys/{id}",
+      "/healthz",
+      "/openapi.json",
+      "/readyz",
+      "/v1/chat/completions",
+      "/v1/models",
+    ]);
+  });
+
+  test("describes the public responses as they are", async () => {
+    check("Health", await (await fetch(`${gateway.url}/healthz`)).json());
+    check("Readiness", await (await fetch(`${gateway.url}/readyz`)).json());
+    check("ModelList", await (await fetch(`${gateway.url}/v1/models`)).json());
+    const body = { model: "mock", messages: [{ role: "user", content: "hi" }] };
+    check("ChatCompletionRequest", body);
+    check("ChatCompletion", await (await chat(gateway.url, body)).json());
+    const events = await readEvents(await chat(gateway.url, { ...body, stream: true, stream_options: { include_usage: true } }));
+    assert.equal(events.at(-1), "[DONE]");
+    for (const chunk of events.slice(0, -1)) check("ChatCompletionChunk", chunk);
+    check("Error", await (await chat(gateway.url, { ...body, temperature: 9 })).json());
+    check("Error", await (await fetch(`${gateway.url}/nowhere`)).json());
+  });
+
+  test("describes the admin responses as they are", async () => {
+    const admin = (method, path, payload) =>
+      fetch(`${gateway.url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
+        body: payload === undefined ? undefined : JSON.stringify(payload),
+      }).then((response) => response.json());
+    const request = { principal: "openapi-user", tier: "pro", models: ["mock"] };
+    check("NewKey", request);
+    const created = await admin("POST", "/admin/keys", request);
+    check("CreatedKey", created);
+    check("KeyList", await admin("GET", "/admin/keys"));
+    check("Key", await admin("GET", `/admin/keys/${created.id}`));
+    const update = { team: null, models: null };
+    check("KeyUpdate", update);
+    check("Key", await admin("PATCH", `/admin/keys/${created.id}`, update));
+    check("Key", await admin("DELETE", `/admin/keys/${created.id}`));
+    assert.throws(() => check("Key", { ...created, hash: "ab" }), /hash/, "the schema forbids leaking the hash");
+  });
+});
