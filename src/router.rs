@@ -202,15 +202,28 @@ mod tests {
         assert_eq!(document["openapi"], "3.1.0");
         for (pattern, method, _) in ROUTES {
             let operation = &document["paths"][pattern][method.to_ascii_lowercase()];
-            assert!(operation.is_object(), "{method} {pattern} is not in openapi.json");
+            assert!(
+                operation.is_object(),
+                "{method} {pattern} is not in openapi.json"
+            );
         }
         let operations: usize = document["paths"]
             .as_object()
             .unwrap()
             .values()
-            .map(|path| path.as_object().unwrap().keys().filter(|k| *k != "parameters").count())
+            .map(|path| {
+                path.as_object()
+                    .unwrap()
+                    .keys()
+                    .filter(|k| *k != "parameters")
+                    .count()
+            })
             .sum();
-        assert_eq!(operations, ROUTES.len(), "openapi.json describes a route that does not exist");
+        assert_eq!(
+            operations,
+            ROUTES.len(),
+            "openapi.json describes a route that does not exist"
+        );
     }
 
     #[test]
