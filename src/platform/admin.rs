@@ -38,16 +38,12 @@ pub async fn serve(
             Ok(respond::json(201, view.to_string()))
         }
         AdminOp::ListKeys => {
-            let data: Vec<Value> = store
-                .list()
-                .await?
-                .iter()
-                .map(KeyRecord::public_view)
-                .collect();
-            Ok(respond::json(
-                200,
-                json!({"object": "list", "data": data}).to_string(),
-            ))
+            let url = req.inner().url();
+            let (cursor, limit) = list_query(&url)?;
+            let (records, next) = store.list(cursor, limit).await?;
+            let data: Vec<Value> = records.iter().map(KeyRecord::public_view).collect();
+            let page = json!({"object": "list", "data": data, "next_cursor": next});
+            Ok(respond::json(200, page.to_string()))
         }
         AdminOp::GetKey => {
             let record = existing(&store, id).await?;
@@ -69,6 +65,37 @@ pub async fn serve(
             Ok(respond::json(200, record.public_view().to_string()))
         }
     }
+}
+
+/// Default and largest page of `GET /admin/keys`.
+const DEFAULT_PAGE: u64 = 100;
+const MAX_PAGE: u64 = 1000;
+
+/// `?cursor=...&limit=...` of a key listing.
+fn list_query(url: &str) -> Result<(Option<String>, u64), GatewayError> {
+    let mut cursor = None;
+    let mut limit = DEFAULT_PAGE;
+    let query = url.split_once('?').map_or("", |(_, query)| query);
+    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let value: String = js_sys::decode_uri_component(value)
+            .map(String::from)
+            .map_err(|_| GatewayError::invalid(name, "badly encoded query value"))?;
+        match name {
+            "cursor" if !value.is_empty() => cursor = Some(value),
+            "limit" => {
+                limit = value
+                    .parse()
+                    .ok()
+                    .filter(|limit| (1..=MAX_PAGE).contains(limit))
+                    .ok_or_else(|| {
+                        GatewayError::invalid("limit", format!("limit must be 1 to {MAX_PAGE}"))
+                    })?;
+            }
+            _ => {}
+        }
+    }
+    Ok((cursor, limit))
 }
 
 async fn body(req: &mut Request) -> Result<Vec<u8>, GatewayError> {

@@ -47,6 +47,7 @@ pub async fn handle(req: Request, env: &Env) -> Response {
     let path = req.path();
     let config = config(env);
     let browser = Browser::of(&req);
+    let had_credentials = req.headers().has("authorization").unwrap_or(false);
     let (response, log_now) = match serve(req, env, &config, &browser, &path, &mut log).await {
         Ok(Reply::Now(response)) => (response, true),
         Ok(Reply::Streaming(response)) => (response, false),
@@ -60,11 +61,13 @@ pub async fn handle(req: Request, env: &Env) -> Response {
     };
     respond::set_header(&response, "x-request-id", &log.request_id);
     if response.status_code() == 401 {
-        respond::set_header(
-            &response,
-            "www-authenticate",
-            "Bearer realm=\"gateway\", error=\"invalid_token\"",
-        );
+        // RFC 6750: no error code when the request carried no credentials at all.
+        let challenge = if had_credentials {
+            "Bearer realm=\"gateway\", error=\"invalid_token\""
+        } else {
+            "Bearer realm=\"gateway\""
+        };
+        respond::set_header(&response, "www-authenticate", challenge);
     }
     // A preflight's answer carries its own CORS headers (or, refused, none).
     let preflight = log.method == "OPTIONS";

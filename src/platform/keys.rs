@@ -159,22 +159,30 @@ impl KeyStore {
         Ok(())
     }
 
-    /// Every record, in id order (the first 1000: KV lists at most that many per call).
-    pub async fn list(&self) -> Result<Vec<KeyRecord>, GatewayError> {
-        let listed = self
-            .kv
-            .list()
-            .prefix(ID_KV_PREFIX.to_owned())
-            .execute()
-            .await
-            .map_err(|_| unavailable())?;
+    /// Up to `limit` records in id order, starting at `cursor`, and the cursor of the next
+    /// page (`None` on the last one).
+    pub async fn list(
+        &self,
+        cursor: Option<String>,
+        limit: u64,
+    ) -> Result<(Vec<KeyRecord>, Option<String>), GatewayError> {
+        let mut request = self.kv.list().prefix(ID_KV_PREFIX.to_owned()).limit(limit);
+        if let Some(cursor) = cursor {
+            request = request.cursor(cursor);
+        }
+        let listed = request.execute().await.map_err(|_| unavailable())?;
         let mut records = Vec::with_capacity(listed.keys.len());
         for key in listed.keys {
             if let Some(record) = self.read(&key.name).await? {
                 records.push(record);
             }
         }
-        Ok(records)
+        let next = if listed.list_complete {
+            None
+        } else {
+            listed.cursor
+        };
+        Ok((records, next))
     }
 
     async fn read(&self, key: &str) -> Result<Option<KeyRecord>, GatewayError> {

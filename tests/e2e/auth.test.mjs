@@ -39,6 +39,8 @@ describe("API keys", () => {
       await fetch(`${gateway.url}/v1/models`),
     ];
     const messages = new Set();
+    assert.equal(responses[0].headers.get("www-authenticate"), 'Bearer realm="gateway"', "no error code without credentials");
+    assert.equal(responses[1].headers.get("www-authenticate"), 'Bearer realm="gateway", error="invalid_token"');
     for (const response of responses) {
       assert.equal(response.status, 401);
       assert.match(response.headers.get("www-authenticate"), /^Bearer /);
@@ -114,6 +116,26 @@ describe("API keys", () => {
       assert.equal(response.status, 401, `token ${token}`);
     }
     assert.equal((await withKey(ADMIN_TOKEN)).status, 401);
+  });
+
+  test("key listings come in pages", async () => {
+    for (let i = 0; i < 3; i++) await admin("POST", "/admin/keys", { principal: `paged-${i}` });
+    const seen = new Set();
+    let cursor = null;
+    let pages = 0;
+    do {
+      const query = `?limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`;
+      const page = await (await admin("GET", `/admin/keys${query}`)).json();
+      assert.ok(page.data.length <= 2);
+      for (const key of page.data) seen.add(key.id);
+      cursor = page.next_cursor;
+      pages++;
+    } while (cursor && pages < 20);
+    const all = await (await admin("GET", "/admin/keys?limit=1000")).json();
+    assert.equal(all.next_cursor, null);
+    assert.equal(seen.size, all.data.length);
+    assert.ok(pages >= 2);
+    assert.equal((await admin("GET", "/admin/keys?limit=0")).status, 400);
   });
 
   test("admin requests are validated and unknown ids are 404", async () => {
