@@ -67,8 +67,9 @@ pub async fn serve(
     }
 }
 
-/// Default and largest page of `GET /admin/keys`.
+/// Keys per page of `GET /admin/keys` when `limit` is not given.
 const DEFAULT_PAGE: u64 = 100;
+/// Largest `limit` (KV lists at most 1000 keys per call).
 const MAX_PAGE: u64 = 1000;
 
 /// `?cursor=...&limit=...` of a key listing.
