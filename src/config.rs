@@ -72,15 +72,28 @@ pub struct MockSettings {
 pub enum ProviderConfig {
     /// The built-in mock; always present under the name `mock`.
     Mock,
-    /// Any server that speaks OpenAI Chat Completions.
-    OpenAiCompatible {
+    /// A provider reached over HTTP.
+    Http {
+        /// Which wire format it speaks.
+        kind: HttpKind,
         /// Base URL up to and including the version, e.g. `https://api.openai.com/v1`.
         base_url: String,
         /// Name of the secret that holds the API key.
         api_key_secret: String,
         /// The key, or `None` when the secret is not set (the provider is then unusable).
         api_key: Option<Secret>,
+        /// `max_tokens` sent when the client names none (Anthropic requires one).
+        default_max_tokens: u32,
     },
+}
+
+/// The wire format of an HTTP provider (`type` in `PROVIDERS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpKind {
+    /// `openai`: OpenAI Chat Completions (OpenAI, vLLM, Ollama, Groq, ...).
+    OpenAi,
+    /// `anthropic`: the Anthropic Messages API.
+    Anthropic,
 }
 
 impl ProviderConfig {
@@ -88,7 +101,7 @@ impl ProviderConfig {
     pub fn is_usable(&self) -> bool {
         match self {
             ProviderConfig::Mock => true,
-            ProviderConfig::OpenAiCompatible { api_key, .. } => api_key.is_some(),
+            ProviderConfig::Http { api_key, .. } => api_key.is_some(),
         }
     }
 }
@@ -165,6 +178,7 @@ struct ProviderEntry {
     kind: String,
     base_url: Option<String>,
     api_key_secret: Option<String>,
+    default_max_tokens: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -461,30 +475,40 @@ fn provider_from_entry(
     if name == "mock" {
         return Err("PROVIDERS.mock: the name `mock` is reserved for the built-in mock".into());
     }
-    match entry.kind.as_str() {
-        "openai" => {
-            let base_url = entry
-                .base_url
-                .ok_or_else(|| format!("PROVIDERS.{name}.base_url is required"))?;
-            let base_url = validate_base_url(&base_url)
-                .map_err(|why| format!("PROVIDERS.{name}.base_url {why}"))?;
-            let api_key_secret = entry
-                .api_key_secret
-                .ok_or_else(|| format!("PROVIDERS.{name}.api_key_secret is required"))?;
-            let api_key = source
-                .secret(&api_key_secret)
-                .filter(|value| !value.trim().is_empty())
-                .map(Secret::new);
-            Ok(ProviderConfig::OpenAiCompatible {
-                base_url,
-                api_key_secret,
-                api_key,
-            })
+    let kind = match entry.kind.as_str() {
+        "openai" => HttpKind::OpenAi,
+        "anthropic" => HttpKind::Anthropic,
+        other => {
+            return Err(format!(
+                "PROVIDERS.{name}.type {other:?} is not supported (supported: \"openai\", \"anthropic\")"
+            ))
         }
-        other => Err(format!(
-            "PROVIDERS.{name}.type {other:?} is not supported (supported: \"openai\")"
-        )),
+    };
+    let base_url = entry
+        .base_url
+        .ok_or_else(|| format!("PROVIDERS.{name}.base_url is required"))?;
+    let base_url =
+        validate_base_url(&base_url).map_err(|why| format!("PROVIDERS.{name}.base_url {why}"))?;
+    let api_key_secret = entry
+        .api_key_secret
+        .ok_or_else(|| format!("PROVIDERS.{name}.api_key_secret is required"))?;
+    let api_key = source
+        .secret(&api_key_secret)
+        .filter(|value| !value.trim().is_empty())
+        .map(Secret::new);
+    let default_max_tokens = entry.default_max_tokens.unwrap_or(4096);
+    if default_max_tokens == 0 {
+        return Err(format!(
+            "PROVIDERS.{name}.default_max_tokens must be at least 1"
+        ));
     }
+    Ok(ProviderConfig::Http {
+        kind,
+        base_url,
+        api_key_secret,
+        api_key,
+        default_max_tokens,
+    })
 }
 
 /// Accepts `http://` or `https://` URLs without query, fragment or credentials, and drops
@@ -576,7 +600,7 @@ mod tests {
         ]);
         src.secrets.insert("OPENAI_API_KEY", "sk-test-123");
         let config = Config::load(&src).unwrap();
-        let ProviderConfig::OpenAiCompatible {
+        let ProviderConfig::Http {
             base_url, api_key, ..
         } = &config.providers["openai"]
         else {

@@ -310,7 +310,7 @@ async fn call_upstream(
         ttfb_timeout_ms,
         client,
     } = upstream;
-    let call = provider.build_call(request, model);
+    let call = provider.build_call(request, model)?;
     let mut response = fetch::send(&call, ttfb_timeout_ms).await?;
     let status = response.status_code();
     if !(200..300).contains(&status) {

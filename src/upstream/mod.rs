@@ -6,12 +6,13 @@
 //! no I/O itself, so each one is tested on the host; the platform layer sends the call.
 //! The built-in mock ([`mock`]) needs no network and yields the same [`StreamEvent`]s.
 
+pub mod anthropic;
 pub mod mock;
 pub mod openai;
 pub mod sse;
 
 use crate::api::chat::{ChatCompletion, ChatRequest, ChunkChoice, Usage};
-use crate::config::{Config, ProviderConfig, RouteTarget};
+use crate::config::{Config, HttpKind, ProviderConfig, RouteTarget};
 use crate::error::{ErrorKind, GatewayError};
 
 /// A provider-neutral piece of a streamed answer.
@@ -45,8 +46,9 @@ pub trait StreamDecoder {
 
 /// A provider reached over HTTP.
 pub trait HttpProvider {
-    /// The request for `request`, sent to the upstream model `model`.
-    fn build_call(&self, request: &ChatRequest, model: &str) -> HttpCall;
+    /// The request for `request`, sent to the upstream model `model`; a 400 when the
+    /// provider cannot express something the request asks for.
+    fn build_call(&self, request: &ChatRequest, model: &str) -> Result<HttpCall, GatewayError>;
     /// Parses a complete (non-streaming) 2xx answer.
     fn parse_completion(&self, body: &[u8]) -> Result<ChatCompletion, GatewayError>;
     /// A fresh decoder for one streamed answer.
@@ -89,8 +91,12 @@ pub fn resolve<'a>(config: &'a Config, alias: &str) -> Result<Resolved<'a>, Gate
     let RouteTarget { provider, model } = config.routes.get(alias).ok_or_else(not_found)?;
     let backend = match config.providers.get(provider).ok_or_else(not_found)? {
         ProviderConfig::Mock => Backend::Mock(&config.mock),
-        ProviderConfig::OpenAiCompatible {
-            base_url, api_key, ..
+        ProviderConfig::Http {
+            kind,
+            base_url,
+            api_key,
+            default_max_tokens,
+            ..
         } => {
             let api_key = api_key.as_ref().ok_or_else(|| {
                 GatewayError::new(
@@ -98,7 +104,14 @@ pub fn resolve<'a>(config: &'a Config, alias: &str) -> Result<Resolved<'a>, Gate
                     format!("the provider for model {alias:?} is not configured on this gateway"),
                 )
             })?;
-            Backend::Http(Box::new(openai::OpenAi::new(base_url, api_key)))
+            Backend::Http(match kind {
+                HttpKind::OpenAi => Box::new(openai::OpenAi::new(base_url, api_key)),
+                HttpKind::Anthropic => Box::new(anthropic::Anthropic::new(
+                    base_url,
+                    api_key,
+                    *default_max_tokens,
+                )),
+            })
         }
     };
     Ok(Resolved {

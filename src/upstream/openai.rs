@@ -26,7 +26,7 @@ impl<'a> OpenAi<'a> {
 }
 
 impl HttpProvider for OpenAi<'_> {
-    fn build_call(&self, request: &ChatRequest, model: &str) -> HttpCall {
+    fn build_call(&self, request: &ChatRequest, model: &str) -> Result<HttpCall, GatewayError> {
         let mut body = Map::new();
         body.insert("model".into(), json!(model));
         body.insert("messages".into(), json!(request.messages));
@@ -66,7 +66,7 @@ impl HttpProvider for OpenAi<'_> {
         } else {
             "application/json"
         };
-        HttpCall {
+        Ok(HttpCall {
             url: format!("{}/chat/completions", self.base_url),
             headers: vec![
                 ("authorization", format!("Bearer {}", self.api_key.expose())),
@@ -74,7 +74,7 @@ impl HttpProvider for OpenAi<'_> {
                 ("accept", accept.to_owned()),
             ],
             body: Value::Object(body).to_string(),
-        }
+        })
     }
 
     fn parse_completion(&self, body: &[u8]) -> Result<ChatCompletion, GatewayError> {
@@ -158,21 +158,12 @@ fn map_openai_error(status: u16, body: &[u8], api_key: &Secret) -> GatewayError 
     let parsed = serde_json::from_slice::<ErrorEnvelope>(body)
         .ok()
         .map(|e| e.error);
-    let upstream_message = parsed
+    let message = parsed
         .as_ref()
         .and_then(|e| e.message.as_deref())
         .map(|message| scrub_credentials(message, api_key));
-    if !PASSED_THROUGH.contains(&status) {
-        let detail = match &upstream_message {
-            Some(message) => format!("status {status}: {message}"),
-            None => format!("status {status}"),
-        };
-        return unreachable(&detail);
-    }
-    let message =
-        upstream_message.unwrap_or_else(|| format!("the upstream provider answered {status}"));
-    let mut err = GatewayError::new(ErrorKind::UpstreamRejected { status }, message);
-    if let Some(object) = parsed {
+    let mut err = map_error_status(status, message);
+    if let (ErrorKind::UpstreamRejected { .. }, Some(object)) = (err.kind, parsed) {
         err.param = object.param;
         err.code_override = object
             .code
@@ -184,9 +175,23 @@ fn map_openai_error(status: u16, body: &[u8], api_key: &Secret) -> GatewayError 
     err
 }
 
+/// The client's error for an upstream `status` with its (already scrubbed) message: the
+/// statuses in [`PASSED_THROUGH`] keep their meaning, everything else is a 502.
+pub(super) fn map_error_status(status: u16, message: Option<String>) -> GatewayError {
+    if !PASSED_THROUGH.contains(&status) {
+        let detail = match &message {
+            Some(message) => format!("status {status}: {message}"),
+            None => format!("status {status}"),
+        };
+        return unreachable(&detail);
+    }
+    let message = message.unwrap_or_else(|| format!("the upstream provider answered {status}"));
+    GatewayError::new(ErrorKind::UpstreamRejected { status }, message)
+}
+
 /// Removes the configured key and anything shaped like a provider key from `text`, and
 /// bounds its length.
-fn scrub_credentials(text: &str, api_key: &Secret) -> String {
+pub(super) fn scrub_credentials(text: &str, api_key: &Secret) -> String {
     let key = api_key.expose();
     let text = if key.is_empty() {
         text.to_owned()
@@ -245,7 +250,9 @@ mod tests {
     #[test]
     fn the_call_targets_chat_completions_with_the_upstream_model() {
         let key = key();
-        let call = OpenAi::new("http://127.0.0.1:9/v1", &key).build_call(&request(true), "gpt-x");
+        let call = OpenAi::new("http://127.0.0.1:9/v1", &key)
+            .build_call(&request(true), "gpt-x")
+            .unwrap();
         assert_eq!(call.url, "http://127.0.0.1:9/v1/chat/completions");
         assert!(call
             .headers
@@ -272,6 +279,7 @@ mod tests {
         let body: Value = serde_json::from_str(
             &OpenAi::new("http://h", &key)
                 .build_call(&completion_request, "o3")
+                .unwrap()
                 .body,
         )
         .unwrap();
