@@ -94,6 +94,8 @@ pub enum HttpKind {
     OpenAi,
     /// `anthropic`: the Anthropic Messages API.
     Anthropic,
+    /// `gemini`: Google Gemini `generateContent`.
+    Gemini,
 }
 
 impl ProviderConfig {
@@ -478,9 +480,10 @@ fn provider_from_entry(
     let kind = match entry.kind.as_str() {
         "openai" => HttpKind::OpenAi,
         "anthropic" => HttpKind::Anthropic,
+        "gemini" => HttpKind::Gemini,
         other => {
             return Err(format!(
-                "PROVIDERS.{name}.type {other:?} is not supported (supported: \"openai\", \"anthropic\")"
+                "PROVIDERS.{name}.type {other:?} is not supported (supported: \"openai\", \"anthropic\", \"gemini\")"
             ))
         }
     };

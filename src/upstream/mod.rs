@@ -7,6 +7,7 @@
 //! The built-in mock ([`mock`]) needs no network and yields the same [`StreamEvent`]s.
 
 pub mod anthropic;
+pub mod gemini;
 pub mod mock;
 pub mod openai;
 pub mod sse;
@@ -106,6 +107,7 @@ pub fn resolve<'a>(config: &'a Config, alias: &str) -> Result<Resolved<'a>, Gate
             })?;
             Backend::Http(match kind {
                 HttpKind::OpenAi => Box::new(openai::OpenAi::new(base_url, api_key)),
+                HttpKind::Gemini => Box::new(gemini::Gemini::new(base_url, api_key)),
                 HttpKind::Anthropic => Box::new(anthropic::Anthropic::new(
                     base_url,
                     api_key,
