@@ -161,10 +161,12 @@ struct PromptFeedback {
 }
 
 impl Candidate {
+    /// The answer text; thought summaries (`"thought": true` parts) are not the answer.
     fn text(&self) -> String {
         self.content
             .iter()
             .flat_map(|content| &content.parts)
+            .filter(|part| part.get("thought").and_then(Value::as_bool) != Some(true))
             .filter_map(|part| part.get("text").and_then(Value::as_str))
             .collect()
     }
@@ -399,7 +401,7 @@ mod tests {
         let key = Secret::new("k");
         let provider = Gemini::new("h", &key);
         let completion = provider
-            .parse_completion(br#"{"candidates":[{"content":{"role":"model","parts":[{"text":"Hi"},{"text":" there"}]},"finishReason":"MAX_TOKENS","index":0}],"usageMetadata":{"promptTokenCount":7,"candidatesTokenCount":2,"totalTokenCount":9}}"#)
+            .parse_completion(br#"{"candidates":[{"content":{"role":"model","parts":[{"text":"thinking...","thought":true},{"text":"Hi"},{"text":" there"}]},"finishReason":"MAX_TOKENS","index":0}],"usageMetadata":{"promptTokenCount":7,"candidatesTokenCount":2,"totalTokenCount":9}}"#)
             .unwrap();
         assert_eq!(
             completion.choices[0].message.content.as_deref(),
