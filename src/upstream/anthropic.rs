@@ -9,11 +9,12 @@
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::openai::{map_error_status, scrub_credentials};
+use super::openai::scrub_credentials;
 use super::sse::SseEvent;
+use super::translate::{map_error_message, refuse_params, text_conversation, Speaker};
 use super::{unreachable, HttpCall, HttpProvider, StreamDecoder, StreamEvent};
 use crate::api::chat::{
-    AssistantMessage, ChatCompletion, ChatRequest, Choice, ChunkChoice, Content, Delta, Role, Usage,
+    AssistantMessage, ChatCompletion, ChatRequest, Choice, ChunkChoice, Delta, Usage,
 };
 use crate::config::Secret;
 use crate::error::{ErrorKind, GatewayError};
@@ -45,49 +46,35 @@ pub fn translate_request(
     model: &str,
     default_max_tokens: u32,
 ) -> Result<Value, GatewayError> {
-    if let Some(name) = [
-        "tools",
-        "tool_choice",
-        "functions",
-        "function_call",
-        "response_format",
-    ]
-    .into_iter()
-    .find(|name| request.passthrough.contains_key(*name))
-    {
-        return Err(GatewayError::invalid(
-            name,
-            format!("{name} is not supported for this model's provider"),
-        ));
-    }
+    refuse_params(
+        request,
+        &[
+            "tools",
+            "tool_choice",
+            "functions",
+            "function_call",
+            "response_format",
+        ],
+    )?;
     if request.n.is_some_and(|n| n > 1) {
         return Err(GatewayError::invalid(
             "n",
             "this model's provider answers one choice only",
         ));
     }
-    let mut system = Vec::new();
-    let mut messages = Vec::new();
-    for (index, message) in request.messages.iter().enumerate() {
-        let text = text_of(&message.content, index)?;
-        match message.role {
-            Role::System | Role::Developer => system.push(text),
-            Role::User | Role::Assistant if message.tool_calls.is_none() => {
-                let role = if message.role == Role::User {
-                    "user"
-                } else {
-                    "assistant"
-                };
-                messages.push(json!({"role": role, "content": text}));
-            }
-            _ => {
-                return Err(GatewayError::invalid(
-                    format!("messages[{index}]"),
-                    "tool messages are not supported for this model's provider",
-                ))
-            }
-        }
-    }
+    let conversation = text_conversation(request)?;
+    let messages: Vec<Value> = conversation
+        .turns
+        .into_iter()
+        .map(|(speaker, text)| {
+            let role = match speaker {
+                Speaker::User => "user",
+                Speaker::Assistant => "assistant",
+            };
+            json!({"role": role, "content": text})
+        })
+        .collect();
+    let system = conversation.system;
     let mut body = Map::new();
     body.insert("model".into(), json!(model));
     body.insert("messages".into(), Value::Array(messages));
@@ -115,21 +102,6 @@ pub fn translate_request(
         body.insert("metadata".into(), json!({"user_id": user}));
     }
     Ok(Value::Object(body))
-}
-
-fn text_of(content: &Content, index: usize) -> Result<String, GatewayError> {
-    if let Content::Parts(parts) = content {
-        if let Some(part) = parts
-            .iter()
-            .position(|p| p.get("type").and_then(Value::as_str) != Some("text"))
-        {
-            return Err(GatewayError::invalid(
-                format!("messages[{index}].content[{part}]"),
-                "only text content is supported for this model's provider",
-            ));
-        }
-    }
-    Ok(content.text())
 }
 
 /// Anthropic's `stop_reason` as an OpenAI `finish_reason`.
@@ -216,11 +188,7 @@ impl HttpProvider for Anthropic<'_> {
     }
 
     fn map_error(&self, status: u16, body: &[u8]) -> GatewayError {
-        let message = serde_json::from_slice::<Value>(body)
-            .ok()
-            .and_then(|value| value["error"]["message"].as_str().map(str::to_owned))
-            .map(|message| scrub_credentials(&message, self.api_key));
-        map_error_status(status, message)
+        map_error_message(status, body, self.api_key)
     }
 }
 
@@ -291,7 +259,7 @@ impl StreamDecoder for AnthropicDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::chat::Message as ChatMessage;
+    use crate::api::chat::{Content, Message as ChatMessage, Role};
 
     fn message(role: Role, text: &str) -> ChatMessage {
         ChatMessage {

@@ -7,11 +7,12 @@
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::openai::{map_error_status, scrub_credentials};
+use super::openai::scrub_credentials;
 use super::sse::SseEvent;
+use super::translate::{map_error_message, refuse_params, text_conversation, Speaker};
 use super::{unreachable, HttpCall, HttpProvider, StreamDecoder, StreamEvent};
 use crate::api::chat::{
-    AssistantMessage, ChatCompletion, ChatRequest, Choice, ChunkChoice, Content, Delta, Role, Usage,
+    AssistantMessage, ChatCompletion, ChatRequest, Choice, ChunkChoice, Delta, Usage,
 };
 use crate::config::Secret;
 use crate::error::GatewayError;
@@ -31,48 +32,27 @@ impl<'a> Gemini<'a> {
 
 /// The Gemini request body for `request`, or a 400 for what it cannot express.
 pub fn translate_request(request: &ChatRequest) -> Result<Value, GatewayError> {
-    if let Some(name) = ["tools", "tool_choice", "functions", "function_call"]
+    refuse_params(
+        request,
+        &["tools", "tool_choice", "functions", "function_call"],
+    )?;
+    let conversation = text_conversation(request)?;
+    let system: Vec<Value> = conversation
+        .system
         .into_iter()
-        .find(|name| request.passthrough.contains_key(*name))
-    {
-        return Err(GatewayError::invalid(
-            name,
-            format!("{name} is not supported for this model's provider"),
-        ));
-    }
-    let mut system = Vec::new();
-    let mut contents = Vec::new();
-    for (index, message) in request.messages.iter().enumerate() {
-        if let Content::Parts(parts) = &message.content {
-            if let Some(part) = parts
-                .iter()
-                .position(|p| p.get("type").and_then(Value::as_str) != Some("text"))
-            {
-                return Err(GatewayError::invalid(
-                    format!("messages[{index}].content[{part}]"),
-                    "only text content is supported for this model's provider",
-                ));
-            }
-        }
-        let text = message.content.text();
-        match message.role {
-            Role::System | Role::Developer => system.push(json!({"text": text})),
-            Role::User | Role::Assistant if message.tool_calls.is_none() => {
-                let role = if message.role == Role::User {
-                    "user"
-                } else {
-                    "model"
-                };
-                contents.push(json!({"role": role, "parts": [{"text": text}]}));
-            }
-            _ => {
-                return Err(GatewayError::invalid(
-                    format!("messages[{index}]"),
-                    "tool messages are not supported for this model's provider",
-                ))
-            }
-        }
-    }
+        .map(|text| json!({"text": text}))
+        .collect();
+    let contents: Vec<Value> = conversation
+        .turns
+        .into_iter()
+        .map(|(speaker, text)| {
+            let role = match speaker {
+                Speaker::User => "user",
+                Speaker::Assistant => "model",
+            };
+            json!({"role": role, "parts": [{"text": text}]})
+        })
+        .collect();
     let mut config = Map::new();
     let mut put = |name: &str, value: Option<Value>| {
         if let Some(value) = value {
@@ -258,11 +238,7 @@ impl HttpProvider for Gemini<'_> {
     }
 
     fn map_error(&self, status: u16, body: &[u8]) -> GatewayError {
-        let message = serde_json::from_slice::<Value>(body)
-            .ok()
-            .and_then(|value| value["error"]["message"].as_str().map(str::to_owned))
-            .map(|message| scrub_credentials(&message, self.api_key));
-        map_error_status(status, message)
+        map_error_message(status, body, self.api_key)
     }
 }
 
@@ -332,7 +308,7 @@ impl StreamDecoder for GeminiDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::chat::Message;
+    use crate::api::chat::{Content, Message, Role};
 
     fn request(stream: bool) -> ChatRequest {
         let message = |role, text: &str| Message {

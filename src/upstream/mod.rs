@@ -11,6 +11,7 @@ pub mod gemini;
 pub mod mock;
 pub mod openai;
 pub mod sse;
+pub mod translate;
 
 use crate::api::chat::{ChatCompletion, ChatRequest, ChunkChoice, Usage};
 use crate::config::{Config, HttpKind, ProviderConfig, RouteTarget};
