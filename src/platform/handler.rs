@@ -46,7 +46,7 @@ pub async fn handle(req: Request, env: &Env) -> Response {
     };
     let path = req.path();
     let config = config(env);
-    let browser = Browser::of(&req);
+    let browser = Browser::of(&req, &config);
     let had_credentials = req.headers().has("authorization").unwrap_or(false);
     let (response, log_now) = match serve(req, env, &config, &browser, &path, &mut log).await {
         Ok(Reply::Now(response)) => (response, true),
@@ -71,13 +71,10 @@ pub async fn handle(req: Request, env: &Env) -> Response {
     }
     // A preflight's answer carries its own CORS headers (or, refused, none).
     let preflight = log.method == "OPTIONS";
-    if let (false, Ok(config)) = (preflight, config.as_ref()) {
+    if let (false, true, Ok(config)) = (preflight, browser.allowed.is_ok(), config.as_ref()) {
         // Errors to an allowed origin carry the headers too, so scripts can read them.
-        let origin = browser.origin.as_deref();
-        if config.cors.check(origin, &browser.own_origin).is_ok() {
-            for (name, value) in config.cors.response_headers(origin) {
-                respond::set_header(&response, name, &value);
-            }
+        for (name, value) in config.cors.response_headers(browser.origin.as_deref()) {
+            respond::set_header(&response, name, &value);
         }
     }
     if log_now {
@@ -88,19 +85,29 @@ pub async fn handle(req: Request, env: &Env) -> Response {
     response
 }
 
-/// What CORS needs to know about a request.
+/// What CORS needs to know about a request, with the origin checked once.
 struct Browser {
     /// The `Origin` header, sent by browsers.
     origin: Option<String>,
     /// The gateway's own origin, from the request URL.
     own_origin: String,
+    /// The allow-list's verdict on `origin` (allowed when the config is unusable: every
+    /// request then fails with 503 anyway).
+    allowed: Result<(), GatewayError>,
 }
 
 impl Browser {
-    fn of(req: &Request) -> Self {
+    fn of(req: &Request, config: &Result<Config, ConfigErrors>) -> Self {
+        let origin = req.headers().get("origin").ok().flatten();
+        let own_origin = origin_of(&req.inner().url()).to_owned();
+        let allowed = match config {
+            Ok(config) => config.cors.check(origin.as_deref(), &own_origin),
+            Err(_) => Ok(()),
+        };
         Browser {
-            origin: req.headers().get("origin").ok().flatten(),
-            own_origin: origin_of(&req.inner().url()).to_owned(),
+            origin,
+            own_origin,
+            allowed,
         }
     }
 }
@@ -134,11 +141,7 @@ async fn serve(
     }
     let Matched { route, id } = router::route(&log.method, path)?;
     log.route = route.name();
-    if let Ok(config) = config {
-        config
-            .cors
-            .check(browser.origin.as_deref(), &browser.own_origin)?;
-    }
+    browser.allowed.clone()?;
     match route {
         Route::Health => Ok(Reply::Now(respond::json(
             200,
