@@ -1,31 +1,23 @@
 // The Anthropic provider in workerd against a mock Anthropic server: OpenAI in, OpenAI out.
 
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
-import { chat, readEvents, startGateway } from "../support/gateway.mjs";
+import { describe, test } from "node:test";
+import { chat, readEvents } from "../support/gateway.mjs";
 import { startMockAnthropic } from "../support/mock-anthropic.mjs";
+import { useGatewayWith } from "../support/scenarios.mjs";
 
 const KEY = "sk-ant-test-0123456789abcdef";
 
 describe("an Anthropic upstream", () => {
-  let upstream;
-  let gateway;
-  before(async () => {
-    upstream = await startMockAnthropic();
-    const routes = { claude: "claude-ok", "claude-overloaded": "claude-overloaded", "claude-401": "claude-401" };
-    gateway = await startGateway({
-      vars: {
-        PROVIDERS: JSON.stringify({ anthropic: { type: "anthropic", base_url: upstream.url, api_key_secret: "ANTHROPIC_API_KEY", default_max_tokens: 512 } }),
-        ROUTES: JSON.stringify(Object.fromEntries(Object.entries(routes).map(([alias, model]) => [alias, { provider: "anthropic", model }]))),
-        ANONYMOUS_MODELS: Object.keys(routes).join(","),
-      },
-      secrets: { ANTHROPIC_API_KEY: KEY },
-    });
-  });
-  after(async () => {
-    await gateway?.close();
-    await upstream?.close();
-  });
+  const routes = { claude: "claude-ok", "claude-overloaded": "claude-overloaded", "claude-401": "claude-401" };
+  const fixture = useGatewayWith(startMockAnthropic, (url) => ({
+    vars: {
+      PROVIDERS: JSON.stringify({ anthropic: { type: "anthropic", base_url: url, api_key_secret: "ANTHROPIC_API_KEY", default_max_tokens: 512 } }),
+      ROUTES: JSON.stringify(Object.fromEntries(Object.entries(routes).map(([alias, model]) => [alias, { provider: "anthropic", model }]))),
+      ANONYMOUS_MODELS: Object.keys(routes).join(","),
+    },
+    secrets: { ANTHROPIC_API_KEY: KEY },
+  }));
 
   const messages = [
     { role: "system", content: "Be brief." },
@@ -33,7 +25,7 @@ describe("an Anthropic upstream", () => {
   ];
 
   test("a completion is translated both ways", async () => {
-    const response = await chat(gateway.url, { model: "claude", messages, temperature: 1 });
+    const response = await chat(fixture.gateway.url, { model: "claude", messages, temperature: 1 });
     assert.equal(response.status, 200);
     const body = await response.json();
     assert.equal(body.object, "chat.completion");
@@ -42,7 +34,7 @@ describe("an Anthropic upstream", () => {
     assert.equal(body.choices[0].finish_reason, "stop");
     assert.deepEqual(body.usage, { prompt_tokens: 21, completion_tokens: 3, total_tokens: 24 });
 
-    const seen = upstream.requests.at(-1);
+    const seen = fixture.upstream.requests.at(-1);
     assert.equal(seen.headers["x-api-key"], KEY);
     assert.equal(seen.headers["anthropic-version"], "2023-06-01");
     assert.deepEqual(seen.body, {
@@ -55,7 +47,7 @@ describe("an Anthropic upstream", () => {
   });
 
   test("the event stream becomes OpenAI chunks with usage", async () => {
-    const response = await chat(gateway.url, { model: "claude", messages, stream: true, stream_options: { include_usage: true }, max_tokens: 50 });
+    const response = await chat(fixture.gateway.url, { model: "claude", messages, stream: true, stream_options: { include_usage: true }, max_tokens: 50 });
     const events = await readEvents(response);
     assert.equal(events.at(-1), "[DONE]");
     const chunks = events.slice(0, -1);
@@ -64,23 +56,23 @@ describe("an Anthropic upstream", () => {
     assert.equal(text, "Hello from Claude");
     assert.equal(chunks.filter((c) => c.choices.length).at(-1).choices[0].finish_reason, "stop");
     assert.deepEqual(chunks.at(-1).usage, { prompt_tokens: 21, completion_tokens: 3, total_tokens: 24 });
-    assert.equal(upstream.requests.at(-1).body.max_tokens, 50);
+    assert.equal(fixture.upstream.requests.at(-1).body.max_tokens, 50);
   });
 
   test("errors map like any provider's, without echoing the key", async () => {
-    const overloaded = await chat(gateway.url, { model: "claude-overloaded", messages });
+    const overloaded = await chat(fixture.gateway.url, { model: "claude-overloaded", messages });
     assert.equal(overloaded.status, 502);
     assert.equal((await overloaded.json()).error.code, "upstream_error");
-    const denied = await chat(gateway.url, { model: "claude-401", messages });
+    const denied = await chat(fixture.gateway.url, { model: "claude-401", messages });
     assert.equal(denied.status, 401);
     assert.ok(!(await denied.text()).includes(KEY));
   });
 
   test("what Anthropic cannot express is a 400 that never reaches it", async () => {
-    const before = upstream.requests.length;
-    const response = await chat(gateway.url, { model: "claude", messages, tools: [{ type: "function", function: { name: "f" } }] });
+    const before = fixture.upstream.requests.length;
+    const response = await chat(fixture.gateway.url, { model: "claude", messages, tools: [{ type: "function", function: { name: "f" } }] });
     assert.equal(response.status, 400);
     assert.equal((await response.json()).error.param, "tools");
-    assert.equal(upstream.requests.length, before);
+    assert.equal(fixture.upstream.requests.length, before);
   });
 });

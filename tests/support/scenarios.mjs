@@ -39,18 +39,24 @@ export function upstreamConfig(upstreamUrl, extraVars = {}) {
 }
 
 /**
- * Starts a mock upstream and a gateway routed to it before the enclosing suite's tests,
+ * Starts a mock upstream (`startUpstream()`) and a gateway configured for it
+ * (`configFor(upstreamUrl)` gives `{ vars, secrets }`) before the enclosing suite's tests,
  * and stops both after them. The returned object gets `upstream` and `gateway` set.
  */
-export function useUpstreamGateway(extraVars = {}) {
+export function useGatewayWith(startUpstream, configFor) {
   const fixture = {};
   before(async () => {
-    fixture.upstream = await startMockOpenAI();
-    fixture.gateway = await startGateway(upstreamConfig(fixture.upstream.url, extraVars));
+    fixture.upstream = await startUpstream();
+    fixture.gateway = await startGateway(configFor(fixture.upstream.url));
   });
   after(async () => {
     await fixture.gateway?.close();
     await fixture.upstream?.close();
   });
   return fixture;
+}
+
+/** A gateway whose provider `up` is the mock OpenAI upstream (see `upstreamConfig`). */
+export function useUpstreamGateway(extraVars = {}) {
+  return useGatewayWith(startMockOpenAI, (url) => upstreamConfig(url, extraVars));
 }
