@@ -38,6 +38,12 @@ pub enum ErrorKind {
     ModelNotAllowed,
     /// The admin API is off: no `ADMIN_TOKEN` secret is set.
     AdminDisabled,
+    /// A rate limit (requests, tokens or concurrency) refused the request.
+    RateLimitExceeded,
+    /// A spend budget is used up.
+    InsufficientQuota,
+    /// The rate limiter could not be reached and the policy is to fail closed.
+    RateLimiterUnavailable,
     /// The key store (KV) could not be reached.
     StoreUnavailable,
     /// The gateway's configuration is invalid; `/readyz` says why.
@@ -67,7 +73,8 @@ impl ErrorKind {
                 403
             }
             ErrorKind::InvalidApiKey | ErrorKind::InvalidToken | ErrorKind::TokenExpired => 401,
-            ErrorKind::StoreUnavailable => 503,
+            ErrorKind::RateLimitExceeded | ErrorKind::InsufficientQuota => 429,
+            ErrorKind::StoreUnavailable | ErrorKind::RateLimiterUnavailable => 503,
             ErrorKind::ConfigInvalid | ErrorKind::ProviderNotConfigured => 503,
             ErrorKind::UpstreamRejected { status } => status,
             ErrorKind::UpstreamError => 502,
@@ -93,6 +100,9 @@ impl ErrorKind {
             ErrorKind::TokenExpired => "token_expired",
             ErrorKind::ModelNotAllowed => "model_not_allowed",
             ErrorKind::AdminDisabled => "admin_disabled",
+            ErrorKind::RateLimitExceeded => "rate_limit_exceeded",
+            ErrorKind::InsufficientQuota => "insufficient_quota",
+            ErrorKind::RateLimiterUnavailable => "rate_limiter_unavailable",
             ErrorKind::StoreUnavailable => "store_unavailable",
             ErrorKind::ConfigInvalid => "config_invalid",
             ErrorKind::ProviderNotConfigured => "provider_not_configured",
@@ -105,6 +115,10 @@ impl ErrorKind {
 
     /// The OpenAI error `type`, the coarse class SDKs map to exception types.
     pub fn error_type(self) -> &'static str {
+        if self == ErrorKind::InsufficientQuota {
+            // OpenAI's own type for an exhausted balance; SDKs surface it as a 429 anyway.
+            return "insufficient_quota";
+        }
         match self.status() {
             400 | 404 | 405 | 413 | 415 | 422 => "invalid_request_error",
             401 => "authentication_error",

@@ -1,6 +1,7 @@
 //! An OpenAI-compatible LLM gateway that runs as a Cloudflare Worker.
 //!
-//! The modules follow the request path: [`router`] → [`auth`] → [`guard`] → [`upstream`] →
+//! The modules follow the request path: [`router`] → [`auth`] → [`guard`] → [`limit`] →
+//! [`upstream`] →
 //! [`output`], with [`config`], [`error`] and [`observe`] beside them. All of it is plain
 //! Rust, tested on the host; `platform` (compiled for wasm only) is the thin shell that
 //! touches the Workers runtime.
@@ -10,6 +11,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod guard;
+pub mod limit;
 pub mod observe;
 pub mod output;
 pub mod router;
