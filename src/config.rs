@@ -13,6 +13,8 @@ use serde_json::Value;
 use crate::auth::cors::CorsPolicy;
 use crate::auth::jwt::{parse_jwks, Algorithm, ClaimPolicy, PublicKey};
 use crate::auth::TeamSettings;
+use crate::limit::price::{PriceTable, DEFAULT_PRICES};
+use crate::limit::{RateLimitConfig, DEFAULT_RATE_LIMITS};
 
 /// Where configuration values come from: Worker vars and secrets on the platform, a map in
 /// tests.
@@ -162,6 +164,10 @@ pub struct Config {
     pub jwt: Option<JwtConfig>,
     /// Per-team settings (`TEAMS`).
     pub teams: BTreeMap<String, TeamSettings>,
+    /// Limits per tier (`RATE_LIMITS`).
+    pub rate_limits: RateLimitConfig,
+    /// Prices per upstream model (`PRICES`).
+    pub prices: PriceTable,
     /// Problems that do not stop the gateway (a provider whose secret is missing).
     pub warnings: Vec<String>,
 }
@@ -290,11 +296,30 @@ impl Config {
                 }
             }
         }
+        let rate_limits: Option<RateLimitConfig> =
+            parse_json_var(source, "RATE_LIMITS", DEFAULT_RATE_LIMITS, &mut r.errors);
+        if let Some(rate_limits) = &rate_limits {
+            r.errors.extend(rate_limits.problems());
+        }
+        let prices: PriceTable = parse_json_var(source, "PRICES", DEFAULT_PRICES, &mut r.errors);
+        for (model, price) in &prices {
+            if let Some(problem) = price.problem() {
+                r.errors.push(format!("PRICES.{model}: {problem}"));
+            }
+        }
+        for target in routes.values() {
+            if target.provider != "mock" && !prices.contains_key(&target.model) {
+                r.warnings.push(format!(
+                    "PRICES has no price for model {:?}: its cost counts as 0 against budgets",
+                    target.model
+                ));
+            }
+        }
         if routes.is_empty() && r.errors.is_empty() {
             r.errors.push("ROUTES defines no model".to_owned());
         }
 
-        if r.errors.is_empty() {
+        if let (true, Some(rate_limits)) = (r.errors.is_empty(), rate_limits) {
             Ok(Config {
                 limits,
                 upstream_ttfb_timeout_ms,
@@ -307,6 +332,8 @@ impl Config {
                 admin_token,
                 jwt,
                 teams,
+                rate_limits,
+                prices,
                 warnings: r.warnings,
             })
         } else {
@@ -628,11 +655,29 @@ mod tests {
             ),
         ]);
         let config = Config::load(&src).unwrap();
-        assert_eq!(config.warnings.len(), 1);
+        assert_eq!(config.warnings.len(), 2, "{:?}", config.warnings);
+        assert!(config.warnings[0].contains("is disabled"));
+        assert!(config.warnings[1].contains("no price for model \"gpt\""));
         assert_eq!(
             config.usable_models().collect::<Vec<_>>(),
             [("mock", "mock")]
         );
+    }
+
+    #[test]
+    fn rate_limits_and_prices_have_defaults_and_are_checked() {
+        let config = Config::load(&source(&[])).unwrap();
+        assert!(config.rate_limits.tiers.contains_key("free"));
+        assert!(config.prices.contains_key("gpt-4o-mini"));
+        let src = source(&[
+            ("RATE_LIMITS", r#"{"tiers": {"pro": {"concurrent": 0}}}"#),
+            ("PRICES", r#"{"mock": {"input": -1, "output": 0}}"#),
+        ]);
+        let errors = Config::load(&src).unwrap_err().0;
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert!(errors.iter().any(|e| e.contains("tiers.pro.concurrent")));
+        assert!(errors.iter().any(|e| e.contains("must define `free`")));
+        assert!(errors.iter().any(|e| e.starts_with("PRICES.mock")));
     }
 
     #[test]

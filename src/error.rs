@@ -140,6 +140,8 @@ pub struct GatewayError {
     pub param: Option<String>,
     /// Replaces the kind's code, for upstream errors that carry their own.
     pub code_override: Option<String>,
+    /// When a retry can succeed, in milliseconds (`retry-after` on a 429).
+    pub retry_after_ms: Option<u64>,
 }
 
 impl GatewayError {
@@ -150,6 +152,7 @@ impl GatewayError {
             message: message.into(),
             param: None,
             code_override: None,
+            retry_after_ms: None,
         }
     }
 
@@ -161,6 +164,12 @@ impl GatewayError {
     /// Names the request field at fault.
     pub fn with_param(mut self, param: impl Into<String>) -> Self {
         self.param = Some(param.into());
+        self
+    }
+
+    /// Says when a retry can succeed.
+    pub fn with_retry_after_ms(mut self, retry_after_ms: u64) -> Self {
+        self.retry_after_ms = Some(retry_after_ms);
         self
     }
 

@@ -37,6 +37,18 @@ impl AnswerMeta {
         completion.model.clone_from(&self.model);
         completion
     }
+
+    /// A complete answer's usage as the upstream reported it, or estimated from its text.
+    pub fn usage_of(&self, completion: &ChatCompletion) -> Usage {
+        completion.usage.clone().unwrap_or_else(|| {
+            let bytes = completion
+                .choices
+                .iter()
+                .map(|choice| choice.message.content.as_deref().map_or(0, str::len))
+                .sum();
+            Usage::new(self.estimated_prompt_tokens, estimate_tokens(bytes))
+        })
+    }
 }
 
 /// How a stream ended, for the log line.

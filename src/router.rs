@@ -9,6 +9,8 @@ pub enum Route {
     ChatCompletions,
     /// `GET /v1/models`.
     Models,
+    /// `GET /v1/usage`: the caller's limits, what is left of them and its spend.
+    Usage,
     /// `GET /healthz`: the isolate is alive.
     Health,
     /// `GET /readyz`: the configuration is valid.
@@ -32,6 +34,10 @@ pub enum AdminOp {
     UpdateKey,
     /// `DELETE /admin/keys/{id}`: revoke.
     RevokeKey,
+    /// `GET /admin/limits/{id}`: a principal's limits, standing and spend.
+    GetLimits,
+    /// `DELETE /admin/limits/{id}`: reset a principal's buckets, leases and spend.
+    ResetLimits,
 }
 
 impl Route {
@@ -40,6 +46,7 @@ impl Route {
         match self {
             Route::ChatCompletions => "chat_completions",
             Route::Models => "models",
+            Route::Usage => "usage",
             Route::Health => "healthz",
             Route::Ready => "readyz",
             Route::OpenApi => "openapi",
@@ -48,6 +55,8 @@ impl Route {
             Route::Admin(AdminOp::GetKey) => "admin_get_key",
             Route::Admin(AdminOp::UpdateKey) => "admin_update_key",
             Route::Admin(AdminOp::RevokeKey) => "admin_revoke_key",
+            Route::Admin(AdminOp::GetLimits) => "admin_get_limits",
+            Route::Admin(AdminOp::ResetLimits) => "admin_reset_limits",
         }
     }
 }
@@ -57,6 +66,7 @@ impl Route {
 const ROUTES: &[(&str, &str, Route)] = &[
     ("/v1/chat/completions", "POST", Route::ChatCompletions),
     ("/v1/models", "GET", Route::Models),
+    ("/v1/usage", "GET", Route::Usage),
     ("/healthz", "GET", Route::Health),
     ("/readyz", "GET", Route::Ready),
     ("/openapi.json", "GET", Route::OpenApi),
@@ -72,6 +82,16 @@ const ROUTES: &[(&str, &str, Route)] = &[
         "/admin/keys/{id}",
         "DELETE",
         Route::Admin(AdminOp::RevokeKey),
+    ),
+    (
+        "/admin/limits/{id}",
+        "GET",
+        Route::Admin(AdminOp::GetLimits),
+    ),
+    (
+        "/admin/limits/{id}",
+        "DELETE",
+        Route::Admin(AdminOp::ResetLimits),
     ),
 ];
 

@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use super::{constant_time_eq, unauthenticated, Principal};
 use crate::error::GatewayError;
+use crate::limit::TierLimits;
 
 /// Every gateway key starts with this.
 pub const KEY_PREFIX: &str = "sk-gw-";
@@ -22,7 +23,7 @@ pub const KEY_RANDOM_BYTES: usize = 24;
 pub const ID_RANDOM_BYTES: usize = 8;
 
 /// What is stored about a key; never the key itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KeyRecord {
     /// Public id (`key_<hex>`), for the admin API and logs.
     pub id: String,
@@ -38,6 +39,9 @@ pub struct KeyRecord {
     /// Allowed model aliases; `None` means all.
     #[serde(default)]
     pub models: Option<Vec<String>>,
+    /// Limits that replace the tier's for this key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<TierLimits>,
     /// Unix seconds.
     pub created_at: u64,
     /// Unix seconds after which the key is refused.
@@ -67,6 +71,7 @@ impl KeyRecord {
             tier: self.tier.clone(),
             team: self.team.clone(),
             models: self.models.clone(),
+            limits: self.limits.clone(),
             via: "api_key",
         })
     }
@@ -120,7 +125,7 @@ pub fn id_kv_key(id: &str) -> String {
 pub const ID_KV_PREFIX: &str = "apikey:id:";
 
 /// `POST /admin/keys`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewKey {
     /// The principal the key acts for (required).
@@ -134,13 +139,16 @@ pub struct NewKey {
     /// Allowed model aliases (default: all).
     #[serde(default)]
     pub models: Option<Vec<String>>,
+    /// Limits that replace the tier's.
+    #[serde(default)]
+    pub limits: Option<TierLimits>,
     /// Unix seconds after which the key is refused.
     #[serde(default)]
     pub expires_at: Option<u64>,
 }
 
 /// `PATCH /admin/keys/{id}`: only the fields present change; `null` clears an optional one.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyUpdate {
     /// New tier.
@@ -152,6 +160,9 @@ pub struct KeyUpdate {
     /// New model list (`null` allows all).
     #[serde(default, with = "double_option")]
     pub models: Option<Option<Vec<String>>>,
+    /// New limit overrides (`null` returns the key to its tier's limits).
+    #[serde(default, with = "double_option")]
+    pub limits: Option<Option<TierLimits>>,
     /// New expiry (`null` clears it).
     #[serde(default, with = "double_option")]
     pub expires_at: Option<Option<u64>>,
@@ -188,6 +199,13 @@ fn check_models(models: &Option<Vec<String>>) -> Result<(), GatewayError> {
     Ok(())
 }
 
+fn check_limits(limits: Option<&TierLimits>) -> Result<(), GatewayError> {
+    match limits.and_then(TierLimits::problem) {
+        Some(problem) => Err(GatewayError::invalid("limits", format!("limits.{problem}"))),
+        None => Ok(()),
+    }
+}
+
 impl NewKey {
     /// Parses and checks the admin request body.
     pub fn parse(body: &[u8]) -> Result<NewKey, GatewayError> {
@@ -201,6 +219,7 @@ impl NewKey {
             check_name("team", team)?;
         }
         check_models(&new.models)?;
+        check_limits(new.limits.as_ref())?;
         Ok(new)
     }
 
@@ -213,6 +232,7 @@ impl NewKey {
             tier: self.tier.unwrap_or_else(|| "free".to_owned()),
             team: self.team,
             models: self.models,
+            limits: self.limits,
             created_at: now_s,
             expires_at: self.expires_at,
             revoked_at: None,
@@ -234,6 +254,7 @@ impl KeyUpdate {
         if let Some(models) = &update.models {
             check_models(models)?;
         }
+        check_limits(update.limits.as_ref().and_then(Option::as_ref))?;
         Ok(update)
     }
 
@@ -247,6 +268,9 @@ impl KeyUpdate {
         }
         if let Some(models) = self.models {
             record.models = models;
+        }
+        if let Some(limits) = self.limits {
+            record.limits = limits;
         }
         if let Some(expires_at) = self.expires_at {
             record.expires_at = expires_at;

@@ -324,6 +324,7 @@ impl ClaimPolicy {
             tier: text(&self.tier_claim).unwrap_or_else(|| self.default_tier.clone()),
             team: text(&self.team_claim),
             models: None,
+            limits: None,
             via: "jwt",
         })
     }

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::error::{ErrorKind, GatewayError};
+use crate::limit::TierLimits;
 
 /// Settings shared by the members of a team (`TEAMS`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -28,7 +29,7 @@ pub struct TeamSettings {
 }
 
 /// The caller a request acts for, after authentication.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Principal {
     /// Stable user or service id (rate limits, usage and logs are keyed by it).
     pub id: String,
@@ -38,6 +39,8 @@ pub struct Principal {
     pub team: Option<String>,
     /// Model aliases this principal may use; `None` means all.
     pub models: Option<Vec<String>>,
+    /// Limits that replace its tier's (set per API key).
+    pub limits: Option<TierLimits>,
     /// How it authenticated: `api_key`, `jwt` or `anonymous`.
     pub via: &'static str,
 }
@@ -50,6 +53,7 @@ impl Principal {
             tier: "free".to_owned(),
             team: None,
             models: Some(models.to_vec()),
+            limits: None,
             via: "anonymous",
         }
     }
@@ -164,6 +168,7 @@ mod tests {
             tier: "free".into(),
             team: Some("red".into()),
             models: None,
+            limits: None,
             via: "jwt",
         };
         let applied = member.clone().with_team_settings(&teams);

@@ -390,9 +390,12 @@ impl Limiter {
         }
     }
 
-    /// Forgets everything: buckets full, no leases, nothing spent this day and month.
+    /// Forgets everything but the last limits seen: buckets full, no leases, nothing spent
+    /// this day and month.
     pub fn reset(&mut self) {
+        let limits = std::mem::take(&mut self.rate.limits);
         *self = Limiter::default();
+        self.rate.limits = limits;
     }
 }
 

@@ -185,9 +185,11 @@ impl RateLimitConfig {
         }
     }
 
-    /// Tokens to reserve for a request: its estimated prompt plus the most it may write.
-    pub fn reservation(&self, prompt_tokens: u64, max_tokens: Option<u32>) -> u64 {
-        prompt_tokens + u64::from(max_tokens.unwrap_or(self.reserved_output_tokens))
+    /// The most output a request may produce: `max_tokens` (or the configured default)
+    /// for each of its `n` choices.
+    pub fn max_output(&self, max_tokens: Option<u32>, n: Option<u32>) -> u64 {
+        u64::from(max_tokens.unwrap_or(self.reserved_output_tokens))
+            * u64::from(n.unwrap_or(1).max(1))
     }
 }
 
@@ -298,10 +300,11 @@ mod tests {
     }
 
     #[test]
-    fn reservations_use_max_tokens_or_the_configured_default() {
+    fn output_reservations_use_max_tokens_or_the_default_per_choice() {
         let config = config();
-        assert_eq!(config.reservation(100, Some(50)), 150);
-        assert_eq!(config.reservation(100, None), 1_124);
+        assert_eq!(config.max_output(Some(50), None), 50);
+        assert_eq!(config.max_output(None, Some(1)), 1_024);
+        assert_eq!(config.max_output(Some(50), Some(3)), 150);
     }
 
     #[test]

@@ -47,6 +47,9 @@ pub struct RequestLog {
     /// The stable error code, when the request failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The rate limiter could not be reached and the request was served unlimited.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub rate_limiter_failed_open: bool,
     /// `completed`, `broken` or `client_closed` for streams.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stream_outcome: Option<&'static str>,

@@ -1,5 +1,6 @@
-//! The admin API: create, list, read, change and revoke API keys. The caller is already
-//! admitted with the admin token (see [`super::keys::authenticate_admin`]).
+//! The admin API: create, list, read, change and revoke API keys; read and reset a
+//! principal's rate limits. The caller is already admitted with the admin token (see
+//! [`super::keys::authenticate_admin`]).
 
 use serde_json::{json, Value};
 use worker::{Env, Request, Response};
@@ -8,7 +9,9 @@ use super::clock::now_ms;
 use super::crypto::{random_bytes, sha256_hex};
 use super::fetch::{read_capped, Body, BodyError};
 use super::keys::{forget, KeyStore};
+use super::limiter::LimiterStub;
 use super::respond;
+use crate::api::UsageReport;
 use crate::auth::api_keys::{format_id, format_key, KeyRecord, KeyUpdate, NewKey};
 use crate::error::{ErrorKind, GatewayError};
 use crate::router::AdminOp;
@@ -18,6 +21,19 @@ const MAX_ADMIN_BODY_BYTES: usize = 16 * 1024;
 
 /// Serves one admin route.
 pub async fn serve(
+    op: AdminOp,
+    id: Option<&str>,
+    req: &mut Request,
+    env: &Env,
+) -> Result<Response, GatewayError> {
+    match op {
+        AdminOp::GetLimits | AdminOp::ResetLimits => limits(op, id.unwrap_or_default(), env).await,
+        _ => keys(op, id, req, env).await,
+    }
+}
+
+/// The API-key operations.
+async fn keys(
     op: AdminOp,
     id: Option<&str>,
     req: &mut Request,
@@ -64,7 +80,37 @@ pub async fn serve(
             forget(&record.hash);
             Ok(respond::json(200, record.public_view().to_string()))
         }
+        AdminOp::GetLimits | AdminOp::ResetLimits => Err(GatewayError::new(
+            ErrorKind::Internal,
+            "not a key operation",
+        )),
     }
+}
+
+/// `GET` (or, to reset first, `DELETE`) `/admin/limits/{principal}`: the principal's
+/// standing under the limits of its last request.
+async fn limits(op: AdminOp, principal: &str, env: &Env) -> Result<Response, GatewayError> {
+    let principal = decode("principal", principal)?;
+    let stub = LimiterStub::of_user(env, &principal)?;
+    if op == AdminOp::ResetLimits {
+        stub.reset().await?;
+    }
+    let status = stub.status(None).await?;
+    let report = UsageReport {
+        object: "usage",
+        principal: &principal,
+        tier: None,
+        limits: None,
+        status: &status,
+    };
+    Ok(respond::json(200, json!(report).to_string()))
+}
+
+/// A percent-encoded URL part, decoded.
+fn decode(name: &str, value: &str) -> Result<String, GatewayError> {
+    js_sys::decode_uri_component(value)
+        .map(String::from)
+        .map_err(|_| GatewayError::invalid(name, "badly encoded URL"))
 }
 
 /// Keys per page of `GET /admin/keys` when `limit` is not given.
@@ -79,9 +125,7 @@ fn list_query(url: &str) -> Result<(Option<String>, u64), GatewayError> {
     let query = url.split_once('?').map_or("", |(_, query)| query);
     for pair in query.split('&').filter(|pair| !pair.is_empty()) {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let value: String = js_sys::decode_uri_component(value)
-            .map(String::from)
-            .map_err(|_| GatewayError::invalid(name, "badly encoded query value"))?;
+        let value = decode(name, value)?;
         match name {
             "cursor" if !value.is_empty() => cursor = Some(value),
             "limit" => {

@@ -5,18 +5,23 @@ use web_sys::AbortSignal;
 use worker::{Env, Request, Response};
 
 use super::admin;
+use super::background::Background;
 use super::clock::{new_request_id, now_ms};
 use super::env::config;
 use super::fetch::{self, read_capped, Body, BodyError, UpstreamBody};
 use super::keys;
+use super::limiter::{self, Ask, LimiterStub, Settlement};
 use super::respond;
 use super::stream::AnswerStream;
 use crate::api::chat::{ChatCompletion, ChatRequest};
-use crate::api::{ModelList, OPENAPI};
+use crate::api::{ModelList, UsageReport, OPENAPI};
 use crate::auth::Principal;
 use crate::config::{Config, ConfigErrors};
 use crate::error::{ErrorKind, GatewayError};
 use crate::guard::validate::{body_too_large, check_content_type, parse_chat_request};
+use crate::limit::headers::rate_limit_headers;
+use crate::limit::limiter::Status;
+use crate::limit::TierLimits;
 use crate::observe::log::RequestLog;
 use crate::output::{AnswerMeta, ChunkEncoder, StreamTranslator};
 use crate::router::{self, Matched, Route};
@@ -35,20 +40,40 @@ enum Reply {
     Streaming(Response),
 }
 
+/// What the handler learns about a request on its way through.
+struct Exchange {
+    /// The request's log line.
+    log: RequestLog,
+    /// Where the request's background work runs.
+    background: Background,
+    /// The caller's limiter and limits, once the caller is known.
+    limiter: Option<(Result<LimiterStub, GatewayError>, TierLimits)>,
+    /// Where the caller stands against its limits, for the `x-ratelimit-*` headers.
+    rate_status: Option<Status>,
+}
+
 /// Answers one request. Every failure becomes an OpenAI error object; nothing panics.
-pub async fn handle(req: Request, env: &Env) -> Response {
-    let mut log = RequestLog {
+pub async fn handle(req: Request, env: &Env, background: Background) -> Response {
+    let log = RequestLog {
         ts: now_ms(),
         request_id: new_request_id(),
         method: req.method().to_string(),
         route: "unmatched",
         ..RequestLog::default()
     };
+    let mut exchange = Exchange {
+        log,
+        background,
+        limiter: None,
+        rate_status: None,
+    };
     let path = req.path();
     let config = config(env);
     let browser = Browser::of(&req, &config);
     let had_credentials = req.headers().has("authorization").unwrap_or(false);
-    let (response, log_now) = match serve(req, env, &config, &browser, &path, &mut log).await {
+    let served = serve(req, env, &config, &browser, &path, &mut exchange).await;
+    let log = &mut exchange.log;
+    let (response, log_now) = match served {
         Ok(Reply::Now(response)) => (response, true),
         Ok(Reply::Streaming(response)) => (response, false),
         Err(error) => {
@@ -59,6 +84,16 @@ pub async fn handle(req: Request, env: &Env) -> Response {
             (respond::error(&error, allow.as_deref()), true)
         }
     };
+    // Every response to a limited caller says where it stands, errors included.
+    if let (None, Some((Ok(stub), limits))) = (&exchange.rate_status, &exchange.limiter) {
+        if !limits.is_unlimited() {
+            exchange.rate_status = stub.status(Some(limits)).await.ok();
+        }
+    }
+    for (name, value) in exchange.rate_status.iter().flat_map(rate_limit_headers) {
+        respond::set_header(&response, name, &value);
+    }
+    let log = &mut exchange.log;
     respond::set_header(&response, "x-request-id", &log.request_id);
     if response.status_code() == 401 {
         // RFC 6750: no error code when the request carried no credentials at all.
@@ -80,7 +115,7 @@ pub async fn handle(req: Request, env: &Env) -> Response {
     if log_now {
         log.status = response.status_code();
         log.latency_ms = now_ms().saturating_sub(log.ts);
-        emit_log(&log);
+        emit_log(log);
     }
     response
 }
@@ -134,8 +169,9 @@ async fn serve(
     config: &Result<Config, ConfigErrors>,
     browser: &Browser,
     path: &str,
-    log: &mut RequestLog,
+    exchange: &mut Exchange,
 ) -> Result<Reply, GatewayError> {
+    let log = &mut exchange.log;
     if log.method == "OPTIONS" {
         return preflight(&req, usable(config)?, browser, path, log);
     }
@@ -166,7 +202,7 @@ async fn serve(
         }
         Route::Models => {
             let config = usable(config)?;
-            let principal = authenticated(&req, config, env, log).await?;
+            let principal = authenticated(&req, config, env, exchange).await?;
             let list = ModelList::new(
                 config
                     .usable_models()
@@ -174,10 +210,22 @@ async fn serve(
             );
             Ok(Reply::Now(respond::json(200, json!(list).to_string())))
         }
+        Route::Usage => {
+            let config = usable(config)?;
+            let principal = authenticated(&req, config, env, exchange).await?;
+            let limits = config
+                .rate_limits
+                .limits_for(&principal.tier, principal.limits.as_ref());
+            let stub = LimiterStub::open(env, &principal, client_ip(&req).as_deref())?;
+            let status = stub.status(Some(&limits)).await?;
+            let body = json!(UsageReport::new(&principal, &limits, &status)).to_string();
+            exchange.rate_status = Some(status);
+            Ok(Reply::Now(respond::json(200, body)))
+        }
         Route::ChatCompletions => {
             let config = usable(config)?;
-            let principal = authenticated(&req, config, env, log).await?;
-            chat_completions(req, config, &principal, log).await
+            let principal = authenticated(&req, config, env, exchange).await?;
+            chat_completions(req, config, &principal, exchange).await
         }
     }
 }
@@ -186,16 +234,26 @@ fn authorization(req: &Request) -> Option<String> {
     req.headers().get("authorization").ok().flatten()
 }
 
-/// Authenticates a `/v1` request and notes the principal in the log.
+/// Authenticates a `/v1` request, notes the principal in the log and finds its limiter.
 async fn authenticated(
     req: &Request,
     config: &Config,
     env: &Env,
-    log: &mut RequestLog,
+    exchange: &mut Exchange,
 ) -> Result<Principal, GatewayError> {
     let principal = keys::authenticate(authorization(req).as_deref(), config, env).await?;
-    log.principal = Some(principal.id.clone());
+    exchange.log.principal = Some(principal.id.clone());
+    let limits = config
+        .rate_limits
+        .limits_for(&principal.tier, principal.limits.as_ref());
+    let stub = LimiterStub::open(env, &principal, client_ip(req).as_deref());
+    exchange.limiter = Some((stub, limits));
     Ok(principal)
+}
+
+/// The client's address as Cloudflare saw it.
+fn client_ip(req: &Request) -> Option<String> {
+    req.headers().get("cf-connecting-ip").ok().flatten()
 }
 
 /// A CORS preflight (`OPTIONS`) for a known path: 204 with the CORS headers, or 403.
@@ -236,7 +294,7 @@ async fn chat_completions(
     mut req: Request,
     config: &Config,
     principal: &Principal,
-    log: &mut RequestLog,
+    exchange: &mut Exchange,
 ) -> Result<Reply, GatewayError> {
     let client = req.inner().signal();
     let content_type = req.headers().get("content-type").ok().flatten();
@@ -251,6 +309,7 @@ async fn chat_completions(
             }
         })?;
     let request = parse_chat_request(&body, &config.limits)?;
+    let log = &mut exchange.log;
     log.model = Some(request.model.clone());
     log.stream = request.stream;
     let resolved = resolve(config, &request.model)?;
@@ -263,6 +322,8 @@ async fn chat_completions(
         include_usage: request.include_usage,
         estimated_prompt_tokens: request.estimated_prompt_tokens(),
     };
+    let settlement = admit(&request, &meta, config, resolved.model, exchange).await?;
+    let log = &mut exchange.log;
     match resolved.backend {
         Backend::Mock(settings) => {
             let reply = mock::reply(&request, settings);
@@ -275,11 +336,17 @@ async fn chat_completions(
                     encoder,
                     client,
                     log.clone(),
+                    settlement,
                 );
                 return Ok(Reply::Streaming(respond::event_stream(stream.into_body())));
             }
             let completion = meta.stamp(reply.completion());
-            Ok(Reply::Now(completion_response(&completion, log)))
+            Ok(Reply::Now(completion_response(
+                &completion,
+                &meta,
+                log,
+                settlement,
+            )))
         }
         Backend::Http(provider) => {
             let upstream = Upstream {
@@ -288,9 +355,44 @@ async fn chat_completions(
                 ttfb_timeout_ms: config.upstream_ttfb_timeout_ms,
                 client,
             };
-            call_upstream(upstream, &request, meta, log).await
+            call_upstream(upstream, &request, meta, log, settlement).await
         }
     }
+}
+
+/// Asks the caller's limiter to admit the request: its request unit, a reservation of its
+/// estimated prompt plus the most it may write, a concurrency slot and its cost estimate.
+async fn admit(
+    request: &ChatRequest,
+    meta: &AnswerMeta,
+    config: &Config,
+    upstream_model: &str,
+    exchange: &mut Exchange,
+) -> Result<Option<Settlement>, GatewayError> {
+    let Some((stub, limits)) = exchange.limiter.clone() else {
+        return Ok(None);
+    };
+    let max_output = config.rate_limits.max_output(request.max_tokens, request.n);
+    let ask = Ask {
+        request_id: &exchange.log.request_id,
+        tokens: meta.estimated_prompt_tokens + max_output,
+        price: config.prices.get(upstream_model).copied(),
+        max_output_tokens: max_output,
+        prompt_tokens: meta.estimated_prompt_tokens,
+    };
+    let mut failed_open = false;
+    let admission = limiter::admit(
+        stub,
+        limits,
+        config,
+        ask,
+        &exchange.background,
+        &mut failed_open,
+    )
+    .await;
+    exchange.log.rate_limiter_failed_open = failed_open;
+    exchange.rate_status = admission.status;
+    admission.verdict
 }
 
 /// Who to call and how.
@@ -306,6 +408,7 @@ async fn call_upstream(
     request: &ChatRequest,
     meta: AnswerMeta,
     log: &mut RequestLog,
+    settlement: Option<Settlement>,
 ) -> Result<Reply, GatewayError> {
     let Upstream {
         provider,
@@ -327,7 +430,8 @@ async fn call_upstream(
         log.status = 200;
         let translator = StreamTranslator::new(provider.stream_decoder());
         let encoder = ChunkEncoder::new(meta);
-        let stream = AnswerStream::upstream(body, translator, encoder, client, log.clone());
+        let stream =
+            AnswerStream::upstream(body, translator, encoder, client, log.clone(), settlement);
         return Ok(Reply::Streaming(respond::event_stream(stream.into_body())));
     }
     let answer = read_capped(Body::Response(&mut response), MAX_UPSTREAM_ANSWER_BYTES)
@@ -339,13 +443,27 @@ async fn call_upstream(
             }
         })?;
     let completion = meta.stamp(provider.parse_completion(&answer)?);
-    Ok(Reply::Now(completion_response(&completion, log)))
+    Ok(Reply::Now(completion_response(
+        &completion,
+        &meta,
+        log,
+        settlement,
+    )))
 }
 
-fn completion_response(completion: &ChatCompletion, log: &mut RequestLog) -> Response {
-    if let Some(usage) = &completion.usage {
-        log.prompt_tokens = Some(usage.prompt_tokens);
-        log.completion_tokens = Some(usage.completion_tokens);
+/// The JSON answer; settles the request's limits with its usage.
+fn completion_response(
+    completion: &ChatCompletion,
+    meta: &AnswerMeta,
+    log: &mut RequestLog,
+    settlement: Option<Settlement>,
+) -> Response {
+    let usage = meta.usage_of(completion);
+    log.prompt_tokens = Some(usage.prompt_tokens);
+    log.completion_tokens = Some(usage.completion_tokens);
+    log.tokens_estimated = completion.usage.is_none();
+    if let Some(settlement) = settlement {
+        settlement.settle(&usage);
     }
     respond::json(200, json!(completion).to_string())
 }

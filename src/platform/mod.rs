@@ -2,12 +2,14 @@
 //!
 //! Each file wraps one platform concept: [`env`] reads vars and secrets into the cached
 //! [`crate::config::Config`], [`clock`] gives time and ids, [`crypto`] WebCrypto and
-//! randomness, [`keys`] the API-key store in KV and authentication, [`jwt`] JWT verification, [`admin`] the admin
-//! API, [`fetch`] upstream calls and bodies, [`stream`] streamed answers, [`respond`]
-//! HTTP responses, and [`handler`] runs the request path. Everything they call is plain
-//! Rust.
+//! randomness, [`keys`] the API-key store in KV and authentication, [`jwt`] JWT
+//! verification, [`limiter`] the rate-limit Durable Object and its client, [`background`]
+//! work after the response, [`admin`] the admin API, [`fetch`] upstream calls and bodies,
+//! [`stream`] streamed answers, [`respond`] HTTP responses, and [`handler`] runs the
+//! request path. Everything they call is plain Rust.
 
 mod admin;
+mod background;
 mod clock;
 mod crypto;
 mod env;
@@ -15,6 +17,7 @@ mod fetch;
 mod handler;
 mod jwt;
 mod keys;
+mod limiter;
 mod respond;
 mod stream;
 
@@ -23,6 +26,6 @@ use worker::{event, Context, Env, Request, Response, Result};
 /// The Worker's fetch entry point. Never fails: every error becomes an OpenAI-style
 /// response inside [`handler::handle`].
 #[event(fetch)]
-pub async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    Ok(handler::handle(req, &env).await)
+pub async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+    Ok(handler::handle(req, &env, background::Background::of(&ctx)).await)
 }

@@ -4,17 +4,27 @@ use futures_util::Stream;
 use worker::{Headers, Response};
 
 use crate::error::GatewayError;
+use crate::limit::headers::retry_headers;
 
 /// A JSON response with `status`.
 pub fn json(status: u16, body: String) -> Response {
     with_content_type(status, "application/json", body.into_bytes())
 }
 
-/// The OpenAI error object for `error`, with its status (and `Allow` for a 405).
+/// The OpenAI error object for `error`, with its status (and `Allow` for a 405,
+/// `retry-after` when the error says when to retry).
 pub fn error(error: &GatewayError, allow: Option<&str>) -> Response {
     let response = json(error.status(), error.to_json());
     if let Some(allow) = allow {
         set_header(&response, "allow", allow);
+    }
+    for (name, value) in error
+        .retry_after_ms
+        .map(retry_headers)
+        .into_iter()
+        .flatten()
+    {
+        set_header(&response, name, &value);
     }
     response
 }

@@ -1,5 +1,6 @@
 //! Streamed answers: each upstream read (or mock event) becomes one client write, and the
-//! request's log line is written exactly once when the stream ends, however it ends.
+//! request's log line is written and its rate limits settled exactly once when the stream
+//! ends, however it ends.
 //!
 //! workerd notices a disconnected client only when a write fails; it then aborts the
 //! request's signal but does not always cancel (and so drop) the body stream. The log line
@@ -20,6 +21,7 @@ use worker::Delay;
 use super::clock::now_ms;
 use super::fetch::{BodyCanceller, UpstreamBody};
 use super::handler::emit_log;
+use super::limiter::Settlement;
 use crate::observe::log::RequestLog;
 use crate::output::{ChunkEncoder, StreamOutcome, StreamTranslator};
 use crate::upstream::StreamEvent;
@@ -39,10 +41,12 @@ enum Input {
     },
 }
 
-/// The answer's accounting (the encoder knows usage and outcome) and its one log line.
+/// The answer's accounting (the encoder knows usage and outcome), its one log line and
+/// the settlement of its rate limits.
 struct Ledger {
     encoder: ChunkEncoder,
     log: RequestLog,
+    settlement: Option<Settlement>,
     written: bool,
 }
 
@@ -72,6 +76,10 @@ impl Ledger {
         log.stream_outcome = Some(outcome);
         log.error = error;
         emit_log(log);
+        // What was delivered is charged, however the stream ended.
+        if let Some(settlement) = self.settlement.take() {
+            settlement.settle(&usage);
+        }
     }
 }
 
@@ -128,13 +136,14 @@ impl AnswerStream {
         encoder: ChunkEncoder,
         client: AbortSignal,
         log: RequestLog,
+        settlement: Option<Settlement>,
     ) -> Self {
         let input = Input::Mock {
             events: events.into(),
             delay_ms,
             sent_first: false,
         };
-        AnswerStream::new(input, encoder, client, log)
+        AnswerStream::new(input, encoder, client, log, settlement)
     }
 
     /// A stream translating an upstream body.
@@ -144,15 +153,23 @@ impl AnswerStream {
         encoder: ChunkEncoder,
         client: AbortSignal,
         log: RequestLog,
+        settlement: Option<Settlement>,
     ) -> Self {
         let input = Input::Upstream { body, translator };
-        AnswerStream::new(input, encoder, client, log)
+        AnswerStream::new(input, encoder, client, log, settlement)
     }
 
-    fn new(input: Input, encoder: ChunkEncoder, client: AbortSignal, log: RequestLog) -> Self {
+    fn new(
+        input: Input,
+        encoder: ChunkEncoder,
+        client: AbortSignal,
+        log: RequestLog,
+        settlement: Option<Settlement>,
+    ) -> Self {
         let ledger = Rc::new(RefCell::new(Ledger {
             encoder,
             log,
+            settlement,
             written: false,
         }));
         let upstream = match &input {

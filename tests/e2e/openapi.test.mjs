@@ -31,11 +31,13 @@ describe("openapi.json", () => {
     assert.deepEqual(Object.keys(document.paths).sort(), [
       "/admin/keys",
       "/admin/keys/{id}",
+      "/admin/limits/{id}",
       "/healthz",
       "/openapi.json",
       "/readyz",
       "/v1/chat/completions",
       "/v1/models",
+      "/v1/usage",
     ]);
   });
 
@@ -43,6 +45,7 @@ describe("openapi.json", () => {
     check("Health", await (await fetch(`${gateway.url}/healthz`)).json());
     check("Readiness", await (await fetch(`${gateway.url}/readyz`)).json());
     check("ModelList", await (await fetch(`${gateway.url}/v1/models`)).json());
+    check("UsageReport", await (await fetch(`${gateway.url}/v1/usage`)).json());
     const body = { model: "mock", messages: [{ role: "user", content: "hi" }] };
     check("ChatCompletionRequest", body);
     check("ChatCompletion", await (await chat(gateway.url, body)).json());
@@ -60,7 +63,7 @@ describe("openapi.json", () => {
         headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
         body: payload === undefined ? undefined : JSON.stringify(payload),
       }).then((response) => response.json());
-    const request = { principal: "openapi-user", tier: "pro", models: ["mock"] };
+    const request = { principal: "openapi-user", tier: "pro", models: ["mock"], limits: { concurrent: 2, daily_usd: 5 } };
     check("NewKey", request);
     const created = await admin("POST", "/admin/keys", request);
     check("CreatedKey", created);
@@ -71,5 +74,7 @@ describe("openapi.json", () => {
     check("Key", await admin("PATCH", `/admin/keys/${created.id}`, update));
     check("Key", await admin("DELETE", `/admin/keys/${created.id}`));
     assert.throws(() => check("Key", { ...created, hash: "ab" }), /hash/, "the schema forbids leaking the hash");
+    check("UsageReport", await admin("GET", "/admin/limits/openapi-user"));
+    check("UsageReport", await admin("DELETE", "/admin/limits/openapi-user"));
   });
 });

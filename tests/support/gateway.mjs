@@ -13,9 +13,12 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
  * @param {object} options
  * @param {Record<string, string>} [options.vars] overrides of wrangler.toml vars
  * @param {Record<string, string>} [options.secrets] secrets, as `wrangler secret put` would set
+ * @param {string[]} [options.withoutDurableObjects] Durable Object bindings to leave out
+ *   (to test what happens when one cannot be reached)
  */
-export async function startGateway({ vars = {}, secrets = {} } = {}) {
+export async function startGateway({ vars = {}, secrets = {}, withoutDurableObjects = [] } = {}) {
   const { workerOptions } = unstable_getMiniflareWorkerOptions(path.join(root, "wrangler.toml"));
+  for (const binding of withoutDurableObjects) delete workerOptions.durableObjects[binding];
   const logs = [];
   const mf = new Miniflare({
     ...workerOptions,

@@ -1,0 +1,453 @@
+//! Rate limits in Durable Objects: the [`RateLimiter`] object (one per principal, SQLite
+//! storage) and the Worker's side of it, [`admit`] before the upstream call and
+//! [`Settlement`] after it.
+//!
+//! The object is single-threaded and every operation runs from reading its state to
+//! writing it back without awaiting, so concurrent requests of a principal are decided one
+//! after the other, exactly. The state is kept in memory and written through to SQLite on
+//! every change, so it survives the object being evicted or moved.
+
+use std::cell::{Cell, RefCell};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::JsValue;
+use worker::{
+    durable_object, DurableObject, Env, Method, ObjectNamespace, Request, RequestInit, Response,
+    ScheduledTime, SqlStorage, SqlStorageValue, State,
+};
+
+use super::background::Background;
+use super::clock::now_ms;
+use crate::api::chat::Usage;
+use crate::auth::Principal;
+use crate::config::Config;
+use crate::error::{ErrorKind, GatewayError};
+use crate::limit::limiter::{
+    AdmitRequest, AdmitResponse, Limiter, PeriodUsage, RateState, SettleRequest, Spend, Status,
+};
+use crate::limit::period::{day_key, month_key};
+use crate::limit::price::Price;
+use crate::limit::{refusal_error, FailureMode, TierLimits};
+
+/// The Durable Object binding of [`RateLimiter`].
+pub const BINDING: &str = "RATE_LIMITER";
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS rate_state (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  state TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS usage (
+  period TEXT PRIMARY KEY,
+  requests INTEGER NOT NULL,
+  prompt_tokens INTEGER NOT NULL,
+  completion_tokens INTEGER NOT NULL,
+  cost_nanousd INTEGER NOT NULL
+);";
+
+/// `POST /status`: report under these limits (default: the last ones seen).
+#[derive(Serialize, Deserialize)]
+struct StatusRequest {
+    limits: Option<TierLimits>,
+}
+
+/// One principal's limits, as a Durable Object.
+#[durable_object]
+pub struct RateLimiter {
+    state: State,
+    /// The state in memory, loaded from SQLite on first use.
+    limiter: RefCell<Option<Limiter>>,
+    /// The alarm this instance has set, if any.
+    alarm_at: Cell<Option<u64>>,
+}
+
+impl DurableObject for RateLimiter {
+    fn new(state: State, _env: Env) -> Self {
+        RateLimiter {
+            state,
+            limiter: RefCell::new(None),
+            alarm_at: Cell::new(None),
+        }
+    }
+
+    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
+        let op = req.path();
+        let body = req.bytes().await?;
+        match self.apply(&op, &body) {
+            Ok(reply) => {
+                self.schedule_expiry().await;
+                Response::ok(reply)
+            }
+            Err(problem) => Response::error(problem, 500),
+        }
+    }
+
+    async fn alarm(&self) -> worker::Result<Response> {
+        self.alarm_at.set(None);
+        match self.apply("/expire", b"") {
+            Ok(_) => {
+                self.schedule_expiry().await;
+                Response::ok("")
+            }
+            Err(problem) => Response::error(problem, 500),
+        }
+    }
+}
+
+impl RateLimiter {
+    /// Runs one operation on the state and writes it back, without awaiting in between.
+    fn apply(&self, op: &str, body: &[u8]) -> Result<String, String> {
+        let now = now_ms();
+        let sql = self.state.storage().sql();
+        let mut slot = self.limiter.borrow_mut();
+        let limiter = match slot.as_mut() {
+            Some(limiter) => limiter,
+            None => slot.insert(load(&sql, now)?),
+        };
+        let reply = match op {
+            "/admit" => to_json(&limiter.admit(now, &from_json::<AdmitRequest>(body)?)),
+            "/settle" => {
+                limiter.settle(now, &from_json::<SettleRequest>(body)?);
+                String::new()
+            }
+            "/status" => {
+                limiter.expire(now);
+                let limits = from_json::<StatusRequest>(body)?
+                    .limits
+                    .unwrap_or_else(|| limiter.rate.limits.clone());
+                to_json(&limiter.status(now, &limits))
+            }
+            "/reset" => {
+                limiter.reset();
+                limiter.roll_periods(now);
+                String::new()
+            }
+            "/expire" => {
+                limiter.expire(now);
+                String::new()
+            }
+            _ => return Err(format!("unknown operation {op}")),
+        };
+        if let Err(problem) = save(&sql, limiter) {
+            // Memory ran ahead of storage: reload from storage next time.
+            *slot = None;
+            return Err(problem);
+        }
+        Ok(reply)
+    }
+
+    /// Sets the alarm for the next lease expiry unless an earlier one is set already.
+    async fn schedule_expiry(&self) {
+        let next = self
+            .limiter
+            .borrow()
+            .as_ref()
+            .and_then(Limiter::next_expiry_ms);
+        let Some(next) = next else { return };
+        if self.alarm_at.get().is_some_and(|at| at <= next) {
+            return;
+        }
+        let when = ScheduledTime::new(js_sys::Date::new(&JsValue::from_f64(next as f64)));
+        if self.state.storage().set_alarm(when).await.is_ok() {
+            self.alarm_at.set(Some(next));
+        }
+    }
+}
+
+fn from_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    serde_json::from_slice(body).map_err(|err| format!("bad limiter request: {err}"))
+}
+
+fn to_json(value: &impl Serialize) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+fn sql_error(err: worker::Error) -> String {
+    format!("limiter storage failed: {err}")
+}
+
+#[derive(Deserialize)]
+struct StateRow {
+    state: String,
+}
+
+/// Reads the state, and this day's and month's usage, from SQLite.
+fn load(sql: &SqlStorage, now: u64) -> Result<Limiter, String> {
+    sql.exec(SCHEMA, None).map_err(sql_error)?;
+    let rows: Vec<StateRow> = sql
+        .exec("SELECT state FROM rate_state WHERE id = 1", None)
+        .and_then(|cursor| cursor.to_array())
+        .map_err(sql_error)?;
+    let rate: RateState = match rows.first() {
+        Some(row) => serde_json::from_str(&row.state).map_err(|err| err.to_string())?,
+        None => RateState::default(),
+    };
+    let (day, month) = (day_key(now), month_key(now));
+    let periods: Vec<PeriodUsage> = sql
+        .exec(
+            "SELECT period, requests, prompt_tokens, completion_tokens, cost_nanousd \
+             FROM usage WHERE period IN (?, ?)",
+            vec![day.clone().into(), month.clone().into()],
+        )
+        .and_then(|cursor| cursor.to_array())
+        .map_err(sql_error)?;
+    let usage_of = |key: String| {
+        periods
+            .iter()
+            .find(|usage| usage.period == key)
+            .cloned()
+            .unwrap_or(PeriodUsage {
+                period: key,
+                ..PeriodUsage::default()
+            })
+    };
+    Ok(Limiter {
+        rate,
+        spend: Spend {
+            day: usage_of(day),
+            month: usage_of(month),
+        },
+    })
+}
+
+/// Writes the state and the current periods' usage back.
+fn save(sql: &SqlStorage, limiter: &Limiter) -> Result<(), String> {
+    sql.exec(
+        "INSERT INTO rate_state (id, state) VALUES (1, ?) \
+         ON CONFLICT (id) DO UPDATE SET state = excluded.state",
+        vec![to_json(&limiter.rate).into()],
+    )
+    .map_err(sql_error)?;
+    for usage in [&limiter.spend.day, &limiter.spend.month] {
+        let number = |n: u64| SqlStorageValue::try_from_i64(n.min(i64::MAX as u64) as i64);
+        let values = vec![
+            usage.period.as_str().into(),
+            number(usage.requests).map_err(sql_error)?,
+            number(usage.prompt_tokens).map_err(sql_error)?,
+            number(usage.completion_tokens).map_err(sql_error)?,
+            number(usage.cost_nanousd).map_err(sql_error)?,
+        ];
+        sql.exec(
+            "INSERT INTO usage VALUES (?, ?, ?, ?, ?) ON CONFLICT (period) DO UPDATE SET \
+             requests = excluded.requests, prompt_tokens = excluded.prompt_tokens, \
+             completion_tokens = excluded.completion_tokens, \
+             cost_nanousd = excluded.cost_nanousd",
+            values,
+        )
+        .map_err(sql_error)?;
+    }
+    Ok(())
+}
+
+/// A principal's limiter object, as seen from the Worker.
+#[derive(Clone)]
+pub struct LimiterStub {
+    namespace: ObjectNamespace,
+    name: String,
+}
+
+impl LimiterStub {
+    /// The limiter of the principal with id `principal_id`. Anonymous callers are limited
+    /// per client address (`anonymous_ip`), never all together.
+    pub fn open(
+        env: &Env,
+        principal: &Principal,
+        client_ip: Option<&str>,
+    ) -> Result<Self, GatewayError> {
+        let name = if principal.via == "anonymous" {
+            format!("anon:{}", client_ip.unwrap_or("unknown"))
+        } else {
+            format!("user:{}", principal.id)
+        };
+        Self::named(env, name)
+    }
+
+    /// The limiter of the principal `principal_id` (authenticated), for the admin API.
+    pub fn of_user(env: &Env, principal_id: &str) -> Result<Self, GatewayError> {
+        Self::named(env, format!("user:{principal_id}"))
+    }
+
+    fn named(env: &Env, name: String) -> Result<Self, GatewayError> {
+        let namespace = env
+            .durable_object(BINDING)
+            .map_err(|_| unavailable("its Durable Object binding is missing"))?;
+        Ok(LimiterStub { namespace, name })
+    }
+
+    async fn call<T: DeserializeOwned>(&self, op: &str, body: String) -> Result<T, GatewayError> {
+        let stub = self
+            .namespace
+            .get_by_name(&self.name)
+            .map_err(|_| unavailable("its Durable Object could not be addressed"))?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post)
+            .with_body(Some(JsValue::from_str(&body)));
+        let request = Request::new_with_init(&format!("https://limiter{op}"), &init)
+            .map_err(|_| unavailable("the request could not be built"))?;
+        let mut response = stub
+            .fetch_with_request(request)
+            .await
+            .map_err(|_| unavailable("its Durable Object did not answer"))?;
+        let text = response
+            .text()
+            .await
+            .map_err(|_| unavailable("its answer could not be read"))?;
+        if response.status_code() != 200 {
+            return Err(unavailable("its Durable Object failed"));
+        }
+        if text.is_empty() {
+            return serde_json::from_str("null").map_err(|_| unavailable("empty answer"));
+        }
+        serde_json::from_str(&text).map_err(|_| unavailable("its answer was not understood"))
+    }
+
+    /// Where the principal stands, under `limits` or the last limits it was admitted with.
+    pub async fn status(&self, limits: Option<&TierLimits>) -> Result<Status, GatewayError> {
+        let request = StatusRequest {
+            limits: limits.cloned(),
+        };
+        self.call("/status", to_json(&request)).await
+    }
+
+    /// Forgets the principal's buckets, leases and this period's spend.
+    pub async fn reset(&self) -> Result<(), GatewayError> {
+        self.call::<()>("/reset", String::new()).await
+    }
+}
+
+fn unavailable(why: &str) -> GatewayError {
+    GatewayError::new(
+        ErrorKind::RateLimiterUnavailable,
+        format!("the rate limiter is unavailable: {why}; try again shortly"),
+    )
+}
+
+/// What a request asks of its principal's limiter before its upstream call.
+pub struct Ask<'a> {
+    /// The request id (the lease's name).
+    pub request_id: &'a str,
+    /// Tokens to reserve.
+    pub tokens: u64,
+    /// The upstream model's price, if it has one.
+    pub price: Option<Price>,
+    /// The most the answer may write (for the cost estimate).
+    pub max_output_tokens: u64,
+    /// The prompt's estimated tokens (for the cost estimate).
+    pub prompt_tokens: u64,
+}
+
+/// The limiter's decision on a request.
+pub struct Admission {
+    /// Where the principal stands after the decision, for the `x-ratelimit-*` headers
+    /// (`None` when nothing is limited or the limiter failed open).
+    pub status: Option<Status>,
+    /// Admitted (with what to settle when the request ends, if anything), or the 429 or
+    /// 503 to answer with.
+    pub verdict: Result<Option<Settlement>, GatewayError>,
+}
+
+impl Admission {
+    fn unlimited() -> Self {
+        Admission {
+            status: None,
+            verdict: Ok(None),
+        }
+    }
+}
+
+/// Asks the principal's limiter to admit a request under `limits`. When the limiter
+/// cannot be reached, the configured failure mode decides: 503 `rate_limiter_unavailable`
+/// (closed) or unlimited (open; `failed_open` is set for the log line).
+pub async fn admit(
+    stub: Result<LimiterStub, GatewayError>,
+    limits: TierLimits,
+    config: &Config,
+    ask: Ask<'_>,
+    background: &Background,
+    failed_open: &mut bool,
+) -> Admission {
+    if limits.is_unlimited() {
+        return Admission::unlimited();
+    }
+    let request = AdmitRequest {
+        lease: ask.request_id.to_owned(),
+        limits,
+        tokens: ask.tokens,
+        cost_nanousd: ask.price.map_or(0, |price| {
+            price.estimate_nanousd(ask.prompt_tokens, ask.max_output_tokens)
+        }),
+        lease_ttl_ms: u64::from(config.rate_limits.lease_ttl_s) * 1_000,
+    };
+    let answer = match &stub {
+        Ok(stub) => {
+            stub.call::<AdmitResponse>("/admit", to_json(&request))
+                .await
+        }
+        Err(error) => Err(error.clone()),
+    };
+    let answer = match (answer, config.rate_limits.failure_mode) {
+        (Ok(answer), _) => answer,
+        (Err(error), FailureMode::Closed) => {
+            return Admission {
+                status: None,
+                verdict: Err(error),
+            }
+        }
+        (Err(_), FailureMode::Open) => {
+            *failed_open = true;
+            return Admission::unlimited();
+        }
+    };
+    let verdict = match answer.refused {
+        Some(refusal) => Err(refusal_error(refusal, &request.limits, request.tokens)
+            .with_retry_after_ms(answer.retry_after_ms)),
+        None => Ok(stub.ok().map(|stub| Settlement {
+            stub,
+            lease: request.lease,
+            price: ask.price,
+            background: background.clone(),
+            usage: Usage::default(),
+        })),
+    };
+    Admission {
+        status: Some(answer.status),
+        verdict,
+    }
+}
+
+/// What an admitted request owes its limiter when it ends: the lease back, and its real
+/// usage and cost. Sent in the background when settled or dropped (a request that failed
+/// before any answer settles with zero usage, which refunds its whole reservation), so
+/// every admitted request settles exactly once and the client never waits for it.
+pub struct Settlement {
+    stub: LimiterStub,
+    lease: String,
+    price: Option<Price>,
+    background: Background,
+    usage: Usage,
+}
+
+impl Settlement {
+    /// Settles with `usage`.
+    pub fn settle(mut self, usage: &Usage) {
+        self.usage.clone_from(usage);
+    }
+}
+
+impl Drop for Settlement {
+    fn drop(&mut self) {
+        let usage = &self.usage;
+        let report = SettleRequest {
+            lease: std::mem::take(&mut self.lease),
+            prompt_tokens: usage.prompt_tokens,
+            completion_tokens: usage.completion_tokens,
+            cost_nanousd: self.price.map_or(0, |price| price.cost_nanousd(usage)),
+        };
+        let stub = self.stub.clone();
+        self.background.run(async move {
+            // A lost settlement is not retried: the lease expires and frees its slot.
+            let _ = stub.call::<()>("/settle", to_json(&report)).await;
+        });
+    }
+}
