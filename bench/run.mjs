@@ -2,9 +2,10 @@
 // workers-rs pass-through), each served by its own plain `workerd serve` process (not
 // `wrangler dev` nor Miniflare, whose proxy Workers cost more CPU than the Worker itself).
 //
-// Four targets answer the same requests from the same mock OpenAI upstream (its own
-// process): the upstream directly, the floor Worker, the gateway Worker (anonymous), and
-// the gateway again with an RS256 JWT (`gw+jwt`). For each: JSON
+// Five targets answer the same requests from the same mock OpenAI upstream (its own
+// process): the upstream directly, the floor Worker, the gateway Worker (anonymous), the
+// gateway with an RS256 JWT (`gw+jwt`), and with a JWT whose tier is rate limited
+// (`gw+limit`: every request admitted and settled by its Durable Object). For each: JSON
 // and 50-chunk streaming answers, at concurrency 1 and 32. Printed: latency p50/p99,
 // added latency over the direct call, requests/s, CPU ms per request of each Worker's
 // workerd process tree (from /proc), gateway/floor ratios and the gzipped wasm sizes.
@@ -44,17 +45,26 @@ function startUpstream() {
 const WORKERD = path.join(root, "node_modules/@cloudflare/workerd-linux-64/bin/workerd");
 const COMPATIBILITY_DATE = "2026-04-26";
 
-/** Starts a built Worker (`dir/build`) in its own `workerd serve`; returns its URL and pid. */
-async function startWorker(dir, bindings) {
+/**
+ * Starts a built Worker (`dir/build`) in its own `workerd serve`; returns its URL and pid.
+ * `durableObjects` maps binding names to SQLite-backed Durable Object classes the Worker
+ * exports; their storage is a temporary directory.
+ */
+async function startWorker(dir, bindings, durableObjects = {}) {
   const port = await freePort();
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "bench-workerd-"));
+  fs.mkdirSync(path.join(work, "do"));
   const text = (value) => JSON.stringify(String(value)); // a valid Cap'n Proto text literal
   const embed = (file) => text(path.relative(work, path.join(dir, file))); // relative to the config
+  const textBindings = Object.entries(bindings).map(([name, value]) => `(name = ${text(name)}, text = ${text(value)})`);
+  const objectBindings = Object.entries(durableObjects).map(([name, className]) => `(name = ${text(name)}, durableObjectNamespace = ${text(className)})`);
+  const namespaces = Object.values(durableObjects).map((className) => `(className = ${text(className)}, uniqueKey = ${text(`bench-${className}`)}, enableSql = true)`);
   const config = `using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
   services = [
     (name = "main", worker = .worker),
     (name = "internet", network = (allow = ["public", "private", "local"])),
+    (name = "do-storage", disk = (path = ${text(path.join(work, "do"))}, writable = true)),
   ],
   sockets = [(name = "http", address = "127.0.0.1:${port}", http = (), service = "main")],
 );
@@ -65,7 +75,9 @@ const worker :Workerd.Worker = (
   ],
   compatibilityDate = ${text(COMPATIBILITY_DATE)},
   compatibilityFlags = ["enable_request_signal"],
-  bindings = [${Object.entries(bindings).map(([name, value]) => `(name = ${text(name)}, text = ${text(value)})`).join(", ")}],
+  bindings = [${[...textBindings, ...objectBindings].join(", ")}],
+  durableObjectNamespaces = [${namespaces.join(", ")}],
+  durableObjectStorage = (localDisk = "do-storage"),
 );
 `;
   const configPath = path.join(work, "config.capnp");
@@ -200,8 +212,24 @@ async function main() {
   const { publicKey, privateKey } = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 });
   const jwks = { keys: [{ ...publicKey.export({ format: "jwk" }), kid: "bench", alg: "RS256" }] };
   const b64 = (value) => Buffer.from(JSON.stringify(value)).toString("base64url");
-  const signingInput = `${b64({ alg: "RS256", kid: "bench" })}.${b64({ sub: "bench-user", iss: "bench", aud: "gateway", exp: Math.floor(Date.now() / 1000) + 86_400 })}`;
-  const jwt = `${signingInput}.${crypto.sign("sha256", Buffer.from(signingInput), privateKey).toString("base64url")}`;
+  const sign = (claims) => {
+    const signingInput = `${b64({ alg: "RS256", kid: "bench" })}.${b64({ iss: "bench", aud: "gateway", exp: Math.floor(Date.now() / 1000) + 86_400, ...claims })}`;
+    return `${signingInput}.${crypto.sign("sha256", Buffer.from(signingInput), privateKey).toString("base64url")}`;
+  };
+  // `free` is unlimited here so the other targets measure no limiter; `limited` has limits
+  // far above the load, so every request of `gw+limit` goes through its Durable Object
+  // (admission before the upstream call, settlement after) and none is refused.
+  const rateLimits = {
+    tiers: {
+      free: {},
+      limited: {
+        requests: { limit: 1_000_000_000, window_s: 60 },
+        tokens: { limit: 10_000_000_000, window_s: 60 },
+        concurrent: 100_000,
+        daily_usd: 1_000_000,
+      },
+    },
+  };
   const gateway = await startWorker(root, {
     PROVIDERS: JSON.stringify({ up: { type: "openai", base_url: upstream.url, api_key_secret: "UP_KEY" } }),
     ROUTES: JSON.stringify({ bench: { provider: "up", model: "ok" } }),
@@ -209,14 +237,24 @@ async function main() {
     JWT_JWKS: JSON.stringify(jwks),
     JWT_ISSUER: "bench",
     JWT_AUDIENCE: "gateway",
+    RATE_LIMITS: JSON.stringify(rateLimits),
     UP_KEY: "sk-bench",
-  });
+  }, { RATE_LIMITER: "RateLimiter" });
+  const bearer = (claims) => ({ authorization: `Bearer ${sign(claims)}` });
   const targets = {
     direct: { url: `${upstream.url}/chat/completions`, pids: [] },
     floor: { url: floor.url, pids: floor.pids },
     gateway: { url: `${gateway.url}/v1/chat/completions`, pids: gateway.pids },
-    "gw+jwt": { url: `${gateway.url}/v1/chat/completions`, pids: gateway.pids, headers: { authorization: `Bearer ${jwt}` } },
+    "gw+jwt": { url: `${gateway.url}/v1/chat/completions`, pids: gateway.pids, headers: bearer({ sub: "bench-user" }) },
+    "gw+limit": { url: `${gateway.url}/v1/chat/completions`, pids: gateway.pids, headers: bearer({ sub: "bench-limited", tier: "limited" }) },
   };
+  // Every request is checked for status 200 (a refusal fails the run); this one also
+  // proves that `gw+limit` goes through the limiter and `gw+jwt` does not.
+  const limited = await fetch(targets["gw+limit"].url, { method: "POST", headers: targets["gw+limit"].headers, body: JSON.stringify({ model: "bench", messages: [{ role: "user", content: "hi" }] }) });
+  const unlimited = await fetch(targets["gw+jwt"].url, { method: "POST", headers: targets["gw+jwt"].headers, body: JSON.stringify({ model: "bench", messages: [{ role: "user", content: "hi" }] }) });
+  if (limited.headers.get("x-ratelimit-limit-requests") !== "1000000000" || unlimited.headers.has("x-ratelimit-limit-requests")) {
+    throw new Error(`the limiter is not measured as intended (status ${limited.status}: ${await limited.text()})`);
+  }
   const messages = [{ role: "user", content: "Say hello to the benchmark." }];
   const bodies = {
     json: JSON.stringify({ model: "bench", messages }),
@@ -283,6 +321,15 @@ async function main() {
       const g = `gateway/${mode}/c${concurrency}`;
       const j = `gw+jwt/${mode}/c${concurrency}`;
       console.log(`  ${mode} c${concurrency}: +${f(m(j, "p50") - m(g, "p50"))} ms p50, +${f(m(j, "cpu") - m(g, "cpu"), 3)} ms CPU per request`);
+    }
+  }
+  console.log("\nrate limiting (one principal's Durable Object: admit + settle) over JWT auth alone:");
+  for (const mode of Object.keys(bodies)) {
+    for (const concurrency of [1, 32]) {
+      if (!measured(mode, concurrency)) continue;
+      const j = `gw+jwt/${mode}/c${concurrency}`;
+      const l = `gw+limit/${mode}/c${concurrency}`;
+      console.log(`  ${mode} c${concurrency}: +${f(m(l, "p50") - m(j, "p50"))} ms p50, +${f(m(l, "cpu") - m(j, "cpu"), 3)} ms CPU per request`);
     }
   }
   const gatewayWasm = gzippedKb(path.join(root, "build/index_bg.wasm"));

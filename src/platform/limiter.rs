@@ -2,10 +2,11 @@
 //! storage) and the Worker's side of it, [`admit`] before the upstream call and
 //! [`Settlement`] after it.
 //!
-//! The object is single-threaded and every operation runs from reading its state to
-//! writing it back without awaiting, so concurrent requests of a principal are decided one
-//! after the other, exactly. The state is kept in memory and written through to SQLite on
-//! every change, so it survives the object being evicted or moved.
+//! The object is single-threaded and every operation runs on its state in memory without
+//! awaiting, so concurrent requests of a principal are decided one after the other,
+//! exactly. The state is written to SQLite at most a second after it changes (see
+//! [`RateLimiter::apply`] for why not at once), so it survives the object being evicted,
+//! moved or restarted.
 
 use std::cell::{Cell, RefCell};
 
@@ -52,12 +53,17 @@ struct StatusRequest {
     limits: Option<TierLimits>,
 }
 
+/// How long a change may wait in memory before it is written to SQLite.
+const FLUSH_DELAY_MS: u64 = 1_000;
+
 /// One principal's limits, as a Durable Object.
 #[durable_object]
 pub struct RateLimiter {
     state: State,
     /// The state in memory, loaded from SQLite on first use.
     limiter: RefCell<Option<Limiter>>,
+    /// Changes not yet written to SQLite since this moment, if any.
+    dirty_since: Cell<Option<u64>>,
     /// The alarm this instance has set, if any.
     alarm_at: Cell<Option<u64>>,
 }
@@ -67,6 +73,7 @@ impl DurableObject for RateLimiter {
         RateLimiter {
             state,
             limiter: RefCell::new(None),
+            dirty_since: Cell::new(None),
             alarm_at: Cell::new(None),
         }
     }
@@ -76,27 +83,35 @@ impl DurableObject for RateLimiter {
         let body = req.bytes().await?;
         match self.apply(&op, &body) {
             Ok(reply) => {
-                self.schedule_expiry().await;
+                self.schedule_alarm().await;
                 Response::ok(reply)
             }
             Err(problem) => Response::error(problem, 500),
         }
     }
 
+    /// Writes pending changes and expires leases; then sets the next alarm.
     async fn alarm(&self) -> worker::Result<Response> {
         self.alarm_at.set(None);
-        match self.apply("/expire", b"") {
-            Ok(_) => {
-                self.schedule_expiry().await;
-                Response::ok("")
-            }
+        let result = self.apply("/expire", b"");
+        self.schedule_alarm().await;
+        match result {
+            Ok(_) => Response::ok(""),
             Err(problem) => Response::error(problem, 500),
         }
     }
 }
 
 impl RateLimiter {
-    /// Runs one operation on the state and writes it back, without awaiting in between.
+    /// Runs one operation on the state in memory, without awaiting, and writes the state
+    /// back when it is due.
+    ///
+    /// Admissions and settlements are written behind, at most [`FLUSH_DELAY_MS`] later
+    /// (by the alarm): a write holds every answer of the object until it is durable (the
+    /// output gate), which would put a disk or replication round trip on every request's
+    /// path and cap a principal at a few hundred requests per second. The price is that if
+    /// the object crashes, up to the last second of counting is lost; a reset and lease
+    /// expiry are written at once.
     fn apply(&self, op: &str, body: &[u8]) -> Result<String, String> {
         let now = now_ms();
         let sql = self.state.storage().sql();
@@ -105,46 +120,64 @@ impl RateLimiter {
             Some(limiter) => limiter,
             None => slot.insert(load(&sql, now)?),
         };
-        let reply = match op {
-            "/admit" => to_json(&limiter.admit(now, &from_json::<AdmitRequest>(body)?)),
+        let (reply, write_now) = match op {
+            "/admit" => (
+                to_json(&limiter.admit(now, &from_json::<AdmitRequest>(body)?)),
+                false,
+            ),
             "/settle" => {
                 limiter.settle(now, &from_json::<SettleRequest>(body)?);
-                String::new()
+                (String::new(), false)
             }
             "/status" => {
-                limiter.expire(now);
                 let limits = from_json::<StatusRequest>(body)?
                     .limits
                     .unwrap_or_else(|| limiter.rate.limits.clone());
-                to_json(&limiter.status(now, &limits))
+                return Ok(to_json(&limiter.status(now, &limits)));
             }
             "/reset" => {
                 limiter.reset();
                 limiter.roll_periods(now);
-                String::new()
+                (String::new(), true)
             }
             "/expire" => {
-                limiter.expire(now);
-                String::new()
+                let expired = limiter.expire(now);
+                (String::new(), expired || self.dirty_since.get().is_some())
             }
             _ => return Err(format!("unknown operation {op}")),
         };
-        if let Err(problem) = save(&sql, limiter) {
-            // Memory ran ahead of storage: reload from storage next time.
-            *slot = None;
-            return Err(problem);
+        if !write_now {
+            if self.dirty_since.get().is_none() {
+                self.dirty_since.set(Some(now));
+            }
+            return Ok(reply);
         }
-        Ok(reply)
+        match save(&sql, limiter) {
+            Ok(()) => {
+                self.dirty_since.set(None);
+                Ok(reply)
+            }
+            Err(problem) => {
+                // Memory ran ahead of storage: reload from storage next time.
+                *slot = None;
+                self.dirty_since.set(None);
+                Err(problem)
+            }
+        }
     }
 
-    /// Sets the alarm for the next lease expiry unless an earlier one is set already.
-    async fn schedule_expiry(&self) {
-        let next = self
+    /// Sets the alarm for the next flush or lease expiry, unless one at least as early is
+    /// set already.
+    async fn schedule_alarm(&self) {
+        let expiry = self
             .limiter
             .borrow()
             .as_ref()
             .and_then(Limiter::next_expiry_ms);
-        let Some(next) = next else { return };
+        let flush = self.dirty_since.get().map(|since| since + FLUSH_DELAY_MS);
+        let Some(next) = [expiry, flush].into_iter().flatten().min() else {
+            return;
+        };
         if self.alarm_at.get().is_some_and(|at| at <= next) {
             return;
         }

@@ -5,6 +5,9 @@
 // failure policy.
 
 import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { describe, test } from "node:test";
 import { chat, startGateway } from "../support/gateway.mjs";
 import { startMockOpenAI } from "../support/mock-openai.mjs";
@@ -269,6 +272,35 @@ describe("concurrency leases that are never settled", () => {
     assert.equal(after.status, 200, "the alarm took the expired lease's slot back");
     fixture.upstream.release();
     await reader.cancel();
+  });
+});
+
+describe("limiter state", () => {
+  test("survives a restart of the runtime", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gateway-restart-"));
+    const options = {
+      vars: { RATE_LIMITS: JSON.stringify({ tiers: TIERS }), MOCK_CHUNK_DELAY_MS: "0" },
+      secrets: { ADMIN_TOKEN },
+      persistTo: dir,
+    };
+    let gateway = await startGateway(options);
+    try {
+      const fixture = { gateway };
+      const { keyFor, ask } = helpers(fixture);
+      const { key } = await keyFor("burst");
+      assert.deepEqual(await statuses(await Promise.all(Array.from({ length: 12 }, () => ask(key)))), { 200: 10, 429: 2 });
+      // Counts reach storage within a second of the change.
+      await sleep(1_500);
+      await gateway.close();
+      gateway = await startGateway(options);
+      fixture.gateway = gateway;
+      const after = await ask(key);
+      assert.equal(after.status, 429, "the exhausted bucket is still exhausted after the restart");
+      assert.equal(after.headers.get("x-ratelimit-remaining-requests"), "0");
+    } finally {
+      await gateway.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -15,8 +15,10 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
  * @param {Record<string, string>} [options.secrets] secrets, as `wrangler secret put` would set
  * @param {string[]} [options.withoutDurableObjects] Durable Object bindings to leave out
  *   (to test what happens when one cannot be reached)
+ * @param {string} [options.persistTo] a directory where KV and Durable Object storage are
+ *   kept, so that a second gateway started on it finds the first one's state (a restart)
  */
-export async function startGateway({ vars = {}, secrets = {}, withoutDurableObjects = [] } = {}) {
+export async function startGateway({ vars = {}, secrets = {}, withoutDurableObjects = [], persistTo } = {}) {
   const { workerOptions } = unstable_getMiniflareWorkerOptions(path.join(root, "wrangler.toml"));
   for (const binding of withoutDurableObjects) delete workerOptions.durableObjects[binding];
   const logs = [];
@@ -31,6 +33,7 @@ export async function startGateway({ vars = {}, secrets = {}, withoutDurableObje
       { type: "CompiledWasm", include: ["**/*.wasm"] },
     ],
     bindings: { ...workerOptions.bindings, ...vars, ...secrets },
+    ...(persistTo ? { kvPersist: path.join(persistTo, "kv"), durableObjectsPersist: path.join(persistTo, "do") } : {}),
     host: "127.0.0.1",
     port: 0,
     handleStructuredLogs: ({ message }) => {
