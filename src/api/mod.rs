@@ -6,41 +6,30 @@ pub mod chat;
 pub const OPENAPI: &str = include_str!("../../openapi.json");
 
 use serde::Serialize;
+use serde_json::{json, Value};
 
-use crate::auth::Principal;
-use crate::limit::limiter::Status;
 use crate::limit::TierLimits;
 
-/// The body of `GET /v1/usage` (and `GET /admin/limits/{principal}`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct UsageReport<'a> {
-    /// Always `usage`.
-    pub object: &'static str,
-    /// The principal.
-    pub principal: &'a str,
-    /// Its tier, when known.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tier: Option<&'a str>,
-    /// The limits that apply (for the admin view: the ones of its last request).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub limits: Option<&'a TierLimits>,
-    /// Where it stands: remaining requests and tokens, concurrency, spend today and this
-    /// month.
-    #[serde(flatten)]
-    pub status: &'a Status,
-}
-
-impl<'a> UsageReport<'a> {
-    /// The report for `principal` under `limits`.
-    pub fn new(principal: &'a Principal, limits: &'a TierLimits, status: &'a Status) -> Self {
-        UsageReport {
-            object: "usage",
-            principal: &principal.id,
-            tier: Some(&principal.tier),
-            limits: Some(limits),
-            status,
+/// The body of `GET /v1/usage` and `GET /admin/limits/{principal}`: `status`, the
+/// limiter's report (remaining requests and tokens, concurrency, spend today and this
+/// month), with who it is about and, when known, under which tier and limits.
+pub fn usage_report(
+    principal: &str,
+    tier: Option<&str>,
+    limits: Option<&TierLimits>,
+    mut status: Value,
+) -> Value {
+    if let Some(fields) = status.as_object_mut() {
+        fields.insert("object".into(), "usage".into());
+        fields.insert("principal".into(), principal.into());
+        if let Some(tier) = tier {
+            fields.insert("tier".into(), tier.into());
+        }
+        if let Some(limits) = limits {
+            fields.insert("limits".into(), json!(limits));
         }
     }
+    status
 }
 
 /// One entry of `GET /v1/models`.

@@ -1,10 +1,10 @@
 //! The rate-limit headers OpenAI clients read: `x-ratelimit-{limit,remaining,reset}-
 //! {requests,tokens}` on every limited response, `retry-after` and `retry-after-ms` on 429.
 
-use super::limiter::{RateStatus, Status};
+use super::limiter::{RateStatus, Standing};
 
-/// The `x-ratelimit-*` headers for `status` (only for the limits that are set).
-pub fn rate_limit_headers(status: &Status) -> Vec<(&'static str, String)> {
+/// The `x-ratelimit-*` headers for `standing` (only for the limits that are set).
+pub fn rate_limit_headers(standing: &Standing) -> Vec<(&'static str, String)> {
     let mut headers = Vec::with_capacity(6);
     let rates = [
         (
@@ -13,7 +13,7 @@ pub fn rate_limit_headers(status: &Status) -> Vec<(&'static str, String)> {
                 "x-ratelimit-remaining-requests",
                 "x-ratelimit-reset-requests",
             ],
-            status.requests,
+            standing.requests,
         ),
         (
             [
@@ -21,7 +21,7 @@ pub fn rate_limit_headers(status: &Status) -> Vec<(&'static str, String)> {
                 "x-ratelimit-remaining-tokens",
                 "x-ratelimit-reset-tokens",
             ],
-            status.tokens,
+            standing.tokens,
         ),
     ];
     for ([limit, remaining, reset], rate) in rates {
@@ -76,7 +76,6 @@ pub fn duration(ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::limit::limiter::BudgetStatus;
 
     #[test]
     fn durations_are_written_like_openais() {
@@ -98,16 +97,7 @@ mod tests {
 
     #[test]
     fn headers_cover_the_limits_that_are_set() {
-        let budget = BudgetStatus {
-            period: "2026-11-27".into(),
-            requests: 0,
-            prompt_tokens: 0,
-            completion_tokens: 0,
-            cost_usd: 0.0,
-            limit_usd: None,
-            remaining_usd: None,
-        };
-        let status = Status {
+        let standing = Standing {
             requests: Some(RateStatus {
                 limit: 10,
                 window_s: 60,
@@ -115,11 +105,8 @@ mod tests {
                 reset_ms: 6_000,
             }),
             tokens: None,
-            concurrent: None,
-            today: budget.clone(),
-            month: budget,
         };
-        let headers = rate_limit_headers(&status);
+        let headers = rate_limit_headers(&standing);
         assert_eq!(
             headers,
             vec![

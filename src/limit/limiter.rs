@@ -125,7 +125,7 @@ pub struct AdmitResponse {
     /// When refused: milliseconds until a retry can succeed.
     pub retry_after_ms: u64,
     /// Where the principal stands after the decision.
-    pub status: Status,
+    pub standing: Standing,
 }
 
 /// What a finished request reports.
@@ -155,7 +155,7 @@ pub struct RateStatus {
 }
 
 /// Concurrency figures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct ConcurrencyStatus {
     /// Most requests in flight at once.
     pub limit: u32,
@@ -164,7 +164,7 @@ pub struct ConcurrencyStatus {
 }
 
 /// One period's spend against its budget.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BudgetStatus {
     /// `YYYY-MM-DD` or `YYYY-MM` (UTC).
     pub period: String,
@@ -182,8 +182,17 @@ pub struct BudgetStatus {
     pub remaining_usd: Option<f64>,
 }
 
-/// Where a principal stands.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The rate figures every response reports in its `x-ratelimit-*` headers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Standing {
+    /// Requests per window, when limited.
+    pub requests: Option<RateStatus>,
+    /// Tokens per window, when limited.
+    pub tokens: Option<RateStatus>,
+}
+
+/// Where a principal stands: the full report of `GET /v1/usage`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Status {
     /// Requests per window, when limited.
     pub requests: Option<RateStatus>,
@@ -237,7 +246,7 @@ impl Limiter {
         AdmitResponse {
             refused,
             retry_after_ms,
-            status: self.status(now_ms, limits),
+            standing: self.standing(now_ms, limits),
         }
     }
 
@@ -367,9 +376,8 @@ impl Limiter {
         rolled
     }
 
-    /// Where the principal stands under `limits` at `now_ms`.
-    pub fn status(&mut self, now_ms: u64, limits: &TierLimits) -> Status {
-        self.roll_periods(now_ms);
+    /// The principal's rate figures under `limits` at `now_ms`.
+    pub fn standing(&mut self, now_ms: u64, limits: &TierLimits) -> Standing {
         let rate_status = |bucket: &mut Bucket, rate: Option<Rate>| {
             rate.map(|rate| RateStatus {
                 limit: rate.limit,
@@ -378,9 +386,20 @@ impl Limiter {
                 reset_ms: bucket.reset_ms(rate, now_ms),
             })
         };
-        Status {
+        Standing {
             requests: rate_status(&mut self.rate.requests, limits.requests),
             tokens: rate_status(&mut self.rate.tokens, limits.tokens),
+        }
+    }
+
+    /// Where the principal stands under `limits` at `now_ms`.
+    pub fn status(&mut self, now_ms: u64, limits: &TierLimits) -> Status {
+        self.roll_periods(now_ms);
+        self.expire(now_ms);
+        let Standing { requests, tokens } = self.standing(now_ms, limits);
+        Status {
+            requests,
+            tokens,
             concurrent: limits.concurrent.map(|limit| ConcurrencyStatus {
                 limit,
                 in_use: self.rate.leases.len() as u32,
@@ -522,7 +541,7 @@ mod tests {
         }
         let full = limiter.admit(NOW, &ask("d", 1, 0));
         assert_eq!(full.refused, Some(Refusal::Concurrency));
-        assert_eq!(full.status.concurrent.unwrap().in_use, 3);
+        assert_eq!(limiter.status(NOW, &limits()).concurrent.unwrap().in_use, 3);
         limiter.settle(NOW, &settle("a", 1, 0, 0));
         assert!(limiter.admit(NOW, &ask("d", 1, 0)).refused.is_none());
         // Nobody settles b, c, d: their slots come back when the leases expire.
@@ -563,7 +582,10 @@ mod tests {
         // Spent 1.0 of 1.0: even a free request is refused until tomorrow.
         let spent = limiter.admit(NOW, &ask("c", 1, 0));
         assert_eq!(spent.refused, Some(Refusal::DailyBudget));
-        assert_eq!(spent.status.today.remaining_usd, Some(0.0));
+        assert_eq!(
+            limiter.status(NOW, &limits()).today.remaining_usd,
+            Some(0.0)
+        );
         let tomorrow = NOW + ms_to_next_day(NOW);
         assert!(limiter.admit(tomorrow, &ask("c", 1, 0)).refused.is_none());
         assert_eq!(limiter.spend.day.period, "2026-11-28");
@@ -602,6 +624,6 @@ mod tests {
         };
         let answer = limiter.admit(NOW, &unlimited);
         assert_eq!(answer.refused, None);
-        assert_eq!(answer.status.requests, None);
+        assert_eq!(answer.standing, Standing::default());
     }
 }

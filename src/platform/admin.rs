@@ -11,7 +11,7 @@ use super::fetch::{read_capped, Body, BodyError};
 use super::keys::{forget, KeyStore};
 use super::limiter::LimiterStub;
 use super::respond;
-use crate::api::UsageReport;
+use crate::api::usage_report;
 use crate::auth::api_keys::{format_id, format_key, KeyRecord, KeyUpdate, NewKey};
 use crate::error::{ErrorKind, GatewayError};
 use crate::router::AdminOp;
@@ -96,14 +96,8 @@ async fn limits(op: AdminOp, principal: &str, env: &Env) -> Result<Response, Gat
         stub.reset().await?;
     }
     let status = stub.status(None).await?;
-    let report = UsageReport {
-        object: "usage",
-        principal: &principal,
-        tier: None,
-        limits: None,
-        status: &status,
-    };
-    Ok(respond::json(200, json!(report).to_string()))
+    let report = usage_report(&principal, None, None, status);
+    Ok(respond::json(200, report.to_string()))
 }
 
 /// A percent-encoded URL part, decoded.

@@ -14,13 +14,13 @@ use super::limiter::{self, Ask, LimiterStub, Settlement};
 use super::respond;
 use super::stream::AnswerStream;
 use crate::api::chat::{ChatCompletion, ChatRequest};
-use crate::api::{ModelList, UsageReport, OPENAPI};
+use crate::api::{usage_report, ModelList, OPENAPI};
 use crate::auth::Principal;
 use crate::config::{Config, ConfigErrors};
 use crate::error::{ErrorKind, GatewayError};
 use crate::guard::validate::{body_too_large, check_content_type, parse_chat_request};
 use crate::limit::headers::rate_limit_headers;
-use crate::limit::limiter::Status;
+use crate::limit::limiter::Standing;
 use crate::limit::TierLimits;
 use crate::observe::log::RequestLog;
 use crate::output::{AnswerMeta, ChunkEncoder, StreamTranslator};
@@ -49,7 +49,7 @@ struct Exchange {
     /// The caller's limiter and limits, once the caller is known.
     limiter: Option<(Result<LimiterStub, GatewayError>, TierLimits)>,
     /// Where the caller stands against its limits, for the `x-ratelimit-*` headers.
-    rate_status: Option<Status>,
+    standing: Option<Standing>,
 }
 
 /// Answers one request. Every failure becomes an OpenAI error object; nothing panics.
@@ -65,7 +65,7 @@ pub async fn handle(req: Request, env: &Env, background: Background) -> Response
         log,
         background,
         limiter: None,
-        rate_status: None,
+        standing: None,
     };
     let path = req.path();
     let config = config(env);
@@ -85,12 +85,12 @@ pub async fn handle(req: Request, env: &Env, background: Background) -> Response
         }
     };
     // Every response to a limited caller says where it stands, errors included.
-    if let (None, Some((Ok(stub), limits))) = (&exchange.rate_status, &exchange.limiter) {
+    if let (None, Some((Ok(stub), limits))) = (&exchange.standing, &exchange.limiter) {
         if !limits.is_unlimited() {
-            exchange.rate_status = stub.status(Some(limits)).await.ok();
+            exchange.standing = stub.standing(limits).await.ok();
         }
     }
-    for (name, value) in exchange.rate_status.iter().flat_map(rate_limit_headers) {
+    for (name, value) in exchange.standing.iter().flat_map(rate_limit_headers) {
         respond::set_header(&response, name, &value);
     }
     let log = &mut exchange.log;
@@ -218,9 +218,8 @@ async fn serve(
                 .limits_for(&principal.tier, principal.limits.as_ref());
             let stub = LimiterStub::open(env, &principal, client_ip(&req).as_deref())?;
             let status = stub.status(Some(&limits)).await?;
-            let body = json!(UsageReport::new(&principal, &limits, &status)).to_string();
-            exchange.rate_status = Some(status);
-            Ok(Reply::Now(respond::json(200, body)))
+            let report = usage_report(&principal.id, Some(&principal.tier), Some(&limits), status);
+            Ok(Reply::Now(respond::json(200, report.to_string())))
         }
         Route::ChatCompletions => {
             let config = usable(config)?;
@@ -391,7 +390,7 @@ async fn admit(
     )
     .await;
     exchange.log.rate_limiter_failed_open = failed_open;
-    exchange.rate_status = admission.status;
+    exchange.standing = admission.standing;
     admission.verdict
 }
 

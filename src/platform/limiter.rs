@@ -12,6 +12,7 @@ use std::cell::{Cell, RefCell};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use wasm_bindgen::JsValue;
 use worker::{
     durable_object, DurableObject, Env, Method, ObjectNamespace, Request, RequestInit, Response,
@@ -25,7 +26,7 @@ use crate::auth::Principal;
 use crate::config::Config;
 use crate::error::{ErrorKind, GatewayError};
 use crate::limit::limiter::{
-    AdmitRequest, AdmitResponse, Limiter, PeriodUsage, RateState, SettleRequest, Spend, Status,
+    AdmitRequest, AdmitResponse, Limiter, PeriodUsage, RateState, SettleRequest, Spend, Standing,
 };
 use crate::limit::period::{day_key, month_key};
 use crate::limit::price::Price;
@@ -129,11 +130,15 @@ impl RateLimiter {
                 limiter.settle(now, &from_json::<SettleRequest>(body)?);
                 (String::new(), false)
             }
-            "/status" => {
+            "/status" | "/standing" => {
                 let limits = from_json::<StatusRequest>(body)?
                     .limits
                     .unwrap_or_else(|| limiter.rate.limits.clone());
-                return Ok(to_json(&limiter.status(now, &limits)));
+                return Ok(if op == "/status" {
+                    to_json(&limiter.status(now, &limits))
+                } else {
+                    to_json(&limiter.standing(now, &limits))
+                });
             }
             "/reset" => {
                 limiter.reset();
@@ -200,40 +205,53 @@ fn sql_error(err: worker::Error) -> String {
     format!("limiter storage failed: {err}")
 }
 
-#[derive(Deserialize)]
-struct StateRow {
-    state: String,
-}
-
 /// Reads the state, and this day's and month's usage, from SQLite.
 fn load(sql: &SqlStorage, now: u64) -> Result<Limiter, String> {
     sql.exec(SCHEMA, None).map_err(sql_error)?;
-    let rows: Vec<StateRow> = sql
-        .exec("SELECT state FROM rate_state WHERE id = 1", None)
-        .and_then(|cursor| cursor.to_array())
-        .map_err(sql_error)?;
-    let rate: RateState = match rows.first() {
-        Some(row) => serde_json::from_str(&row.state).map_err(|err| err.to_string())?,
-        None => RateState::default(),
+    let rows = |query: &str,
+                bindings: Vec<SqlStorageValue>|
+     -> Result<Vec<Vec<SqlStorageValue>>, String> {
+        let cursor = sql.exec(query, bindings).map_err(sql_error)?;
+        cursor
+            .raw()
+            .collect::<worker::Result<_>>()
+            .map_err(sql_error)
+    };
+    let rate = match rows("SELECT state FROM rate_state WHERE id = 1", vec![])?
+        .first()
+        .map(Vec::as_slice)
+    {
+        Some([SqlStorageValue::String(state)]) => from_json(state.as_bytes())?,
+        _ => RateState::default(),
     };
     let (day, month) = (day_key(now), month_key(now));
-    let periods: Vec<PeriodUsage> = sql
-        .exec(
-            "SELECT period, requests, prompt_tokens, completion_tokens, cost_nanousd \
-             FROM usage WHERE period IN (?, ?)",
-            vec![day.clone().into(), month.clone().into()],
-        )
-        .and_then(|cursor| cursor.to_array())
-        .map_err(sql_error)?;
+    let periods = rows(
+        "SELECT period, requests, prompt_tokens, completion_tokens, cost_nanousd \
+         FROM usage WHERE period IN (?, ?)",
+        vec![day.clone().into(), month.clone().into()],
+    )?;
     let usage_of = |key: String| {
-        periods
+        let number = |value: &SqlStorageValue| match value {
+            SqlStorageValue::Integer(n) => u64::try_from(*n).unwrap_or(0),
+            SqlStorageValue::Float(n) => *n as u64,
+            _ => 0,
+        };
+        match periods
             .iter()
-            .find(|usage| usage.period == key)
-            .cloned()
-            .unwrap_or(PeriodUsage {
+            .find(|row| matches!(row.first(), Some(SqlStorageValue::String(p)) if *p == key))
+        {
+            Some(row) if row.len() == 5 => PeriodUsage {
+                period: key,
+                requests: number(&row[1]),
+                prompt_tokens: number(&row[2]),
+                completion_tokens: number(&row[3]),
+                cost_nanousd: number(&row[4]),
+            },
+            _ => PeriodUsage {
                 period: key,
                 ..PeriodUsage::default()
-            })
+            },
+        }
     };
     Ok(Limiter {
         rate,
@@ -329,18 +347,26 @@ impl LimiterStub {
         if response.status_code() != 200 {
             return Err(unavailable("its Durable Object failed"));
         }
-        if text.is_empty() {
-            return serde_json::from_str("null").map_err(|_| unavailable("empty answer"));
-        }
-        serde_json::from_str(&text).map_err(|_| unavailable("its answer was not understood"))
+        let text = if text.is_empty() { "null" } else { &text };
+        serde_json::from_slice(text.as_bytes())
+            .map_err(|_| unavailable("its answer was not understood"))
     }
 
-    /// Where the principal stands, under `limits` or the last limits it was admitted with.
-    pub async fn status(&self, limits: Option<&TierLimits>) -> Result<Status, GatewayError> {
+    /// Where the principal stands (the report of `GET /v1/usage`), under `limits` or the
+    /// last limits it was admitted with.
+    pub async fn status(&self, limits: Option<&TierLimits>) -> Result<Value, GatewayError> {
         let request = StatusRequest {
             limits: limits.cloned(),
         };
         self.call("/status", to_json(&request)).await
+    }
+
+    /// The principal's rate figures under `limits`, for the `x-ratelimit-*` headers.
+    pub async fn standing(&self, limits: &TierLimits) -> Result<Standing, GatewayError> {
+        let request = StatusRequest {
+            limits: Some(limits.clone()),
+        };
+        self.call("/standing", to_json(&request)).await
     }
 
     /// Forgets the principal's buckets, leases and this period's spend.
@@ -374,7 +400,7 @@ pub struct Ask<'a> {
 pub struct Admission {
     /// Where the principal stands after the decision, for the `x-ratelimit-*` headers
     /// (`None` when nothing is limited or the limiter failed open).
-    pub status: Option<Status>,
+    pub standing: Option<Standing>,
     /// Admitted (with what to settle when the request ends, if anything), or the 429 or
     /// 503 to answer with.
     pub verdict: Result<Option<Settlement>, GatewayError>,
@@ -383,7 +409,7 @@ pub struct Admission {
 impl Admission {
     fn unlimited() -> Self {
         Admission {
-            status: None,
+            standing: None,
             verdict: Ok(None),
         }
     }
@@ -423,7 +449,7 @@ pub async fn admit(
         (Ok(answer), _) => answer,
         (Err(error), FailureMode::Closed) => {
             return Admission {
-                status: None,
+                standing: None,
                 verdict: Err(error),
             }
         }
@@ -444,7 +470,7 @@ pub async fn admit(
         })),
     };
     Admission {
-        status: Some(answer.status),
+        standing: Some(answer.standing),
         verdict,
     }
 }
