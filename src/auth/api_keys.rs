@@ -424,6 +424,24 @@ mod tests {
     }
 
     #[test]
+    fn keys_carry_checked_limit_overrides_into_their_principal() {
+        let mut key = record();
+        KeyUpdate::parse(br#"{"limits": {"concurrent": 2, "daily_usd": 5}}"#)
+            .unwrap()
+            .apply(&mut key);
+        let principal = key.authenticate(&key.hash.clone(), 0).unwrap();
+        let limits = principal.limits.unwrap();
+        assert_eq!((limits.concurrent, limits.daily_usd), (Some(2), Some(5.0)));
+        KeyUpdate::parse(br#"{"limits": null}"#)
+            .unwrap()
+            .apply(&mut key);
+        assert_eq!(key.limits, None);
+        let zero = KeyUpdate::parse(br#"{"limits": {"concurrent": 0}}"#).unwrap_err();
+        assert_eq!(zero.param.as_deref(), Some("limits"));
+        assert!(NewKey::parse(br#"{"principal": "p", "limits": {"rpm": 5}}"#).is_err());
+    }
+
+    #[test]
     fn the_cache_expires_entries_and_stays_bounded() {
         let mut cache = KeyCache::new(2, 1000);
         cache.put("a".into(), Some(record()), 0);

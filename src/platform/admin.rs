@@ -26,23 +26,12 @@ pub async fn serve(
     req: &mut Request,
     env: &Env,
 ) -> Result<Response, GatewayError> {
-    match op {
-        AdminOp::GetLimits | AdminOp::ResetLimits => limits(op, id.unwrap_or_default(), env).await,
-        _ => keys(op, id, req, env).await,
-    }
-}
-
-/// The API-key operations.
-async fn keys(
-    op: AdminOp,
-    id: Option<&str>,
-    req: &mut Request,
-    env: &Env,
-) -> Result<Response, GatewayError> {
-    let store = KeyStore::open(env)?;
+    // Opened by the key operations only: the limits ones must not depend on KV.
+    let store = || KeyStore::open(env);
     let now_s = now_ms() / 1000;
     match op {
         AdminOp::CreateKey => {
+            let store = store()?;
             let new = NewKey::parse(&body(req).await?)?;
             let key = format_key(&random_bytes()?);
             let hash = sha256_hex(key.as_bytes()).await?;
@@ -54,6 +43,7 @@ async fn keys(
             Ok(respond::json(201, view.to_string()))
         }
         AdminOp::ListKeys => {
+            let store = store()?;
             let url = req.inner().url();
             let (cursor, limit) = list_query(&url)?;
             let (records, next) = store.list(cursor, limit).await?;
@@ -62,11 +52,12 @@ async fn keys(
             Ok(respond::json(200, page.to_string()))
         }
         AdminOp::GetKey => {
-            let record = existing(&store, id).await?;
+            let record = existing(&store()?, id).await?;
             Ok(respond::json(200, record.public_view().to_string()))
         }
         AdminOp::UpdateKey => {
             let update = KeyUpdate::parse(&body(req).await?)?;
+            let store = store()?;
             let mut record = existing(&store, id).await?;
             update.apply(&mut record);
             store.save(&record).await?;
@@ -74,16 +65,14 @@ async fn keys(
             Ok(respond::json(200, record.public_view().to_string()))
         }
         AdminOp::RevokeKey => {
+            let store = store()?;
             let mut record = existing(&store, id).await?;
             record.revoked_at.get_or_insert(now_s);
             store.save(&record).await?;
             forget(&record.hash);
             Ok(respond::json(200, record.public_view().to_string()))
         }
-        AdminOp::GetLimits | AdminOp::ResetLimits => Err(GatewayError::new(
-            ErrorKind::Internal,
-            "not a key operation",
-        )),
+        AdminOp::GetLimits | AdminOp::ResetLimits => limits(op, id.unwrap_or_default(), env).await,
     }
 }
 

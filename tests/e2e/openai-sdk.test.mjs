@@ -11,7 +11,11 @@ describe("the official OpenAI SDK", () => {
   let gateway;
   let client;
   before(async () => {
-    gateway = await startGateway({ vars: { MOCK_CHUNKS: "5", MOCK_CHUNK_DELAY_MS: "0" }, secrets: { ADMIN_TOKEN } });
+    const tiers = { free: {}, trickle: { requests: { limit: 1, window_s: 2 } } };
+    gateway = await startGateway({
+      vars: { MOCK_CHUNKS: "5", MOCK_CHUNK_DELAY_MS: "0", RATE_LIMITS: JSON.stringify({ tiers }) },
+      secrets: { ADMIN_TOKEN },
+    });
     const created = await fetch(`${gateway.url}/admin/keys`, {
       method: "POST",
       headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
@@ -23,6 +27,37 @@ describe("the official OpenAI SDK", () => {
   after(() => gateway?.close());
 
   const messages = [{ role: "user", content: "Hello SDK" }];
+
+  test("a 429 is retried by the SDK itself after retry-after-ms", async () => {
+    const created = await fetch(`${gateway.url}/admin/keys`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
+      body: JSON.stringify({ principal: "sdk-trickle", tier: "trickle" }),
+    });
+    const { key } = await created.json();
+    // One request per 2 s: the second call is refused with retry-after-ms ≈ 2000, which
+    // the SDK honours (it prefers retry-after-ms to its own backoff) before retrying.
+    const retrying = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: key, maxRetries: 2 });
+    await retrying.chat.completions.create({ model: "mock", messages });
+    const started = Date.now();
+    const { data, response } = await retrying.chat.completions.create({ model: "mock", messages }).withResponse();
+    const waited = Date.now() - started;
+    assert.equal(data.object, "chat.completion");
+    assert.equal(response.headers.get("x-ratelimit-limit-requests"), "1");
+    assert.ok(waited >= 1_500 && waited < 4_000, `the SDK waited ${waited} ms, as the gateway asked`);
+    const lines = gateway.requestLogs().filter((line) => line.principal === "sdk-trickle");
+    assert.deepEqual(
+      lines.map((line) => line.status),
+      [200, 429, 200],
+    );
+    // Without retries the SDK surfaces the 429 as RateLimitError with the gateway's code.
+    const impatient = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: key, maxRetries: 0 });
+    await assert.rejects(impatient.chat.completions.create({ model: "mock", messages }), (error) => {
+      assert.equal(error.constructor.name, "RateLimitError");
+      assert.equal(error.code, "rate_limit_exceeded");
+      return true;
+    });
+  });
 
   test("non-streaming completion", async () => {
     const completion = await client.chat.completions.create({ model: "mock", messages });
