@@ -97,6 +97,25 @@ pub struct AdmitRequest {
     pub cost_nanousd: u64,
     /// How long the lease holds a concurrency slot without being settled.
     pub lease_ttl_ms: u64,
+    /// Settlements of earlier requests, applied first (see [`StatusRequest`]).
+    #[serde(default)]
+    pub settle: Vec<SettleRequest>,
+}
+
+/// A report or settlement request: where the principal stands under `limits` (default:
+/// the last ones seen), after applying `settle`.
+///
+/// Settlements travel with whatever call the Worker makes next to the same principal's
+/// limiter (or alone, shortly after), so that a principal's steady traffic costs its object
+/// one event per request instead of two.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StatusRequest {
+    /// The limits to report under.
+    #[serde(default)]
+    pub limits: Option<TierLimits>,
+    /// Settlements to apply first.
+    #[serde(default)]
+    pub settle: Vec<SettleRequest>,
 }
 
 /// Which limit refused a request.
@@ -461,6 +480,7 @@ mod tests {
             tokens,
             cost_nanousd,
             lease_ttl_ms: 60_000,
+            settle: Vec::new(),
         }
     }
 

@@ -9,14 +9,16 @@
 //! moved or restarted.
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::time::Duration;
 
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use wasm_bindgen::JsValue;
 use worker::{
-    durable_object, DurableObject, Env, Method, ObjectNamespace, Request, RequestInit, Response,
-    ScheduledTime, SqlStorage, SqlStorageValue, State,
+    durable_object, Delay, DurableObject, Env, Method, ObjectNamespace, Request, RequestInit,
+    Response, ScheduledTime, SqlStorage, SqlStorageValue, State,
 };
 
 use super::background::Background;
@@ -27,6 +29,7 @@ use crate::config::Config;
 use crate::error::{ErrorKind, GatewayError};
 use crate::limit::limiter::{
     AdmitRequest, AdmitResponse, Limiter, PeriodUsage, RateState, SettleRequest, Spend, Standing,
+    StatusRequest,
 };
 use crate::limit::period::{day_key, month_key};
 use crate::limit::price::Price;
@@ -47,12 +50,6 @@ CREATE TABLE IF NOT EXISTS usage (
   completion_tokens INTEGER NOT NULL,
   cost_nanousd INTEGER NOT NULL
 );";
-
-/// `POST /status`: report under these limits (default: the last ones seen).
-#[derive(Serialize, Deserialize)]
-struct StatusRequest {
-    limits: Option<TierLimits>,
-}
 
 /// How long a change may wait in memory before it is written to SQLite.
 const FLUSH_DELAY_MS: u64 = 1_000;
@@ -122,19 +119,27 @@ impl RateLimiter {
             None => slot.insert(load(&sql, now)?),
         };
         let (reply, write_now) = match op {
-            "/admit" => (
-                to_json(&limiter.admit(now, &from_json::<AdmitRequest>(body)?)),
-                false,
-            ),
-            "/settle" => {
-                limiter.settle(now, &from_json::<SettleRequest>(body)?);
-                (String::new(), false)
+            "/admit" => {
+                let request = from_json::<AdmitRequest>(body)?;
+                for settlement in &request.settle {
+                    limiter.settle(now, settlement);
+                }
+                (to_json(&limiter.admit(now, &request)), false)
             }
-            "/status" | "/standing" => {
-                let limits = from_json::<StatusRequest>(body)?
+            "/status" | "/standing" | "/settle" => {
+                let request = from_json::<StatusRequest>(body)?;
+                for settlement in &request.settle {
+                    limiter.settle(now, settlement);
+                }
+                if !request.settle.is_empty() && self.dirty_since.get().is_none() {
+                    self.dirty_since.set(Some(now));
+                }
+                let limits = request
                     .limits
                     .unwrap_or_else(|| limiter.rate.limits.clone());
-                return Ok(if op == "/status" {
+                return Ok(if op == "/settle" {
+                    String::new()
+                } else if op == "/status" {
                     to_json(&limiter.status(now, &limits))
                 } else {
                     to_json(&limiter.standing(now, &limits))
@@ -352,21 +357,55 @@ impl LimiterStub {
             .map_err(|_| unavailable("its answer was not understood"))
     }
 
+    /// Calls `op` with the request `build` makes around this isolate's unsent settlements
+    /// for the principal; if the call fails they are kept for the next one (settling a
+    /// lease twice is harmless: the object ignores the second time).
+    async fn call_settling<R: Serialize, T: DeserializeOwned>(
+        &self,
+        op: &str,
+        build: impl FnOnce(Vec<SettleRequest>) -> R,
+    ) -> Result<T, GatewayError> {
+        let unsent = UNSENT.with(|unsent| unsent.borrow_mut().remove(&self.name));
+        let unsent = unsent.unwrap_or_default();
+        let result = self.call(op, to_json(&build(unsent.clone()))).await;
+        if result.is_err() && !unsent.is_empty() {
+            UNSENT.with(|pending| {
+                pending
+                    .borrow_mut()
+                    .entry(self.name.clone())
+                    .or_default()
+                    .extend(unsent)
+            });
+        }
+        result
+    }
+
     /// Where the principal stands (the report of `GET /v1/usage`), under `limits` or the
     /// last limits it was admitted with.
     pub async fn status(&self, limits: Option<&TierLimits>) -> Result<Value, GatewayError> {
-        let request = StatusRequest {
-            limits: limits.cloned(),
-        };
-        self.call("/status", to_json(&request)).await
+        let limits = limits.cloned();
+        self.call_settling("/status", |settle| StatusRequest { limits, settle })
+            .await
     }
 
     /// The principal's rate figures under `limits`, for the `x-ratelimit-*` headers.
     pub async fn standing(&self, limits: &TierLimits) -> Result<Standing, GatewayError> {
-        let request = StatusRequest {
-            limits: Some(limits.clone()),
-        };
-        self.call("/standing", to_json(&request)).await
+        let limits = Some(limits.clone());
+        self.call_settling("/standing", |settle| StatusRequest { limits, settle })
+            .await
+    }
+
+    /// Sends this isolate's unsent settlements for the principal, if any are left.
+    async fn flush(&self) {
+        let has_unsent = UNSENT.with(|unsent| unsent.borrow().contains_key(&self.name));
+        if has_unsent {
+            let _ = self
+                .call_settling::<_, ()>("/settle", |settle| StatusRequest {
+                    limits: None,
+                    settle,
+                })
+                .await;
+        }
     }
 
     /// Forgets the principal's buckets, leases and this period's spend.
@@ -437,11 +476,15 @@ pub async fn admit(
             price.estimate_nanousd(ask.prompt_tokens, ask.max_output_tokens)
         }),
         lease_ttl_ms: u64::from(config.rate_limits.lease_ttl_s) * 1_000,
+        settle: Vec::new(),
     };
     let answer = match &stub {
         Ok(stub) => {
-            stub.call::<AdmitResponse>("/admit", to_json(&request))
-                .await
+            stub.call_settling::<_, AdmitResponse>("/admit", |settle| AdmitRequest {
+                settle,
+                ..request.clone()
+            })
+            .await
         }
         Err(error) => Err(error.clone()),
     };
@@ -475,10 +518,20 @@ pub async fn admit(
     }
 }
 
+/// How long a settlement may wait for another call to the same limiter to ride along with
+/// before it is sent on its own.
+const SETTLE_DELAY_MS: u64 = 100;
+
+thread_local! {
+    /// Settlements not yet sent, by limiter name.
+    static UNSENT: RefCell<HashMap<String, Vec<SettleRequest>>> = RefCell::new(HashMap::new());
+}
+
 /// What an admitted request owes its limiter when it ends: the lease back, and its real
-/// usage and cost. Sent in the background when settled or dropped (a request that failed
-/// before any answer settles with zero usage, which refunds its whole reservation), so
-/// every admitted request settles exactly once and the client never waits for it.
+/// usage and cost. Queued when settled or dropped (a request that failed before any answer
+/// settles with zero usage, which refunds its whole reservation) and sent with the next
+/// call to the same limiter, or on its own within [`SETTLE_DELAY_MS`] under `waitUntil`:
+/// every admitted request settles exactly once, and the client never waits for it.
 pub struct Settlement {
     stub: LimiterStub,
     lease: String,
@@ -503,10 +556,20 @@ impl Drop for Settlement {
             completion_tokens: usage.completion_tokens,
             cost_nanousd: self.price.map_or(0, |price| price.cost_nanousd(usage)),
         };
-        let stub = self.stub.clone();
-        self.background.run(async move {
-            // A lost settlement is not retried: the lease expires and frees its slot.
-            let _ = stub.call::<()>("/settle", to_json(&report)).await;
+        let first = UNSENT.with(|unsent| {
+            let mut unsent = unsent.borrow_mut();
+            let queue = unsent.entry(self.stub.name.clone()).or_default();
+            queue.push(report);
+            queue.len() == 1
         });
+        if first {
+            let stub = self.stub.clone();
+            self.background.run(async move {
+                Delay::from(Duration::from_millis(SETTLE_DELAY_MS)).await;
+                // A flush that fails leaves the settlements for the next call; if none
+                // comes, the leases expire and free their slots.
+                stub.flush().await;
+            });
+        }
     }
 }
