@@ -9,7 +9,7 @@
 //! moved or restarted.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -525,6 +525,9 @@ const SETTLE_DELAY_MS: u64 = 100;
 thread_local! {
     /// Settlements not yet sent, by limiter name.
     static UNSENT: RefCell<HashMap<String, Vec<SettleRequest>>> = RefCell::new(HashMap::new());
+    /// Limiter names with a flush timer running: one timer at a time per limiter, however
+    /// many requests end meanwhile.
+    static FLUSH_TIMERS: RefCell<HashSet<String>> = RefCell::new(HashSet::new());
 }
 
 /// What an admitted request owes its limiter when it ends: the lease back, and its real
@@ -556,16 +559,20 @@ impl Drop for Settlement {
             completion_tokens: usage.completion_tokens,
             cost_nanousd: self.price.map_or(0, |price| price.cost_nanousd(usage)),
         };
-        let first = UNSENT.with(|unsent| {
-            let mut unsent = unsent.borrow_mut();
-            let queue = unsent.entry(self.stub.name.clone()).or_default();
-            queue.push(report);
-            queue.len() == 1
+        let name = &self.stub.name;
+        UNSENT.with(|unsent| {
+            unsent
+                .borrow_mut()
+                .entry(name.clone())
+                .or_default()
+                .push(report)
         });
-        if first {
+        let start_timer = FLUSH_TIMERS.with(|timers| timers.borrow_mut().insert(name.clone()));
+        if start_timer {
             let stub = self.stub.clone();
             self.background.run(async move {
                 Delay::from(Duration::from_millis(SETTLE_DELAY_MS)).await;
+                FLUSH_TIMERS.with(|timers| timers.borrow_mut().remove(&stub.name));
                 // A flush that fails leaves the settlements for the next call; if none
                 // comes, the leases expire and free their slots.
                 stub.flush().await;
