@@ -12,6 +12,8 @@ cat <<EOT
     -H 'content-type: application/json' \\
     -d '{"model":"mock","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"Hello, edge!"}]}'
 
+  or open http://127.0.0.1:$port/ in a browser for the demo chat page.
+
 EOT
 # wrangler dev runs the [build] command of wrangler.toml, then serves build/ in workerd.
 # ANONYMOUS_MODELS=mock lets the curl above work without an API key, locally only.

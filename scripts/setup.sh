@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything the build, the tests and the benchmark need, from package registries
-# only (crates.io, npm). Idempotent: what is already installed at the pinned version is
+# only (crates.io, npm, Debian's packages). Idempotent: what is already installed at the pinned version is
 # skipped, so `make dev` / `make test` can run it every time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,4 +33,14 @@ stamp=node_modules/.package-lock.json
 if [[ ! -f "$stamp" || package-lock.json -nt "$stamp" ]]; then
   log "installing npm packages (wrangler, workerd, esbuild, binaryen)"
   npm ci --no-audit --no-fund --loglevel=error
+fi
+
+# The browser test drives Debian's Chromium through playwright-core (from npm).
+if ! command -v chromium >/dev/null 2>&1; then
+  log "installing Debian's chromium (for the browser test)"
+  sudo_if_needed=()
+  [[ "$(id -u)" == 0 ]] || sudo_if_needed=(sudo)
+  "${sudo_if_needed[@]}" apt-get update -qq
+  "${sudo_if_needed[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends chromium >/dev/null
 fi

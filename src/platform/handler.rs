@@ -29,6 +29,9 @@ use crate::upstream::{self, mock, resolve, Backend, HttpProvider};
 
 /// Most bytes read from an upstream error body: enough for any error object.
 const MAX_UPSTREAM_ERROR_BYTES: usize = 64 * 1024;
+/// Most bytes of a refused request's body read just to be dropped; a larger body is left
+/// unread (its connection is then closed).
+const MAX_DISCARDED_BYTES: usize = 1024 * 1024;
 /// Most bytes read from a complete (non-streaming) upstream answer.
 const MAX_UPSTREAM_ANSWER_BYTES: usize = 16 * 1024 * 1024;
 
@@ -53,7 +56,7 @@ struct Exchange {
 }
 
 /// Answers one request. Every failure becomes an OpenAI error object; nothing panics.
-pub async fn handle(req: Request, env: &Env, background: Background) -> Response {
+pub async fn handle(mut req: Request, env: &Env, background: Background) -> Response {
     let log = RequestLog {
         ts: now_ms(),
         request_id: new_request_id(),
@@ -71,7 +74,10 @@ pub async fn handle(req: Request, env: &Env, background: Background) -> Response
     let config = config(env);
     let browser = Browser::of(&req, &config);
     let had_credentials = req.headers().has("authorization").unwrap_or(false);
-    let served = serve(req, env, &config, &browser, &path, &mut exchange).await;
+    let served = serve(&mut req, env, &config, &browser, &path, &mut exchange).await;
+    if served.is_err() {
+        discard_unread_body(&mut req).await;
+    }
     let log = &mut exchange.log;
     let (response, log_now) = match served {
         Ok(Reply::Now(response)) => (response, true),
@@ -158,13 +164,22 @@ fn origin_of(url: &str) -> &str {
     &url[..end]
 }
 
+/// Reads and drops what is left of a refused request's body (at most [`MAX_DISCARDED_BYTES`]),
+/// so that the connection it came on can be reused rather than reset: a request refused
+/// before its body was read (401, 403, 404, 405, 415) would otherwise leave it unread.
+async fn discard_unread_body(req: &mut Request) {
+    if !req.inner().body_used() && req.inner().body().is_some() {
+        let _ = read_capped(Body::Request(req), MAX_DISCARDED_BYTES).await;
+    }
+}
+
 /// Writes the request's one log line.
 pub fn emit_log(log: &RequestLog) {
     worker::console_log!("{}", log.to_line());
 }
 
 async fn serve(
-    mut req: Request,
+    req: &mut Request,
     env: &Env,
     config: &Result<Config, ConfigErrors>,
     browser: &Browser,
@@ -173,7 +188,7 @@ async fn serve(
 ) -> Result<Reply, GatewayError> {
     let log = &mut exchange.log;
     if log.method == "OPTIONS" {
-        return preflight(&req, usable(config)?, browser, path, log);
+        return preflight(req, usable(config)?, browser, path, log);
     }
     let Matched { route, id } = router::route(&log.method, path)?;
     log.route = route.name();
@@ -196,13 +211,13 @@ async fn serve(
         Route::OpenApi => Ok(Reply::Now(respond::json(200, OPENAPI.to_owned()))),
         Route::Admin(op) => {
             let config = usable(config)?;
-            keys::authenticate_admin(authorization(&req).as_deref(), config)?;
+            keys::authenticate_admin(authorization(req).as_deref(), config)?;
             log.principal = Some("admin".to_owned());
-            Ok(Reply::Now(admin::serve(op, id, &mut req, env).await?))
+            Ok(Reply::Now(admin::serve(op, id, req, env).await?))
         }
         Route::Models => {
             let config = usable(config)?;
-            let principal = authenticated(&req, config, env, exchange).await?;
+            let principal = authenticated(req, config, env, exchange).await?;
             let list = ModelList::new(
                 config
                     .usable_models()
@@ -212,18 +227,18 @@ async fn serve(
         }
         Route::Usage => {
             let config = usable(config)?;
-            let principal = authenticated(&req, config, env, exchange).await?;
+            let principal = authenticated(req, config, env, exchange).await?;
             let limits = config
                 .rate_limits
                 .limits_for(&principal.tier, principal.limits.as_ref());
-            let stub = LimiterStub::open(env, &principal, client_ip(&req).as_deref())?;
+            let stub = LimiterStub::open(env, &principal, client_ip(req).as_deref())?;
             let status = stub.status(Some(&limits)).await?;
             let report = usage_report(&principal.id, Some(&principal.tier), Some(&limits), status);
             Ok(Reply::Now(respond::json(200, report.to_string())))
         }
         Route::ChatCompletions => {
             let config = usable(config)?;
-            let principal = authenticated(&req, config, env, exchange).await?;
+            let principal = authenticated(req, config, env, exchange).await?;
             chat_completions(req, config, &principal, exchange).await
         }
     }
@@ -290,7 +305,7 @@ fn usable(config: &Result<Config, ConfigErrors>) -> Result<&Config, GatewayError
 }
 
 async fn chat_completions(
-    mut req: Request,
+    req: &mut Request,
     config: &Config,
     principal: &Principal,
     exchange: &mut Exchange,
@@ -299,7 +314,7 @@ async fn chat_completions(
     let content_type = req.headers().get("content-type").ok().flatten();
     check_content_type(content_type.as_deref())?;
     let cap = config.limits.max_body_bytes;
-    let body = read_capped(Body::Request(&mut req), cap)
+    let body = read_capped(Body::Request(req), cap)
         .await
         .map_err(|err| match err {
             BodyError::TooLarge => body_too_large(cap),
