@@ -52,6 +52,19 @@ describe("API keys", () => {
     assert.equal(messages.size, 1, "the message never tells the cases apart");
   });
 
+  test("requests refused before their body is read do not lose their connection", async () => {
+    // Behind the static-assets router an unread body used to reset the connection now and
+    // then; the gateway drains it. 300 refusals in a row must all arrive as 401s.
+    const body = { ...hello, messages: [{ role: "user", content: "x".repeat(20_000) }] };
+    const statuses = new Set();
+    for (let i = 0; i < 300; i++) {
+      const response = await chat(gateway.url, body);
+      statuses.add(response.status);
+      await response.arrayBuffer();
+    }
+    assert.deepEqual([...statuses], [401]);
+  });
+
   test("create → use → restrict → widen → revoke → refused", async () => {
     const created = await admin("POST", "/admin/keys", { principal: "user-42", tier: "pro", team: "red", models: ["mock"] });
     assert.equal(created.status, 201);
