@@ -124,9 +124,15 @@ pub enum Body<'a> {
     Response(&'a mut Response),
 }
 
+/// Most bytes of a request body read and dropped after it passed its cap, so that the
+/// client's connection survives the refusal (an abandoned request body can make the
+/// runtime reset it); a body longer still is abandoned.
+pub const MAX_DRAINED_BYTES: usize = 1024 * 1024;
+
 /// Reads a body whole, refusing more than `cap` bytes. A declared `Content-Length` within
 /// the cap (the runtime enforces it) is read in one call; a body without one is counted
-/// while streaming and refused as soon as it passes the cap. A missing body is empty.
+/// while streaming and refused once it passes the cap (a request body after reading and
+/// dropping up to [`MAX_DRAINED_BYTES`] more). A missing body is empty.
 pub async fn read_capped(body: Body<'_>, cap: usize) -> Result<Vec<u8>, BodyError> {
     let headers = match &body {
         Body::Request(request) => request.headers(),
@@ -145,21 +151,30 @@ pub async fn read_capped(body: Body<'_>, cap: usize) -> Result<Vec<u8>, BodyErro
         Body::Request(request) if whole => request.bytes().await.map_err(|_| BodyError::Failed),
         Body::Response(response) if whole => response.bytes().await.map_err(|_| BodyError::Failed),
         Body::Request(request) => match request.stream() {
-            Ok(stream) => read_to_end(stream, cap).await,
+            Ok(stream) => read_to_end(stream, cap, MAX_DRAINED_BYTES).await,
             Err(_) => Ok(Vec::new()),
         },
         Body::Response(response) => match response.stream() {
-            Ok(stream) => read_to_end(stream, cap).await,
+            Ok(stream) => read_to_end(stream, cap, 0).await,
             Err(_) => Ok(Vec::new()),
         },
     }
 }
 
-async fn read_to_end(mut body: ByteStream, cap: usize) -> Result<Vec<u8>, BodyError> {
+/// Reads `body` up to `cap` bytes; past the cap, reads and drops up to `drain` more bytes
+/// before refusing.
+async fn read_to_end(mut body: ByteStream, cap: usize, drain: usize) -> Result<Vec<u8>, BodyError> {
     let mut bytes = Vec::new();
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|_| BodyError::Failed)?;
         if bytes.len() + chunk.len() > cap {
+            let mut dropped = chunk.len();
+            while dropped <= drain {
+                match body.next().await {
+                    Some(Ok(more)) => dropped += more.len(),
+                    _ => break,
+                }
+            }
             return Err(BodyError::TooLarge);
         }
         bytes.extend_from_slice(&chunk);

@@ -8,7 +8,7 @@ use super::admin;
 use super::background::Background;
 use super::clock::{new_request_id, now_ms};
 use super::env::config;
-use super::fetch::{self, read_capped, Body, BodyError, UpstreamBody};
+use super::fetch::{self, read_capped, Body, BodyError, UpstreamBody, MAX_DRAINED_BYTES};
 use super::keys;
 use super::limiter::{self, Ask, LimiterStub, Settlement};
 use super::respond;
@@ -29,9 +29,6 @@ use crate::upstream::{self, mock, resolve, Backend, HttpProvider};
 
 /// Most bytes read from an upstream error body: enough for any error object.
 const MAX_UPSTREAM_ERROR_BYTES: usize = 64 * 1024;
-/// Most bytes of a refused request's body read just to be dropped; a larger body is left
-/// unread (its connection is then closed).
-const MAX_DISCARDED_BYTES: usize = 1024 * 1024;
 /// Most bytes read from a complete (non-streaming) upstream answer.
 const MAX_UPSTREAM_ANSWER_BYTES: usize = 16 * 1024 * 1024;
 
@@ -164,12 +161,12 @@ fn origin_of(url: &str) -> &str {
     &url[..end]
 }
 
-/// Reads and drops what is left of a refused request's body (at most [`MAX_DISCARDED_BYTES`]),
-/// so that the connection it came on can be reused rather than reset: a request refused
-/// before its body was read (401, 403, 404, 405, 415) would otherwise leave it unread.
+/// Reads and drops the body of a request refused before reading it (401, 403, 404, 405,
+/// 415; at most [`MAX_DRAINED_BYTES`]), so that the connection it came on survives rather
+/// than being reset.
 async fn discard_unread_body(req: &mut Request) {
     if !req.inner().body_used() && req.inner().body().is_some() {
-        let _ = read_capped(Body::Request(req), MAX_DISCARDED_BYTES).await;
+        let _ = read_capped(Body::Request(req), MAX_DRAINED_BYTES).await;
     }
 }
 
