@@ -28,6 +28,9 @@ pub struct RequestLog {
     /// The provider that served it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provider: Option<String>,
+    /// The model name sent to the provider.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream_model: Option<String>,
     /// Whether the answer was streamed.
     pub stream: bool,
     /// Time from arrival to the end of the response body.

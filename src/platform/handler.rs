@@ -98,6 +98,13 @@ pub async fn handle(mut req: Request, env: &Env, background: Background) -> Resp
     }
     let log = &mut exchange.log;
     respond::set_header(&response, "x-request-id", &log.request_id);
+    // Which target answered (set once a model was resolved, errors included). One attempt
+    // per request: the gateway does not retry yet.
+    if let (Some(provider), Some(model)) = (&log.provider, &log.upstream_model) {
+        respond::set_header(&response, "x-gateway-provider", provider);
+        respond::set_header(&response, "x-gateway-model", model);
+        respond::set_header(&response, "x-gateway-attempts", "1");
+    }
     if response.status_code() == 401 {
         // RFC 6750: no error code when the request carried no credentials at all.
         let challenge = if had_credentials {
@@ -326,6 +333,7 @@ async fn chat_completions(
     let resolved = resolve(config, &request.model)?;
     principal.check_model(&request.model)?;
     log.provider = Some(resolved.provider_name.to_owned());
+    log.upstream_model = Some(resolved.model.to_owned());
     let meta = AnswerMeta {
         id: format!("chatcmpl-{}", log.request_id),
         created: log.ts / 1000,

@@ -82,6 +82,9 @@ describe("an OpenAI-compatible upstream", () => {
     assert.equal(body.model, "ok");
     assert.equal(body.choices[0].message.content, "Hello from the mock upstream");
     assert.deepEqual(body.usage, { prompt_tokens: 11, completion_tokens: 5, total_tokens: 16 });
+    assert.equal(response.headers.get("x-gateway-provider"), "up");
+    assert.equal(response.headers.get("x-gateway-model"), "ok");
+    assert.equal(response.headers.get("x-gateway-attempts"), "1");
 
     const seen = fixture.upstream.requests.at(-1);
     assert.equal(seen.headers.authorization, `Bearer ${UPSTREAM_KEY}`);
@@ -163,6 +166,8 @@ describe("an OpenAI-compatible upstream", () => {
   test("upstream 5xx → 502 upstream_error", async () => {
     const response = await chat(fixture.gateway.url, { model: "error-500", messages: hello });
     assert.equal(response.status, 502);
+    assert.equal(response.headers.get("x-gateway-provider"), "up", "failures name their target too");
+    assert.equal(response.headers.get("x-gateway-model"), "error-500");
     const { error } = await response.json();
     assert.equal(error.code, "upstream_error");
     assert.equal(error.type, "api_error");
