@@ -26,6 +26,7 @@ use crate::observe::log::RequestLog;
 use crate::output::{AnswerMeta, ChunkEncoder, StreamTranslator};
 use crate::router::{self, Matched, Route};
 use crate::upstream::{self, mock, resolve, Backend, HttpProvider};
+use serde::Deserialize;
 
 /// Most bytes read from an upstream error body: enough for any error object.
 const MAX_UPSTREAM_ERROR_BYTES: usize = 64 * 1024;
@@ -221,29 +222,31 @@ async fn serve(
         }
         Route::Models => {
             let config = usable(config)?;
-            let principal = authenticated(req, config, env, exchange).await?;
+            let caller = authenticated(req, config, env, exchange).await?;
             let list = ModelList::new(
                 config
                     .usable_models()
-                    .filter(|(alias, _)| principal.may_use(alias)),
+                    .filter(|(alias, _)| caller.principal.may_use(alias)),
             );
             Ok(Reply::Now(respond::json(200, json!(list).to_string())))
         }
         Route::Usage => {
             let config = usable(config)?;
-            let principal = authenticated(req, config, env, exchange).await?;
-            let limits = config
-                .rate_limits
-                .limits_for(&principal.tier, principal.limits.as_ref());
-            let stub = LimiterStub::open(env, &principal, client_ip(req).as_deref())?;
-            let status = stub.status(Some(&limits)).await?;
+            let Caller {
+                principal,
+                limits,
+                limiter,
+            } = authenticated(req, config, env, exchange).await?;
+            let status = limiter?.status(Some(&limits)).await?;
+            // The report holds the rate figures the headers need: no second call.
+            exchange.standing = Standing::deserialize(&status).ok();
             let report = usage_report(&principal.id, Some(&principal.tier), Some(&limits), status);
             Ok(Reply::Now(respond::json(200, report.to_string())))
         }
         Route::ChatCompletions => {
             let config = usable(config)?;
-            let principal = authenticated(req, config, env, exchange).await?;
-            chat_completions(req, config, &principal, exchange).await
+            let caller = authenticated(req, config, env, exchange).await?;
+            chat_completions(req, config, &caller, exchange).await
         }
     }
 }
@@ -252,21 +255,34 @@ fn authorization(req: &Request) -> Option<String> {
     req.headers().get("authorization").ok().flatten()
 }
 
-/// Authenticates a `/v1` request, notes the principal in the log and finds its limiter.
+/// An authenticated `/v1` caller: who it is, its limits, and its limiter.
+struct Caller {
+    principal: Principal,
+    limits: TierLimits,
+    limiter: Result<LimiterStub, GatewayError>,
+}
+
+/// Authenticates a `/v1` request, notes the principal in the log and finds its limits and
+/// limiter (also kept in `exchange`, for the headers of whatever the response turns out
+/// to be).
 async fn authenticated(
     req: &Request,
     config: &Config,
     env: &Env,
     exchange: &mut Exchange,
-) -> Result<Principal, GatewayError> {
+) -> Result<Caller, GatewayError> {
     let principal = keys::authenticate(authorization(req).as_deref(), config, env).await?;
     exchange.log.principal = Some(principal.id.clone());
     let limits = config
         .rate_limits
         .limits_for(&principal.tier, principal.limits.as_ref());
-    let stub = LimiterStub::open(env, &principal, client_ip(req).as_deref());
-    exchange.limiter = Some((stub, limits));
-    Ok(principal)
+    let limiter = LimiterStub::open(env, &principal, client_ip(req).as_deref());
+    exchange.limiter = Some((limiter.clone(), limits.clone()));
+    Ok(Caller {
+        principal,
+        limits,
+        limiter,
+    })
 }
 
 /// The client's address as Cloudflare saw it.
@@ -311,7 +327,7 @@ fn usable(config: &Result<Config, ConfigErrors>) -> Result<&Config, GatewayError
 async fn chat_completions(
     req: &mut Request,
     config: &Config,
-    principal: &Principal,
+    caller: &Caller,
     exchange: &mut Exchange,
 ) -> Result<Reply, GatewayError> {
     let client = req.inner().signal();
@@ -331,7 +347,7 @@ async fn chat_completions(
     log.model = Some(request.model.clone());
     log.stream = request.stream;
     let resolved = resolve(config, &request.model)?;
-    principal.check_model(&request.model)?;
+    caller.principal.check_model(&request.model)?;
     log.provider = Some(resolved.provider_name.to_owned());
     log.upstream_model = Some(resolved.model.to_owned());
     let meta = AnswerMeta {
@@ -341,7 +357,7 @@ async fn chat_completions(
         include_usage: request.include_usage,
         estimated_prompt_tokens: request.estimated_prompt_tokens(),
     };
-    let settlement = admit(&request, &meta, config, resolved.model, exchange).await?;
+    let settlement = admit(&request, &meta, config, resolved.model, caller, exchange).await?;
     let log = &mut exchange.log;
     match resolved.backend {
         Backend::Mock(settings) => {
@@ -386,30 +402,24 @@ async fn admit(
     meta: &AnswerMeta,
     config: &Config,
     upstream_model: &str,
+    caller: &Caller,
     exchange: &mut Exchange,
 ) -> Result<Option<Settlement>, GatewayError> {
-    let Some((stub, limits)) = exchange.limiter.clone() else {
-        return Ok(None);
-    };
-    let max_output = config.rate_limits.max_output(request.max_tokens, request.n);
     let ask = Ask {
         request_id: &exchange.log.request_id,
-        tokens: meta.estimated_prompt_tokens + max_output,
         price: config.prices.get(upstream_model).copied(),
-        max_output_tokens: max_output,
         prompt_tokens: meta.estimated_prompt_tokens,
+        max_output_tokens: config.rate_limits.max_output(request.max_tokens, request.n),
     };
-    let mut failed_open = false;
     let admission = limiter::admit(
-        stub,
-        limits,
+        caller.limiter.clone(),
+        caller.limits.clone(),
         config,
         ask,
         &exchange.background,
-        &mut failed_open,
     )
     .await;
-    exchange.log.rate_limiter_failed_open = failed_open;
+    exchange.log.rate_limiter_failed_open = admission.failed_open;
     exchange.standing = admission.standing;
     admission.verdict
 }

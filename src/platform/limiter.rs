@@ -118,61 +118,66 @@ impl RateLimiter {
             Some(limiter) => limiter,
             None => slot.insert(load(&sql, now)?),
         };
-        let (reply, write_now) = match op {
+        let (reply, write) = match op {
             "/admit" => {
                 let request = from_json::<AdmitRequest>(body)?;
-                for settlement in &request.settle {
-                    limiter.settle(now, settlement);
-                }
-                (to_json(&limiter.admit(now, &request)), false)
+                settle_all(limiter, now, &request.settle);
+                (to_json(&limiter.admit(now, &request)), Write::Later)
             }
             "/status" | "/standing" | "/settle" => {
                 let request = from_json::<StatusRequest>(body)?;
-                for settlement in &request.settle {
-                    limiter.settle(now, settlement);
-                }
-                if !request.settle.is_empty() && self.dirty_since.get().is_none() {
-                    self.dirty_since.set(Some(now));
-                }
+                settle_all(limiter, now, &request.settle);
                 let limits = request
                     .limits
                     .unwrap_or_else(|| limiter.rate.limits.clone());
-                return Ok(if op == "/settle" {
-                    String::new()
-                } else if op == "/status" {
-                    to_json(&limiter.status(now, &limits))
+                let reply = match op {
+                    "/status" => to_json(&limiter.status(now, &limits)),
+                    "/standing" => to_json(&limiter.standing(now, &limits)),
+                    _ => String::new(),
+                };
+                let write = if request.settle.is_empty() {
+                    Write::Nothing
                 } else {
-                    to_json(&limiter.standing(now, &limits))
-                });
+                    Write::Later
+                };
+                (reply, write)
             }
             "/reset" => {
                 limiter.reset();
                 limiter.roll_periods(now);
-                (String::new(), true)
+                (String::new(), Write::Now)
             }
             "/expire" => {
                 let expired = limiter.expire(now);
-                (String::new(), expired || self.dirty_since.get().is_some())
+                let write = if expired || self.dirty_since.get().is_some() {
+                    Write::Now
+                } else {
+                    Write::Nothing
+                };
+                (String::new(), write)
             }
             _ => return Err(format!("unknown operation {op}")),
         };
-        if !write_now {
-            if self.dirty_since.get().is_none() {
-                self.dirty_since.set(Some(now));
-            }
-            return Ok(reply);
-        }
-        match save(&sql, limiter) {
-            Ok(()) => {
-                self.dirty_since.set(None);
+        match write {
+            Write::Nothing => Ok(reply),
+            Write::Later => {
+                if self.dirty_since.get().is_none() {
+                    self.dirty_since.set(Some(now));
+                }
                 Ok(reply)
             }
-            Err(problem) => {
-                // Memory ran ahead of storage: reload from storage next time.
-                *slot = None;
-                self.dirty_since.set(None);
-                Err(problem)
-            }
+            Write::Now => match save(&sql, limiter) {
+                Ok(()) => {
+                    self.dirty_since.set(None);
+                    Ok(reply)
+                }
+                Err(problem) => {
+                    // Memory ran ahead of storage: reload from storage next time.
+                    *slot = None;
+                    self.dirty_since.set(None);
+                    Err(problem)
+                }
+            },
         }
     }
 
@@ -195,6 +200,22 @@ impl RateLimiter {
         if self.state.storage().set_alarm(when).await.is_ok() {
             self.alarm_at.set(Some(next));
         }
+    }
+}
+
+/// When an operation's changes go to SQLite.
+enum Write {
+    /// Nothing changed.
+    Nothing,
+    /// With the next flush, at most [`FLUSH_DELAY_MS`] from now.
+    Later,
+    /// Before answering.
+    Now,
+}
+
+fn settle_all(limiter: &mut Limiter, now: u64, settlements: &[SettleRequest]) {
+    for settlement in settlements {
+        limiter.settle(now, settlement);
     }
 }
 
@@ -425,14 +446,12 @@ fn unavailable(why: &str) -> GatewayError {
 pub struct Ask<'a> {
     /// The request id (the lease's name).
     pub request_id: &'a str,
-    /// Tokens to reserve.
-    pub tokens: u64,
     /// The upstream model's price, if it has one.
     pub price: Option<Price>,
-    /// The most the answer may write (for the cost estimate).
-    pub max_output_tokens: u64,
-    /// The prompt's estimated tokens (for the cost estimate).
+    /// The prompt's estimated tokens.
     pub prompt_tokens: u64,
+    /// The most the answer may write.
+    pub max_output_tokens: u64,
 }
 
 /// The limiter's decision on a request.
@@ -443,35 +462,37 @@ pub struct Admission {
     /// Admitted (with what to settle when the request ends, if anything), or the 429 or
     /// 503 to answer with.
     pub verdict: Result<Option<Settlement>, GatewayError>,
+    /// The limiter could not be reached and the policy let the request through.
+    pub failed_open: bool,
 }
 
 impl Admission {
-    fn unlimited() -> Self {
+    fn unlimited(failed_open: bool) -> Self {
         Admission {
             standing: None,
             verdict: Ok(None),
+            failed_open,
         }
     }
 }
 
 /// Asks the principal's limiter to admit a request under `limits`. When the limiter
 /// cannot be reached, the configured failure mode decides: 503 `rate_limiter_unavailable`
-/// (closed) or unlimited (open; `failed_open` is set for the log line).
+/// (closed) or unlimited (open, and said so in [`Admission::failed_open`]).
 pub async fn admit(
     stub: Result<LimiterStub, GatewayError>,
     limits: TierLimits,
     config: &Config,
     ask: Ask<'_>,
     background: &Background,
-    failed_open: &mut bool,
 ) -> Admission {
     if limits.is_unlimited() {
-        return Admission::unlimited();
+        return Admission::unlimited(false);
     }
     let request = AdmitRequest {
         lease: ask.request_id.to_owned(),
         limits,
-        tokens: ask.tokens,
+        tokens: ask.prompt_tokens + ask.max_output_tokens,
         cost_nanousd: ask.price.map_or(0, |price| {
             price.estimate_nanousd(ask.prompt_tokens, ask.max_output_tokens)
         }),
@@ -494,12 +515,10 @@ pub async fn admit(
             return Admission {
                 standing: None,
                 verdict: Err(error),
+                failed_open: false,
             }
         }
-        (Err(_), FailureMode::Open) => {
-            *failed_open = true;
-            return Admission::unlimited();
-        }
+        (Err(_), FailureMode::Open) => return Admission::unlimited(true),
     };
     let verdict = match answer.refused {
         Some(refusal) => Err(refusal_error(refusal, &request.limits, request.tokens)
@@ -515,6 +534,7 @@ pub async fn admit(
     Admission {
         standing: Some(answer.standing),
         verdict,
+        failed_open: false,
     }
 }
 

@@ -9,7 +9,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { describe, test } from "node:test";
-import { chat, startGateway } from "../support/gateway.mjs";
+import { adminRequest, chat, startGateway } from "../support/gateway.mjs";
 import { startMockOpenAI } from "../support/mock-openai.mjs";
 import { upstreamConfig, useGatewayWith } from "../support/scenarios.mjs";
 
@@ -41,12 +41,7 @@ function limitedConfig(upstreamUrl, rateLimits = {}) {
 
 /** Admin-API helpers and per-principal keys for the gateway in `fixture`. */
 function helpers(fixture) {
-  const admin = (method, path, body) =>
-    fetch(`${fixture.gateway.url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
+  const admin = (method, path, body) => adminRequest(fixture.gateway.url, ADMIN_TOKEN, method, path, body);
   return {
     admin,
     /** A new key for a new principal of `tier`. */
@@ -143,7 +138,8 @@ describe("rate limits", () => {
     const invalid = await ask(key, { messages: [] });
     assert.equal(invalid.status, 400);
     const models = await fetch(`${fixture.gateway.url}/v1/models`, { headers: { authorization: `Bearer ${key}` } });
-    for (const response of [invalid, models]) {
+    const usage = await fetch(`${fixture.gateway.url}/v1/usage`, { headers: { authorization: `Bearer ${key}` } });
+    for (const response of [invalid, models, usage]) {
       assert.equal(response.headers.get("x-ratelimit-limit-requests"), "10");
       assert.ok(Number(response.headers.get("x-ratelimit-remaining-requests")) >= 7);
     }
