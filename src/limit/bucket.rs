@@ -110,6 +110,10 @@ mod tests {
         limit: 10,
         window_s: 60,
     };
+    const THOUSAND_PER_MINUTE: Rate = Rate {
+        limit: 1_000,
+        window_s: 60,
+    };
 
     /// Tries `tries` single units at `now`; returns how many got in.
     fn admit(bucket: &mut Bucket, rate: Rate, now: u64, tries: u32) -> u32 {
@@ -163,10 +167,7 @@ mod tests {
 
     #[test]
     fn retry_after_says_when_the_units_fit() {
-        let tokens = Rate {
-            limit: 1_000,
-            window_s: 60,
-        };
+        let tokens = THOUSAND_PER_MINUTE;
         let mut bucket = Bucket::default();
         bucket.charge(tokens, 0, 900);
         assert_eq!(bucket.check(tokens, 0, 100), Ok(()));
@@ -179,10 +180,7 @@ mod tests {
 
     #[test]
     fn refunds_and_charges_reconcile_a_reservation() {
-        let tokens = Rate {
-            limit: 1_000,
-            window_s: 60,
-        };
+        let tokens = THOUSAND_PER_MINUTE;
         let mut bucket = Bucket::default();
         bucket.charge(tokens, 0, 600);
         bucket.refund(tokens, 0, 450);

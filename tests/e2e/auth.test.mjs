@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { chat, startGateway } from "../support/gateway.mjs";
+import { adminRequest, chat, startGateway } from "../support/gateway.mjs";
 
 const ADMIN_TOKEN = "admin-token-for-tests-0123456789abcdef";
 const hello = { model: "mock", messages: [{ role: "user", content: "hi" }] };
@@ -22,12 +22,7 @@ describe("API keys", () => {
   });
   after(() => gateway?.close());
 
-  const admin = (method, path, body, token = ADMIN_TOKEN) =>
-    fetch(`${gateway.url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
+  const admin = (method, path, body, token = ADMIN_TOKEN) => adminRequest(gateway.url, token, method, path, body);
   const withKey = (key, body = hello) => chat(gateway.url, body, { headers: { authorization: `Bearer ${key}` } });
 
   test("deny by default: no key, a malformed key or an unknown key all get the same 401", async () => {

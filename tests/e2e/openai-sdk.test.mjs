@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import OpenAI from "openai";
-import { startGateway } from "../support/gateway.mjs";
+import { adminRequest, startGateway } from "../support/gateway.mjs";
 
 const ADMIN_TOKEN = "admin-token-for-sdk-tests-0123456789abcdef";
 
@@ -16,25 +16,19 @@ describe("the official OpenAI SDK", () => {
       vars: { MOCK_CHUNKS: "5", MOCK_CHUNK_DELAY_MS: "0", RATE_LIMITS: JSON.stringify({ tiers }) },
       secrets: { ADMIN_TOKEN },
     });
-    const created = await fetch(`${gateway.url}/admin/keys`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
-      body: JSON.stringify({ principal: "sdk-user" }),
-    });
-    const { key } = await created.json();
+    const key = await keyFor({ principal: "sdk-user" });
     client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: key, maxRetries: 0 });
   });
   after(() => gateway?.close());
 
+  /** A new API key for `record`. */
+  const keyFor = async (record) =>
+    (await (await adminRequest(gateway.url, ADMIN_TOKEN, "POST", "/admin/keys", record)).json()).key;
+
   const messages = [{ role: "user", content: "Hello SDK" }];
 
   test("a 429 is retried by the SDK itself after retry-after-ms", async () => {
-    const created = await fetch(`${gateway.url}/admin/keys`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
-      body: JSON.stringify({ principal: "sdk-trickle", tier: "trickle" }),
-    });
-    const { key } = await created.json();
+    const key = await keyFor({ principal: "sdk-trickle", tier: "trickle" });
     // One request per 2 s: the second call is refused with retry-after-ms ≈ 2000, which
     // the SDK honours (it prefers retry-after-ms to its own backoff) before retrying.
     const retrying = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: key, maxRetries: 2 });

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import Ajv2020 from "ajv/dist/2020.js";
-import { chat, readEvents, startGateway } from "../support/gateway.mjs";
+import { adminRequest, chat, readEvents, startGateway } from "../support/gateway.mjs";
 
 const ADMIN_TOKEN = "admin-token-for-openapi-tests-0123456789";
 
@@ -58,11 +58,7 @@ describe("openapi.json", () => {
 
   test("describes the admin responses as they are", async () => {
     const admin = (method, path, payload) =>
-      fetch(`${gateway.url}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
-        body: payload === undefined ? undefined : JSON.stringify(payload),
-      }).then((response) => response.json());
+      adminRequest(gateway.url, ADMIN_TOKEN, method, path, payload).then((response) => response.json());
     const request = { principal: "openapi-user", tier: "pro", models: ["mock"], limits: { concurrent: 2, daily_usd: 5 } };
     check("NewKey", request);
     const created = await admin("POST", "/admin/keys", request);

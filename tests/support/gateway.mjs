@@ -103,6 +103,15 @@ export function parseEvents(text) {
     });
 }
 
+/** Calls the admin API of the gateway at `url` with the bearer `token`; `body` is sent as JSON. */
+export function adminRequest(url, token, method, path, body) {
+  return fetch(`${url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+}
+
 /** POSTs a chat completion request. */
 export function chat(url, body, init = {}) {
   return fetch(`${url}/v1/chat/completions`, {
