@@ -15,6 +15,10 @@ use crate::auth::jwt::{parse_jwks, Algorithm, ClaimPolicy, PublicKey};
 use crate::auth::TeamSettings;
 use crate::limit::price::{PriceTable, DEFAULT_PRICES};
 use crate::limit::{RateLimitConfig, DEFAULT_RATE_LIMITS};
+use crate::resilience::breaker::BreakerPolicy;
+use crate::resilience::retry::RetryPolicy;
+use crate::resilience::ResiliencePolicy;
+pub use crate::upstream::routing::{AutoRoute, ModelRoute, RouteTarget};
 
 /// Where configuration values come from: Worker vars and secrets on the platform, a map in
 /// tests.
@@ -110,15 +114,6 @@ impl ProviderConfig {
     }
 }
 
-/// Where a model alias goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RouteTarget {
-    /// A key of [`Config::providers`].
-    pub provider: String,
-    /// The model name sent upstream.
-    pub model: String,
-}
-
 /// How JWTs from the app's identity provider are verified.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JwtConfig {
@@ -144,14 +139,14 @@ pub struct JwtConfig {
 pub struct Config {
     /// Request bounds.
     pub limits: RequestLimits,
-    /// `UPSTREAM_TTFB_TIMEOUT_MS`: how long one attempt may wait for response headers.
-    pub upstream_ttfb_timeout_ms: u32,
+    /// Retries, timeouts, circuit breakers and graceful degradation.
+    pub resilience: ResiliencePolicy,
     /// Mock provider behaviour.
     pub mock: MockSettings,
     /// Providers by name (`PROVIDERS`, plus the built-in `mock`).
     pub providers: BTreeMap<String, ProviderConfig>,
     /// Model aliases (`ROUTES`).
-    pub routes: BTreeMap<String, RouteTarget>,
+    pub routes: BTreeMap<String, ModelRoute>,
     /// Browser origins allowed besides the gateway's own (`CORS_ALLOWED_ORIGINS`).
     pub cors: CorsPolicy,
     /// Models callers without a key may use (`ANONYMOUS_MODELS`; empty: none).
@@ -189,11 +184,31 @@ struct ProviderEntry {
     default_max_tokens: Option<u32>,
 }
 
+/// One `ROUTES` entry: a single target (`provider`, `model`), a chain (`targets`) or the
+/// `auto` rule.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RouteEntry {
+    provider: Option<String>,
+    model: Option<String>,
+    targets: Option<Vec<TargetEntry>>,
+    auto: Option<AutoEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TargetEntry {
     provider: String,
     model: Option<String>,
+    weight: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AutoEntry {
+    simple: String,
+    complex: String,
+    max_simple_prompt_tokens: Option<u64>,
 }
 
 impl Config {
@@ -211,7 +226,7 @@ impl Config {
             max_message_chars: r.number("MAX_MESSAGE_CHARS", 200_000, 1, 100_000_000) as usize,
             max_output_tokens: r.number("MAX_OUTPUT_TOKENS", 32_768, 1, 10_000_000),
         };
-        let upstream_ttfb_timeout_ms = r.number("UPSTREAM_TTFB_TIMEOUT_MS", 30_000, 1, 600_000);
+        let resilience = load_resilience(&mut r);
         let api_key_cache_ttl_s = r.number("API_KEY_CACHE_TTL_SECONDS", 30, 0, 3_600);
         let mock = MockSettings {
             chunks: r.number("MOCK_CHUNKS", 8, 1, 10_000),
@@ -235,26 +250,9 @@ impl Config {
             }
         }
 
-        let mut routes = BTreeMap::new();
         let route_entries: BTreeMap<String, RouteEntry> =
             parse_json_var(source, "ROUTES", DEFAULT_ROUTES, &mut r.errors);
-        for (alias, entry) in route_entries {
-            if !providers.contains_key(&entry.provider) {
-                r.errors.push(format!(
-                    "ROUTES.{alias} names provider {:?}, which PROVIDERS does not define",
-                    entry.provider
-                ));
-                continue;
-            }
-            let model = entry.model.unwrap_or_else(|| alias.clone());
-            routes.insert(
-                alias,
-                RouteTarget {
-                    provider: entry.provider,
-                    model,
-                },
-            );
-        }
+        let routes = load_routes(route_entries, &providers, &mut r.errors);
         let cors = CorsPolicy::parse(&source.var("CORS_ALLOWED_ORIGINS").unwrap_or_default())
             .unwrap_or_else(|problem| {
                 r.errors.push(problem);
@@ -307,7 +305,11 @@ impl Config {
                 r.errors.push(format!("PRICES.{model}: {problem}"));
             }
         }
-        for target in routes.values() {
+        let targets = routes.values().flat_map(|route| match route {
+            ModelRoute::Chain(targets) => targets.as_slice(),
+            ModelRoute::Auto(_) => &[],
+        });
+        for target in targets {
             if target.provider != "mock" && !prices.contains_key(&target.model) {
                 r.warnings.push(format!(
                     "PRICES has no price for model {:?}: its cost counts as 0 against budgets",
@@ -322,7 +324,7 @@ impl Config {
         if let (true, Some(rate_limits)) = (r.errors.is_empty(), rate_limits) {
             Ok(Config {
                 limits,
-                upstream_ttfb_timeout_ms,
+                resilience,
                 mock,
                 providers,
                 routes,
@@ -341,14 +343,144 @@ impl Config {
         }
     }
 
-    /// The aliases that can serve requests now, with their provider names, sorted.
+    /// The aliases that can serve requests now (at least one target's provider is usable),
+    /// sorted, each with the provider that serves it first (`auto` for the auto rule).
     pub fn usable_models(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.routes.iter().filter_map(|(alias, target)| {
-            let provider = self.providers.get(&target.provider)?;
-            provider
-                .is_usable()
-                .then_some((alias.as_str(), target.provider.as_str()))
+        self.routes.iter().filter_map(|(alias, route)| {
+            let owner = match route {
+                ModelRoute::Chain(_) => self.usable_targets(alias).next()?.provider.as_str(),
+                ModelRoute::Auto(_) => {
+                    self.usable_targets(alias).next()?;
+                    "auto"
+                }
+            };
+            Some((alias.as_str(), owner))
         })
+    }
+
+    /// The targets of `alias` whose provider is usable, in configured order; for an `auto`
+    /// alias, those of its `simple` alias and then of its `complex` alias.
+    pub fn usable_targets<'a>(&'a self, alias: &str) -> impl Iterator<Item = &'a RouteTarget> {
+        let chains: Vec<&'a [RouteTarget]> = match self.routes.get(alias) {
+            Some(ModelRoute::Chain(targets)) => vec![targets],
+            Some(ModelRoute::Auto(auto)) => [&auto.simple, &auto.complex]
+                .into_iter()
+                .filter_map(|alias| match self.routes.get(alias) {
+                    Some(ModelRoute::Chain(targets)) => Some(targets.as_slice()),
+                    _ => None,
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        chains.into_iter().flatten().filter(|target| {
+            self.providers
+                .get(&target.provider)
+                .is_some_and(ProviderConfig::is_usable)
+        })
+    }
+}
+
+/// Validates `ROUTES` entries into routes; every problem goes to `errors`.
+fn load_routes(
+    entries: BTreeMap<String, RouteEntry>,
+    providers: &BTreeMap<String, ProviderConfig>,
+    errors: &mut Vec<String>,
+) -> BTreeMap<String, ModelRoute> {
+    let mut routes = BTreeMap::new();
+    let mut autos = Vec::new();
+    for (alias, entry) in entries {
+        let targets = match entry {
+            RouteEntry {
+                provider: Some(provider),
+                model,
+                targets: None,
+                auto: None,
+            } => vec![TargetEntry {
+                provider,
+                model,
+                weight: None,
+            }],
+            RouteEntry {
+                provider: None,
+                model: None,
+                targets: Some(targets),
+                auto: None,
+            } if !targets.is_empty() => targets,
+            RouteEntry {
+                provider: None,
+                model: None,
+                targets: None,
+                auto: Some(auto),
+            } => {
+                autos.push((alias, auto));
+                continue;
+            }
+            _ => {
+                errors.push(format!(
+                    "ROUTES.{alias} must have either \"provider\" (and \"model\"), a non-empty \"targets\" list, or \"auto\""
+                ));
+                continue;
+            }
+        };
+        let mut chain = Vec::with_capacity(targets.len());
+        for (index, target) in targets.into_iter().enumerate() {
+            if !providers.contains_key(&target.provider) {
+                errors.push(format!(
+                    "ROUTES.{alias} target {index} names provider {:?}, which PROVIDERS does not define",
+                    target.provider
+                ));
+                continue;
+            }
+            chain.push(RouteTarget {
+                model: target.model.unwrap_or_else(|| alias.clone()),
+                provider: target.provider,
+                weight: target.weight,
+            });
+        }
+        routes.insert(alias, ModelRoute::Chain(chain));
+    }
+    for (alias, auto) in autos {
+        for (field, target) in [("simple", &auto.simple), ("complex", &auto.complex)] {
+            if !matches!(routes.get(target), Some(ModelRoute::Chain(_))) {
+                errors.push(format!(
+                    "ROUTES.{alias}.auto.{field} names {target:?}, which is not a provider route in ROUTES"
+                ));
+            }
+        }
+        let route = AutoRoute {
+            simple: auto.simple,
+            complex: auto.complex,
+            max_simple_prompt_tokens: auto.max_simple_prompt_tokens.unwrap_or(1_000),
+        };
+        routes.insert(alias, ModelRoute::Auto(route));
+    }
+    routes
+}
+
+/// The retry, timeout, breaker and degradation settings.
+fn load_resilience(r: &mut Reader) -> ResiliencePolicy {
+    let retry = RetryPolicy {
+        retries: r.number("UPSTREAM_RETRIES", 2, 0, 10),
+        base_delay_ms: r.number("RETRY_BASE_DELAY_MS", 250, 0, 60_000),
+        max_delay_ms: r.number("RETRY_MAX_DELAY_MS", 8_000, 0, 600_000),
+    };
+    let breaker = BreakerPolicy {
+        consecutive_failures: r.number("BREAKER_CONSECUTIVE_FAILURES", 5, 0, 1_000),
+        failure_rate_percent: r.number("BREAKER_FAILURE_RATE_PERCENT", 50, 0, 100),
+        min_requests: r.number("BREAKER_MIN_REQUESTS", 20, 1, 100_000),
+        window_ms: u64::from(r.number("BREAKER_WINDOW_SECONDS", 60, 1, 86_400)) * 1_000,
+        cooldown_ms: u64::from(r.number("BREAKER_COOLDOWN_SECONDS", 30, 1, 86_400)) * 1_000,
+    };
+    ResiliencePolicy {
+        retry,
+        ttfb_timeout_ms: r.number("UPSTREAM_TTFB_TIMEOUT_MS", 30_000, 1, 600_000),
+        idle_timeout_ms: r.number("UPSTREAM_IDLE_TIMEOUT_MS", 30_000, 1, 600_000),
+        total_timeout_ms: r.number("UPSTREAM_TOTAL_TIMEOUT_MS", 300_000, 1, 3_600_000),
+        breaker,
+        degraded_message: r
+            .source
+            .var("DEGRADED_MESSAGE")
+            .filter(|message| !message.trim().is_empty()),
     }
 }
 
@@ -603,13 +735,18 @@ mod tests {
         let config = Config::load(&MapSource::default()).unwrap();
         assert_eq!(
             config.routes["mock"],
-            RouteTarget {
+            ModelRoute::Chain(vec![RouteTarget {
                 provider: "mock".into(),
-                model: "mock".into()
-            }
+                model: "mock".into(),
+                weight: None,
+            }])
         );
         assert_eq!(config.limits.max_body_bytes, 1_048_576);
-        assert_eq!(config.upstream_ttfb_timeout_ms, 30_000);
+        let resilience = &config.resilience;
+        assert_eq!(resilience.ttfb_timeout_ms, 30_000);
+        assert_eq!(resilience.retry.retries, 2);
+        assert_eq!(resilience.breaker.cooldown_ms, 30_000);
+        assert_eq!(resilience.degraded_message, None);
         assert!(config.anonymous_models.is_empty(), "deny by default");
         assert!(config.admin_token.is_none());
         assert!(config.warnings.is_empty());
@@ -638,7 +775,8 @@ mod tests {
         };
         assert_eq!(base_url, "https://api.openai.com/v1");
         assert_eq!(api_key.as_ref().map(Secret::expose), Some("sk-test-123"));
-        assert_eq!(config.routes["gpt-4o-mini"].model, "gpt-4o-mini");
+        let targets: Vec<_> = config.usable_targets("gpt-4o-mini").collect();
+        assert_eq!(targets[0].model, "gpt-4o-mini");
         assert!(
             !format!("{config:?}").contains("sk-test-123"),
             "Debug hides secrets"
@@ -662,6 +800,60 @@ mod tests {
             config.usable_models().collect::<Vec<_>>(),
             [("mock", "mock")]
         );
+    }
+
+    #[test]
+    fn routes_are_single_targets_chains_or_auto_rules() {
+        let mut src = source(&[
+            ("PROVIDERS", OPENAI_PROVIDER),
+            (
+                "ROUTES",
+                r#"{"mock": {"provider": "mock"},
+                    "gpt-4o": {"targets": [{"provider": "openai", "weight": 3}, {"provider": "mock", "model": "m"}]},
+                    "smart": {"auto": {"simple": "mock", "complex": "gpt-4o"}}}"#,
+            ),
+            ("DEGRADED_MESSAGE", "Busy, try again soon."),
+        ]);
+        src.secrets.insert("OPENAI_API_KEY", "sk-test-123");
+        let config = Config::load(&src).unwrap();
+        let ModelRoute::Chain(chain) = &config.routes["gpt-4o"] else {
+            panic!("a chain expected");
+        };
+        assert_eq!(
+            (chain[0].model.as_str(), chain[0].weight),
+            ("gpt-4o", Some(3))
+        );
+        assert_eq!((chain[1].model.as_str(), chain[1].weight), ("m", None));
+        let ModelRoute::Auto(auto) = &config.routes["smart"] else {
+            panic!("an auto rule expected");
+        };
+        assert_eq!(auto.max_simple_prompt_tokens, 1_000);
+        assert_eq!(
+            config.usable_models().collect::<Vec<_>>(),
+            [("gpt-4o", "openai"), ("mock", "mock"), ("smart", "auto")]
+        );
+        assert_eq!(
+            config.resilience.degraded_message.as_deref(),
+            Some("Busy, try again soon.")
+        );
+
+        let src = source(&[(
+            "ROUTES",
+            r#"{"a": {"provider": "mock", "targets": [{"provider": "mock"}]},
+                "b": {"targets": []},
+                "c": {"targets": [{"provider": "nope"}]},
+                "d": {"auto": {"simple": "a", "complex": "e"}},
+                "e": {"auto": {"simple": "d", "complex": "mock"}},
+                "mock": {"provider": "mock"}}"#,
+        )]);
+        let errors = Config::load(&src).unwrap_err().0;
+        assert_eq!(errors.len(), 6, "{errors:#?}");
+        assert!(errors[0].starts_with("ROUTES.a must have either"));
+        assert!(errors[1].starts_with("ROUTES.b must have either"));
+        assert!(errors[2].contains("ROUTES.c target 0 names provider \"nope\""));
+        assert!(errors[3].contains("ROUTES.d.auto.simple names \"a\""));
+        assert!(errors[4].contains("ROUTES.d.auto.complex names \"e\""));
+        assert!(errors[5].contains("ROUTES.e.auto.simple"), "{errors:#?}");
     }
 
     #[test]

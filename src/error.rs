@@ -54,8 +54,11 @@ pub enum ErrorKind {
     UpstreamRejected { status: u16 },
     /// The upstream failed: 5xx, a network error or an unreadable answer.
     UpstreamError,
-    /// The upstream did not send its response headers in time.
+    /// The upstream did not answer in time (headers, a silence mid-answer, or the
+    /// request's total time limit).
     UpstreamTimeout,
+    /// Every target of the model's route failed or was skipped by its circuit breaker.
+    AllProvidersFailed,
     /// A bug or a platform failure inside the gateway.
     Internal,
 }
@@ -75,7 +78,9 @@ impl ErrorKind {
             ErrorKind::InvalidApiKey | ErrorKind::InvalidToken | ErrorKind::TokenExpired => 401,
             ErrorKind::RateLimitExceeded | ErrorKind::InsufficientQuota => 429,
             ErrorKind::StoreUnavailable | ErrorKind::RateLimiterUnavailable => 503,
-            ErrorKind::ConfigInvalid | ErrorKind::ProviderNotConfigured => 503,
+            ErrorKind::ConfigInvalid
+            | ErrorKind::ProviderNotConfigured
+            | ErrorKind::AllProvidersFailed => 503,
             ErrorKind::UpstreamRejected { status } => status,
             ErrorKind::UpstreamError => 502,
             ErrorKind::UpstreamTimeout => 504,
@@ -109,6 +114,7 @@ impl ErrorKind {
             ErrorKind::UpstreamRejected { .. } => "upstream_rejected",
             ErrorKind::UpstreamError => "upstream_error",
             ErrorKind::UpstreamTimeout => "upstream_timeout",
+            ErrorKind::AllProvidersFailed => "all_providers_failed",
             ErrorKind::Internal => "internal_error",
         }
     }
@@ -255,6 +261,7 @@ mod tests {
             ),
             (ErrorKind::UpstreamError, 502, "upstream_error"),
             (ErrorKind::UpstreamTimeout, 504, "upstream_timeout"),
+            (ErrorKind::AllProvidersFailed, 503, "all_providers_failed"),
             (ErrorKind::Internal, 500, "internal_error"),
         ];
         for (kind, status, code) in table {

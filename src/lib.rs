@@ -1,8 +1,7 @@
 //! An OpenAI-compatible LLM gateway that runs as a Cloudflare Worker.
 //!
 //! The modules follow the request path: [`router`] → [`auth`] → [`guard`] → [`limit`] →
-//! [`upstream`] →
-//! [`output`], with [`config`], [`error`] and [`observe`] beside them. All of it is plain
+//! [`upstream`] (through [`resilience`]) → [`output`], with [`config`], [`error`] and [`observe`] beside them. All of it is plain
 //! Rust, tested on the host; `platform` (compiled for wasm only) is the thin shell that
 //! touches the Workers runtime.
 
@@ -14,6 +13,7 @@ pub mod guard;
 pub mod limit;
 pub mod observe;
 pub mod output;
+pub mod resilience;
 pub mod router;
 pub mod upstream;
 

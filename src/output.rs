@@ -214,13 +214,15 @@ impl StreamTranslator {
         out
     }
 
-    /// The upstream body ended (`None`) or failed (`Some(detail)`): returns the closing
-    /// bytes, an error event unless the stream had already completed.
-    pub fn end(&mut self, failure: Option<&str>, encoder: &mut ChunkEncoder) -> Vec<u8> {
+    /// The upstream body ended (`None`) or failed (`Some(error)`: it broke, or went
+    /// silent too long): returns the closing bytes, an error event unless the stream had
+    /// already completed.
+    pub fn end(&mut self, failure: Option<GatewayError>, encoder: &mut ChunkEncoder) -> Vec<u8> {
         let mut out = Vec::new();
         if encoder.outcome() == StreamOutcome::Open {
-            let detail = failure.unwrap_or("the stream ended before the answer was complete");
-            encoder.fail(unreachable(detail), &mut out);
+            let error = failure
+                .unwrap_or_else(|| unreachable("the stream ended before the answer was complete"));
+            encoder.fail(error, &mut out);
         }
         out
     }
@@ -255,7 +257,7 @@ mod tests {
         fn push(&mut self, bytes: &[u8]) -> Vec<u8> {
             self.translator.push(bytes, &mut self.encoder)
         }
-        fn end(&mut self, failure: Option<&str>) -> Vec<u8> {
+        fn end(&mut self, failure: Option<GatewayError>) -> Vec<u8> {
             self.translator.end(failure, &mut self.encoder)
         }
         fn encoder(&self) -> &ChunkEncoder {

@@ -73,6 +73,23 @@ pub fn ms_to_next_month(now_ms: u64) -> u64 {
     (start as u64 * MS_PER_DAY).saturating_sub(now_ms)
 }
 
+/// Unix milliseconds of a UTC date and time of day, or `None` when a field is out of range
+/// (used to read HTTP dates).
+pub fn unix_ms(year: i64, month: u32, day: u32, seconds_of_day: u32) -> Option<u64> {
+    let valid = (1970..=9999).contains(&year)
+        && (1..=12).contains(&month)
+        && (1..=31).contains(&day)
+        && seconds_of_day < 86_400;
+    if !valid {
+        return None;
+    }
+    let date = Date { year, month, day };
+    let days = days_from_civil(date);
+    // 31 February is not a date: it would come back as a day in March.
+    (civil_from_days(days) == date)
+        .then(|| days as u64 * MS_PER_DAY + u64::from(seconds_of_day) * 1_000)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,6 +118,16 @@ mod tests {
         // December rolls over into the next year.
         let december = NOW + ms_to_next_month(NOW) + 5 * MS_PER_DAY;
         assert_eq!(day_key(december + ms_to_next_month(december)), "2027-01-01");
+    }
+
+    #[test]
+    fn dates_and_times_become_unix_milliseconds() {
+        assert_eq!(unix_ms(2026, 11, 27, 13 * 3_600 + 38 * 60 + 32), Some(NOW));
+        assert_eq!(unix_ms(1970, 1, 1, 0), Some(0));
+        assert_eq!(unix_ms(2026, 2, 31, 0), None);
+        assert_eq!(unix_ms(2026, 13, 1, 0), None);
+        assert_eq!(unix_ms(1969, 12, 31, 0), None);
+        assert_eq!(unix_ms(2026, 1, 1, 86_400), None);
     }
 
     #[test]

@@ -31,6 +31,18 @@ pub struct RequestLog {
     /// The model name sent to the provider.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream_model: Option<String>,
+    /// Why the `auto` alias chose its target (`simple`, `tools`, `long_prompt`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_reason: Option<&'static str>,
+    /// Upstream calls made, retries and fallbacks included.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub attempts: u32,
+    /// Every upstream call, and every target skipped by its circuit breaker, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub chain: Vec<AttemptLog>,
+    /// The answer is the configured degradation message: every target failed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub degraded: bool,
     /// Whether the answer was streamed.
     pub stream: bool,
     /// Time from arrival to the end of the response body.
@@ -56,6 +68,22 @@ pub struct RequestLog {
     /// `completed`, `broken` or `client_closed` for streams.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stream_outcome: Option<&'static str>,
+}
+
+/// One upstream call of a request (or one target its breaker skipped).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AttemptLog {
+    /// `provider/model`.
+    pub target: String,
+    /// `ok`, the upstream's status (`"503"`), an error code (`upstream_timeout`) or
+    /// `circuit_open`.
+    pub outcome: String,
+    /// How long the call took.
+    pub ms: u64,
+}
+
+fn is_zero(value: &u32) -> bool {
+    *value == 0
 }
 
 impl RequestLog {

@@ -15,6 +15,12 @@ pub fn random_bytes<const N: usize>() -> Result<[u8; N], GatewayError> {
     Ok(bytes)
 }
 
+/// A uniformly random `u32` from the platform CSPRNG (0 in the never-seen case that it
+/// fails: callers use it for jitter and weighted picks, where that is harmless).
+pub fn random_u32() -> u32 {
+    random_bytes::<4>().map_or(0, u32::from_le_bytes)
+}
+
 /// Hex SHA-256 of `data`, by `crypto.subtle.digest`.
 pub async fn sha256_hex(data: &[u8]) -> Result<String, GatewayError> {
     let failed = || GatewayError::new(ErrorKind::Internal, "SHA-256 is unavailable");

@@ -7,6 +7,7 @@
 //! its deadline is cancelled by the runtime when the request it belongs to ends, and a
 //! streamed body is cancelled through its reader (which closes the upstream connection).
 
+use std::future::Future;
 use std::time::Duration;
 
 use futures_util::future::{select, Either};
@@ -23,7 +24,7 @@ use crate::upstream::{timed_out, unreachable, HttpCall};
 
 /// Sends `call`, waiting at most `ttfb_timeout_ms` for the response headers: 504
 /// `upstream_timeout` when they do not come in time, 502 when the connection fails.
-pub async fn send(call: &HttpCall, ttfb_timeout_ms: u32) -> Result<Response, GatewayError> {
+pub async fn send(call: &HttpCall, ttfb_timeout_ms: u64) -> Result<Response, GatewayError> {
     let headers = Headers::new();
     for (name, value) in &call.headers {
         headers
@@ -37,16 +38,23 @@ pub async fn send(call: &HttpCall, ttfb_timeout_ms: u32) -> Result<Response, Gat
     let request = Request::new_with_init(&call.url, &init)
         .map_err(|_| unreachable("its URL is not valid"))?;
     let fetch = Fetch::Request(request);
-    let response = fetch.send();
-    let deadline = Delay::from(Duration::from_millis(ttfb_timeout_ms.into()));
-    futures_util::pin_mut!(response);
-    match select(response, deadline).await {
-        Either::Left((Ok(response), _)) => Ok(response),
-        Either::Left((Err(err), _)) => Err(unreachable(&format!(
+    match within(ttfb_timeout_ms, fetch.send()).await {
+        Some(Ok(response)) => Ok(response),
+        Some(Err(err)) => Err(unreachable(&format!(
             "connection failed ({})",
             err.to_string().chars().take(200).collect::<String>()
         ))),
-        Either::Right(_) => Err(timed_out(ttfb_timeout_ms)),
+        None => Err(timed_out(ttfb_timeout_ms)),
+    }
+}
+
+/// `future`'s output, or `None` when it takes longer than `ms` (it is then dropped).
+pub async fn within<T>(ms: u64, future: impl Future<Output = T>) -> Option<T> {
+    let deadline = Delay::from(Duration::from_millis(ms));
+    futures_util::pin_mut!(future);
+    match select(future, deadline).await {
+        Either::Left((output, _)) => Some(output),
+        Either::Right(_) => None,
     }
 }
 

@@ -1,19 +1,19 @@
 //! The request path, stage by stage: route, config, validate, resolve, call, answer, log.
 
 use serde_json::json;
-use web_sys::AbortSignal;
 use worker::{Env, Request, Response};
 
 use super::admin;
+use super::attempts::{self, Call};
 use super::background::Background;
 use super::clock::{new_request_id, now_ms};
+use super::crypto::random_u32;
 use super::env::config;
-use super::fetch::{self, read_capped, Body, BodyError, UpstreamBody, MAX_DRAINED_BYTES};
+use super::fetch::{read_capped, Body, BodyError, MAX_DRAINED_BYTES};
 use super::keys;
 use super::limiter::{self, Ask, LimiterStub, Settlement};
 use super::respond;
-use super::stream::AnswerStream;
-use crate::api::chat::{ChatCompletion, ChatRequest};
+use crate::api::chat::ChatRequest;
 use crate::api::{usage_report, ModelList, OPENAPI};
 use crate::auth::Principal;
 use crate::config::{Config, ConfigErrors};
@@ -23,18 +23,13 @@ use crate::limit::headers::rate_limit_headers;
 use crate::limit::limiter::Standing;
 use crate::limit::TierLimits;
 use crate::observe::log::RequestLog;
-use crate::output::{AnswerMeta, ChunkEncoder, StreamTranslator};
+use crate::output::AnswerMeta;
 use crate::router::{self, Matched, Route};
-use crate::upstream::{self, mock, resolve, Backend, HttpProvider};
+use crate::upstream::resolve;
 use serde::Deserialize;
 
-/// Most bytes read from an upstream error body: enough for any error object.
-const MAX_UPSTREAM_ERROR_BYTES: usize = 64 * 1024;
-/// Most bytes read from a complete (non-streaming) upstream answer.
-const MAX_UPSTREAM_ANSWER_BYTES: usize = 16 * 1024 * 1024;
-
 /// What a route produced.
-enum Reply {
+pub enum Reply {
     /// A complete response; the handler writes the log line.
     Now(Response),
     /// A streamed response that writes its own log line when it ends.
@@ -99,12 +94,14 @@ pub async fn handle(mut req: Request, env: &Env, background: Background) -> Resp
     }
     let log = &mut exchange.log;
     respond::set_header(&response, "x-request-id", &log.request_id);
-    // Which target answered (set once a model was resolved, errors included). One attempt
-    // per request: the gateway does not retry yet.
+    // Which target answered, or was tried last, and after how many upstream calls.
     if let (Some(provider), Some(model)) = (&log.provider, &log.upstream_model) {
         respond::set_header(&response, "x-gateway-provider", provider);
         respond::set_header(&response, "x-gateway-model", model);
-        respond::set_header(&response, "x-gateway-attempts", "1");
+        respond::set_header(&response, "x-gateway-attempts", &log.attempts.to_string());
+    }
+    if log.degraded {
+        respond::set_header(&response, "x-gateway-degraded", "true");
     }
     if response.status_code() == 401 {
         // RFC 6750: no error code when the request carried no credentials at all.
@@ -346,53 +343,28 @@ async fn chat_completions(
     let log = &mut exchange.log;
     log.model = Some(request.model.clone());
     log.stream = request.stream;
-    let resolved = resolve(config, &request.model)?;
+    let resolved = resolve(config, &request, random_u32())?;
     caller.principal.check_model(&request.model)?;
-    log.provider = Some(resolved.provider_name.to_owned());
-    log.upstream_model = Some(resolved.model.to_owned());
+    log.auto_reason = resolved.auto_reason;
+    let first = &resolved.targets[0];
     let meta = AnswerMeta {
         id: format!("chatcmpl-{}", log.request_id),
         created: log.ts / 1000,
-        model: resolved.model.to_owned(),
+        model: first.model.to_owned(),
         include_usage: request.include_usage,
         estimated_prompt_tokens: request.estimated_prompt_tokens(),
     };
-    let settlement = admit(&request, &meta, config, resolved.model, caller, exchange).await?;
-    let log = &mut exchange.log;
-    match resolved.backend {
-        Backend::Mock(settings) => {
-            let reply = mock::reply(&request, settings);
-            if request.stream {
-                log.status = 200;
-                let encoder = ChunkEncoder::new(meta);
-                let stream = AnswerStream::mock(
-                    reply.events(),
-                    settings.chunk_delay_ms,
-                    encoder,
-                    client,
-                    log.clone(),
-                    settlement,
-                );
-                return Ok(Reply::Streaming(respond::event_stream(stream.into_body())));
-            }
-            let completion = meta.stamp(reply.completion());
-            Ok(Reply::Now(completion_response(
-                &completion,
-                &meta,
-                log,
-                settlement,
-            )))
-        }
-        Backend::Http(provider) => {
-            let upstream = Upstream {
-                provider: provider.as_ref(),
-                model: resolved.model,
-                ttfb_timeout_ms: config.upstream_ttfb_timeout_ms,
-                client,
-            };
-            call_upstream(upstream, &request, meta, log, settlement).await
-        }
-    }
+    // Admission is priced at the first target; the settlement at the one that answers.
+    let settlement = admit(&request, &meta, config, first.model, caller, exchange).await?;
+    let call = Call {
+        config,
+        request: &request,
+        targets: resolved.targets,
+        meta,
+        client,
+        settlement,
+    };
+    attempts::answer(call, &mut exchange.log).await
 }
 
 /// Asks the caller's limiter to admit the request: its request unit, a reservation of its
@@ -422,77 +394,4 @@ async fn admit(
     exchange.log.rate_limiter_failed_open = admission.failed_open;
     exchange.standing = admission.standing;
     admission.verdict
-}
-
-/// Who to call and how.
-struct Upstream<'a> {
-    provider: &'a dyn HttpProvider,
-    model: &'a str,
-    ttfb_timeout_ms: u32,
-    client: AbortSignal,
-}
-
-async fn call_upstream(
-    upstream: Upstream<'_>,
-    request: &ChatRequest,
-    meta: AnswerMeta,
-    log: &mut RequestLog,
-    settlement: Option<Settlement>,
-) -> Result<Reply, GatewayError> {
-    let Upstream {
-        provider,
-        model,
-        ttfb_timeout_ms,
-        client,
-    } = upstream;
-    let call = provider.build_call(request, model)?;
-    let mut response = fetch::send(&call, ttfb_timeout_ms).await?;
-    let status = response.status_code();
-    if !(200..300).contains(&status) {
-        let error_body = read_capped(Body::Response(&mut response), MAX_UPSTREAM_ERROR_BYTES)
-            .await
-            .unwrap_or_default();
-        return Err(provider.map_error(status, &error_body));
-    }
-    if request.stream {
-        let body = UpstreamBody::of(&response)?;
-        log.status = 200;
-        let translator = StreamTranslator::new(provider.stream_decoder());
-        let encoder = ChunkEncoder::new(meta);
-        let stream =
-            AnswerStream::upstream(body, translator, encoder, client, log.clone(), settlement);
-        return Ok(Reply::Streaming(respond::event_stream(stream.into_body())));
-    }
-    let answer = read_capped(Body::Response(&mut response), MAX_UPSTREAM_ANSWER_BYTES)
-        .await
-        .map_err(|err| match err {
-            BodyError::TooLarge => upstream::unreachable("its answer is too large"),
-            BodyError::Failed => {
-                upstream::unreachable("the connection broke while reading its answer")
-            }
-        })?;
-    let completion = meta.stamp(provider.parse_completion(&answer)?);
-    Ok(Reply::Now(completion_response(
-        &completion,
-        &meta,
-        log,
-        settlement,
-    )))
-}
-
-/// The JSON answer; settles the request's limits with its usage.
-fn completion_response(
-    completion: &ChatCompletion,
-    meta: &AnswerMeta,
-    log: &mut RequestLog,
-    settlement: Option<Settlement>,
-) -> Response {
-    let usage = meta.usage_of(completion);
-    log.prompt_tokens = Some(usage.prompt_tokens);
-    log.completion_tokens = Some(usage.completion_tokens);
-    log.tokens_estimated = completion.usage.is_none();
-    if let Some(settlement) = settlement {
-        settlement.settle(&usage);
-    }
-    respond::json(200, json!(completion).to_string())
 }

@@ -568,6 +568,13 @@ impl Settlement {
     pub fn settle(mut self, usage: &Usage) {
         self.usage.clone_from(usage);
     }
+
+    /// The same settlement, charged at `price`: the price of the model that answered,
+    /// which a fallback may have changed since admission.
+    pub fn repriced(mut self, price: Option<Price>) -> Settlement {
+        self.price = price;
+        self
+    }
 }
 
 impl Drop for Settlement {

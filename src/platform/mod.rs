@@ -4,11 +4,13 @@
 //! [`crate::config::Config`], [`clock`] gives time and ids, [`crypto`] WebCrypto and
 //! randomness, [`keys`] the API-key store in KV and authentication, [`jwt`] JWT
 //! verification, [`limiter`] the rate-limit Durable Object and its client, [`background`]
-//! work after the response, [`admin`] the admin API, [`fetch`] upstream calls and bodies,
+//! work after the response, [`admin`] the admin API, [`attempts`] the calls to a route's
+//! targets (retries, breakers, fallback), [`fetch`] upstream calls and bodies,
 //! [`stream`] streamed answers, [`respond`] HTTP responses, and [`handler`] runs the
 //! request path. Everything they call is plain Rust.
 
 mod admin;
+mod attempts;
 mod background;
 mod clock;
 mod crypto;

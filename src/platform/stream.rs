@@ -18,13 +18,15 @@ use wasm_bindgen::JsCast;
 use web_sys::AbortSignal;
 use worker::Delay;
 
+use super::attempts::TargetHealth;
 use super::clock::now_ms;
-use super::fetch::{BodyCanceller, UpstreamBody};
+use super::fetch::{within, BodyCanceller, UpstreamBody};
 use super::handler::emit_log;
 use super::limiter::Settlement;
+use crate::error::GatewayError;
 use crate::observe::log::RequestLog;
 use crate::output::{ChunkEncoder, StreamOutcome, StreamTranslator};
-use crate::upstream::StreamEvent;
+use crate::upstream::{out_of_time, unreachable, went_silent, StreamEvent};
 
 /// Where the events of a streamed answer come from.
 enum Input {
@@ -38,7 +40,78 @@ enum Input {
     Upstream {
         body: UpstreamBody,
         translator: StreamTranslator,
+        /// The client bytes read before the answer was committed to, not yet sent.
+        first: Option<Vec<u8>>,
+        timing: StreamTiming,
     },
+}
+
+/// How long a streamed upstream answer may take.
+#[derive(Clone, Copy)]
+pub struct StreamTiming {
+    /// The longest silence between two pieces of the body.
+    pub idle_timeout_ms: u64,
+    /// When the request's total time runs out (Unix milliseconds).
+    pub deadline_ms: u64,
+    /// The total time limit, for the error message.
+    pub total_timeout_ms: u32,
+}
+
+impl StreamTiming {
+    /// The next piece of `body`, waiting no longer than the idle limit or the time left.
+    pub async fn read(&self, body: &mut UpstreamBody) -> Piece {
+        let left = self.deadline_ms.saturating_sub(now_ms());
+        let wait = self.idle_timeout_ms.min(left);
+        match within(wait, body.next()).await {
+            Some(Some(Ok(bytes))) => Piece::Bytes(bytes),
+            Some(None) => Piece::End(None),
+            Some(Some(Err(()))) => Piece::End(Some(unreachable("the connection broke mid-stream"))),
+            // A wait cut short by the total limit, not the idle one.
+            None if wait < self.idle_timeout_ms => {
+                Piece::End(Some(out_of_time(self.total_timeout_ms)))
+            }
+            None => Piece::End(Some(went_silent(self.idle_timeout_ms))),
+        }
+    }
+}
+
+/// What one read of an upstream body brought.
+pub enum Piece {
+    /// More bytes.
+    Bytes(Vec<u8>),
+    /// The end: normal (`None`), or the body broke or timed out.
+    End(Option<GatewayError>),
+}
+
+impl Piece {
+    /// The client bytes this piece completes.
+    pub fn translate(
+        self,
+        translator: &mut StreamTranslator,
+        encoder: &mut ChunkEncoder,
+    ) -> Vec<u8> {
+        match self {
+            Piece::Bytes(bytes) => translator.push(&bytes, encoder),
+            Piece::End(failure) => translator.end(failure, encoder),
+        }
+    }
+}
+
+/// An upstream stream the request committed to: its first client bytes were produced
+/// and nothing can be retried any more.
+pub struct CommittedStream {
+    /// The rest of the upstream body.
+    pub body: UpstreamBody,
+    /// Its translator, already past the first bytes.
+    pub translator: StreamTranslator,
+    /// The encoder that wrote the first bytes.
+    pub encoder: ChunkEncoder,
+    /// The client bytes produced so far.
+    pub first: Vec<u8>,
+    /// Its time limits.
+    pub timing: StreamTiming,
+    /// The target that answers, told how the stream ended.
+    pub health: TargetHealth,
 }
 
 /// The answer's accounting (the encoder knows usage and outcome), its one log line and
@@ -47,6 +120,8 @@ struct Ledger {
     encoder: ChunkEncoder,
     log: RequestLog,
     settlement: Option<Settlement>,
+    /// The upstream target, for its circuit breaker (none for the built-in mock).
+    health: Option<TargetHealth>,
     written: bool,
 }
 
@@ -76,6 +151,15 @@ impl Ledger {
         log.stream_outcome = Some(outcome);
         log.error = error;
         emit_log(log);
+        // The target's breaker learns how the stream went; a client leaving says nothing
+        // about the upstream.
+        if let Some(health) = &self.health {
+            match outcome {
+                "completed" => health.record(false),
+                "broken" => health.record(true),
+                _ => {}
+            }
+        }
         // What was delivered is charged, however the stream ended.
         if let Some(settlement) = self.settlement.take() {
             settlement.settle(&usage);
@@ -143,25 +227,37 @@ impl AnswerStream {
             delay_ms,
             sent_first: false,
         };
-        AnswerStream::new(input, encoder, client, log, settlement)
+        AnswerStream::new(input, encoder, None, client, log, settlement)
     }
 
-    /// A stream translating an upstream body.
+    /// A stream translating the rest of a committed upstream answer.
     pub fn upstream(
-        body: UpstreamBody,
-        translator: StreamTranslator,
-        encoder: ChunkEncoder,
+        committed: CommittedStream,
         client: AbortSignal,
         log: RequestLog,
         settlement: Option<Settlement>,
     ) -> Self {
-        let input = Input::Upstream { body, translator };
-        AnswerStream::new(input, encoder, client, log, settlement)
+        let CommittedStream {
+            body,
+            translator,
+            encoder,
+            first,
+            timing,
+            health,
+        } = committed;
+        let input = Input::Upstream {
+            body,
+            translator,
+            first: Some(first),
+            timing,
+        };
+        AnswerStream::new(input, encoder, Some(health), client, log, settlement)
     }
 
     fn new(
         input: Input,
         encoder: ChunkEncoder,
+        health: Option<TargetHealth>,
         client: AbortSignal,
         log: RequestLog,
         settlement: Option<Settlement>,
@@ -170,6 +266,7 @@ impl AnswerStream {
             encoder,
             log,
             settlement,
+            health,
             written: false,
         }));
         let upstream = match &input {
@@ -229,21 +326,20 @@ impl AnswerStream {
                     out
                 }
                 Input::Upstream {
-                    body, translator, ..
-                } => {
-                    let read = body.next().await;
-                    if client.aborted() {
-                        return None;
-                    }
-                    let encoder = &mut self.ledger.borrow_mut().encoder;
-                    match read {
-                        Some(Ok(bytes)) => translator.push(&bytes, encoder),
-                        Some(Err(_)) => {
-                            translator.end(Some("the connection broke mid-stream"), encoder)
+                    body,
+                    translator,
+                    first,
+                    timing,
+                } => match first.take() {
+                    Some(first) => first,
+                    None => {
+                        let piece = timing.read(body).await;
+                        if client.aborted() {
+                            return None;
                         }
-                        None => translator.end(None, encoder),
+                        piece.translate(translator, &mut self.ledger.borrow_mut().encoder)
                     }
-                }
+                },
             };
             if self.ledger.borrow().encoder.outcome() != StreamOutcome::Open {
                 self.ended = true;

@@ -67,6 +67,17 @@ pub fn reply(request: &ChatRequest, settings: &MockSettings) -> MockReply {
 }
 
 impl MockReply {
+    /// A one-piece answer with fixed `text` that used no tokens: what the gateway says
+    /// when it degrades gracefully instead of failing.
+    pub fn fixed(text: &str) -> MockReply {
+        MockReply {
+            pieces: vec![text.to_owned()],
+            finish_reason: "stop",
+            usage: Usage::new(0, 0),
+            choices: 1,
+        }
+    }
+
     /// The answer as stream events: a role chunk, one chunk per piece, the finish chunk,
     /// usage, done. The platform pauses before each piece.
     pub fn events(&self) -> Vec<StreamEvent> {

@@ -10,12 +10,14 @@ pub mod anthropic;
 pub mod gemini;
 pub mod mock;
 pub mod openai;
+pub mod routing;
 pub mod sse;
 pub mod translate;
 
 use crate::api::chat::{ChatCompletion, ChatRequest, ChunkChoice, Usage};
-use crate::config::{Config, HttpKind, ProviderConfig, RouteTarget};
+use crate::config::{Config, HttpKind, ModelRoute, ProviderConfig, RouteTarget};
 use crate::error::{ErrorKind, GatewayError};
+use routing::attempt_order;
 
 /// A provider-neutral piece of a streamed answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,7 +61,7 @@ pub trait HttpProvider {
     fn map_error(&self, status: u16, body: &[u8]) -> GatewayError;
 }
 
-/// The backend that serves one request.
+/// Who answers a target's calls.
 pub enum Backend<'a> {
     /// The built-in mock.
     Mock(&'a crate::config::MockSettings),
@@ -67,9 +69,9 @@ pub enum Backend<'a> {
     Http(Box<dyn HttpProvider + 'a>),
 }
 
-/// A model alias resolved to its provider.
-pub struct Resolved<'a> {
-    /// The provider's name in config (for logs).
+/// One target of a resolved route, ready to be called.
+pub struct Target<'a> {
+    /// The provider's name in config.
     pub provider_name: &'a str,
     /// The model name sent upstream and reported to the client.
     pub model: &'a str,
@@ -77,10 +79,32 @@ pub struct Resolved<'a> {
     pub backend: Backend<'a>,
 }
 
-/// Finds the route for `alias`: 404 `model_not_found` when none exists, 503 when its
-/// provider lacks a secret.
-pub fn resolve<'a>(config: &'a Config, alias: &str) -> Result<Resolved<'a>, GatewayError> {
-    let not_found = || {
+impl Target<'_> {
+    /// `provider/model`: the target's name in logs and breakers.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.provider_name, self.model)
+    }
+}
+
+/// A request's route: the targets to try, in order.
+pub struct Resolved<'a> {
+    /// Targets whose provider is usable, in the order they are tried.
+    pub targets: Vec<Target<'a>>,
+    /// For an `auto` alias: why it chose the alias it chose.
+    pub auto_reason: Option<&'static str>,
+}
+
+/// Finds the targets for `request.model`, in the order they are tried (`random`, uniform,
+/// makes the weighted pick): 404 `model_not_found` when no route exists, 503
+/// `provider_not_configured` when none of its providers has its secret. An `auto` alias
+/// tries its chosen alias's targets, then the other alias's.
+pub fn resolve<'a>(
+    config: &'a Config,
+    request: &ChatRequest,
+    random: u32,
+) -> Result<Resolved<'a>, GatewayError> {
+    let alias = request.model.as_str();
+    let route = config.routes.get(alias).ok_or_else(|| {
         GatewayError::new(
             ErrorKind::ModelNotFound,
             format!(
@@ -89,9 +113,56 @@ pub fn resolve<'a>(config: &'a Config, alias: &str) -> Result<Resolved<'a>, Gate
             ),
         )
         .with_param("model")
+    })?;
+    let (aliases, auto_reason) = match route {
+        ModelRoute::Chain(_) => ([alias, ""], None),
+        ModelRoute::Auto(auto) => {
+            let (chosen, reason) = auto.choose(request);
+            let other = if chosen == auto.simple {
+                &auto.complex
+            } else {
+                &auto.simple
+            };
+            ([chosen, other.as_str()], Some(reason))
+        }
     };
-    let RouteTarget { provider, model } = config.routes.get(alias).ok_or_else(not_found)?;
-    let backend = match config.providers.get(provider).ok_or_else(not_found)? {
+    let mut targets = Vec::new();
+    for alias in aliases {
+        let Some(ModelRoute::Chain(chain)) = config.routes.get(alias) else {
+            continue;
+        };
+        for index in attempt_order(chain, random) {
+            let RouteTarget {
+                provider, model, ..
+            } = &chain[index];
+            if let Some(backend) = config
+                .providers
+                .get(provider)
+                .and_then(|p| backend(p, config))
+            {
+                targets.push(Target {
+                    provider_name: provider,
+                    model,
+                    backend,
+                });
+            }
+        }
+    }
+    if targets.is_empty() {
+        return Err(GatewayError::new(
+            ErrorKind::ProviderNotConfigured,
+            format!("the provider for model {alias:?} is not configured on this gateway"),
+        ));
+    }
+    Ok(Resolved {
+        targets,
+        auto_reason,
+    })
+}
+
+/// The backend of a provider, or `None` when its key secret is not set.
+fn backend<'a>(provider: &'a ProviderConfig, config: &'a Config) -> Option<Backend<'a>> {
+    Some(match provider {
         ProviderConfig::Mock => Backend::Mock(&config.mock),
         ProviderConfig::Http {
             kind,
@@ -100,12 +171,7 @@ pub fn resolve<'a>(config: &'a Config, alias: &str) -> Result<Resolved<'a>, Gate
             default_max_tokens,
             ..
         } => {
-            let api_key = api_key.as_ref().ok_or_else(|| {
-                GatewayError::new(
-                    ErrorKind::ProviderNotConfigured,
-                    format!("the provider for model {alias:?} is not configured on this gateway"),
-                )
-            })?;
+            let api_key = api_key.as_ref()?;
             Backend::Http(match kind {
                 HttpKind::OpenAi => Box::new(openai::OpenAi::new(base_url, api_key)),
                 HttpKind::Gemini => Box::new(gemini::Gemini::new(base_url, api_key)),
@@ -116,11 +182,6 @@ pub fn resolve<'a>(config: &'a Config, alias: &str) -> Result<Resolved<'a>, Gate
                 )),
             })
         }
-    };
-    Ok(Resolved {
-        provider_name: provider,
-        model,
-        backend,
     })
 }
 
@@ -133,10 +194,26 @@ pub fn unreachable(detail: &str) -> GatewayError {
 }
 
 /// The client-facing error for an upstream that sent no headers within the deadline.
-pub fn timed_out(timeout_ms: u32) -> GatewayError {
+pub fn timed_out(timeout_ms: u64) -> GatewayError {
     GatewayError::new(
         ErrorKind::UpstreamTimeout,
         format!("the upstream provider did not answer within {timeout_ms} ms"),
+    )
+}
+
+/// The client-facing error for an upstream that went silent in the middle of its answer.
+pub fn went_silent(timeout_ms: u64) -> GatewayError {
+    GatewayError::new(
+        ErrorKind::UpstreamTimeout,
+        format!("the upstream provider sent nothing for {timeout_ms} ms"),
+    )
+}
+
+/// The client-facing error for a request that ran out of its total time.
+pub fn out_of_time(total_timeout_ms: u32) -> GatewayError {
+    GatewayError::new(
+        ErrorKind::UpstreamTimeout,
+        format!("the request did not complete within its time limit of {total_timeout_ms} ms"),
     )
 }
 
@@ -144,6 +221,7 @@ pub fn timed_out(timeout_ms: u32) -> GatewayError {
 mod tests {
     use super::*;
     use crate::config::ConfigSource;
+    use crate::guard::validate::parse_chat_request;
 
     struct Vars(&'static str);
 
@@ -151,10 +229,15 @@ mod tests {
         fn var(&self, name: &str) -> Option<String> {
             match name {
                 "PROVIDERS" => Some(
-                    r#"{"up": {"type": "openai", "base_url": "http://127.0.0.1:9/v1", "api_key_secret": "K"}}"#.into(),
+                    r#"{"up": {"type": "openai", "base_url": "http://127.0.0.1:9/v1", "api_key_secret": "K"},
+                        "off": {"type": "openai", "base_url": "http://127.0.0.1:9/v1", "api_key_secret": "UNSET"}}"#.into(),
                 ),
                 "ROUTES" => Some(
-                    r#"{"mock": {"provider": "mock"}, "fast": {"provider": "up", "model": "gpt-x"}}"#.into(),
+                    r#"{"mock": {"provider": "mock"},
+                        "fast": {"provider": "up", "model": "gpt-x"},
+                        "chain": {"targets": [{"provider": "off", "model": "a"}, {"provider": "up", "model": "b"}, {"provider": "mock", "model": "c"}]},
+                        "dark": {"targets": [{"provider": "off", "model": "a"}]},
+                        "auto": {"auto": {"simple": "fast", "complex": "chain", "max_simple_prompt_tokens": 50}}}"#.into(),
                 ),
                 _ => None,
             }
@@ -164,25 +247,53 @@ mod tests {
         }
     }
 
+    fn request(model: &str, text: &str) -> ChatRequest {
+        let body =
+            serde_json::json!({"model": model, "messages": [{"role": "user", "content": text}]});
+        parse_chat_request(
+            body.to_string().as_bytes(),
+            &Config::load(&Vars("")).unwrap().limits,
+        )
+        .unwrap()
+    }
+
+    fn keys(resolved: &Resolved) -> Vec<String> {
+        resolved.targets.iter().map(Target::key).collect()
+    }
+
     #[test]
-    fn aliases_resolve_to_their_provider_and_model() {
+    fn aliases_resolve_to_their_usable_targets_in_order() {
         let config = Config::load(&Vars("sk-x")).unwrap();
-        let resolved = resolve(&config, "fast").unwrap();
-        assert_eq!((resolved.provider_name, resolved.model), ("up", "gpt-x"));
-        assert!(matches!(resolved.backend, Backend::Http(_)));
-        assert!(matches!(
-            resolve(&config, "mock").unwrap().backend,
-            Backend::Mock(_)
-        ));
+        let resolved = resolve(&config, &request("fast", "hi"), 0).unwrap();
+        assert_eq!(keys(&resolved), ["up/gpt-x"]);
+        assert!(matches!(resolved.targets[0].backend, Backend::Http(_)));
+        let mock = resolve(&config, &request("mock", "hi"), 0).unwrap();
+        assert!(matches!(mock.targets[0].backend, Backend::Mock(_)));
+        // The provider without its secret is left out of the chain.
+        let chain = resolve(&config, &request("chain", "hi"), 0).unwrap();
+        assert_eq!(keys(&chain), ["up/b", "mock/c"]);
+    }
+
+    #[test]
+    fn auto_tries_its_chosen_alias_first_and_the_other_after() {
+        let config = Config::load(&Vars("sk-x")).unwrap();
+        let simple = resolve(&config, &request("auto", "hi"), 0).unwrap();
+        assert_eq!(simple.auto_reason, Some("simple"));
+        assert_eq!(keys(&simple), ["up/gpt-x", "up/b", "mock/c"]);
+        let complex = resolve(&config, &request("auto", "prove it step by step"), 0).unwrap();
+        assert_eq!(complex.auto_reason, Some("reasoning_cues"));
+        assert_eq!(keys(&complex), ["up/b", "mock/c", "up/gpt-x"]);
     }
 
     #[test]
     fn unknown_models_are_404_and_unconfigured_providers_503() {
         let config = Config::load(&Vars("")).unwrap();
-        let err = resolve(&config, "gpt-5").err().unwrap();
+        let err = resolve(&config, &request("gpt-5", "hi"), 0).err().unwrap();
         assert_eq!((err.status(), err.code()), (404, "model_not_found"));
         assert_eq!(err.param.as_deref(), Some("model"));
-        let err = resolve(&config, "fast").err().unwrap();
+        let err = resolve(&config, &request("fast", "hi"), 0).err().unwrap();
         assert_eq!((err.status(), err.code()), (503, "provider_not_configured"));
+        let err = resolve(&config, &request("dark", "hi"), 0).err().unwrap();
+        assert_eq!(err.code(), "provider_not_configured");
     }
 }

@@ -1,0 +1,448 @@
+//! Calls a request's targets in turn until one answers: retries with backoff, circuit
+//! breakers, fallback along the chain and time limits, decided by
+//! [`crate::resilience`]; then turns the answer into the reply.
+//!
+//! A retry or fallback is possible only until the client has been sent a byte. A streamed
+//! answer is therefore read until it yields its first client bytes before it is
+//! committed to: an upstream that fails before that (an error event, a malformed first
+//! event, a stall, a reset) is retried like one that failed outright.
+
+use std::cell::RefCell;
+use std::time::Duration;
+
+use serde_json::json;
+use web_sys::AbortSignal;
+use worker::{Delay, Response};
+
+use super::clock::now_ms;
+use super::crypto::random_u32;
+use super::fetch::{self, read_capped, within, Body, BodyError, UpstreamBody};
+use super::handler::Reply;
+use super::limiter::Settlement;
+use super::respond;
+use super::stream::{AnswerStream, CommittedStream, StreamTiming};
+use crate::api::chat::{ChatCompletion, ChatRequest};
+use crate::config::Config;
+use crate::error::{ErrorKind, GatewayError};
+use crate::observe::log::{AttemptLog, RequestLog};
+use crate::output::{AnswerMeta, ChunkEncoder, StreamOutcome, StreamTranslator};
+use crate::resilience::breaker::{BreakerBoard, BreakerPolicy, Transition};
+use crate::resilience::plan::{AttemptPlan, Next};
+use crate::resilience::retry::{retry_after_ms, Failure};
+use crate::resilience::ResiliencePolicy;
+use crate::upstream::mock::{self, MockReply};
+use crate::upstream::{self, out_of_time, went_silent, Backend, HttpProvider, Target};
+
+/// Most bytes read from an upstream error body: enough for any error object.
+const MAX_UPSTREAM_ERROR_BYTES: usize = 64 * 1024;
+/// Most bytes read from a complete (non-streaming) upstream answer.
+const MAX_UPSTREAM_ANSWER_BYTES: usize = 16 * 1024 * 1024;
+
+thread_local! {
+    /// Every target's circuit breaker, for this isolate.
+    static BREAKERS: RefCell<BreakerBoard> = RefCell::new(BreakerBoard::default());
+}
+
+/// One target's circuit breaker: asked before a call, told how each call ended.
+#[derive(Clone)]
+pub struct TargetHealth {
+    key: String,
+    policy: BreakerPolicy,
+}
+
+impl TargetHealth {
+    fn of(target: &Target, policy: &BreakerPolicy) -> Self {
+        TargetHealth {
+            key: target.key(),
+            policy: policy.clone(),
+        }
+    }
+
+    /// Whether a call may go out now.
+    fn allows(&self) -> bool {
+        let (allowed, transition) =
+            BREAKERS.with(|board| board.borrow_mut().allow(&self.key, &self.policy, now_ms()));
+        log_transition(transition);
+        allowed
+    }
+
+    /// Records how a call ended (`failed`: in a way that counts against the target).
+    pub fn record(&self, failed: bool) {
+        let transition = BREAKERS.with(|board| {
+            board
+                .borrow_mut()
+                .record(&self.key, failed, &self.policy, now_ms())
+        });
+        log_transition(transition);
+    }
+}
+
+/// Writes a breaker's state change as its own log line.
+fn log_transition(transition: Option<Transition>) {
+    if let Some(Transition {
+        target,
+        from,
+        to,
+        reason,
+        count,
+    }) = transition
+    {
+        let line = json!({
+            "event": "circuit_breaker",
+            "ts": now_ms(),
+            "target": target,
+            "from": from,
+            "to": to,
+            "reason": reason,
+            "transitions": count,
+        });
+        worker::console_log!("{line}");
+    }
+}
+
+/// One request's way to an answer.
+pub struct Call<'a> {
+    /// The configuration (resilience policy, prices, mock settings).
+    pub config: &'a Config,
+    /// The validated request.
+    pub request: &'a ChatRequest,
+    /// The targets, in the order they are tried.
+    pub targets: Vec<Target<'a>>,
+    /// What every chunk of the answer shares; `model` is set per target.
+    pub meta: AnswerMeta,
+    /// The client's request signal: aborted when it disconnects.
+    pub client: AbortSignal,
+    /// What the request owes its rate limits when it ends.
+    pub settlement: Option<Settlement>,
+}
+
+/// What a successful attempt produced.
+enum Answer {
+    /// A complete answer.
+    Complete(ChatCompletion),
+    /// A stream whose first client bytes are ready.
+    Stream(CommittedStream),
+    /// The built-in mock answers.
+    Mock(MockReply, u32),
+}
+
+/// Why an attempt failed, and what that means for the next one.
+struct AttemptError {
+    error: GatewayError,
+    failure: Failure,
+    /// How the attempt ended, for the log: the upstream's status or the error code.
+    outcome: String,
+}
+
+impl AttemptError {
+    fn new(error: GatewayError, failure: Failure) -> Self {
+        let outcome = error.code().to_owned();
+        AttemptError {
+            error,
+            failure,
+            outcome,
+        }
+    }
+}
+
+/// Tries the call's targets until one answers, within the request's total time; then
+/// answers, or fails with the last error (a one-target route), 503
+/// `all_providers_failed`, or the configured degradation message.
+pub async fn answer(call: Call<'_>, log: &mut RequestLog) -> Result<Reply, GatewayError> {
+    let policy = &call.config.resilience;
+    let deadline_ms = log.ts + u64::from(policy.total_timeout_ms);
+    let health: Vec<TargetHealth> = call
+        .targets
+        .iter()
+        .map(|target| TargetHealth::of(target, &policy.breaker))
+        .collect();
+    let mut plan = AttemptPlan::new(
+        (0..call.targets.len()).collect(),
+        &policy.retry,
+        deadline_ms,
+    );
+    let mut last_error = None;
+    loop {
+        let mut skipped = Vec::new();
+        let next = plan.next_target(
+            now_ms(),
+            |index| health[index].allows(),
+            |index| skipped.push(index),
+        );
+        for index in skipped {
+            log.chain.push(AttemptLog {
+                target: health[index].key.clone(),
+                outcome: "circuit_open".to_owned(),
+                ms: 0,
+            });
+        }
+        let Some(index) = next else { break };
+        if call.client.aborted() {
+            break;
+        }
+        let target = &call.targets[index];
+        log.provider = Some(target.provider_name.to_owned());
+        log.upstream_model = Some(target.model.to_owned());
+        log.attempts = plan.attempts();
+        let meta = AnswerMeta {
+            model: target.model.to_owned(),
+            ..call.meta.clone()
+        };
+        let started = now_ms();
+        let attempt = attempt(target, &call, &meta, policy, deadline_ms, &health[index]).await;
+        let ms = now_ms().saturating_sub(started);
+        match attempt {
+            Ok(answer) => {
+                log.chain.push(AttemptLog {
+                    target: health[index].key.clone(),
+                    outcome: "ok".to_owned(),
+                    ms,
+                });
+                let price = call.config.prices.get(target.model).copied();
+                let settlement = call.settlement.map(|settlement| settlement.repriced(price));
+                return Ok(deliver(
+                    answer,
+                    &call.client,
+                    &meta,
+                    call.request,
+                    log,
+                    settlement,
+                ));
+            }
+            Err(AttemptError {
+                error,
+                failure,
+                outcome,
+            }) => {
+                log.chain.push(AttemptLog {
+                    target: health[index].key.clone(),
+                    outcome,
+                    ms,
+                });
+                health[index].record(failure.counts_against_target());
+                match plan.after_failure(failure, now_ms(), random_u32()) {
+                    Next::Stop => return Err(error),
+                    Next::Retry { after_ms } => {
+                        Delay::from(Duration::from_millis(after_ms)).await;
+                    }
+                    Next::Fallback => {}
+                }
+                last_error = Some(error);
+            }
+        }
+    }
+    if let Some(message) = &policy.degraded_message {
+        log.degraded = true;
+        let meta = AnswerMeta {
+            model: call.request.model.clone(),
+            ..call.meta
+        };
+        let reply = Answer::Mock(MockReply::fixed(message), 0);
+        return Ok(deliver(
+            reply,
+            &call.client,
+            &meta,
+            call.request,
+            log,
+            call.settlement,
+        ));
+    }
+    Err(match last_error {
+        // A one-target route keeps the upstream's own error (a 504, a 502, a mapped 4xx).
+        Some(error) if call.targets.len() == 1 => error,
+        _ => every_target_failed(&call.request.model, &log.chain, plan.attempts()),
+    })
+}
+
+/// 503 `all_providers_failed`, saying how each target last ended.
+fn every_target_failed(alias: &str, chain: &[AttemptLog], attempts: u32) -> GatewayError {
+    let mut last: Vec<(&str, &str)> = Vec::new();
+    for entry in chain {
+        match last.iter_mut().find(|(target, _)| *target == entry.target) {
+            Some(seen) => seen.1 = &entry.outcome,
+            None => last.push((&entry.target, &entry.outcome)),
+        }
+    }
+    let detail: Vec<String> = last
+        .iter()
+        .map(|(target, outcome)| format!("{target}: {outcome}"))
+        .collect();
+    GatewayError::new(
+        ErrorKind::AllProvidersFailed,
+        format!(
+            "every provider for model {alias:?} failed ({attempts} calls; {}); try again later",
+            detail.join(", ")
+        ),
+    )
+}
+
+/// One call to one target.
+async fn attempt(
+    target: &Target<'_>,
+    call: &Call<'_>,
+    meta: &AnswerMeta,
+    policy: &ResiliencePolicy,
+    deadline_ms: u64,
+    health: &TargetHealth,
+) -> Result<Answer, AttemptError> {
+    let provider = match &target.backend {
+        Backend::Mock(settings) => {
+            let reply = mock::reply(call.request, settings);
+            return Ok(Answer::Mock(reply, settings.chunk_delay_ms));
+        }
+        Backend::Http(provider) => provider.as_ref(),
+    };
+    // A request this provider cannot express may suit the next one.
+    let upstream_call = provider
+        .build_call(call.request, target.model)
+        .map_err(|error| AttemptError::new(error, Failure::TargetUnusable))?;
+    let left = || deadline_ms.saturating_sub(now_ms());
+    let ttfb_ms = u64::from(policy.ttfb_timeout_ms).min(left());
+    let mut response = fetch::send(&upstream_call, ttfb_ms)
+        .await
+        .map_err(|error| {
+            let error = if error.kind == ErrorKind::UpstreamTimeout
+                && ttfb_ms < u64::from(policy.ttfb_timeout_ms)
+            {
+                out_of_time(policy.total_timeout_ms)
+            } else {
+                error
+            };
+            AttemptError::new(error, Failure::NETWORK)
+        })?;
+    let idle_ms = || u64::from(policy.idle_timeout_ms).min(left());
+    let status = response.status_code();
+    if !(200..300).contains(&status) {
+        let header = |name: &str| response.headers().get(name).ok().flatten();
+        let retry_after = retry_after_ms(
+            header("retry-after-ms").as_deref(),
+            header("retry-after").as_deref(),
+            now_ms(),
+        );
+        let body = within(
+            idle_ms(),
+            read_capped(Body::Response(&mut response), MAX_UPSTREAM_ERROR_BYTES),
+        )
+        .await
+        .and_then(Result::ok)
+        .unwrap_or_default();
+        return Err(AttemptError {
+            error: provider.map_error(status, &body),
+            failure: Failure::of_status(status, retry_after),
+            outcome: status.to_string(),
+        });
+    }
+    if call.request.stream {
+        let timing = StreamTiming {
+            idle_timeout_ms: u64::from(policy.idle_timeout_ms),
+            deadline_ms,
+            total_timeout_ms: policy.total_timeout_ms,
+        };
+        return first_bytes(&response, provider, meta, timing, health).await;
+    }
+    let answer = within(
+        idle_ms(),
+        read_capped(Body::Response(&mut response), MAX_UPSTREAM_ANSWER_BYTES),
+    )
+    .await;
+    let answer = match answer {
+        Some(Ok(answer)) => answer,
+        Some(Err(BodyError::TooLarge)) => {
+            // The same request would get the same answer: no retry, but a fallback.
+            let error = upstream::unreachable("its answer is too large");
+            return Err(AttemptError::new(error, Failure::TargetUnusable));
+        }
+        Some(Err(BodyError::Failed)) => {
+            let error = upstream::unreachable("the connection broke while reading its answer");
+            return Err(AttemptError::new(error, Failure::NETWORK));
+        }
+        None => {
+            let error = went_silent(u64::from(policy.idle_timeout_ms));
+            return Err(AttemptError::new(error, Failure::NETWORK));
+        }
+    };
+    let completion = provider
+        .parse_completion(&answer)
+        .map_err(|error| AttemptError::new(error, Failure::NETWORK))?;
+    health.record(false);
+    Ok(Answer::Complete(completion))
+}
+
+/// Reads a streamed answer until it yields its first client bytes, and commits to it; an
+/// upstream that breaks, stalls or sends an error before that is a failed attempt.
+async fn first_bytes(
+    response: &Response,
+    provider: &dyn HttpProvider,
+    meta: &AnswerMeta,
+    timing: StreamTiming,
+    health: &TargetHealth,
+) -> Result<Answer, AttemptError> {
+    let mut body =
+        UpstreamBody::of(response).map_err(|error| AttemptError::new(error, Failure::NETWORK))?;
+    let mut translator = StreamTranslator::new(provider.stream_decoder());
+    let mut encoder = ChunkEncoder::new(meta.clone());
+    loop {
+        let first = timing
+            .read(&mut body)
+            .await
+            .translate(&mut translator, &mut encoder);
+        if encoder.outcome() == StreamOutcome::Broken {
+            let error = encoder
+                .error()
+                .cloned()
+                .unwrap_or_else(|| upstream::unreachable("the stream failed"));
+            return Err(AttemptError::new(error, Failure::NETWORK));
+        }
+        if !first.is_empty() {
+            return Ok(Answer::Stream(CommittedStream {
+                body,
+                translator,
+                encoder,
+                first,
+                timing,
+                health: health.clone(),
+            }));
+        }
+    }
+}
+
+/// The reply for an answer: JSON, or a stream that writes its own log line.
+fn deliver(
+    answer: Answer,
+    client: &AbortSignal,
+    meta: &AnswerMeta,
+    request: &ChatRequest,
+    log: &mut RequestLog,
+    settlement: Option<Settlement>,
+) -> Reply {
+    let completion = match answer {
+        Answer::Complete(completion) => completion,
+        Answer::Stream(committed) => {
+            log.status = 200;
+            let stream = AnswerStream::upstream(committed, client.clone(), log.clone(), settlement);
+            return Reply::Streaming(respond::event_stream(stream.into_body()));
+        }
+        Answer::Mock(reply, delay_ms) if request.stream => {
+            log.status = 200;
+            let stream = AnswerStream::mock(
+                reply.events(),
+                delay_ms,
+                ChunkEncoder::new(meta.clone()),
+                client.clone(),
+                log.clone(),
+                settlement,
+            );
+            return Reply::Streaming(respond::event_stream(stream.into_body()));
+        }
+        Answer::Mock(reply, _) => reply.completion(),
+    };
+    let completion = meta.stamp(completion);
+    let usage = meta.usage_of(&completion);
+    log.prompt_tokens = Some(usage.prompt_tokens);
+    log.completion_tokens = Some(usage.completion_tokens);
+    log.tokens_estimated = completion.usage.is_none();
+    if let Some(settlement) = settlement {
+        settlement.settle(&usage);
+    }
+    Reply::Now(respond::json(200, json!(completion).to_string()))
+}
