@@ -6,7 +6,8 @@
 // process): the upstream directly, the floor Worker, the gateway Worker (anonymous), the
 // gateway with an RS256 JWT (`gw+jwt`), and with a JWT whose tier is rate limited
 // (`gw+limit`: every request admitted and settled by its Durable Object). For each: JSON
-// and 50-chunk streaming answers, at concurrency 1 and 32. Printed: latency p50/p99,
+// and 50-chunk streaming answers, at concurrency 1 and 32, and 500-chunk streams at
+// concurrency 1 (direct, floor, gateway: the cost per chunk). Printed: latency p50/p99,
 // added latency over the direct call, requests/s, CPU ms per request of each Worker's
 // workerd process tree (from /proc), gateway/floor ratios and the gzipped wasm sizes.
 // Every figure is the median of BENCH_RUNS runs (default 3).
@@ -25,6 +26,12 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const REQUESTS = { 1: Number(process.env.BENCH_REQUESTS_C1 ?? 400), 32: Number(process.env.BENCH_REQUESTS_C32 ?? 3000) };
 const STREAM_CHUNKS = 50;
+// A long stream sent by the upstream in one write, measured at concurrency 1 on the floor
+// and the anonymous gateway only: with the runtime's per-read costs out of the way, the
+// gateway's CPU over the floor's is what parsing, translating and re-encoding the chunks
+// costs.
+const LONG_STREAM_CHUNKS = 500;
+const LONG_STREAM_REQUESTS = Number(process.env.BENCH_REQUESTS_LONG ?? 100);
 // BENCH_ONLY=stream/c32 (a mode, a concurrency or both) runs a subset while investigating.
 const ONLY = process.env.BENCH_ONLY ?? "";
 const CLK_TCK = 100; // Linux USER_HZ: /proc times are in 1/100 s.
@@ -232,8 +239,8 @@ async function main() {
   };
   const gateway = await startWorker(root, {
     PROVIDERS: JSON.stringify({ up: { type: "openai", base_url: upstream.url, api_key_secret: "UP_KEY" } }),
-    ROUTES: JSON.stringify({ bench: { provider: "up", model: "ok" } }),
-    ANONYMOUS_MODELS: "bench",
+    ROUTES: JSON.stringify({ bench: { provider: "up", model: "ok" }, burst: { provider: "up", model: "burst" } }),
+    ANONYMOUS_MODELS: "bench,burst",
     JWT_JWKS: JSON.stringify(jwks),
     JWT_ISSUER: "bench",
     JWT_AUDIENCE: "gateway",
@@ -259,16 +266,24 @@ async function main() {
   const bodies = {
     json: JSON.stringify({ model: "bench", messages }),
     stream: JSON.stringify({ model: "bench", messages, stream: true, metadata: { chunks: String(STREAM_CHUNKS) } }),
+    long: JSON.stringify({ model: "burst", messages, stream: true, metadata: { chunks: String(LONG_STREAM_CHUNKS) } }),
+  };
+  // Which targets and concurrencies each mode is measured with.
+  const plan = {
+    json: { concurrencies: [1, 32], targets: Object.keys(targets) },
+    stream: { concurrencies: [1, 32], targets: Object.keys(targets) },
+    long: { concurrencies: [1], targets: ["direct", "floor", "gateway"] },
   };
 
   const results = {}; // key `${target}/${mode}/c${n}` -> list of run results
   try {
     for (let run = 1; run <= RUNS; run++) {
       for (const mode of Object.keys(bodies)) {
-        for (const concurrency of [1, 32]) {
+        for (const concurrency of plan[mode].concurrencies) {
           if (ONLY && !ONLY.split("/").every((part) => [mode, `c${concurrency}`].includes(part))) continue;
-          for (const [name, target] of Object.entries(targets)) {
-            const result = await load(target, bodies[mode], concurrency, REQUESTS[concurrency]);
+          for (const name of plan[mode].targets) {
+            const count = mode === "long" ? LONG_STREAM_REQUESTS : REQUESTS[concurrency];
+            const result = await load(targets[name], bodies[mode], concurrency, count);
             (results[`${name}/${mode}/c${concurrency}`] ??= []).push(result);
           }
         }
@@ -283,14 +298,14 @@ async function main() {
 
   const m = (key, field) => median((results[key] ?? []).map((r) => r[field]));
   const f = (value, digits = 2) => (value === null ? "-" : value.toFixed(digits));
-  console.log(`\nmedian of ${RUNS} runs; stream = ${STREAM_CHUNKS} chunks; latency in ms; CPU = workerd ms per request\n`);
+  console.log(`\nmedian of ${RUNS} runs; stream = ${STREAM_CHUNKS} chunks, long = ${LONG_STREAM_CHUNKS}; latency in ms; CPU = workerd ms per request\n`);
   console.log("mode    conc  target   p50     p99     added p50  added p99  req/s    CPU ms/req");
   const measured = (mode, concurrency) => results[`direct/${mode}/c${concurrency}`] !== undefined;
   for (const mode of Object.keys(bodies)) {
-    for (const concurrency of [1, 32]) {
+    for (const concurrency of plan[mode].concurrencies) {
       if (!measured(mode, concurrency)) continue;
       const direct = `direct/${mode}/c${concurrency}`;
-      for (const name of Object.keys(targets)) {
+      for (const name of plan[mode].targets) {
         const key = `${name}/${mode}/c${concurrency}`;
         const added50 = name === "direct" ? null : m(key, "p50") - m(direct, "p50");
         const added99 = name === "direct" ? null : m(key, "p99") - m(direct, "p99");
@@ -315,7 +330,7 @@ async function main() {
     }
   }
   console.log("\nauth (RS256 JWT, key cached in the isolate) over anonymous requests:");
-  for (const mode of Object.keys(bodies)) {
+  for (const mode of ["json", "stream"]) {
     for (const concurrency of [1, 32]) {
       if (!measured(mode, concurrency)) continue;
       const g = `gateway/${mode}/c${concurrency}`;
@@ -324,13 +339,20 @@ async function main() {
     }
   }
   console.log("\nrate limiting (one principal's Durable Object: admit + settle) over JWT auth alone:");
-  for (const mode of Object.keys(bodies)) {
+  for (const mode of ["json", "stream"]) {
     for (const concurrency of [1, 32]) {
       if (!measured(mode, concurrency)) continue;
       const j = `gw+jwt/${mode}/c${concurrency}`;
       const l = `gw+limit/${mode}/c${concurrency}`;
       console.log(`  ${mode} c${concurrency}: +${f(m(l, "p50") - m(j, "p50"))} ms p50, +${f(m(l, "cpu") - m(j, "cpu"), 3)} ms CPU per request`);
     }
+  }
+  if (measured("long", 1)) {
+    // The floor pays the same runtime and I/O per chunk; what the gateway adds is its
+    // parsing, translation and re-encoding.
+    const added = (mode) => m(`gateway/${mode}/c1`, "cpu") - m(`floor/${mode}/c1`, "cpu");
+    console.log(`\ntranslation (a ${LONG_STREAM_CHUNKS}-chunk stream the upstream sends in one write, c1, gateway CPU over the floor's):`);
+    console.log(`  +${f(added("long"), 3)} ms CPU per stream (gateway ${f(m("gateway/long/c1", "cpu"), 3)}, floor ${f(m("floor/long/c1", "cpu"), 3)}), ${f(added("long") / LONG_STREAM_CHUNKS, 4)} ms per chunk`);
   }
   const gatewayWasm = gzippedKb(path.join(root, "build/index_bg.wasm"));
   const floorWasm = gzippedKb(path.join(root, "bench/floor/build/index_bg.wasm"));

@@ -16,11 +16,11 @@ use worker::{Delay, Response};
 
 use super::clock::now_ms;
 use super::crypto::random_u32;
-use super::fetch::{self, read_capped, within, Body, BodyError, UpstreamBody};
+use super::fetch::{self, read_capped, within, Body, UpstreamBody};
 use super::handler::Reply;
 use super::limiter::Settlement;
 use super::respond;
-use super::stream::{AnswerStream, CommittedStream, StreamTiming};
+use super::stream::{AnswerStream, CommittedStream, Piece, StreamTiming};
 use crate::api::chat::{ChatCompletion, ChatRequest};
 use crate::config::Config;
 use crate::error::{ErrorKind, GatewayError};
@@ -31,7 +31,7 @@ use crate::resilience::plan::{AttemptPlan, Next};
 use crate::resilience::retry::{retry_after_ms, Failure};
 use crate::resilience::ResiliencePolicy;
 use crate::upstream::mock::{self, MockReply};
-use crate::upstream::{self, out_of_time, went_silent, Backend, HttpProvider, Target};
+use crate::upstream::{self, out_of_time, Backend, HttpProvider, Target};
 
 /// Most bytes read from an upstream error body: enough for any error object.
 const MAX_UPSTREAM_ERROR_BYTES: usize = 64 * 1024;
@@ -332,40 +332,53 @@ async fn attempt(
             outcome: status.to_string(),
         });
     }
+    let timing = StreamTiming {
+        idle_timeout_ms: u64::from(policy.idle_timeout_ms),
+        deadline_ms,
+        total_timeout_ms: policy.total_timeout_ms,
+    };
     if call.request.stream {
-        let timing = StreamTiming {
-            idle_timeout_ms: u64::from(policy.idle_timeout_ms),
-            deadline_ms,
-            total_timeout_ms: policy.total_timeout_ms,
-        };
         return first_bytes(&response, provider, meta, timing, health).await;
     }
-    let answer = within(
-        idle_ms(),
-        read_capped(Body::Response(&mut response), MAX_UPSTREAM_ANSWER_BYTES),
-    )
-    .await;
-    let answer = match answer {
-        Some(Ok(answer)) => answer,
-        Some(Err(BodyError::TooLarge)) => {
-            // The same request would get the same answer: no retry, but a fallback.
-            let error = upstream::unreachable("its answer is too large");
-            return Err(AttemptError::new(error, Failure::TargetUnusable));
-        }
-        Some(Err(BodyError::Failed)) => {
-            let error = upstream::unreachable("the connection broke while reading its answer");
-            return Err(AttemptError::new(error, Failure::NETWORK));
-        }
-        None => {
-            let error = went_silent(u64::from(policy.idle_timeout_ms));
-            return Err(AttemptError::new(error, Failure::NETWORK));
-        }
-    };
+    let answer = read_answer(&response, &timing).await?;
     let completion = provider
         .parse_completion(&answer)
         .map_err(|error| AttemptError::new(error, Failure::NETWORK))?;
     health.record(false);
     Ok(Answer::Complete(completion))
+}
+
+/// Reads a complete (non-streaming) answer piece by piece, each within the idle limit, up
+/// to [`MAX_UPSTREAM_ANSWER_BYTES`].
+async fn read_answer(response: &Response, timing: &StreamTiming) -> Result<Vec<u8>, AttemptError> {
+    // The same request would get the same answer: an oversized one is not retried, but
+    // the next target is tried.
+    let too_large = || {
+        let error = upstream::unreachable("its answer is too large");
+        AttemptError::new(error, Failure::TargetUnusable)
+    };
+    let declared = response
+        .headers()
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|length| length.trim().parse::<usize>().ok());
+    if declared.is_some_and(|length| length > MAX_UPSTREAM_ANSWER_BYTES) {
+        return Err(too_large());
+    }
+    let mut body =
+        UpstreamBody::of(response).map_err(|error| AttemptError::new(error, Failure::NETWORK))?;
+    let mut answer = Vec::with_capacity(declared.unwrap_or(0));
+    loop {
+        match timing.read(&mut body).await {
+            Piece::Bytes(bytes) if answer.len() + bytes.len() > MAX_UPSTREAM_ANSWER_BYTES => {
+                return Err(too_large())
+            }
+            Piece::Bytes(bytes) => answer.extend_from_slice(&bytes),
+            Piece::End(None) => return Ok(answer),
+            Piece::End(Some(error)) => return Err(AttemptError::new(error, Failure::NETWORK)),
+        }
+    }
 }
 
 /// Reads a streamed answer until it yields its first client bytes, and commits to it; an

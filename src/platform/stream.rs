@@ -65,7 +65,10 @@ impl StreamTiming {
         match within(wait, body.next()).await {
             Some(Some(Ok(bytes))) => Piece::Bytes(bytes),
             Some(None) => Piece::End(None),
-            Some(Some(Err(()))) => Piece::End(Some(unreachable("the connection broke mid-stream"))),
+            Some(Some(Err(()))) => {
+                let broke = "the connection broke before the answer was complete";
+                Piece::End(Some(unreachable(broke)))
+            }
             // A wait cut short by the total limit, not the idle one.
             None if wait < self.idle_timeout_ms => {
                 Piece::End(Some(out_of_time(self.total_timeout_ms)))

@@ -38,7 +38,7 @@ pub struct AutoRoute {
 const MAX_SIMPLE_MESSAGES: usize = 16;
 
 /// Phrases in the last user message that ask for reasoning, analysis or code work
-/// (matched on lower-cased text).
+/// (matched on ASCII-lower-cased text).
 const REASONING_CUES: &[&str] = &[
     "step by step",
     "step-by-step",
@@ -75,7 +75,12 @@ impl AutoRoute {
         } else if request.messages.len() > MAX_SIMPLE_MESSAGES {
             Some("long_conversation")
         } else {
-            let text = request.last_user_text().unwrap_or_default().to_lowercase();
+            // ASCII folding is enough for the English cues, and leaves out the Unicode
+            // case tables (about 25 KB of wasm).
+            let text = request
+                .last_user_text()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
             REASONING_CUES
                 .iter()
                 .any(|cue| text.contains(cue))

@@ -13,6 +13,7 @@
 //   truncate      streams one chunk, then ends the body cleanly without [DONE]
 //   garbage       streams one chunk, then an event that is not JSON
 //   split         streams the answer one byte per write (chunk edges everywhere)
+//   burst         streams the whole answer in one write
 // The events of a stream: role chunk, one chunk per word, finish chunk, usage chunk, [DONE].
 
 import { startUpstreamServer } from "./upstream-server.mjs";
@@ -99,6 +100,7 @@ export const OPENAI_WIRE = {
     truncate: { cutAfter: 2 },
     garbage: { malformedAt: 1 },
     split: { split: true },
+    burst: { burst: true },
   },
 };
 

@@ -20,6 +20,7 @@
 //   { hold: true }         a stream that sends its first content event, then waits for
 //                          release() and sends the rest 50 ms apart
 //   { split: true }        a stream written one byte at a time
+//   { burst: true }        a stream written in one piece (the benchmark's per-chunk cost)
 //   { handle(req, res, call) }  a wire-specific answer (error bodies that echo keys, ...)
 // Every request is recorded with the time it arrived; so is every request whose
 // connection the gateway closed before the answer finished (`aborted`).
@@ -128,6 +129,7 @@ export async function startUpstreamServer(wire) {
     if (fault.malformedAt !== undefined) events[fault.malformedAt] = wire.malformed(call);
     if (fault.oversize) events.splice(1, 0, `data: "${"x".repeat(5 * 1024 * 1024)}"\n\n`);
     res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+    if (fault.burst) return end(events.join(""));
     res.flushHeaders();
     for (const [index, event] of events.entries()) {
       if (res.destroyed) return;
