@@ -13,6 +13,7 @@ use serde_json::Value;
 use crate::auth::cors::CorsPolicy;
 use crate::auth::jwt::{parse_jwks, Algorithm, ClaimPolicy, PublicKey};
 use crate::auth::TeamSettings;
+use crate::cache::{CacheConfig, CacheMode, CacheScope};
 use crate::limit::price::{PriceTable, DEFAULT_PRICES};
 use crate::limit::{RateLimitConfig, DEFAULT_RATE_LIMITS};
 use crate::resilience::breaker::BreakerPolicy;
@@ -141,6 +142,8 @@ pub struct Config {
     pub limits: RequestLimits,
     /// Retries, timeouts, circuit breakers and graceful degradation.
     pub resilience: ResiliencePolicy,
+    /// The response cache.
+    pub cache: CacheConfig,
     /// Mock provider behaviour.
     pub mock: MockSettings,
     /// Providers by name (`PROVIDERS`, plus the built-in `mock`).
@@ -227,6 +230,7 @@ impl Config {
             max_output_tokens: r.number("MAX_OUTPUT_TOKENS", 32_768, 1, 10_000_000),
         };
         let resilience = load_resilience(&mut r);
+        let cache = load_cache(&mut r);
         let api_key_cache_ttl_s = r.number("API_KEY_CACHE_TTL_SECONDS", 30, 0, 3_600);
         let mock = MockSettings {
             chunks: r.number("MOCK_CHUNKS", 8, 1, 10_000),
@@ -325,6 +329,7 @@ impl Config {
             Ok(Config {
                 limits,
                 resilience,
+                cache,
                 mock,
                 providers,
                 routes,
@@ -457,6 +462,38 @@ fn load_routes(
     routes
 }
 
+/// The response cache's settings.
+fn load_cache(r: &mut Reader) -> CacheConfig {
+    let mode = r.choice(
+        "CACHE_MODE",
+        &[
+            ("deterministic", CacheMode::Deterministic),
+            ("all", CacheMode::All),
+            ("off", CacheMode::Off),
+        ],
+    );
+    let scope = r.choice(
+        "CACHE_SCOPE",
+        &[
+            ("principal", CacheScope::Principal),
+            ("team", CacheScope::Team),
+            ("global", CacheScope::Global),
+        ],
+    );
+    CacheConfig {
+        mode,
+        scope,
+        ttl_s: r.number("CACHE_TTL_SECONDS", 3_600, 1, 30 * 86_400),
+        l1_bytes: r.number("CACHE_L1_BYTES", 8 << 20, 0, 64 << 20) as usize,
+        l1_ttl_s: r.number("CACHE_L1_TTL_SECONDS", 60, 1, 86_400),
+        max_entry_bytes: r.number("CACHE_MAX_ENTRY_BYTES", 1 << 20, 1_024, 20 << 20) as usize,
+        truncated_answers: r.choice(
+            "CACHE_TRUNCATED_ANSWERS",
+            &[("false", false), ("true", true)],
+        ),
+    }
+}
+
 /// The retry, timeout, breaker and degradation settings.
 fn load_resilience(r: &mut Reader) -> ResiliencePolicy {
     let retry = RetryPolicy {
@@ -500,6 +537,25 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
+    /// The var `name`, one of `choices` (the first is the default).
+    fn choice<T: Copy>(&mut self, name: &str, choices: &[(&str, T)]) -> T {
+        let default = choices[0].1;
+        let Some(text) = self.source.var(name) else {
+            return default;
+        };
+        match choices.iter().find(|(label, _)| *label == text.trim()) {
+            Some((_, value)) => *value,
+            None => {
+                let labels: Vec<&str> = choices.iter().map(|(label, _)| *label).collect();
+                self.errors.push(format!(
+                    "{name} must be one of {}, got {text:?}",
+                    labels.join(", ")
+                ));
+                default
+            }
+        }
+    }
+
     /// The integer var `name` within `min..=max`, or `default` when unset.
     fn number(&mut self, name: &str, default: u32, min: u32, max: u32) -> u32 {
         let Some(text) = self.source.var(name) else {
@@ -747,6 +803,14 @@ mod tests {
         assert_eq!(resilience.retry.retries, 2);
         assert_eq!(resilience.breaker.cooldown_ms, 30_000);
         assert_eq!(resilience.degraded_message, None);
+        assert_eq!(config.cache.mode, CacheMode::Deterministic);
+        assert_eq!(config.cache.scope, CacheScope::Principal);
+        assert_eq!((config.cache.ttl_s, config.cache.l1_ttl_s), (3_600, 60));
+        let bad = Config::load(&source(&[("CACHE_MODE", "sometimes")])).unwrap_err();
+        assert_eq!(
+            bad.0,
+            ["CACHE_MODE must be one of deterministic, all, off, got \"sometimes\""]
+        );
         assert!(config.anonymous_models.is_empty(), "deny by default");
         assert!(config.admin_token.is_none());
         assert!(config.warnings.is_empty());

@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod cache;
 pub mod config;
 pub mod error;
 pub mod guard;

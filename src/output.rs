@@ -9,6 +9,7 @@
 use serde::Serialize;
 
 use crate::api::chat::{estimate_tokens, ChatCompletion, ChatCompletionChunk, ChunkChoice, Usage};
+use crate::cache::entry::Recorder;
 use crate::error::GatewayError;
 use crate::upstream::sse::SseParser;
 use crate::upstream::{unreachable, StreamDecoder, StreamEvent};
@@ -70,6 +71,8 @@ pub struct ChunkEncoder {
     content_bytes: usize,
     outcome: StreamOutcome,
     error: Option<GatewayError>,
+    /// Rebuilds the complete answer for the cache, when asked to.
+    recorder: Option<Recorder>,
 }
 
 impl ChunkEncoder {
@@ -81,13 +84,30 @@ impl ChunkEncoder {
             content_bytes: 0,
             outcome: StreamOutcome::Open,
             error: None,
+            recorder: None,
         }
+    }
+
+    /// Records the answer as it passes, so that it can be stored once complete.
+    pub fn record(&mut self) {
+        self.recorder = Some(Recorder::default());
+    }
+
+    /// The complete answer, if it was recorded and the stream completed.
+    pub fn recorded(&mut self) -> Option<ChatCompletion> {
+        if self.outcome != StreamOutcome::Completed {
+            return None;
+        }
+        self.recorder.take()?.completion(&self.meta.model)
     }
 
     /// Appends the SSE bytes for `event` to `out`.
     pub fn encode(&mut self, event: StreamEvent, out: &mut Vec<u8>) {
         if self.outcome != StreamOutcome::Open {
             return;
+        }
+        if let Some(recorder) = &mut self.recorder {
+            recorder.record(&event);
         }
         match event {
             StreamEvent::Choices(choices) => {

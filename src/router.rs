@@ -38,6 +38,8 @@ pub enum AdminOp {
     GetLimits,
     /// `DELETE /admin/limits/{id}`: reset a principal's buckets, leases and spend.
     ResetLimits,
+    /// `DELETE /admin/cache/{id}`: drop a cache namespace's answers (or one, `?key=`).
+    PurgeCache,
 }
 
 impl Route {
@@ -57,6 +59,7 @@ impl Route {
             Route::Admin(AdminOp::RevokeKey) => "admin_revoke_key",
             Route::Admin(AdminOp::GetLimits) => "admin_get_limits",
             Route::Admin(AdminOp::ResetLimits) => "admin_reset_limits",
+            Route::Admin(AdminOp::PurgeCache) => "admin_purge_cache",
         }
     }
 }
@@ -92,6 +95,11 @@ const ROUTES: &[(&str, &str, Route)] = &[
         "/admin/limits/{id}",
         "DELETE",
         Route::Admin(AdminOp::ResetLimits),
+    ),
+    (
+        "/admin/cache/{id}",
+        "DELETE",
+        Route::Admin(AdminOp::PurgeCache),
     ),
 ];
 

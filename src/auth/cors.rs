@@ -18,12 +18,14 @@ const ALLOWED_HEADERS: &[&str] = &[
     "openai-project",
     "openai-beta",
     "cache-control",
+    "x-gateway-cache",
     "idempotency-key",
 ];
 const ALLOWED_HEADER_PREFIX: &str = "x-stainless-";
 
 /// Response headers scripts may read.
-pub const EXPOSED_HEADERS: &str = "x-request-id, x-cache, x-guard-flags, x-gateway-degraded, \
+pub const EXPOSED_HEADERS: &str = "x-request-id, x-cache, x-cache-key, age, x-guard-flags, \
+     x-gateway-degraded, \
      x-gateway-provider, x-gateway-model, x-gateway-attempts, \
      retry-after, retry-after-ms, x-ratelimit-limit-requests, x-ratelimit-remaining-requests, \
      x-ratelimit-reset-requests, x-ratelimit-limit-tokens, x-ratelimit-remaining-tokens, \

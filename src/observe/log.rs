@@ -43,6 +43,18 @@ pub struct RequestLog {
     /// The answer is the configured degradation message: every target failed.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub degraded: bool,
+    /// `hit`, `miss` or `bypass`: what the response cache did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache: Option<&'static str>,
+    /// Why the cache was bypassed (`not_deterministic`, `no_store`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_bypass: Option<&'static str>,
+    /// The cache key (SHA-256 hex), as `x-cache-key` shows it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_key: Option<String>,
+    /// This request stored its answer in the cache.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cache_stored: bool,
     /// Whether the answer was streamed.
     pub stream: bool,
     /// Time from arrival to the end of the response body.

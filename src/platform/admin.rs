@@ -1,10 +1,11 @@
 //! The admin API: create, list, read, change and revoke API keys; read and reset a
-//! principal's rate limits. The caller is already admitted with the admin token (see
+//! principal's rate limits; purge cached answers. The caller is already admitted with the admin token (see
 //! [`super::keys::authenticate_admin`]).
 
 use serde_json::{json, Value};
 use worker::{Env, Request, Response};
 
+use super::cache;
 use super::clock::now_ms;
 use super::crypto::{random_bytes, sha256_hex};
 use super::fetch::{read_capped, Body, BodyError};
@@ -13,6 +14,7 @@ use super::limiter::LimiterStub;
 use super::respond;
 use crate::api::usage_report;
 use crate::auth::api_keys::{format_id, format_key, KeyRecord, KeyUpdate, NewKey};
+use crate::config::Config;
 use crate::error::{ErrorKind, GatewayError};
 use crate::router::AdminOp;
 
@@ -25,6 +27,7 @@ pub async fn serve(
     id: Option<&str>,
     req: &mut Request,
     env: &Env,
+    config: &Config,
 ) -> Result<Response, GatewayError> {
     // Opened by the key operations only: the limits ones must not depend on KV.
     let store = || KeyStore::open(env);
@@ -73,6 +76,10 @@ pub async fn serve(
             Ok(respond::json(200, record.public_view().to_string()))
         }
         AdminOp::GetLimits | AdminOp::ResetLimits => limits(op, id.unwrap_or_default(), env).await,
+        AdminOp::PurgeCache => {
+            let url = req.inner().url();
+            purge_cache(id.unwrap_or_default(), &url, env, config).await
+        }
     }
 }
 
@@ -103,27 +110,63 @@ const MAX_PAGE: u64 = 1000;
 
 /// `?cursor=...&limit=...` of a key listing.
 fn list_query(url: &str) -> Result<(Option<String>, u64), GatewayError> {
-    let mut cursor = None;
-    let mut limit = DEFAULT_PAGE;
-    let query = url.split_once('?').map_or("", |(_, query)| query);
-    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
-        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let value = decode(name, value)?;
-        match name {
-            "cursor" if !value.is_empty() => cursor = Some(value),
-            "limit" => {
-                limit = value
-                    .parse()
-                    .ok()
-                    .filter(|limit| (1..=MAX_PAGE).contains(limit))
-                    .ok_or_else(|| {
-                        GatewayError::invalid("limit", format!("limit must be 1 to {MAX_PAGE}"))
-                    })?;
-            }
-            _ => {}
-        }
-    }
+    let cursor = query_param(url, "cursor")?.filter(|cursor| !cursor.is_empty());
+    let limit = match query_param(url, "limit")? {
+        None => DEFAULT_PAGE,
+        Some(limit) => limit
+            .parse()
+            .ok()
+            .filter(|limit| (1..=MAX_PAGE).contains(limit))
+            .ok_or_else(|| {
+                GatewayError::invalid("limit", format!("limit must be 1 to {MAX_PAGE}"))
+            })?,
+    };
     Ok((cursor, limit))
+}
+
+/// The decoded value of the query parameter `name` of `url`, if present.
+fn query_param(url: &str, name: &str) -> Result<Option<String>, GatewayError> {
+    let query = url.split_once('?').map_or("", |(_, query)| query);
+    query
+        .split('&')
+        .filter_map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (key == name).then_some(value)
+        })
+        .next()
+        .map(|value| decode(name, value))
+        .transpose()
+}
+
+/// `DELETE /admin/cache/{namespace}` (`principal:<id>`, `team:<id>` or `global`): drops
+/// the namespace's cached answers, or with `?key=<x-cache-key>` just that one.
+async fn purge_cache(
+    space: &str,
+    url: &str,
+    env: &Env,
+    config: &Config,
+) -> Result<Response, GatewayError> {
+    let space = decode("namespace", space)?;
+    let known = space == "global" || space.starts_with("principal:") || space.starts_with("team:");
+    if !known {
+        return Err(GatewayError::invalid(
+            "namespace",
+            "the namespace must be principal:<id>, team:<id> or global",
+        ));
+    }
+    let key = query_param(url, "key")?;
+    if key
+        .as_deref()
+        .is_some_and(|key| key.len() != 64 || !key.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        return Err(GatewayError::invalid(
+            "key",
+            "the key must be 64 hex digits (x-cache-key)",
+        ));
+    }
+    let purged = cache::purge(env, &config.cache, &space, key.as_deref()).await?;
+    let answer = json!({"namespace": space, "key": key, "purged": purged});
+    Ok(respond::json(200, answer.to_string()))
 }
 
 async fn body(req: &mut Request) -> Result<Vec<u8>, GatewayError> {

@@ -8,12 +8,14 @@
 //! event, a stall, a reset) is retried like one that failed outright.
 
 use std::cell::RefCell;
+use std::rc::Rc;
 use std::time::Duration;
 
 use serde_json::json;
 use web_sys::AbortSignal;
 use worker::{Delay, Response};
 
+use super::cache::CacheWriter;
 use super::clock::now_ms;
 use super::crypto::random_u32;
 use super::fetch::{self, read_capped, within, Body, UpstreamBody};
@@ -22,6 +24,7 @@ use super::limiter::Settlement;
 use super::respond;
 use super::stream::{AnswerStream, CommittedStream, Piece, StreamTiming};
 use crate::api::chat::{ChatCompletion, ChatRequest};
+use crate::cache::entry::Entry;
 use crate::config::Config;
 use crate::error::{ErrorKind, GatewayError};
 use crate::observe::log::{AttemptLog, RequestLog};
@@ -31,7 +34,7 @@ use crate::resilience::plan::{AttemptPlan, Next};
 use crate::resilience::retry::{retry_after_ms, Failure};
 use crate::resilience::ResiliencePolicy;
 use crate::upstream::mock::{self, MockReply};
-use crate::upstream::{self, out_of_time, Backend, HttpProvider, Target};
+use crate::upstream::{self, out_of_time, Backend, HttpProvider, StreamEvent, Target};
 
 /// Most bytes read from an upstream error body: enough for any error object.
 const MAX_UPSTREAM_ERROR_BYTES: usize = 64 * 1024;
@@ -114,6 +117,8 @@ pub struct Call<'a> {
     pub client: AbortSignal,
     /// What the request owes its rate limits when it ends.
     pub settlement: Option<Settlement>,
+    /// Stores the answer in the response cache, when the request may be cached.
+    pub cache: Option<CacheWriter>,
 }
 
 /// What a successful attempt produced.
@@ -121,9 +126,11 @@ enum Answer {
     /// A complete answer.
     Complete(ChatCompletion),
     /// A stream whose first client bytes are ready.
-    Stream(CommittedStream),
-    /// The built-in mock answers.
+    Stream(Box<CommittedStream>),
+    /// The built-in mock answers (and the pause before each streamed piece).
     Mock(MockReply, u32),
+    /// A cached answer.
+    Cached(Rc<Entry>),
 }
 
 /// Why an attempt failed, and what that means for the next one.
@@ -200,14 +207,14 @@ pub async fn answer(call: Call<'_>, log: &mut RequestLog) -> Result<Reply, Gatew
                 });
                 let price = call.config.prices.get(target.model).copied();
                 let settlement = call.settlement.map(|settlement| settlement.repriced(price));
-                return Ok(deliver(
-                    answer,
-                    &call.client,
-                    &meta,
-                    call.request,
-                    log,
+                let delivery = Delivery {
+                    client: &call.client,
+                    meta: &meta,
+                    request: call.request,
                     settlement,
-                ));
+                    cache: call.cache,
+                };
+                return Ok(deliver(answer, delivery, log));
             }
             Err(AttemptError {
                 error,
@@ -238,14 +245,14 @@ pub async fn answer(call: Call<'_>, log: &mut RequestLog) -> Result<Reply, Gatew
             ..call.meta
         };
         let reply = Answer::Mock(MockReply::fixed(message), 0);
-        return Ok(deliver(
-            reply,
-            &call.client,
-            &meta,
-            call.request,
-            log,
-            call.settlement,
-        ));
+        let delivery = Delivery {
+            client: &call.client,
+            meta: &meta,
+            request: call.request,
+            settlement: call.settlement,
+            cache: None,
+        };
+        return Ok(deliver(reply, delivery, log));
     }
     Err(match last_error {
         // A one-target route keeps the upstream's own error (a 504, a 502, a mapped 4xx).
@@ -407,47 +414,80 @@ async fn first_bytes(
             return Err(AttemptError::new(error, Failure::NETWORK));
         }
         if !first.is_empty() {
-            return Ok(Answer::Stream(CommittedStream {
+            return Ok(Answer::Stream(Box::new(CommittedStream {
                 body,
                 translator,
                 encoder,
                 first,
                 timing,
                 health: health.clone(),
-            }));
+            })));
         }
     }
 }
 
-/// The reply for an answer: JSON, or a stream that writes its own log line.
-fn deliver(
-    answer: Answer,
+/// Where an answer goes, and what it settles.
+struct Delivery<'a> {
+    client: &'a AbortSignal,
+    meta: &'a AnswerMeta,
+    request: &'a ChatRequest,
+    settlement: Option<Settlement>,
+    cache: Option<CacheWriter>,
+}
+
+/// The reply for a cached answer (`meta.model` being the model that gave it), with its
+/// `age`. It costs nothing: the admission took only a request, and nothing is settled.
+pub fn replay(
+    entry: Rc<Entry>,
     client: &AbortSignal,
     meta: &AnswerMeta,
     request: &ChatRequest,
     log: &mut RequestLog,
-    settlement: Option<Settlement>,
 ) -> Reply {
+    let age = entry.age_s(now_ms());
+    let delivery = Delivery {
+        client,
+        meta,
+        request,
+        settlement: None,
+        cache: None,
+    };
+    let reply = deliver(Answer::Cached(entry), delivery, log);
+    respond::set_header(reply.response(), "age", &age.to_string());
+    reply
+}
+
+/// The reply for an answer: JSON, or a stream that writes its own log line. A complete
+/// answer is stored in the cache at once, a stream's once it completes.
+fn deliver(answer: Answer, delivery: Delivery<'_>, log: &mut RequestLog) -> Reply {
+    let Delivery {
+        client,
+        meta,
+        request,
+        settlement,
+        cache,
+    } = delivery;
+    let replay = |events: Vec<StreamEvent>, delay_ms: u32, log: &mut RequestLog| {
+        log.status = 200;
+        let encoder = ChunkEncoder::new(meta.clone());
+        AnswerStream::mock(events, delay_ms, encoder, client.clone(), log.clone())
+    };
     let completion = match answer {
         Answer::Complete(completion) => completion,
         Answer::Stream(committed) => {
             log.status = 200;
-            let stream = AnswerStream::upstream(committed, client.clone(), log.clone(), settlement);
-            return Reply::Streaming(respond::event_stream(stream.into_body()));
+            let stream = AnswerStream::upstream(*committed, client.clone(), log.clone());
+            return streaming(stream.with_ends(settlement, cache));
         }
         Answer::Mock(reply, delay_ms) if request.stream => {
-            log.status = 200;
-            let stream = AnswerStream::mock(
-                reply.events(),
-                delay_ms,
-                ChunkEncoder::new(meta.clone()),
-                client.clone(),
-                log.clone(),
-                settlement,
-            );
-            return Reply::Streaming(respond::event_stream(stream.into_body()));
+            let stream = replay(reply.events(), delay_ms, log);
+            return streaming(stream.with_ends(settlement, cache));
+        }
+        Answer::Cached(entry) if request.stream => {
+            return streaming(replay(entry.events(), 0, log).with_ends(settlement, None));
         }
         Answer::Mock(reply, _) => reply.completion(),
+        Answer::Cached(entry) => entry.completion.clone(),
     };
     let completion = meta.stamp(completion);
     let usage = meta.usage_of(&completion);
@@ -457,5 +497,12 @@ fn deliver(
     if let Some(settlement) = settlement {
         settlement.settle(&usage);
     }
+    if let Some(cache) = cache {
+        log.cache_stored = cache.store(&completion);
+    }
     Reply::Now(respond::json(200, json!(completion).to_string()))
+}
+
+fn streaming(stream: AnswerStream) -> Reply {
+    Reply::Streaming(respond::event_stream(stream.into_body()))
 }

@@ -6,6 +6,7 @@ use worker::{Env, Request, Response};
 use super::admin;
 use super::attempts::{self, Call};
 use super::background::Background;
+use super::cache::{self, CacheStep};
 use super::clock::{new_request_id, now_ms};
 use super::crypto::random_u32;
 use super::env::config;
@@ -25,7 +26,7 @@ use crate::limit::TierLimits;
 use crate::observe::log::RequestLog;
 use crate::output::AnswerMeta;
 use crate::router::{self, Matched, Route};
-use crate::upstream::resolve;
+use crate::upstream::{resolve, Target};
 use serde::Deserialize;
 
 /// What a route produced.
@@ -34,6 +35,15 @@ pub enum Reply {
     Now(Response),
     /// A streamed response that writes its own log line when it ends.
     Streaming(Response),
+}
+
+impl Reply {
+    /// The response, to add headers to.
+    pub fn response(&self) -> &Response {
+        match self {
+            Reply::Now(response) | Reply::Streaming(response) => response,
+        }
+    }
 }
 
 /// What the handler learns about a request on its way through.
@@ -102,6 +112,12 @@ pub async fn handle(mut req: Request, env: &Env, background: Background) -> Resp
     }
     if log.degraded {
         respond::set_header(&response, "x-gateway-degraded", "true");
+    }
+    if let Some(cache) = log.cache {
+        respond::set_header(&response, "x-cache", &cache.to_ascii_uppercase());
+    }
+    if let Some(key) = &log.cache_key {
+        respond::set_header(&response, "x-cache-key", key);
     }
     if response.status_code() == 401 {
         // RFC 6750: no error code when the request carried no credentials at all.
@@ -215,7 +231,7 @@ async fn serve(
             let config = usable(config)?;
             keys::authenticate_admin(authorization(req).as_deref(), config)?;
             log.principal = Some("admin".to_owned());
-            Ok(Reply::Now(admin::serve(op, id, req, env).await?))
+            Ok(Reply::Now(admin::serve(op, id, req, env, config).await?))
         }
         Route::Models => {
             let config = usable(config)?;
@@ -243,7 +259,7 @@ async fn serve(
         Route::ChatCompletions => {
             let config = usable(config)?;
             let caller = authenticated(req, config, env, exchange).await?;
-            chat_completions(req, config, &caller, exchange).await
+            chat_completions(req, env, config, &caller, exchange).await
         }
     }
 }
@@ -323,6 +339,7 @@ fn usable(config: &Result<Config, ConfigErrors>) -> Result<&Config, GatewayError
 
 async fn chat_completions(
     req: &mut Request,
+    env: &Env,
     config: &Config,
     caller: &Caller,
     exchange: &mut Exchange,
@@ -347,15 +364,65 @@ async fn chat_completions(
     caller.principal.check_model(&request.model)?;
     log.auto_reason = resolved.auto_reason;
     let first = &resolved.targets[0];
-    let meta = AnswerMeta {
+    let mut meta = AnswerMeta {
         id: format!("chatcmpl-{}", log.request_id),
         created: log.ts / 1000,
         model: first.model.to_owned(),
         include_usage: request.include_usage,
         estimated_prompt_tokens: request.estimated_prompt_tokens(),
     };
-    // Admission is priced at the first target; the settlement at the one that answers.
-    let settlement = admit(&request, &meta, config, first.model, caller, exchange).await?;
+    // The route's targets, in configured rather than tried order, name the answer.
+    let mut route: Vec<String> = resolved.targets.iter().map(Target::key).collect();
+    route.sort();
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let headers = (header("cache-control"), header("x-gateway-cache"));
+    let step = cache::prepare(
+        env,
+        &exchange.background,
+        &config.cache,
+        &request,
+        &route,
+        &caller.principal,
+        headers,
+    )
+    .await?;
+    let (writer, hit) = match step {
+        CacheStep::Bypass(reason) => {
+            exchange.log.cache = Some("bypass");
+            exchange.log.cache_bypass = Some(reason);
+            (None, None)
+        }
+        CacheStep::Use {
+            writer,
+            read,
+            max_age_s,
+        } => {
+            let hit = match read {
+                true => writer.lookup(max_age_s).await,
+                false => None,
+            };
+            exchange.log.cache = Some(if hit.is_some() { "hit" } else { "miss" });
+            exchange.log.cache_key = Some(writer.hash.clone());
+            (Some(writer), hit)
+        }
+    };
+    // Admission is priced at the first target; the settlement at the one that answers. A
+    // hit is one request and nothing else.
+    let ask = match hit {
+        Some(_) => None,
+        None => Some((&meta, first.model)),
+    };
+    let settlement = admit(&request, ask, config, caller, exchange).await?;
+    if let Some(entry) = hit {
+        meta.model.clone_from(&entry.completion.model);
+        return Ok(attempts::replay(
+            entry,
+            &client,
+            &meta,
+            &request,
+            &mut exchange.log,
+        ));
+    }
     let call = Call {
         config,
         request: &request,
@@ -363,25 +430,36 @@ async fn chat_completions(
         meta,
         client,
         settlement,
+        cache: writer,
     };
     attempts::answer(call, &mut exchange.log).await
 }
 
-/// Asks the caller's limiter to admit the request: its request unit, a reservation of its
-/// estimated prompt plus the most it may write, a concurrency slot and its cost estimate.
+/// Asks the caller's limiter to admit the request: its request unit, a concurrency slot
+/// and, for an upstream call (`upstream`: the answer's meta and the first target's model),
+/// a reservation of its estimated prompt plus the most it may write and its cost
+/// estimate.
 async fn admit(
     request: &ChatRequest,
-    meta: &AnswerMeta,
+    upstream: Option<(&AnswerMeta, &str)>,
     config: &Config,
-    upstream_model: &str,
     caller: &Caller,
     exchange: &mut Exchange,
 ) -> Result<Option<Settlement>, GatewayError> {
-    let ask = Ask {
-        request_id: &exchange.log.request_id,
-        price: config.prices.get(upstream_model).copied(),
-        prompt_tokens: meta.estimated_prompt_tokens,
-        max_output_tokens: config.rate_limits.max_output(request.max_tokens, request.n),
+    let request_id = &exchange.log.request_id;
+    let ask = match upstream {
+        Some((meta, upstream_model)) => Ask {
+            request_id,
+            price: config.prices.get(upstream_model).copied(),
+            prompt_tokens: meta.estimated_prompt_tokens,
+            max_output_tokens: config.rate_limits.max_output(request.max_tokens, request.n),
+        },
+        None => Ask {
+            request_id,
+            price: None,
+            prompt_tokens: 0,
+            max_output_tokens: 0,
+        },
     };
     let admission = limiter::admit(
         caller.limiter.clone(),

@@ -5,13 +5,15 @@
 //! randomness, [`keys`] the API-key store in KV and authentication, [`jwt`] JWT
 //! verification, [`limiter`] the rate-limit Durable Object and its client, [`background`]
 //! work after the response, [`admin`] the admin API, [`attempts`] the calls to a route's
-//! targets (retries, breakers, fallback), [`fetch`] upstream calls and bodies,
+//! targets (retries, breakers, fallback), [`cache`] the response cache (isolate + KV),
+//! [`fetch`] upstream calls and bodies,
 //! [`stream`] streamed answers, [`respond`] HTTP responses, and [`handler`] runs the
 //! request path. Everything they call is plain Rust.
 
 mod admin;
 mod attempts;
 mod background;
+mod cache;
 mod clock;
 mod crypto;
 mod env;

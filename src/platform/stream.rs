@@ -19,6 +19,7 @@ use web_sys::AbortSignal;
 use worker::Delay;
 
 use super::attempts::TargetHealth;
+use super::cache::CacheWriter;
 use super::clock::now_ms;
 use super::fetch::{within, BodyCanceller, UpstreamBody};
 use super::handler::emit_log;
@@ -125,6 +126,8 @@ struct Ledger {
     settlement: Option<Settlement>,
     /// The upstream target, for its circuit breaker (none for the built-in mock).
     health: Option<TargetHealth>,
+    /// Stores the answer in the response cache once it completed.
+    cache: Option<CacheWriter>,
     written: bool,
 }
 
@@ -134,6 +137,9 @@ impl Ledger {
     fn close(&mut self, client_gone: bool) {
         if std::mem::replace(&mut self.written, true) {
             return;
+        }
+        if let (Some(cache), Some(completion)) = (&self.cache, self.encoder.recorded()) {
+            self.log.cache_stored = cache.store(&completion);
         }
         let encoder = &self.encoder;
         let usage = encoder.usage();
@@ -223,23 +229,17 @@ impl AnswerStream {
         encoder: ChunkEncoder,
         client: AbortSignal,
         log: RequestLog,
-        settlement: Option<Settlement>,
     ) -> Self {
         let input = Input::Mock {
             events: events.into(),
             delay_ms,
             sent_first: false,
         };
-        AnswerStream::new(input, encoder, None, client, log, settlement)
+        AnswerStream::new(input, encoder, None, client, log)
     }
 
     /// A stream translating the rest of a committed upstream answer.
-    pub fn upstream(
-        committed: CommittedStream,
-        client: AbortSignal,
-        log: RequestLog,
-        settlement: Option<Settlement>,
-    ) -> Self {
+    pub fn upstream(committed: CommittedStream, client: AbortSignal, log: RequestLog) -> Self {
         let CommittedStream {
             body,
             translator,
@@ -254,7 +254,20 @@ impl AnswerStream {
             first: Some(first),
             timing,
         };
-        AnswerStream::new(input, encoder, Some(health), client, log, settlement)
+        AnswerStream::new(input, encoder, Some(health), client, log)
+    }
+
+    /// What the stream's end settles (the rate limits, with the usage delivered) and
+    /// stores (the answer, in the response cache, if it completed).
+    pub fn with_ends(self, settlement: Option<Settlement>, cache: Option<CacheWriter>) -> Self {
+        let mut ledger = self.ledger.borrow_mut();
+        ledger.settlement = settlement;
+        if cache.is_some() {
+            ledger.encoder.record();
+        }
+        ledger.cache = cache;
+        drop(ledger);
+        self
     }
 
     fn new(
@@ -263,13 +276,13 @@ impl AnswerStream {
         health: Option<TargetHealth>,
         client: AbortSignal,
         log: RequestLog,
-        settlement: Option<Settlement>,
     ) -> Self {
         let ledger = Rc::new(RefCell::new(Ledger {
             encoder,
             log,
-            settlement,
+            settlement: None,
             health,
+            cache: None,
             written: false,
         }));
         let upstream = match &input {
