@@ -209,6 +209,81 @@ function gzippedKb(file) {
   return zlib.gzipSync(fs.readFileSync(file), { level: 9 }).length / 1024;
 }
 
+const CACHE_PROMPTS = 50;
+const CACHE_WORKLOAD_REQUESTS = Number(process.env.BENCH_REQUESTS_CACHE ?? 1000);
+
+/**
+ * A repeated-prompt workload on the gateway: prompts drawn from CACHE_PROMPTS with Zipf
+ * (s = 1) popularity, as real traffic repeats a few questions often and many rarely; a
+ * fresh run id keeps earlier runs' entries out. Returns the hit count and p50s.
+ */
+async function repeatedPrompts(url) {
+  const weights = Array.from({ length: CACHE_PROMPTS }, (_, i) => 1 / (i + 1));
+  const total = weights.reduce((a, b) => a + b, 0);
+  const pick = () => {
+    let ticket = Math.random() * total;
+    for (let i = 0; i < weights.length; i++) {
+      ticket -= weights[i];
+      if (ticket <= 0) return i;
+    }
+    return weights.length - 1;
+  };
+  const runId = crypto.randomUUID();
+  const times = { HIT: [], MISS: [] };
+  for (let i = 0; i < CACHE_WORKLOAD_REQUESTS; i++) {
+    const body = JSON.stringify({ model: "bench", temperature: 0, messages: [{ role: "user", content: `${runId} question ${pick()}` }] });
+    const started = process.hrtime.bigint();
+    const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body });
+    await response.arrayBuffer();
+    const cache = response.headers.get("x-cache");
+    if (response.status !== 200 || !(cache in times)) throw new Error(`cache workload: status ${response.status}, x-cache ${cache}`);
+    times[cache].push(Number(process.hrtime.bigint() - started) / 1e6);
+  }
+  const p50 = (values) => pct(values.sort((a, b) => a - b), 50);
+  return { hits: times.HIT.length, total: CACHE_WORKLOAD_REQUESTS, hitP50: p50(times.HIT), missP50: p50(times.MISS) };
+}
+
+/**
+ * The KV level of the cache, which plain workerd lacks: the gateway in Miniflare (its
+ * local KV simulation) twice, with and without the isolate level, each answering the same
+ * deterministic request; returns the p50 of hits from each. Both pay Miniflare's proxy.
+ */
+async function kvHits(upstreamUrl) {
+  const { startGateway } = await import("../tests/support/gateway.mjs");
+  const vars = {
+    PROVIDERS: JSON.stringify({ up: { type: "openai", base_url: upstreamUrl, api_key_secret: "UP_KEY" } }),
+    ROUTES: JSON.stringify({ bench: { provider: "up", model: "ok" } }),
+    ANONYMOUS_MODELS: "bench",
+    RATE_LIMITS: JSON.stringify({ tiers: { free: {} } }),
+  };
+  const p50 = {};
+  for (const [level, l1Bytes] of [["isolate", "8388608"], ["kv", "0"]]) {
+    const gateway = await startGateway({ vars: { ...vars, CACHE_L1_BYTES: l1Bytes }, secrets: { UP_KEY: "sk-bench" } });
+    try {
+      const url = `${gateway.url}/v1/chat/completions`;
+      const body = JSON.stringify({ model: "bench", temperature: 0, messages: [{ role: "user", content: "cached" }] });
+      const send = async () => {
+        const started = process.hrtime.bigint();
+        const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body });
+        await response.arrayBuffer();
+        return { cache: response.headers.get("x-cache"), ms: Number(process.hrtime.bigint() - started) / 1e6 };
+      };
+      // The first answer is stored in the background; wait until hits come.
+      for (let i = 0; i < 100 && (await send()).cache !== "HIT"; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+      const times = [];
+      for (let i = 0; i < 300; i++) {
+        const { cache, ms } = await send();
+        if (cache !== "HIT") throw new Error(`KV cache bench: x-cache ${cache}`);
+        times.push(ms);
+      }
+      p50[level] = pct(times.sort((a, b) => a - b), 50);
+    } finally {
+      await gateway.close();
+    }
+  }
+  return p50;
+}
+
 async function main() {
   console.log("building the floor Worker (bench/floor)...");
   buildFloor();
@@ -265,17 +340,21 @@ async function main() {
   const messages = [{ role: "user", content: "Say hello to the benchmark." }];
   const bodies = {
     json: JSON.stringify({ model: "bench", messages }),
+    // Deterministic: after the first request every one is a hit in the isolate's cache.
+    cached: JSON.stringify({ model: "bench", messages, temperature: 0 }),
     stream: JSON.stringify({ model: "bench", messages, stream: true, metadata: { chunks: String(STREAM_CHUNKS) } }),
     long: JSON.stringify({ model: "burst", messages, stream: true, metadata: { chunks: String(LONG_STREAM_CHUNKS) } }),
   };
   // Which targets and concurrencies each mode is measured with.
   const plan = {
     json: { concurrencies: [1, 32], targets: Object.keys(targets) },
+    cached: { concurrencies: [1, 32], targets: ["direct", "floor", "gateway"] },
     stream: { concurrencies: [1, 32], targets: Object.keys(targets) },
     long: { concurrencies: [1], targets: ["direct", "floor", "gateway"] },
   };
 
   const results = {}; // key `${target}/${mode}/c${n}` -> list of run results
+  let cacheWorkload = null;
   try {
     for (let run = 1; run <= RUNS; run++) {
       for (const mode of Object.keys(bodies)) {
@@ -287,6 +366,9 @@ async function main() {
             (results[`${name}/${mode}/c${concurrency}`] ??= []).push(result);
           }
         }
+      }
+      if (run === RUNS && (!ONLY || ONLY.includes("cached"))) {
+        cacheWorkload = { ...(await repeatedPrompts(targets.gateway.url)), kv: await kvHits(upstream.url) };
       }
       console.log(`run ${run}/${RUNS} done`);
     }
@@ -353,6 +435,17 @@ async function main() {
     const added = (mode) => m(`gateway/${mode}/c1`, "cpu") - m(`floor/${mode}/c1`, "cpu");
     console.log(`\ntranslation (a ${LONG_STREAM_CHUNKS}-chunk stream the upstream sends in one write, c1, gateway CPU over the floor's):`);
     console.log(`  +${f(added("long"), 3)} ms CPU per stream (gateway ${f(m("gateway/long/c1", "cpu"), 3)}, floor ${f(m("floor/long/c1", "cpu"), 3)}), ${f(added("long") / LONG_STREAM_CHUNKS, 4)} ms per chunk`);
+  }
+  if (cacheWorkload) {
+    const { hits, total, hitP50, missP50, kv } = cacheWorkload;
+    console.log(`\ncache (gateway, anonymous, isolate level; plain workerd has no KV):`);
+    for (const concurrency of [1, 32]) {
+      if (!measured("cached", concurrency)) continue;
+      const added = m(`gateway/cached/c${concurrency}`, "p50") - m(`floor/cached/c${concurrency}`, "p50");
+      console.log(`  every request a hit, c${concurrency}: p50 ${f(m(`gateway/cached/c${concurrency}`, "p50"))} ms, ${added >= 0 ? "+" : ""}${f(added)} ms over the floor's p50 (which calls the upstream), CPU ${f(m(`gateway/cached/c${concurrency}`, "cpu"), 3)} ms/req`);
+    }
+    console.log(`  repeated-prompt workload (${total} requests, ${CACHE_PROMPTS} prompts, Zipf s=1, c1): hit ratio ${f(hits / total)}, p50 hit ${f(hitP50)} ms, p50 miss ${f(missP50)} ms`);
+    console.log(`  KV level (Miniflare, local KV, c1, 300 hits): p50 ${f(kv.kv)} ms from KV vs ${f(kv.isolate)} ms from the isolate: +${f(kv.kv - kv.isolate)} ms`);
   }
   const gatewayWasm = gzippedKb(path.join(root, "build/index_bg.wasm"));
   const floorWasm = gzippedKb(path.join(root, "bench/floor/build/index_bg.wasm"));

@@ -29,6 +29,7 @@ describe("openapi.json", () => {
     const document = await (await fetch(`${gateway.url}/openapi.json`)).json();
     assert.equal(document.openapi, "3.1.0");
     assert.deepEqual(Object.keys(document.paths).sort(), [
+      "/admin/cache/{id}",
       "/admin/keys",
       "/admin/keys/{id}",
       "/admin/limits/{id}",
