@@ -1,0 +1,359 @@
+//! Counters and histograms about requests, derived from each request's log line, merged
+//! across isolates and rendered in the Prometheus text exposition format.
+//!
+//! A [`Metrics`] is a plain value: isolates fill one per batch ([`Metrics::record`]),
+//! the metrics Durable Object shards [`Metrics::merge`] the batches, and `/metrics`
+//! merges the shards and [`Metrics::render`]s the result. Series are keyed by their
+//! rendered label set, so merging is adding numbers under equal keys.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use serde::{Deserialize, Serialize};
+
+use super::log::RequestLog;
+
+/// Request durations and times to first token, in seconds.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+];
+
+/// What kind of metric a name is.
+#[derive(Clone, Copy)]
+enum Kind {
+    Counter,
+    Histogram(&'static [f64]),
+}
+
+/// Every metric: name, kind and help text (in render order).
+const DEFINITIONS: &[(&str, Kind, &str)] = &[
+    ("gateway_requests_total", Kind::Counter, "Requests by route, status, provider, model and cache result."),
+    ("gateway_request_duration_seconds", Kind::Histogram(LATENCY_BUCKETS), "Time from arrival to the end of the response, by route."),
+    ("gateway_time_to_first_token_seconds", Kind::Histogram(LATENCY_BUCKETS), "Time from arrival to the first byte of a streamed answer, by model."),
+    ("gateway_errors_total", Kind::Counter, "Requests answered with an error, by stable error code."),
+    ("gateway_upstream_calls_total", Kind::Counter, "Upstream calls by target and outcome (ok, the upstream's status, an error code, circuit_open for skipped targets)."),
+    ("gateway_upstream_retries_total", Kind::Counter, "Calls to a target after the first one for the same request."),
+    ("gateway_breaker_transitions_total", Kind::Counter, "Circuit breaker state changes by target and new state."),
+    ("gateway_rate_limited_total", Kind::Counter, "Requests refused by a rate limit or budget, by the limit that refused them."),
+    ("gateway_cache_total", Kind::Counter, "Chat completions by cache result (hit, miss, bypass)."),
+    ("gateway_tokens_total", Kind::Counter, "Tokens paid for, by upstream model and kind (prompt, completion)."),
+    ("gateway_cost_usd_total", Kind::Counter, "Spend in US dollars by upstream model (estimated where the provider reported no usage)."),
+];
+
+/// One histogram series.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct Histogram {
+    /// Observations per bucket (not cumulative), one more than the bounds (+Inf).
+    buckets: Vec<u64>,
+    sum: f64,
+    count: u64,
+}
+
+/// Counter and histogram series by metric name and rendered label set.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    counters: BTreeMap<String, BTreeMap<String, f64>>,
+    histograms: BTreeMap<String, BTreeMap<String, Histogram>>,
+}
+
+impl Metrics {
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.counters.is_empty() && self.histograms.is_empty()
+    }
+
+    /// Adds `value` to the counter `name` with `labels`.
+    pub fn add(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        *self
+            .counters
+            .entry(name.to_owned())
+            .or_default()
+            .entry(label_set(labels))
+            .or_default() += value;
+    }
+
+    /// Records `value` in the histogram `name` with `labels`.
+    fn observe(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        let bounds = match DEFINITIONS.iter().find(|(n, ..)| *n == name) {
+            Some((_, Kind::Histogram(bounds), _)) => *bounds,
+            _ => return,
+        };
+        let histogram = self
+            .histograms
+            .entry(name.to_owned())
+            .or_default()
+            .entry(label_set(labels))
+            .or_insert_with(|| Histogram {
+                buckets: vec![0; bounds.len() + 1],
+                ..Histogram::default()
+            });
+        let bucket = bounds
+            .iter()
+            .position(|bound| value <= *bound)
+            .unwrap_or(bounds.len());
+        if let Some(slot) = histogram.buckets.get_mut(bucket) {
+            *slot += 1;
+        }
+        histogram.sum += value;
+        histogram.count += 1;
+    }
+
+    /// Records what one request's log line says, with its cost in nano-dollars.
+    pub fn record(&mut self, log: &RequestLog, cost_nanousd: u64) {
+        let provider = log.provider.as_deref().unwrap_or("");
+        let model = log.model.as_deref().unwrap_or("");
+        let status = log.status.to_string();
+        let cache = log.cache.unwrap_or("");
+        let labels = [
+            ("route", log.route),
+            ("status", status.as_str()),
+            ("provider", provider),
+            ("model", model),
+            ("cache", cache),
+        ];
+        self.add("gateway_requests_total", &labels, 1.0);
+        let seconds = |ms: u64| ms as f64 / 1_000.0;
+        self.observe(
+            "gateway_request_duration_seconds",
+            &[("route", log.route)],
+            seconds(log.latency_ms),
+        );
+        if let (true, Some(ttfb)) = (log.stream, log.ttfb_ms) {
+            self.observe(
+                "gateway_time_to_first_token_seconds",
+                &[("model", model)],
+                seconds(ttfb),
+            );
+        }
+        if let Some(code) = &log.error {
+            self.add("gateway_errors_total", &[("code", code)], 1.0);
+        }
+        let mut seen: Vec<&str> = Vec::new();
+        for attempt in &log.chain {
+            let target = attempt.target.as_str();
+            let labels = [("target", target), ("outcome", attempt.outcome.as_str())];
+            self.add("gateway_upstream_calls_total", &labels, 1.0);
+            if attempt.outcome != "circuit_open" {
+                if seen.contains(&target) {
+                    self.add("gateway_upstream_retries_total", &[("target", target)], 1.0);
+                }
+                seen.push(target);
+            }
+        }
+        if let Some(limit) = log.rate_limited_by {
+            self.add("gateway_rate_limited_total", &[("limit", limit)], 1.0);
+        }
+        if !cache.is_empty() {
+            self.add("gateway_cache_total", &[("result", cache)], 1.0);
+        }
+        if cache != "hit" {
+            let upstream_model = log.upstream_model.as_deref().unwrap_or("");
+            for (kind, tokens) in [("prompt", log.prompt_tokens), ("completion", log.completion_tokens)] {
+                if let Some(tokens) = tokens.filter(|tokens| *tokens > 0) {
+                    let labels = [("model", upstream_model), ("kind", kind)];
+                    self.add("gateway_tokens_total", &labels, tokens as f64);
+                }
+            }
+            if cost_nanousd > 0 {
+                let usd = cost_nanousd as f64 / 1e9;
+                self.add("gateway_cost_usd_total", &[("model", upstream_model)], usd);
+            }
+        }
+    }
+
+    /// Adds every series of `other` to this one.
+    pub fn merge(&mut self, other: Metrics) {
+        for (name, series) in other.counters {
+            let mine = self.counters.entry(name).or_default();
+            for (labels, value) in series {
+                *mine.entry(labels).or_default() += value;
+            }
+        }
+        for (name, series) in other.histograms {
+            let mine = self.histograms.entry(name).or_default();
+            for (labels, histogram) in series {
+                let slot = mine.entry(labels).or_insert_with(|| Histogram {
+                    buckets: vec![0; histogram.buckets.len()],
+                    ..Histogram::default()
+                });
+                for (total, add) in slot.buckets.iter_mut().zip(&histogram.buckets) {
+                    *total += add;
+                }
+                slot.sum += histogram.sum;
+                slot.count += histogram.count;
+            }
+        }
+    }
+
+    /// The Prometheus text exposition format (version 0.0.4): `# HELP` and `# TYPE` for
+    /// every metric, counters as is, histograms as cumulative `_bucket{le}`, `_sum` and
+    /// `_count`.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for (name, kind, help) in DEFINITIONS {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            match kind {
+                Kind::Counter => {
+                    let _ = writeln!(out, "# TYPE {name} counter");
+                    for (labels, value) in self.counters.get(*name).into_iter().flatten() {
+                        let _ = writeln!(out, "{name}{{{labels}}} {}", number(*value));
+                    }
+                }
+                Kind::Histogram(bounds) => {
+                    let _ = writeln!(out, "# TYPE {name} histogram");
+                    for (labels, histogram) in self.histograms.get(*name).into_iter().flatten() {
+                        let sep = if labels.is_empty() { "" } else { "," };
+                        let mut cumulative = 0;
+                        for (index, count) in histogram.buckets.iter().enumerate() {
+                            cumulative += count;
+                            let le = bounds.get(index).map_or("+Inf".to_owned(), |b| number(*b));
+                            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{le}\"}} {cumulative}");
+                        }
+                        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", number(histogram.sum));
+                        let _ = writeln!(out, "{name}_count{{{labels}}} {}", histogram.count);
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// `name="value",...` with values escaped as the exposition format requires.
+fn label_set(labels: &[(&str, &str)]) -> String {
+    let mut out = String::new();
+    for (index, (name, value)) in labels.iter().enumerate() {
+        if index > 0 {
+            out.push(',');
+        }
+        out.push_str(name);
+        out.push_str("=\"");
+        for c in value.chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '"' => out.push_str("\\\""),
+                '\n' => out.push_str("\\n"),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+    }
+    out
+}
+
+/// A sample value: integers without a fraction, others as Rust prints them.
+fn number(value: f64) -> String {
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        format!("{}", value as i64)
+    } else {
+        format!("{value}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::log::AttemptLog;
+
+    fn request(status: u16, latency_ms: u64) -> RequestLog {
+        RequestLog {
+            route: "chat_completions",
+            status,
+            provider: Some("up".into()),
+            model: Some("fast".into()),
+            upstream_model: Some("gpt-x".into()),
+            latency_ms,
+            prompt_tokens: Some(10),
+            completion_tokens: Some(5),
+            cache: Some("miss"),
+            ..RequestLog::default()
+        }
+    }
+
+    fn attempt(target: &str, outcome: &str) -> AttemptLog {
+        AttemptLog {
+            target: target.into(),
+            outcome: outcome.into(),
+            ms: 1,
+        }
+    }
+
+    #[test]
+    fn requests_become_counters_and_histograms() {
+        let mut metrics = Metrics::default();
+        assert!(metrics.is_empty());
+        metrics.record(&request(200, 30), 1_500_000);
+        let mut retried = request(200, 700);
+        retried.chain = vec![
+            attempt("up/a", "circuit_open"),
+            attempt("up/b", "503"),
+            attempt("up/b", "503"),
+            attempt("up/b", "ok"),
+        ];
+        retried.stream = true;
+        retried.ttfb_ms = Some(40);
+        metrics.record(&retried, 0);
+        let mut refused = request(429, 2);
+        refused.error = Some("rate_limit_exceeded".into());
+        refused.rate_limited_by = Some("requests");
+        refused.prompt_tokens = None;
+        refused.completion_tokens = None;
+        refused.cache = None;
+        metrics.record(&refused, 0);
+        let mut hit = request(200, 1);
+        hit.cache = Some("hit");
+        metrics.record(&hit, 0);
+
+        let text = metrics.render();
+        let has = |line: &str| assert!(text.lines().any(|l| l == line), "{line}\n{text}");
+        has(r#"gateway_requests_total{route="chat_completions",status="200",provider="up",model="fast",cache="miss"} 2"#);
+        has(r#"gateway_requests_total{route="chat_completions",status="429",provider="up",model="fast",cache=""} 1"#);
+        has(r#"gateway_errors_total{code="rate_limit_exceeded"} 1"#);
+        has(r#"gateway_rate_limited_total{limit="requests"} 1"#);
+        has(r#"gateway_upstream_calls_total{target="up/b",outcome="503"} 2"#);
+        has(r#"gateway_upstream_calls_total{target="up/a",outcome="circuit_open"} 1"#);
+        has(r#"gateway_upstream_retries_total{target="up/b"} 2"#);
+        has(r#"gateway_cache_total{result="hit"} 1"#);
+        // Tokens and cost of the hit are not counted: nothing was paid for.
+        has(r#"gateway_tokens_total{model="gpt-x",kind="prompt"} 20"#);
+        has(r#"gateway_tokens_total{model="gpt-x",kind="completion"} 10"#);
+        has(r#"gateway_cost_usd_total{model="gpt-x"} 0.0015"#);
+        // Cumulative buckets: 1 ms and 2 ms in the first, 30 ms from 0.05 on, 700 ms from 1.
+        has(r#"gateway_request_duration_seconds_bucket{route="chat_completions",le="0.005"} 2"#);
+        has(r#"gateway_request_duration_seconds_bucket{route="chat_completions",le="0.05"} 3"#);
+        has(r#"gateway_request_duration_seconds_bucket{route="chat_completions",le="1"} 4"#);
+        has(r#"gateway_request_duration_seconds_bucket{route="chat_completions",le="+Inf"} 4"#);
+        has(r#"gateway_request_duration_seconds_count{route="chat_completions"} 4"#);
+        has(r#"gateway_request_duration_seconds_sum{route="chat_completions"} 0.733"#);
+        has(r#"gateway_time_to_first_token_seconds_count{model="fast"} 1"#);
+        assert!(text.contains("# TYPE gateway_request_duration_seconds histogram"));
+        assert!(text.contains("# TYPE gateway_breaker_transitions_total counter"));
+    }
+
+    #[test]
+    fn merged_batches_add_up_and_survive_serialization() {
+        let mut a = Metrics::default();
+        a.record(&request(200, 30), 1_000);
+        a.add("gateway_breaker_transitions_total", &[("target", "up/b"), ("to", "open")], 1.0);
+        let mut b = Metrics::default();
+        b.record(&request(200, 3_000), 2_000);
+        let b: Metrics = serde_json::from_str(&serde_json::to_string(&b).unwrap()).unwrap();
+        let mut total = Metrics::default();
+        total.merge(a.clone());
+        total.merge(b);
+        let text = total.render();
+        assert!(text.contains(r#"gateway_request_duration_seconds_count{route="chat_completions"} 2"#));
+        assert!(text.contains(r#"gateway_request_duration_seconds_bucket{route="chat_completions",le="2.5"} 1"#));
+        assert!(text.contains(r#"gateway_cost_usd_total{model="gpt-x"} 0.000003"#));
+        assert!(text.contains(r#"gateway_breaker_transitions_total{target="up/b",to="open"} 1"#));
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let mut metrics = Metrics::default();
+        metrics.add("gateway_errors_total", &[("code", "a\"b\\c\nd")], 1.0);
+        assert!(metrics
+            .render()
+            .contains(r#"gateway_errors_total{code="a\"b\\c\nd"} 1"#));
+    }
+}
