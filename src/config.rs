@@ -16,6 +16,7 @@ use crate::auth::TeamSettings;
 use crate::cache::{CacheConfig, CacheMode, CacheScope};
 use crate::limit::price::{PriceTable, DEFAULT_PRICES};
 use crate::limit::{RateLimitConfig, DEFAULT_RATE_LIMITS};
+use crate::observe::log::LogLevel;
 use crate::resilience::breaker::BreakerPolicy;
 use crate::resilience::retry::RetryPolicy;
 use crate::resilience::ResiliencePolicy;
@@ -144,6 +145,10 @@ pub struct Config {
     pub resilience: ResiliencePolicy,
     /// The response cache.
     pub cache: CacheConfig,
+    /// `LOG_LEVEL`: the least serious log lines written.
+    pub log_level: LogLevel,
+    /// `METRICS_SHARDS`: how many metrics Durable Objects share the isolates' batches.
+    pub metrics_shards: u32,
     /// Mock provider behaviour.
     pub mock: MockSettings,
     /// Providers by name (`PROVIDERS`, plus the built-in `mock`).
@@ -231,6 +236,15 @@ impl Config {
         };
         let resilience = load_resilience(&mut r);
         let cache = load_cache(&mut r);
+        let log_level = r.choice(
+            "LOG_LEVEL",
+            &[
+                ("info", LogLevel::Info),
+                ("warn", LogLevel::Warn),
+                ("error", LogLevel::Error),
+            ],
+        );
+        let metrics_shards = r.number("METRICS_SHARDS", 4, 1, 64);
         let api_key_cache_ttl_s = r.number("API_KEY_CACHE_TTL_SECONDS", 30, 0, 3_600);
         let mock = MockSettings {
             chunks: r.number("MOCK_CHUNKS", 8, 1, 10_000),
@@ -330,6 +344,8 @@ impl Config {
                 limits,
                 resilience,
                 cache,
+                log_level,
+                metrics_shards,
                 mock,
                 providers,
                 routes,

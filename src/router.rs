@@ -40,6 +40,10 @@ pub enum AdminOp {
     ResetLimits,
     /// `DELETE /admin/cache/{id}`: drop a cache namespace's answers (or one, `?key=`).
     PurgeCache,
+    /// `GET /admin/usage?principal=` or `?team=`: usage and spend today and this month.
+    Usage,
+    /// `GET /metrics`: every metric, in the Prometheus text format.
+    Metrics,
 }
 
 impl Route {
@@ -60,6 +64,8 @@ impl Route {
             Route::Admin(AdminOp::GetLimits) => "admin_get_limits",
             Route::Admin(AdminOp::ResetLimits) => "admin_reset_limits",
             Route::Admin(AdminOp::PurgeCache) => "admin_purge_cache",
+            Route::Admin(AdminOp::Usage) => "admin_usage",
+            Route::Admin(AdminOp::Metrics) => "metrics",
         }
     }
 }
@@ -101,6 +107,8 @@ const ROUTES: &[(&str, &str, Route)] = &[
         "DELETE",
         Route::Admin(AdminOp::PurgeCache),
     ),
+    ("/admin/usage", "GET", Route::Admin(AdminOp::Usage)),
+    ("/metrics", "GET", Route::Admin(AdminOp::Metrics)),
 ];
 
 /// A matched route and its `{id}` segment, if the pattern has one.

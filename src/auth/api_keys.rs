@@ -73,6 +73,7 @@ impl KeyRecord {
             models: self.models.clone(),
             limits: self.limits.clone(),
             via: "api_key",
+            key_id: Some(self.id.clone()),
         })
     }
 

@@ -326,6 +326,7 @@ impl ClaimPolicy {
             models: None,
             limits: None,
             via: "jwt",
+            key_id: None,
         })
     }
 }

@@ -43,6 +43,8 @@ pub struct Principal {
     pub limits: Option<TierLimits>,
     /// How it authenticated: `api_key`, `jwt` or `anonymous`.
     pub via: &'static str,
+    /// The public id of the API key it used, if it used one.
+    pub key_id: Option<String>,
 }
 
 impl Principal {
@@ -55,6 +57,7 @@ impl Principal {
             models: Some(models.to_vec()),
             limits: None,
             via: "anonymous",
+            key_id: None,
         }
     }
 
@@ -170,6 +173,7 @@ mod tests {
             models: None,
             limits: None,
             via: "jwt",
+            key_id: None,
         };
         let applied = member.clone().with_team_settings(&teams);
         assert_eq!(applied.tier, "enterprise");

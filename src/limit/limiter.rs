@@ -136,6 +136,20 @@ pub enum Refusal {
     MonthlyBudget,
 }
 
+impl Refusal {
+    /// The refusing limit's name in logs and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Refusal::Requests => "requests",
+            Refusal::Tokens => "tokens",
+            Refusal::TokensExceedLimit => "tokens_exceed_limit",
+            Refusal::Concurrency => "concurrency",
+            Refusal::DailyBudget => "daily_budget",
+            Refusal::MonthlyBudget => "monthly_budget",
+        }
+    }
+}
+
 /// The limiter's answer to an [`AdmitRequest`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AdmitResponse {

@@ -6,6 +6,33 @@
 
 use serde::Serialize;
 
+use crate::api::chat::Usage;
+use crate::limit::price::Price;
+
+/// The least serious lines written (`LOG_LEVEL`): request lines are `info`, `warn` (4xx)
+/// or `error` (5xx); circuit breaker changes are `warn`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    /// Every line.
+    Info,
+    /// Problems only.
+    Warn,
+    /// Failures only.
+    Error,
+}
+
+impl LogLevel {
+    /// Whether a line of `level` is written.
+    pub fn allows(self, level: &str) -> bool {
+        let rank = match level {
+            "error" => LogLevel::Error,
+            "warn" => LogLevel::Warn,
+            _ => LogLevel::Info,
+        };
+        rank >= self
+    }
+}
+
 /// Everything logged about one request.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct RequestLog {
@@ -19,9 +46,17 @@ pub struct RequestLog {
     pub route: &'static str,
     /// The response status (200 for streams that later broke: the status was already sent).
     pub status: u16,
+    /// How serious the line is: `error` (5xx), `warn` (4xx) or `info`.
+    pub level: &'static str,
     /// The principal the request acted for (`admin` on the admin API).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub principal: Option<String>,
+    /// The principal's team.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
+    /// The id of the API key used (never the key).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
     /// The model alias requested.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
@@ -74,6 +109,20 @@ pub struct RequestLog {
     /// The stable error code, when the request failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What the answer cost in US dollars (0 for cache hits and failures), from the
+    /// upstream's usage or, when `tokens_estimated`, from estimates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
+    /// The price of the model that answered, for `cost_usd`.
+    #[serde(skip)]
+    pub price: Option<Price>,
+    /// `cost_usd` in nano-dollars, exact, for the metrics.
+    #[serde(skip)]
+    pub cost_nanousd: u64,
+    /// The limit that refused the request (`requests`, `tokens`, `concurrency`,
+    /// `daily_budget`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limited_by: Option<&'static str>,
     /// The rate limiter could not be reached and the request was served unlimited.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub rate_limiter_failed_open: bool,
@@ -99,6 +148,28 @@ fn is_zero(value: &u32) -> bool {
 }
 
 impl RequestLog {
+    /// Records the answer's usage: its tokens, whether they are estimates, and its cost
+    /// at the answering model's `price` (nothing for a cache hit: nothing was paid).
+    pub fn set_usage(&mut self, usage: &Usage, estimated: bool) {
+        self.prompt_tokens = Some(usage.prompt_tokens);
+        self.completion_tokens = Some(usage.completion_tokens);
+        self.tokens_estimated = estimated;
+        self.cost_nanousd = match (self.price, self.cache) {
+            (_, Some("hit")) | (None, _) => 0,
+            (Some(price), _) => price.cost_nanousd(usage),
+        };
+        self.cost_usd = Some(self.cost_nanousd as f64 / 1e9);
+    }
+
+    /// Sets the level from the status: `error` for 5xx, `warn` for 4xx, else `info`.
+    pub fn set_level(&mut self) {
+        self.level = match self.status {
+            500.. => "error",
+            400..=499 => "warn",
+            _ => "info",
+        };
+    }
+
     /// The line as written to the log.
     pub fn to_line(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
@@ -108,6 +179,33 @@ impl RequestLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn levels_follow_the_status_and_filter_lines() {
+        let mut log = RequestLog::default();
+        for (status, level) in [(200, "info"), (404, "warn"), (429, "warn"), (502, "error")] {
+            log.status = status;
+            log.set_level();
+            assert_eq!(log.level, level);
+        }
+        assert!(LogLevel::Info.allows("info") && LogLevel::Info.allows("error"));
+        assert!(!LogLevel::Warn.allows("info") && LogLevel::Warn.allows("warn"));
+        assert!(!LogLevel::Error.allows("warn") && LogLevel::Error.allows("error"));
+    }
+
+    #[test]
+    fn usage_is_priced_except_for_cache_hits() {
+        let price: Price = serde_json::from_str(r#"{"input": 1, "output": 2}"#).unwrap();
+        let mut log = RequestLog {
+            price: Some(price),
+            ..RequestLog::default()
+        };
+        log.set_usage(&Usage::new(1_000, 500), false);
+        assert_eq!((log.cost_nanousd, log.cost_usd), (2_000_000, Some(0.002)));
+        log.cache = Some("hit");
+        log.set_usage(&Usage::new(1_000, 500), false);
+        assert_eq!((log.cost_nanousd, log.cost_usd), (0, Some(0.0)));
+    }
 
     #[test]
     fn a_line_is_one_json_object_without_empty_fields() {

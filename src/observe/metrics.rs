@@ -12,6 +12,7 @@ use std::fmt::Write;
 use serde::{Deserialize, Serialize};
 
 use super::log::RequestLog;
+use crate::limit::period::{day_key, month_key};
 
 /// Request durations and times to first token, in seconds.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -49,17 +50,62 @@ struct Histogram {
     count: u64,
 }
 
-/// Counter and histogram series by metric name and rendered label set.
+/// What a team used in one UTC day or month.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TeamUsage {
+    /// Requests answered (cache hits included).
+    pub requests: u64,
+    /// Prompt tokens paid for.
+    pub prompt_tokens: u64,
+    /// Completion tokens paid for.
+    pub completion_tokens: u64,
+    /// Spend in nano-dollars.
+    pub cost_nanousd: u64,
+}
+
+impl TeamUsage {
+    fn add(&mut self, other: &TeamUsage) {
+        self.requests += other.requests;
+        self.prompt_tokens += other.prompt_tokens;
+        self.completion_tokens += other.completion_tokens;
+        self.cost_nanousd += other.cost_nanousd;
+    }
+}
+
+/// Counter and histogram series by metric name and rendered label set, and usage by team
+/// and period (`YYYY-MM-DD` or `YYYY-MM`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
     counters: BTreeMap<String, BTreeMap<String, f64>>,
     histograms: BTreeMap<String, BTreeMap<String, Histogram>>,
+    #[serde(default)]
+    teams: BTreeMap<String, BTreeMap<String, TeamUsage>>,
 }
 
 impl Metrics {
     /// Whether nothing was recorded.
     pub fn is_empty(&self) -> bool {
-        self.counters.is_empty() && self.histograms.is_empty()
+        self.counters.is_empty() && self.histograms.is_empty() && self.teams.is_empty()
+    }
+
+    /// What `team` used in the UTC day and month of `now_ms`.
+    pub fn team_usage(&self, team: &str, now_ms: u64) -> (TeamUsage, TeamUsage) {
+        let periods = self.teams.get(team);
+        let of = |period: String| {
+            periods
+                .and_then(|periods| periods.get(&period))
+                .copied()
+                .unwrap_or_default()
+        };
+        (of(day_key(now_ms)), of(month_key(now_ms)))
+    }
+
+    /// Drops team usage of days more than 62 days before `now_ms` (months are kept).
+    pub fn prune(&mut self, now_ms: u64) {
+        let oldest_day = day_key(now_ms.saturating_sub(62 * 86_400_000));
+        for periods in self.teams.values_mut() {
+            periods.retain(|period, _| period.len() == 7 || *period >= oldest_day);
+        }
     }
 
     /// Adds `value` to the counter `name` with `labels`.
@@ -98,8 +144,23 @@ impl Metrics {
         histogram.count += 1;
     }
 
-    /// Records what one request's log line says, with its cost in nano-dollars.
-    pub fn record(&mut self, log: &RequestLog, cost_nanousd: u64) {
+    /// Records what one request's log line says, written at `now_ms`.
+    pub fn record(&mut self, log: &RequestLog, now_ms: u64) {
+        let cost_nanousd = log.cost_nanousd;
+        // A team's usage counts answered requests only, as the principals' limiters do.
+        if let (Some(team), "chat_completions", 200) = (&log.team, log.route, log.status) {
+            let paid = log.cache != Some("hit");
+            let usage = TeamUsage {
+                requests: 1,
+                prompt_tokens: log.prompt_tokens.filter(|_| paid).unwrap_or(0),
+                completion_tokens: log.completion_tokens.filter(|_| paid).unwrap_or(0),
+                cost_nanousd,
+            };
+            let periods = self.teams.entry(team.clone()).or_default();
+            for period in [day_key(now_ms), month_key(now_ms)] {
+                periods.entry(period).or_default().add(&usage);
+            }
+        }
         let provider = log.provider.as_deref().unwrap_or("");
         let model = log.model.as_deref().unwrap_or("");
         let status = log.status.to_string();
@@ -148,7 +209,10 @@ impl Metrics {
         }
         if cache != "hit" {
             let upstream_model = log.upstream_model.as_deref().unwrap_or("");
-            for (kind, tokens) in [("prompt", log.prompt_tokens), ("completion", log.completion_tokens)] {
+            for (kind, tokens) in [
+                ("prompt", log.prompt_tokens),
+                ("completion", log.completion_tokens),
+            ] {
                 if let Some(tokens) = tokens.filter(|tokens| *tokens > 0) {
                     let labels = [("model", upstream_model), ("kind", kind)];
                     self.add("gateway_tokens_total", &labels, tokens as f64);
@@ -161,8 +225,14 @@ impl Metrics {
         }
     }
 
-    /// Adds every series of `other` to this one.
+    /// Adds every series (and team usage) of `other` to this one.
     pub fn merge(&mut self, other: Metrics) {
+        for (team, periods) in other.teams {
+            let mine = self.teams.entry(team).or_default();
+            for (period, usage) in periods {
+                mine.entry(period).or_default().add(&usage);
+            }
+        }
         for (name, series) in other.counters {
             let mine = self.counters.entry(name).or_default();
             for (labels, value) in series {
@@ -207,7 +277,10 @@ impl Metrics {
                         for (index, count) in histogram.buckets.iter().enumerate() {
                             cumulative += count;
                             let le = bounds.get(index).map_or("+Inf".to_owned(), |b| number(*b));
-                            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{le}\"}} {cumulative}");
+                            let _ = writeln!(
+                                out,
+                                "{name}_bucket{{{labels}{sep}le=\"{le}\"}} {cumulative}"
+                            );
                         }
                         let _ = writeln!(out, "{name}_sum{{{labels}}} {}", number(histogram.sum));
                         let _ = writeln!(out, "{name}_count{{{labels}}} {}", histogram.count);
@@ -255,6 +328,9 @@ mod tests {
     use super::*;
     use crate::observe::log::AttemptLog;
 
+    /// 2026-11-27T13:38:32Z.
+    const NOW: u64 = 1_795_786_712_000;
+
     fn request(status: u16, latency_ms: u64) -> RequestLog {
         RequestLog {
             route: "chat_completions",
@@ -282,7 +358,13 @@ mod tests {
     fn requests_become_counters_and_histograms() {
         let mut metrics = Metrics::default();
         assert!(metrics.is_empty());
-        metrics.record(&request(200, 30), 1_500_000);
+        metrics.record(
+            &RequestLog {
+                cost_nanousd: 1_500_000,
+                ..request(200, 30)
+            },
+            NOW,
+        );
         let mut retried = request(200, 700);
         retried.chain = vec![
             attempt("up/a", "circuit_open"),
@@ -292,22 +374,26 @@ mod tests {
         ];
         retried.stream = true;
         retried.ttfb_ms = Some(40);
-        metrics.record(&retried, 0);
+        metrics.record(&retried, NOW);
         let mut refused = request(429, 2);
         refused.error = Some("rate_limit_exceeded".into());
         refused.rate_limited_by = Some("requests");
         refused.prompt_tokens = None;
         refused.completion_tokens = None;
         refused.cache = None;
-        metrics.record(&refused, 0);
+        metrics.record(&refused, NOW);
         let mut hit = request(200, 1);
         hit.cache = Some("hit");
-        metrics.record(&hit, 0);
+        metrics.record(&hit, NOW);
 
         let text = metrics.render();
         let has = |line: &str| assert!(text.lines().any(|l| l == line), "{line}\n{text}");
-        has(r#"gateway_requests_total{route="chat_completions",status="200",provider="up",model="fast",cache="miss"} 2"#);
-        has(r#"gateway_requests_total{route="chat_completions",status="429",provider="up",model="fast",cache=""} 1"#);
+        has(
+            r#"gateway_requests_total{route="chat_completions",status="200",provider="up",model="fast",cache="miss"} 2"#,
+        );
+        has(
+            r#"gateway_requests_total{route="chat_completions",status="429",provider="up",model="fast",cache=""} 1"#,
+        );
         has(r#"gateway_errors_total{code="rate_limit_exceeded"} 1"#);
         has(r#"gateway_rate_limited_total{limit="requests"} 1"#);
         has(r#"gateway_upstream_calls_total{target="up/b",outcome="503"} 2"#);
@@ -333,19 +419,54 @@ mod tests {
     #[test]
     fn merged_batches_add_up_and_survive_serialization() {
         let mut a = Metrics::default();
-        a.record(&request(200, 30), 1_000);
-        a.add("gateway_breaker_transitions_total", &[("target", "up/b"), ("to", "open")], 1.0);
+        a.record(
+            &RequestLog {
+                cost_nanousd: 1_000,
+                team: Some("t".into()),
+                ..request(200, 30)
+            },
+            NOW,
+        );
+        a.add(
+            "gateway_breaker_transitions_total",
+            &[("target", "up/b"), ("to", "open")],
+            1.0,
+        );
         let mut b = Metrics::default();
-        b.record(&request(200, 3_000), 2_000);
+        b.record(
+            &RequestLog {
+                cost_nanousd: 2_000,
+                team: Some("t".into()),
+                ..request(200, 3_000)
+            },
+            NOW,
+        );
         let b: Metrics = serde_json::from_str(&serde_json::to_string(&b).unwrap()).unwrap();
         let mut total = Metrics::default();
         total.merge(a.clone());
         total.merge(b);
         let text = total.render();
-        assert!(text.contains(r#"gateway_request_duration_seconds_count{route="chat_completions"} 2"#));
-        assert!(text.contains(r#"gateway_request_duration_seconds_bucket{route="chat_completions",le="2.5"} 1"#));
+        assert!(
+            text.contains(r#"gateway_request_duration_seconds_count{route="chat_completions"} 2"#)
+        );
+        assert!(text.contains(
+            r#"gateway_request_duration_seconds_bucket{route="chat_completions",le="2.5"} 1"#
+        ));
         assert!(text.contains(r#"gateway_cost_usd_total{model="gpt-x"} 0.000003"#));
         assert!(text.contains(r#"gateway_breaker_transitions_total{target="up/b",to="open"} 1"#));
+        let usage = TeamUsage {
+            requests: 2,
+            prompt_tokens: 20,
+            completion_tokens: 10,
+            cost_nanousd: 3_000,
+        };
+        assert_eq!(total.team_usage("t", NOW), (usage, usage));
+        assert_eq!(total.team_usage("other", NOW), Default::default());
+        // The next month starts from zero; old days are pruned, months kept.
+        let later = NOW + 40 * 86_400_000;
+        assert_eq!(total.team_usage("t", later), Default::default());
+        total.prune(NOW + 70 * 86_400_000);
+        assert_eq!(total.teams["t"].keys().collect::<Vec<_>>(), ["2026-11"]);
     }
 
     #[test]

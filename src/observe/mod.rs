@@ -1,3 +1,4 @@
 //! What the gateway tells operators about itself.
 
 pub mod log;
+pub mod metrics;

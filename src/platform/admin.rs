@@ -1,5 +1,5 @@
 //! The admin API: create, list, read, change and revoke API keys; read and reset a
-//! principal's rate limits; purge cached answers. The caller is already admitted with the admin token (see
+//! principal's rate limits; purge cached answers; usage by principal or team; metrics. The caller is already admitted with the admin token (see
 //! [`super::keys::authenticate_admin`]).
 
 use serde_json::{json, Value};
@@ -11,6 +11,7 @@ use super::crypto::{random_bytes, sha256_hex};
 use super::fetch::{read_capped, Body, BodyError};
 use super::keys::{forget, KeyStore};
 use super::limiter::LimiterStub;
+use super::metrics;
 use super::respond;
 use crate::api::usage_report;
 use crate::auth::api_keys::{format_id, format_key, KeyRecord, KeyUpdate, NewKey};
@@ -75,7 +76,28 @@ pub async fn serve(
             forget(&record.hash);
             Ok(respond::json(200, record.public_view().to_string()))
         }
-        AdminOp::GetLimits | AdminOp::ResetLimits => limits(op, id.unwrap_or_default(), env).await,
+        AdminOp::GetLimits | AdminOp::ResetLimits => {
+            let principal = decode("principal", id.unwrap_or_default())?;
+            limits(op, &principal, env).await
+        }
+        AdminOp::Metrics => {
+            let metrics = metrics::collect(env, config.metrics_shards).await?;
+            Ok(respond::prometheus(metrics.render()))
+        }
+        AdminOp::Usage => {
+            let url = req.inner().url();
+            match (query_param(&url, "principal")?, query_param(&url, "team")?) {
+                (Some(principal), None) => limits(AdminOp::GetLimits, &principal, env).await,
+                (None, Some(team)) => {
+                    let usage = metrics::team_usage(env, config.metrics_shards, &team).await?;
+                    Ok(respond::json(200, usage))
+                }
+                _ => Err(GatewayError::invalid(
+                    "principal",
+                    "name either ?principal=<id> or ?team=<id>",
+                )),
+            }
+        }
         AdminOp::PurgeCache => {
             let url = req.inner().url();
             purge_cache(id.unwrap_or_default(), &url, env, config).await
@@ -86,13 +108,12 @@ pub async fn serve(
 /// `GET` (or, to reset first, `DELETE`) `/admin/limits/{principal}`: the principal's
 /// standing under the limits of its last request.
 async fn limits(op: AdminOp, principal: &str, env: &Env) -> Result<Response, GatewayError> {
-    let principal = decode("principal", principal)?;
-    let stub = LimiterStub::of_user(env, &principal)?;
+    let stub = LimiterStub::of_user(env, principal)?;
     if op == AdminOp::ResetLimits {
         stub.reset().await?;
     }
     let status = stub.status(None).await?;
-    let report = usage_report(&principal, None, None, status);
+    let report = usage_report(principal, None, None, status);
     Ok(respond::json(200, report.to_string()))
 }
 

@@ -21,8 +21,9 @@ use super::crypto::random_u32;
 use super::fetch::{self, read_capped, within, Body, UpstreamBody};
 use super::handler::Reply;
 use super::limiter::Settlement;
+use super::metrics::Observer;
 use super::respond;
-use super::stream::{AnswerStream, CommittedStream, Piece, StreamTiming};
+use super::stream::{AnswerStream, CommittedStream, Ends, Piece, StreamTiming};
 use crate::api::chat::{ChatCompletion, ChatRequest};
 use crate::cache::entry::Entry;
 use crate::config::Config;
@@ -51,13 +52,16 @@ thread_local! {
 pub struct TargetHealth {
     key: String,
     policy: BreakerPolicy,
+    /// Logs and counts the breaker's state changes.
+    observer: Observer,
 }
 
 impl TargetHealth {
-    fn of(target: &Target, policy: &BreakerPolicy) -> Self {
+    fn of(target: &Target, policy: &BreakerPolicy, observer: &Observer) -> Self {
         TargetHealth {
             key: target.key(),
             policy: policy.clone(),
+            observer: observer.clone(),
         }
     }
 
@@ -65,7 +69,7 @@ impl TargetHealth {
     fn allows(&self) -> bool {
         let (allowed, transition) =
             BREAKERS.with(|board| board.borrow_mut().allow(&self.key, &self.policy, now_ms()));
-        log_transition(transition);
+        self.log_transition(transition);
         allowed
     }
 
@@ -76,30 +80,31 @@ impl TargetHealth {
                 .borrow_mut()
                 .record(&self.key, failed, &self.policy, now_ms())
         });
-        log_transition(transition);
+        self.log_transition(transition);
     }
-}
 
-/// Writes a breaker's state change as its own log line.
-fn log_transition(transition: Option<Transition>) {
-    if let Some(Transition {
-        target,
-        from,
-        to,
-        reason,
-        count,
-    }) = transition
-    {
-        let line = json!({
-            "event": "circuit_breaker",
-            "ts": now_ms(),
-            "target": target,
-            "from": from,
-            "to": to,
-            "reason": reason,
-            "transitions": count,
-        });
-        worker::console_log!("{line}");
+    /// Writes a state change as its own log line (level `warn`), and counts it.
+    fn log_transition(&self, transition: Option<Transition>) {
+        if let Some(Transition {
+            target,
+            from,
+            to,
+            reason,
+            count,
+        }) = transition
+        {
+            let line = json!({
+                "event": "circuit_breaker",
+                "level": "warn",
+                "ts": now_ms(),
+                "target": target,
+                "from": from,
+                "to": to,
+                "reason": reason,
+                "transitions": count,
+            });
+            self.observer.breaker_transition(&line, &target, to);
+        }
     }
 }
 
@@ -119,6 +124,8 @@ pub struct Call<'a> {
     pub settlement: Option<Settlement>,
     /// Stores the answer in the response cache, when the request may be cached.
     pub cache: Option<CacheWriter>,
+    /// Writes the log line (of a stream, when it ends) and records the metrics.
+    pub observer: Observer,
 }
 
 /// What a successful attempt produced.
@@ -161,7 +168,7 @@ pub async fn answer(call: Call<'_>, log: &mut RequestLog) -> Result<Reply, Gatew
     let health: Vec<TargetHealth> = call
         .targets
         .iter()
-        .map(|target| TargetHealth::of(target, &policy.breaker))
+        .map(|target| TargetHealth::of(target, &policy.breaker, &call.observer))
         .collect();
     let mut plan = AttemptPlan::new(
         (0..call.targets.len()).collect(),
@@ -206,13 +213,11 @@ pub async fn answer(call: Call<'_>, log: &mut RequestLog) -> Result<Reply, Gatew
                     ms,
                 });
                 let price = call.config.prices.get(target.model).copied();
-                let settlement = call.settlement.map(|settlement| settlement.repriced(price));
+                log.price = price;
                 let delivery = Delivery {
-                    client: &call.client,
-                    meta: &meta,
-                    request: call.request,
-                    settlement,
+                    settlement: call.settlement.map(|settlement| settlement.repriced(price)),
                     cache: call.cache,
+                    ..Delivery::new(&call.client, &meta, call.request, call.observer)
                 };
                 return Ok(deliver(answer, delivery, log));
             }
@@ -246,11 +251,8 @@ pub async fn answer(call: Call<'_>, log: &mut RequestLog) -> Result<Reply, Gatew
         };
         let reply = Answer::Mock(MockReply::fixed(message), 0);
         let delivery = Delivery {
-            client: &call.client,
-            meta: &meta,
-            request: call.request,
             settlement: call.settlement,
-            cache: None,
+            ..Delivery::new(&call.client, &meta, call.request, call.observer)
         };
         return Ok(deliver(reply, delivery, log));
     }
@@ -426,32 +428,39 @@ async fn first_bytes(
     }
 }
 
-/// Where an answer goes, and what it settles.
-struct Delivery<'a> {
+/// Where an answer goes, what it settles and stores, and who logs it.
+pub struct Delivery<'a> {
     client: &'a AbortSignal,
     meta: &'a AnswerMeta,
     request: &'a ChatRequest,
+    observer: Observer,
     settlement: Option<Settlement>,
     cache: Option<CacheWriter>,
 }
 
+impl<'a> Delivery<'a> {
+    /// A delivery that settles and stores nothing.
+    pub fn new(
+        client: &'a AbortSignal,
+        meta: &'a AnswerMeta,
+        request: &'a ChatRequest,
+        observer: Observer,
+    ) -> Self {
+        Delivery {
+            client,
+            meta,
+            request,
+            observer,
+            settlement: None,
+            cache: None,
+        }
+    }
+}
+
 /// The reply for a cached answer (`meta.model` being the model that gave it), with its
 /// `age`. It costs nothing: the admission took only a request, and nothing is settled.
-pub fn replay(
-    entry: Rc<Entry>,
-    client: &AbortSignal,
-    meta: &AnswerMeta,
-    request: &ChatRequest,
-    log: &mut RequestLog,
-) -> Reply {
+pub fn replay(entry: Rc<Entry>, delivery: Delivery<'_>, log: &mut RequestLog) -> Reply {
     let age = entry.age_s(now_ms());
-    let delivery = Delivery {
-        client,
-        meta,
-        request,
-        settlement: None,
-        cache: None,
-    };
     let reply = deliver(Answer::Cached(entry), delivery, log);
     respond::set_header(reply.response(), "age", &age.to_string());
     reply
@@ -464,40 +473,46 @@ fn deliver(answer: Answer, delivery: Delivery<'_>, log: &mut RequestLog) -> Repl
         client,
         meta,
         request,
+        observer,
         settlement,
         cache,
     } = delivery;
-    let replay = |events: Vec<StreamEvent>, delay_ms: u32, log: &mut RequestLog| {
+    let ends = Ends {
+        observer,
+        settlement,
+        cache,
+    };
+    let replay = |events: Vec<StreamEvent>, delay_ms: u32, log: &mut RequestLog, ends| {
         log.status = 200;
         let encoder = ChunkEncoder::new(meta.clone());
-        AnswerStream::mock(events, delay_ms, encoder, client.clone(), log.clone())
+        let (client, log) = (client.clone(), log.clone());
+        streaming(AnswerStream::mock(
+            events, delay_ms, encoder, client, log, ends,
+        ))
     };
     let completion = match answer {
         Answer::Complete(completion) => completion,
         Answer::Stream(committed) => {
             log.status = 200;
-            let stream = AnswerStream::upstream(*committed, client.clone(), log.clone());
-            return streaming(stream.with_ends(settlement, cache));
+            let stream = AnswerStream::upstream(*committed, client.clone(), log.clone(), ends);
+            return streaming(stream);
         }
         Answer::Mock(reply, delay_ms) if request.stream => {
-            let stream = replay(reply.events(), delay_ms, log);
-            return streaming(stream.with_ends(settlement, cache));
+            return replay(reply.events(), delay_ms, log, ends);
         }
         Answer::Cached(entry) if request.stream => {
-            return streaming(replay(entry.events(), 0, log).with_ends(settlement, None));
+            return replay(entry.events(), 0, log, ends);
         }
         Answer::Mock(reply, _) => reply.completion(),
         Answer::Cached(entry) => entry.completion.clone(),
     };
     let completion = meta.stamp(completion);
     let usage = meta.usage_of(&completion);
-    log.prompt_tokens = Some(usage.prompt_tokens);
-    log.completion_tokens = Some(usage.completion_tokens);
-    log.tokens_estimated = completion.usage.is_none();
-    if let Some(settlement) = settlement {
+    log.set_usage(&usage, completion.usage.is_none());
+    if let Some(settlement) = ends.settlement {
         settlement.settle(&usage);
     }
-    if let Some(cache) = cache {
+    if let Some(cache) = ends.cache {
         log.cache_stored = cache.store(&completion);
     }
     Reply::Now(respond::json(200, json!(completion).to_string()))

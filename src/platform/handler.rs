@@ -4,7 +4,7 @@ use serde_json::json;
 use worker::{Env, Request, Response};
 
 use super::admin;
-use super::attempts::{self, Call};
+use super::attempts::{self, Call, Delivery};
 use super::background::Background;
 use super::cache::{self, CacheStep};
 use super::clock::{new_request_id, now_ms};
@@ -13,6 +13,7 @@ use super::env::config;
 use super::fetch::{read_capped, Body, BodyError, MAX_DRAINED_BYTES};
 use super::keys;
 use super::limiter::{self, Ask, LimiterStub, Settlement};
+use super::metrics::Observer;
 use super::respond;
 use crate::api::chat::ChatRequest;
 use crate::api::{usage_report, ModelList, OPENAPI};
@@ -23,7 +24,7 @@ use crate::guard::validate::{body_too_large, check_content_type, parse_chat_requ
 use crate::limit::headers::rate_limit_headers;
 use crate::limit::limiter::Standing;
 use crate::limit::TierLimits;
-use crate::observe::log::RequestLog;
+use crate::observe::log::{LogLevel, RequestLog};
 use crate::output::AnswerMeta;
 use crate::router::{self, Matched, Route};
 use crate::upstream::{resolve, Target};
@@ -52,6 +53,8 @@ struct Exchange {
     log: RequestLog,
     /// Where the request's background work runs.
     background: Background,
+    /// Writes the log line and records the metrics.
+    observer: Observer,
     /// The caller's limiter and limits, once the caller is known.
     limiter: Option<(Result<LimiterStub, GatewayError>, TierLimits)>,
     /// Where the caller stands against its limits, for the `x-ratelimit-*` headers.
@@ -67,14 +70,19 @@ pub async fn handle(mut req: Request, env: &Env, background: Background) -> Resp
         route: "unmatched",
         ..RequestLog::default()
     };
+    let config = config(env);
+    let (level, shards) = match config.as_ref() {
+        Ok(config) => (config.log_level, config.metrics_shards),
+        Err(_) => (LogLevel::Info, 1),
+    };
     let mut exchange = Exchange {
         log,
+        observer: Observer::new(env, &background, level, shards),
         background,
         limiter: None,
         standing: None,
     };
     let path = req.path();
-    let config = config(env);
     let browser = Browser::of(&req, &config);
     let had_credentials = req.headers().has("authorization").unwrap_or(false);
     let served = serve(&mut req, env, &config, &browser, &path, &mut exchange).await;
@@ -139,7 +147,7 @@ pub async fn handle(mut req: Request, env: &Env, background: Background) -> Resp
     if log_now {
         log.status = response.status_code();
         log.latency_ms = now_ms().saturating_sub(log.ts);
-        emit_log(log);
+        exchange.observer.emit(log);
     }
     response
 }
@@ -189,11 +197,6 @@ async fn discard_unread_body(req: &mut Request) {
     if !req.inner().body_used() && req.inner().body().is_some() {
         let _ = read_capped(Body::Request(req), MAX_DRAINED_BYTES).await;
     }
-}
-
-/// Writes the request's one log line.
-pub fn emit_log(log: &RequestLog) {
-    worker::console_log!("{}", log.to_line());
 }
 
 async fn serve(
@@ -286,6 +289,8 @@ async fn authenticated(
 ) -> Result<Caller, GatewayError> {
     let principal = keys::authenticate(authorization(req).as_deref(), config, env).await?;
     exchange.log.principal = Some(principal.id.clone());
+    exchange.log.team.clone_from(&principal.team);
+    exchange.log.key_id.clone_from(&principal.key_id);
     let limits = config
         .rate_limits
         .limits_for(&principal.tier, principal.limits.as_ref());
@@ -415,13 +420,9 @@ async fn chat_completions(
     let settlement = admit(&request, ask, config, caller, exchange).await?;
     if let Some(entry) = hit {
         meta.model.clone_from(&entry.completion.model);
-        return Ok(attempts::replay(
-            entry,
-            &client,
-            &meta,
-            &request,
-            &mut exchange.log,
-        ));
+        let observer = exchange.observer.clone();
+        let delivery = Delivery::new(&client, &meta, &request, observer);
+        return Ok(attempts::replay(entry, delivery, &mut exchange.log));
     }
     let call = Call {
         config,
@@ -431,6 +432,7 @@ async fn chat_completions(
         client,
         settlement,
         cache: writer,
+        observer: exchange.observer.clone(),
     };
     attempts::answer(call, &mut exchange.log).await
 }
@@ -470,6 +472,7 @@ async fn admit(
     )
     .await;
     exchange.log.rate_limiter_failed_open = admission.failed_open;
+    exchange.log.rate_limited_by = admission.refused_by;
     exchange.standing = admission.standing;
     admission.verdict
 }

@@ -17,19 +17,20 @@ use serde::Serialize;
 use serde_json::Value;
 use wasm_bindgen::JsValue;
 use worker::{
-    durable_object, Delay, DurableObject, Env, Method, ObjectNamespace, Request, RequestInit,
-    Response, ScheduledTime, SqlStorage, SqlStorageValue, State,
+    durable_object, Delay, DurableObject, Env, ObjectNamespace, Request, Response, ScheduledTime,
+    SqlStorage, SqlStorageValue, State,
 };
 
 use super::background::Background;
 use super::clock::now_ms;
+use super::objects;
 use crate::api::chat::Usage;
 use crate::auth::Principal;
 use crate::config::Config;
 use crate::error::{ErrorKind, GatewayError};
 use crate::limit::limiter::{
-    AdmitRequest, AdmitResponse, Limiter, PeriodUsage, RateState, SettleRequest, Spend, Standing,
-    StatusRequest,
+    AdmitRequest, AdmitResponse, Limiter, PeriodUsage, RateState, Refusal, SettleRequest, Spend,
+    Standing, StatusRequest,
 };
 use crate::limit::period::{day_key, month_key};
 use crate::limit::price::Price;
@@ -353,26 +354,9 @@ impl LimiterStub {
     }
 
     async fn call<T: DeserializeOwned>(&self, op: &str, body: String) -> Result<T, GatewayError> {
-        let stub = self
-            .namespace
-            .get_by_name(&self.name)
-            .map_err(|_| unavailable("its Durable Object could not be addressed"))?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post)
-            .with_body(Some(JsValue::from_str(&body)));
-        let request = Request::new_with_init(&format!("https://limiter{op}"), &init)
-            .map_err(|_| unavailable("the request could not be built"))?;
-        let mut response = stub
-            .fetch_with_request(request)
+        let text = objects::call(&self.namespace, &self.name, op, body)
             .await
-            .map_err(|_| unavailable("its Durable Object did not answer"))?;
-        let text = response
-            .text()
-            .await
-            .map_err(|_| unavailable("its answer could not be read"))?;
-        if response.status_code() != 200 {
-            return Err(unavailable("its Durable Object failed"));
-        }
+            .map_err(unavailable)?;
         let text = if text.is_empty() { "null" } else { &text };
         serde_json::from_slice(text.as_bytes())
             .map_err(|_| unavailable("its answer was not understood"))
@@ -464,6 +448,8 @@ pub struct Admission {
     pub verdict: Result<Option<Settlement>, GatewayError>,
     /// The limiter could not be reached and the policy let the request through.
     pub failed_open: bool,
+    /// The limit that refused the request, if one did.
+    pub refused_by: Option<&'static str>,
 }
 
 impl Admission {
@@ -472,6 +458,7 @@ impl Admission {
             standing: None,
             verdict: Ok(None),
             failed_open,
+            refused_by: None,
         }
     }
 }
@@ -516,6 +503,7 @@ pub async fn admit(
                 standing: None,
                 verdict: Err(error),
                 failed_open: false,
+                refused_by: None,
             }
         }
         (Err(_), FailureMode::Open) => return Admission::unlimited(true),
@@ -535,6 +523,7 @@ pub async fn admit(
         standing: Some(answer.standing),
         verdict,
         failed_open: false,
+        refused_by: answer.refused.map(Refusal::name),
     }
 }
 

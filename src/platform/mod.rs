@@ -6,7 +6,8 @@
 //! verification, [`limiter`] the rate-limit Durable Object and its client, [`background`]
 //! work after the response, [`admin`] the admin API, [`attempts`] the calls to a route's
 //! targets (retries, breakers, fallback), [`cache`] the response cache (isolate + KV),
-//! [`fetch`] upstream calls and bodies,
+//! [`metrics`] the log line and the metrics Durable Object, [`objects`] Durable Object
+//! calls, [`fetch`] upstream calls and bodies,
 //! [`stream`] streamed answers, [`respond`] HTTP responses, and [`handler`] runs the
 //! request path. Everything they call is plain Rust.
 
@@ -22,6 +23,8 @@ mod handler;
 mod jwt;
 mod keys;
 mod limiter;
+mod metrics;
+mod objects;
 mod respond;
 mod stream;
 

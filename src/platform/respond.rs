@@ -11,6 +11,15 @@ pub fn json(status: u16, body: String) -> Response {
     with_content_type(status, "application/json", body.into_bytes())
 }
 
+/// A Prometheus text exposition (version 0.0.4).
+pub fn prometheus(body: String) -> Response {
+    with_content_type(
+        200,
+        "text/plain; version=0.0.4; charset=utf-8",
+        body.into_bytes(),
+    )
+}
+
 /// The OpenAI error object for `error`, with its status (and `Allow` for a 405,
 /// `retry-after` when the error says when to retry).
 pub fn error(error: &GatewayError, allow: Option<&str>) -> Response {

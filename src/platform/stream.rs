@@ -22,8 +22,8 @@ use super::attempts::TargetHealth;
 use super::cache::CacheWriter;
 use super::clock::now_ms;
 use super::fetch::{within, BodyCanceller, UpstreamBody};
-use super::handler::emit_log;
 use super::limiter::Settlement;
+use super::metrics::Observer;
 use crate::error::GatewayError;
 use crate::observe::log::RequestLog;
 use crate::output::{ChunkEncoder, StreamOutcome, StreamTranslator};
@@ -123,12 +123,22 @@ pub struct CommittedStream {
 struct Ledger {
     encoder: ChunkEncoder,
     log: RequestLog,
-    settlement: Option<Settlement>,
     /// The upstream target, for its circuit breaker (none for the built-in mock).
     health: Option<TargetHealth>,
-    /// Stores the answer in the response cache once it completed.
-    cache: Option<CacheWriter>,
+    ends: Ends,
     written: bool,
+}
+
+/// What a stream's end does besides its log line's fields: who writes the line, what it
+/// settles (the rate limits, with the usage delivered) and what it stores (the answer, in
+/// the response cache, if it completed).
+pub struct Ends {
+    /// Writes the log line and records the metrics.
+    pub observer: Observer,
+    /// The request's rate-limit settlement.
+    pub settlement: Option<Settlement>,
+    /// Stores the completed answer.
+    pub cache: Option<CacheWriter>,
 }
 
 impl Ledger {
@@ -138,7 +148,7 @@ impl Ledger {
         if std::mem::replace(&mut self.written, true) {
             return;
         }
-        if let (Some(cache), Some(completion)) = (&self.cache, self.encoder.recorded()) {
+        if let (Some(cache), Some(completion)) = (&self.ends.cache, self.encoder.recorded()) {
             self.log.cache_stored = cache.store(&completion);
         }
         let encoder = &self.encoder;
@@ -154,12 +164,10 @@ impl Ledger {
         };
         let log = &mut self.log;
         log.latency_ms = now_ms().saturating_sub(log.ts);
-        log.prompt_tokens = Some(usage.prompt_tokens);
-        log.completion_tokens = Some(usage.completion_tokens);
-        log.tokens_estimated = !encoder.usage_is_reported();
+        log.set_usage(&usage, !encoder.usage_is_reported());
         log.stream_outcome = Some(outcome);
         log.error = error;
-        emit_log(log);
+        self.ends.observer.emit(log);
         // The target's breaker learns how the stream went; a client leaving says nothing
         // about the upstream.
         if let Some(health) = &self.health {
@@ -170,7 +178,7 @@ impl Ledger {
             }
         }
         // What was delivered is charged, however the stream ended.
-        if let Some(settlement) = self.settlement.take() {
+        if let Some(settlement) = self.ends.settlement.take() {
             settlement.settle(&usage);
         }
     }
@@ -229,17 +237,23 @@ impl AnswerStream {
         encoder: ChunkEncoder,
         client: AbortSignal,
         log: RequestLog,
+        ends: Ends,
     ) -> Self {
         let input = Input::Mock {
             events: events.into(),
             delay_ms,
             sent_first: false,
         };
-        AnswerStream::new(input, encoder, None, client, log)
+        AnswerStream::new(input, encoder, None, client, log, ends)
     }
 
     /// A stream translating the rest of a committed upstream answer.
-    pub fn upstream(committed: CommittedStream, client: AbortSignal, log: RequestLog) -> Self {
+    pub fn upstream(
+        committed: CommittedStream,
+        client: AbortSignal,
+        log: RequestLog,
+        ends: Ends,
+    ) -> Self {
         let CommittedStream {
             body,
             translator,
@@ -254,35 +268,25 @@ impl AnswerStream {
             first: Some(first),
             timing,
         };
-        AnswerStream::new(input, encoder, Some(health), client, log)
-    }
-
-    /// What the stream's end settles (the rate limits, with the usage delivered) and
-    /// stores (the answer, in the response cache, if it completed).
-    pub fn with_ends(self, settlement: Option<Settlement>, cache: Option<CacheWriter>) -> Self {
-        let mut ledger = self.ledger.borrow_mut();
-        ledger.settlement = settlement;
-        if cache.is_some() {
-            ledger.encoder.record();
-        }
-        ledger.cache = cache;
-        drop(ledger);
-        self
+        AnswerStream::new(input, encoder, Some(health), client, log, ends)
     }
 
     fn new(
         input: Input,
-        encoder: ChunkEncoder,
+        mut encoder: ChunkEncoder,
         health: Option<TargetHealth>,
         client: AbortSignal,
         log: RequestLog,
+        ends: Ends,
     ) -> Self {
+        if ends.cache.is_some() {
+            encoder.record();
+        }
         let ledger = Rc::new(RefCell::new(Ledger {
             encoder,
             log,
-            settlement: None,
             health,
-            cache: None,
+            ends,
             written: false,
         }));
         let upstream = match &input {

@@ -1,0 +1,249 @@
+//! The request's log line and metrics: each isolate writes the line, adds the request to
+//! its pending [`Metrics`] batch and sends the batch to one of `METRICS_SHARDS`
+//! [`MetricsShard`] Durable Objects at most every [`FLUSH_DELAY_MS`], under `waitUntil`,
+//! never on the request's path. `GET /metrics` merges the shards.
+
+use std::cell::{Cell, RefCell};
+use std::time::Duration;
+
+use serde_json::json;
+use wasm_bindgen::JsValue;
+use worker::{
+    durable_object, Delay, DurableObject, Env, Request, Response, ScheduledTime, SqlStorage,
+    SqlStorageValue, State,
+};
+
+use super::background::Background;
+use super::clock::now_ms;
+use super::crypto::random_u32;
+use super::objects;
+use crate::error::{ErrorKind, GatewayError};
+use crate::observe::log::{LogLevel, RequestLog};
+use crate::observe::metrics::Metrics;
+
+/// The Durable Object binding of [`MetricsShard`].
+pub const BINDING: &str = "METRICS";
+
+/// How long an isolate's batch waits for more requests before it is sent.
+const FLUSH_DELAY_MS: u64 = 1_000;
+/// How long a shard's changes wait in memory before they are written to SQLite.
+const SAVE_DELAY_MS: u64 = 2_000;
+
+thread_local! {
+    /// This isolate's requests not yet sent to its shard.
+    static PENDING: RefCell<Metrics> = RefCell::new(Metrics::default());
+    /// Whether a flush is scheduled.
+    static FLUSH_SCHEDULED: Cell<bool> = const { Cell::new(false) };
+    /// This isolate's shard, picked at random once.
+    static SHARD: u32 = random_u32();
+}
+
+/// Writes log lines and records metrics for one request.
+#[derive(Clone)]
+pub struct Observer {
+    env: Env,
+    background: Background,
+    level: LogLevel,
+    shards: u32,
+}
+
+impl Observer {
+    /// An observer writing lines of at least `level`, sending to `shards` shards.
+    pub fn new(env: &Env, background: &Background, level: LogLevel, shards: u32) -> Self {
+        Observer {
+            env: env.clone(),
+            background: background.clone(),
+            level,
+            shards,
+        }
+    }
+
+    /// Writes the request's line (if its level is enabled) and records its metrics.
+    pub fn emit(&self, log: &mut RequestLog) {
+        log.set_level();
+        if self.level.allows(log.level) {
+            worker::console_log!("{}", log.to_line());
+        }
+        PENDING.with(|pending| pending.borrow_mut().record(log, now_ms()));
+        if !FLUSH_SCHEDULED.with(|scheduled| scheduled.replace(true)) {
+            let (env, shards) = (self.env.clone(), self.shards);
+            self.background.run(async move {
+                Delay::from(Duration::from_millis(FLUSH_DELAY_MS)).await;
+                FLUSH_SCHEDULED.with(|scheduled| scheduled.set(false));
+                let _ = flush(&env, shards).await;
+            });
+        }
+    }
+
+    /// Writes an event line (`warn`) and counts it: a circuit breaker's state change.
+    pub fn breaker_transition(&self, line: &serde_json::Value, target: &str, to: &str) {
+        if self.level.allows("warn") {
+            worker::console_log!("{line}");
+        }
+        let labels = [("target", target), ("to", to)];
+        PENDING.with(|pending| {
+            pending
+                .borrow_mut()
+                .add("gateway_breaker_transitions_total", &labels, 1.0)
+        });
+    }
+}
+
+fn unavailable() -> GatewayError {
+    GatewayError::new(
+        ErrorKind::StoreUnavailable,
+        "the metrics store (Durable Object METRICS) could not be reached",
+    )
+}
+
+/// Sends this isolate's pending batch to its shard; on failure keeps it for the next try.
+async fn flush(env: &Env, shards: u32) -> Result<(), GatewayError> {
+    let batch = PENDING.with(|pending| std::mem::take(&mut *pending.borrow_mut()));
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let namespace = env.durable_object(BINDING).map_err(|_| unavailable())?;
+    let shard = SHARD.with(|shard| shard % shards);
+    let body = serde_json::to_string(&batch).unwrap_or_default();
+    if objects::call(&namespace, &format!("shard:{shard}"), "/add", body)
+        .await
+        .is_err()
+    {
+        PENDING.with(|pending| pending.borrow_mut().merge(batch));
+        return Err(unavailable());
+    }
+    Ok(())
+}
+
+/// Every shard's metrics merged, after sending this isolate's own pending batch (so a
+/// scrape right after requests in the same isolate counts them all).
+pub async fn collect(env: &Env, shards: u32) -> Result<Metrics, GatewayError> {
+    flush(env, shards).await?;
+    let namespace = env.durable_object(BINDING).map_err(|_| unavailable())?;
+    let mut total = Metrics::default();
+    for shard in 0..shards {
+        let text = objects::call(
+            &namespace,
+            &format!("shard:{shard}"),
+            "/snapshot",
+            String::new(),
+        )
+        .await
+        .map_err(|_| unavailable())?;
+        let part: Metrics = serde_json::from_str(&text).map_err(|_| unavailable())?;
+        total.merge(part);
+    }
+    Ok(total)
+}
+
+/// `GET /admin/usage?team=`: what a team used today and this month (UTC).
+pub async fn team_usage(env: &Env, shards: u32, team: &str) -> Result<String, GatewayError> {
+    let now = now_ms();
+    let (today, month) = collect(env, shards).await?.team_usage(team, now);
+    let view = |usage: crate::observe::metrics::TeamUsage| {
+        json!({
+            "requests": usage.requests,
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "cost_usd": usage.cost_nanousd as f64 / 1e9,
+        })
+    };
+    Ok(json!({"team": team, "today": view(today), "month": view(month)}).to_string())
+}
+
+/// One shard of the metrics: batches merged in memory, written to SQLite at most
+/// [`SAVE_DELAY_MS`] after they change.
+#[durable_object]
+pub struct MetricsShard {
+    state: State,
+    metrics: RefCell<Option<Metrics>>,
+    alarm_set: Cell<bool>,
+}
+
+impl DurableObject for MetricsShard {
+    fn new(state: State, _env: Env) -> Self {
+        MetricsShard {
+            state,
+            metrics: RefCell::new(None),
+            alarm_set: Cell::new(false),
+        }
+    }
+
+    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
+        let op = req.path();
+        let body = req.bytes().await?;
+        let (reply, changed) = self.apply(&op, &body).map_err(worker::Error::RustError)?;
+        if changed && !self.alarm_set.replace(true) {
+            let at = (now_ms() + SAVE_DELAY_MS) as f64;
+            let when = ScheduledTime::new(js_sys::Date::new(&JsValue::from_f64(at)));
+            if self.state.storage().set_alarm(when).await.is_err() {
+                self.alarm_set.set(false);
+            }
+        }
+        Response::ok(reply)
+    }
+
+    async fn alarm(&self) -> worker::Result<Response> {
+        self.alarm_set.set(false);
+        let sql = self.state.storage().sql();
+        if let Some(metrics) = self.metrics.borrow().as_ref() {
+            save(&sql, metrics).map_err(worker::Error::RustError)?;
+        }
+        Response::ok("")
+    }
+}
+
+impl MetricsShard {
+    /// Runs `/add` (merge a batch) or `/snapshot` on the metrics in memory, without
+    /// awaiting; returns the reply and whether the metrics changed.
+    fn apply(&self, op: &str, body: &[u8]) -> Result<(String, bool), String> {
+        let mut slot = self.metrics.borrow_mut();
+        let metrics = match slot.as_mut() {
+            Some(metrics) => metrics,
+            None => slot.insert(load(&self.state.storage().sql())?),
+        };
+        match op {
+            "/add" => {
+                let batch: Metrics =
+                    serde_json::from_slice(body).map_err(|err| format!("bad batch: {err}"))?;
+                metrics.merge(batch);
+                metrics.prune(now_ms());
+                Ok((String::new(), true))
+            }
+            "/snapshot" => Ok((serde_json::to_string(metrics).unwrap_or_default(), false)),
+            _ => Err(format!("unknown operation {op}")),
+        }
+    }
+}
+
+fn load(sql: &SqlStorage) -> Result<Metrics, String> {
+    let failed = |err: worker::Error| format!("metrics storage failed: {err}");
+    sql.exec(
+        "CREATE TABLE IF NOT EXISTS metrics (id INTEGER PRIMARY KEY CHECK (id = 1), state TEXT NOT NULL)",
+        None,
+    )
+    .map_err(failed)?;
+    let rows: Vec<Vec<SqlStorageValue>> = sql
+        .exec("SELECT state FROM metrics WHERE id = 1", None)
+        .map_err(failed)?
+        .raw()
+        .collect::<worker::Result<_>>()
+        .map_err(failed)?;
+    match rows.first().map(Vec::as_slice) {
+        Some([SqlStorageValue::String(state)]) => {
+            serde_json::from_str(state).map_err(|err| err.to_string())
+        }
+        _ => Ok(Metrics::default()),
+    }
+}
+
+fn save(sql: &SqlStorage, metrics: &Metrics) -> Result<(), String> {
+    let state = serde_json::to_string(metrics).map_err(|err| err.to_string())?;
+    sql.exec(
+        "INSERT INTO metrics (id, state) VALUES (1, ?) \
+         ON CONFLICT (id) DO UPDATE SET state = excluded.state",
+        vec![state.into()],
+    )
+    .map(|_| ())
+    .map_err(|err| format!("metrics storage failed: {err}"))
+}
