@@ -160,7 +160,7 @@ describe("metrics, usage, cost and logs", () => {
     const acme = await (await adminRequest(gateway.url, ADMIN_TOKEN, "GET", "/admin/usage?team=acme")).json();
     const both = [...reported.alice, ...reported.bob];
     assert.equal(acme.team, "acme");
-X
+    assert.equal(acme.today.requests, 8, "alice's 5 upstream answers and her cache hit, bob's 2");
     assert.equal(acme.today.prompt_tokens, tokens(both, "prompt_tokens"));
     assert.equal(acme.today.completion_tokens, tokens(both, "completion_tokens"));
     const cost = both.reduce((total, usage) => total + costOf(usage), 0);
