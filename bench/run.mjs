@@ -2,12 +2,13 @@
 // workers-rs pass-through), each served by its own plain `workerd serve` process (not
 // `wrangler dev` nor Miniflare, whose proxy Workers cost more CPU than the Worker itself).
 //
-// Five targets answer the same requests from the same mock OpenAI upstream (its own
+// Six targets answer the same requests from the same mock OpenAI upstream (its own
 // process): the upstream directly, the floor Worker, the gateway Worker (anonymous), the
+// same gateway without its METRICS binding (`gw-nomet`, JSON only: what metrics cost), the
 // gateway with an RS256 JWT (`gw+jwt`), and with a JWT whose tier is rate limited
 // (`gw+limit`: every request admitted and settled by its Durable Object). For each: JSON
-// and 50-chunk streaming answers, at concurrency 1 and 32, and 500-chunk streams at
-// concurrency 1 (direct, floor, gateway: the cost per chunk). Printed: latency p50/p99,
+// and 50-chunk streaming answers, at concurrency 1 and 32, cache hits, and 500-chunk
+// streams at concurrency 1 (direct, floor, gateway: the cost per chunk). Printed: latency p50/p99,
 // added latency over the direct call, requests/s, CPU ms per request of each Worker's
 // workerd process tree (from /proc), gateway/floor ratios and the gzipped wasm sizes.
 // Every figure is the median of BENCH_RUNS runs (default 3).
@@ -312,7 +313,7 @@ async function main() {
       },
     },
   };
-  const gateway = await startWorker(root, {
+  const gatewayBindings = {
     PROVIDERS: JSON.stringify({ up: { type: "openai", base_url: upstream.url, api_key_secret: "UP_KEY" } }),
     ROUTES: JSON.stringify({ bench: { provider: "up", model: "ok" }, burst: { provider: "up", model: "burst" } }),
     ANONYMOUS_MODELS: "bench,burst",
@@ -321,12 +322,16 @@ async function main() {
     JWT_AUDIENCE: "gateway",
     RATE_LIMITS: JSON.stringify(rateLimits),
     UP_KEY: "sk-bench",
-  }, { RATE_LIMITER: "RateLimiter" });
+  };
+  const gateway = await startWorker(root, gatewayBindings, { RATE_LIMITER: "RateLimiter", METRICS: "MetricsShard" });
+  // The same gateway without the METRICS binding: no metrics are recorded or sent.
+  const unobserved = await startWorker(root, gatewayBindings, { RATE_LIMITER: "RateLimiter" });
   const bearer = (claims) => ({ authorization: `Bearer ${sign(claims)}` });
   const targets = {
     direct: { url: `${upstream.url}/chat/completions`, pids: [] },
     floor: { url: floor.url, pids: floor.pids },
     gateway: { url: `${gateway.url}/v1/chat/completions`, pids: gateway.pids },
+    "gw-nomet": { url: `${unobserved.url}/v1/chat/completions`, pids: unobserved.pids },
     "gw+jwt": { url: `${gateway.url}/v1/chat/completions`, pids: gateway.pids, headers: bearer({ sub: "bench-user" }) },
     "gw+limit": { url: `${gateway.url}/v1/chat/completions`, pids: gateway.pids, headers: bearer({ sub: "bench-limited", tier: "limited" }) },
   };
@@ -349,7 +354,7 @@ async function main() {
   const plan = {
     json: { concurrencies: [1, 32], targets: Object.keys(targets) },
     cached: { concurrencies: [1, 32], targets: ["direct", "floor", "gateway"] },
-    stream: { concurrencies: [1, 32], targets: Object.keys(targets) },
+    stream: { concurrencies: [1, 32], targets: Object.keys(targets).filter((name) => name !== "gw-nomet") },
     long: { concurrencies: [1], targets: ["direct", "floor", "gateway"] },
   };
 
@@ -374,6 +379,7 @@ async function main() {
     }
   } finally {
     gateway.close();
+    unobserved.close();
     floor.close();
     upstream.close();
   }
@@ -419,6 +425,13 @@ async function main() {
       const j = `gw+jwt/${mode}/c${concurrency}`;
       console.log(`  ${mode} c${concurrency}: +${f(m(j, "p50") - m(g, "p50"))} ms p50, +${f(m(j, "cpu") - m(g, "cpu"), 3)} ms CPU per request`);
     }
+  }
+  console.log("\nmetrics (the gateway with its METRICS binding over the same gateway without it):");
+  for (const concurrency of [1, 32]) {
+    if (!measured("json", concurrency)) continue;
+    const g = `gateway/json/c${concurrency}`;
+    const n = `gw-nomet/json/c${concurrency}`;
+    console.log(`  json c${concurrency}: +${f(m(g, "p50") - m(n, "p50"))} ms p50, +${f(m(g, "cpu") - m(n, "cpu"), 3)} ms CPU per request`);
   }
   console.log("\nrate limiting (one principal's Durable Object: admit + settle) over JWT auth alone:");
   for (const mode of ["json", "stream"]) {

@@ -45,6 +45,8 @@ pub struct Observer {
     background: Background,
     level: LogLevel,
     shards: u32,
+    /// Whether the `METRICS` binding exists; without it nothing is recorded.
+    metrics: bool,
 }
 
 impl Observer {
@@ -55,6 +57,7 @@ impl Observer {
             background: background.clone(),
             level,
             shards,
+            metrics: env.durable_object(BINDING).is_ok(),
         }
     }
 
@@ -63,6 +66,9 @@ impl Observer {
         log.set_level();
         if self.level.allows(log.level) {
             worker::console_log!("{}", log.to_line());
+        }
+        if !self.metrics {
+            return;
         }
         PENDING.with(|pending| pending.borrow_mut().record(log, now_ms()));
         if !FLUSH_SCHEDULED.with(|scheduled| scheduled.replace(true)) {
@@ -79,6 +85,9 @@ impl Observer {
     pub fn breaker_transition(&self, line: &serde_json::Value, target: &str, to: &str) {
         if self.level.allows("warn") {
             worker::console_log!("{line}");
+        }
+        if !self.metrics {
+            return;
         }
         let labels = [("target", target), ("to", to)];
         PENDING.with(|pending| {
