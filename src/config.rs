@@ -145,6 +145,9 @@ pub struct Config {
     pub resilience: ResiliencePolicy,
     /// The response cache.
     pub cache: CacheConfig,
+    /// `SANITIZE_INPUT`: remove invisible characters and chat-template tokens from
+    /// client text before it reaches a provider.
+    pub sanitize_input: bool,
     /// `LOG_LEVEL`: the least serious log lines written.
     pub log_level: LogLevel,
     /// `METRICS_SHARDS`: how many metrics Durable Objects share the isolates' batches.
@@ -245,6 +248,7 @@ impl Config {
             ],
         );
         let metrics_shards = r.number("METRICS_SHARDS", 4, 1, 64);
+        let sanitize_input = r.choice("SANITIZE_INPUT", &[("true", true), ("false", false)]);
         let api_key_cache_ttl_s = r.number("API_KEY_CACHE_TTL_SECONDS", 30, 0, 3_600);
         let mock = MockSettings {
             chunks: r.number("MOCK_CHUNKS", 8, 1, 10_000),
@@ -346,6 +350,7 @@ impl Config {
                 cache,
                 log_level,
                 metrics_shards,
+                sanitize_input,
                 mock,
                 providers,
                 routes,

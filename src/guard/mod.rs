@@ -1,3 +1,4 @@
 //! Checks on what clients send, before anything reaches a provider.
 
+pub mod sanitize;
 pub mod validate;

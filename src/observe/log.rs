@@ -123,6 +123,12 @@ pub struct RequestLog {
     /// `daily_budget`, ...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limited_by: Option<&'static str>,
+    /// Invisible or control characters removed from the request's text.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub removed_characters: u32,
+    /// Chat-template tokens removed from the request's text.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub removed_template_tokens: u32,
     /// The rate limiter could not be reached and the request was served unlimited.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub rate_limiter_failed_open: bool,

@@ -20,6 +20,7 @@ use crate::api::{usage_report, ModelList, OPENAPI};
 use crate::auth::Principal;
 use crate::config::{Config, ConfigErrors};
 use crate::error::{ErrorKind, GatewayError};
+use crate::guard::sanitize::sanitize_request;
 use crate::guard::validate::{body_too_large, check_content_type, parse_chat_request};
 use crate::limit::headers::rate_limit_headers;
 use crate::limit::limiter::Standing;
@@ -361,8 +362,13 @@ async fn chat_completions(
                 GatewayError::new(ErrorKind::InvalidJson, "the request body could not be read")
             }
         })?;
-    let request = parse_chat_request(&body, &config.limits)?;
+    let mut request = parse_chat_request(&body, &config.limits)?;
     let log = &mut exchange.log;
+    if config.sanitize_input {
+        let removed = sanitize_request(&mut request);
+        log.removed_characters = removed.characters;
+        log.removed_template_tokens = removed.template_tokens;
+    }
     log.model = Some(request.model.clone());
     log.stream = request.stream;
     let resolved = resolve(config, &request, random_u32())?;
