@@ -148,6 +148,8 @@ pub struct Config {
     /// `SANITIZE_INPUT`: remove invisible characters and chat-template tokens from
     /// client text before it reaches a provider.
     pub sanitize_input: bool,
+    /// `REDACT_PII`: where personal data and secrets are replaced with markers.
+    pub redact_pii: PiiRedaction,
     /// `LOG_LEVEL`: the least serious log lines written.
     pub log_level: LogLevel,
     /// `METRICS_SHARDS`: how many metrics Durable Objects share the isolates' batches.
@@ -176,6 +178,15 @@ pub struct Config {
     pub prices: PriceTable,
     /// Problems that do not stop the gateway (a provider whose secret is missing).
     pub warnings: Vec<String>,
+}
+
+/// Where personal data is redacted (`REDACT_PII`: `output`, `both` or `off`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PiiRedaction {
+    /// In answers, streamed or not.
+    pub output: bool,
+    /// In requests, before they go upstream.
+    pub input: bool,
 }
 
 /// Everything wrong with a configuration, one sentence each.
@@ -249,6 +260,15 @@ impl Config {
         );
         let metrics_shards = r.number("METRICS_SHARDS", 4, 1, 64);
         let sanitize_input = r.choice("SANITIZE_INPUT", &[("true", true), ("false", false)]);
+        let (output, input) = r.choice(
+            "REDACT_PII",
+            &[
+                ("off", (false, false)),
+                ("output", (true, false)),
+                ("both", (true, true)),
+            ],
+        );
+        let redact_pii = PiiRedaction { output, input };
         let api_key_cache_ttl_s = r.number("API_KEY_CACHE_TTL_SECONDS", 30, 0, 3_600);
         let mock = MockSettings {
             chunks: r.number("MOCK_CHUNKS", 8, 1, 10_000),
@@ -351,6 +371,7 @@ impl Config {
                 log_level,
                 metrics_shards,
                 sanitize_input,
+                redact_pii,
                 mock,
                 providers,
                 routes,

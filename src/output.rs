@@ -8,11 +8,15 @@
 
 use serde::Serialize;
 
-use crate::api::chat::{estimate_tokens, ChatCompletion, ChatCompletionChunk, ChunkChoice, Usage};
+use crate::api::chat::{
+    estimate_tokens, ChatCompletion, ChatCompletionChunk, ChunkChoice, Delta, Usage,
+};
 use crate::cache::entry::Recorder;
 use crate::error::GatewayError;
+use crate::guard::pii::{self, StreamRedactor};
 use crate::upstream::sse::SseParser;
 use crate::upstream::{unreachable, StreamDecoder, StreamEvent};
+use std::collections::BTreeMap;
 
 /// What every chunk of one answer shares.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,6 +31,8 @@ pub struct AnswerMeta {
     pub include_usage: bool,
     /// Prompt size estimate, used when the upstream reports no usage.
     pub estimated_prompt_tokens: u64,
+    /// Replace personal data and secrets in the answer's text with markers.
+    pub redact_pii: bool,
 }
 
 impl AnswerMeta {
@@ -36,6 +42,17 @@ impl AnswerMeta {
         completion.object = "chat.completion".to_owned();
         completion.created = self.created;
         completion.model.clone_from(&self.model);
+        if self.redact_pii {
+            for choice in &mut completion.choices {
+                let message = &mut choice.message;
+                for text in [&mut message.content, &mut message.refusal]
+                    .into_iter()
+                    .flatten()
+                {
+                    *text = pii::redact(text);
+                }
+            }
+        }
         completion
     }
 
@@ -73,6 +90,9 @@ pub struct ChunkEncoder {
     error: Option<GatewayError>,
     /// Rebuilds the complete answer for the cache, when asked to.
     recorder: Option<Recorder>,
+    /// One per choice, when `meta.redact_pii`: holds back what may be the start of
+    /// personal data until it is known.
+    redactors: BTreeMap<u32, StreamRedactor>,
 }
 
 impl ChunkEncoder {
@@ -85,6 +105,7 @@ impl ChunkEncoder {
             outcome: StreamOutcome::Open,
             error: None,
             recorder: None,
+            redactors: BTreeMap::new(),
         }
     }
 
@@ -106,17 +127,35 @@ impl ChunkEncoder {
         if self.outcome != StreamOutcome::Open {
             return;
         }
-        if let Some(recorder) = &mut self.recorder {
-            recorder.record(&event);
-        }
-        match event {
-            StreamEvent::Choices(choices) => {
+        let event = match event {
+            StreamEvent::Choices(mut choices) => {
                 self.content_bytes += choices
                     .iter()
                     .map(|c| c.delta.content.as_ref().map_or(0, String::len))
                     .sum::<usize>();
-                self.write_chunk(&choices, None, out);
+                if self.meta.redact_pii {
+                    self.redact(&mut choices);
+                }
+                StreamEvent::Choices(choices)
             }
+            StreamEvent::Done if self.meta.redact_pii => {
+                // Text still held for a choice that never finished goes out before the end.
+                let rest = self.release_held();
+                if !rest.is_empty() {
+                    self.write_chunk(&rest, None, out);
+                    if let Some(recorder) = &mut self.recorder {
+                        recorder.record(&StreamEvent::Choices(rest));
+                    }
+                }
+                StreamEvent::Done
+            }
+            other => other,
+        };
+        if let Some(recorder) = &mut self.recorder {
+            recorder.record(&event);
+        }
+        match event {
+            StreamEvent::Choices(choices) => self.write_chunk(&choices, None, out),
             StreamEvent::Usage(usage) => self.usage = Some(usage),
             StreamEvent::Done => {
                 if self.meta.include_usage {
@@ -129,11 +168,52 @@ impl ChunkEncoder {
         }
     }
 
+    /// Redacts the choices' text in place: each piece goes through its choice's
+    /// redactor, and a choice's last chunk (with its finish reason) carries what was held.
+    fn redact(&mut self, choices: &mut [ChunkChoice]) {
+        for choice in choices {
+            let redactor = self.redactors.entry(choice.index).or_default();
+            let mut text = match &choice.delta.content {
+                Some(content) => redactor.push(content),
+                None => String::new(),
+            };
+            if choice.finish_reason.is_some() {
+                text.push_str(&redactor.finish());
+            }
+            if choice.delta.content.is_some() || !text.is_empty() {
+                choice.delta.content = Some(text);
+            }
+        }
+    }
+
+    /// Chunks carrying what every redactor still holds (redacted), emptying them.
+    fn release_held(&mut self) -> Vec<ChunkChoice> {
+        self.redactors
+            .iter_mut()
+            .filter_map(|(index, redactor)| {
+                let rest = redactor.finish();
+                (!rest.is_empty()).then(|| ChunkChoice {
+                    index: *index,
+                    delta: Delta {
+                        content: Some(rest),
+                        ..Delta::default()
+                    },
+                    finish_reason: None,
+                    logprobs: None,
+                })
+            })
+            .collect()
+    }
+
     /// Ends the stream with an OpenAI error event (no `[DONE]`, so clients know the answer
-    /// is incomplete).
+    /// is incomplete); text held by the redactors goes out (redacted) first.
     pub fn fail(&mut self, error: GatewayError, out: &mut Vec<u8>) {
         if self.outcome != StreamOutcome::Open {
             return;
+        }
+        let rest = self.release_held();
+        if !rest.is_empty() {
+            self.write_chunk(&rest, None, out);
         }
         out.extend_from_slice(b"data: ");
         out.extend_from_slice(error.to_json().as_bytes());
@@ -264,6 +344,7 @@ mod tests {
             model: "gpt-x".into(),
             include_usage,
             estimated_prompt_tokens: 7,
+            redact_pii: false,
         }
     }
 
@@ -422,6 +503,116 @@ mod tests {
         assert_eq!(events[1], "[DONE]");
         assert!(!encoder.usage_is_reported());
         assert_eq!(encoder.usage(), Usage::new(7, 1));
+    }
+
+    /// The text of every choice-0 chunk in SSE output, and the finish reason seen.
+    fn texts(bytes: &[u8]) -> (Vec<String>, Option<String>) {
+        let mut texts = Vec::new();
+        let mut finish = None;
+        for payload in payloads(bytes) {
+            for choice in payload["choices"].as_array().into_iter().flatten() {
+                if let Some(text) = choice["delta"]["content"].as_str() {
+                    texts.push(text.to_owned());
+                }
+                if let Some(reason) = choice["finish_reason"].as_str() {
+                    finish = Some(reason.to_owned());
+                }
+            }
+        }
+        (texts, finish)
+    }
+
+    #[test]
+    fn personal_data_split_across_chunks_is_redacted_in_the_stream() {
+        let mut encoder = ChunkEncoder::new(AnswerMeta {
+            redact_pii: true,
+            ..meta(false)
+        });
+        encoder.record();
+        let piece = |text: &str, finish: Option<&str>| {
+            StreamEvent::Choices(vec![ChunkChoice {
+                index: 0,
+                delta: Delta {
+                    content: Some(text.to_owned()),
+                    ..Delta::default()
+                },
+                finish_reason: finish.map(str::to_owned),
+                logprobs: None,
+            }])
+        };
+        let mut out = Vec::new();
+        for event in [
+            piece("Write to jane.d", None),
+            piece("oe@exam", None),
+            piece("ple.com or call +1 415 55", None),
+            piece("5 2671.", Some("stop")),
+            StreamEvent::Done,
+        ] {
+            encoder.encode(event, &mut out);
+        }
+        let (texts, finish) = texts(&out);
+        assert_eq!(
+            texts.concat(),
+            "Write to [REDACTED_EMAIL] or call [REDACTED_PHONE]."
+        );
+        assert!(texts
+            .iter()
+            .all(|text| !text.contains('@') && !text.contains("2671")));
+        assert_eq!(finish.as_deref(), Some("stop"));
+        // The cache records the redacted answer, never the personal data.
+        let recorded = encoder.recorded().unwrap();
+        assert_eq!(
+            recorded.choices[0].message.content.as_deref(),
+            Some("Write to [REDACTED_EMAIL] or call [REDACTED_PHONE].")
+        );
+    }
+
+    #[test]
+    fn held_text_is_released_before_the_end_or_an_error() {
+        for ending in ["done", "broken"] {
+            let mut encoder = ChunkEncoder::new(AnswerMeta {
+                redact_pii: true,
+                ..meta(false)
+            });
+            let mut out = Vec::new();
+            let text = StreamEvent::Choices(vec![ChunkChoice {
+                index: 0,
+                delta: Delta {
+                    content: Some("mail bob@example.com".into()),
+                    ..Delta::default()
+                },
+                finish_reason: None,
+                logprobs: None,
+            }]);
+            encoder.encode(text, &mut out);
+            match ending {
+                "done" => encoder.encode(StreamEvent::Done, &mut out),
+                _ => encoder.fail(unreachable("cut"), &mut out),
+            }
+            assert_eq!(texts(&out).0.concat(), "mail [REDACTED_EMAIL]", "{ending}");
+        }
+    }
+
+    #[test]
+    fn complete_answers_are_redacted_when_stamped() {
+        let completion: ChatCompletion = serde_json::from_str(
+            r#"{"id":"up","choices":[{"index":0,"message":{"role":"assistant","content":"SSN 123-45-6789"},"finish_reason":"stop"}]}"#,
+        )
+        .unwrap();
+        let redacting = AnswerMeta {
+            redact_pii: true,
+            ..meta(false)
+        };
+        let stamped = redacting.stamp(completion.clone());
+        assert_eq!(
+            stamped.choices[0].message.content.as_deref(),
+            Some("SSN [REDACTED_SSN]")
+        );
+        let kept = meta(false).stamp(completion);
+        assert_eq!(
+            kept.choices[0].message.content.as_deref(),
+            Some("SSN 123-45-6789")
+        );
     }
 
     #[test]

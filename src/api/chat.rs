@@ -141,6 +141,23 @@ impl ChatRequest {
         estimate_tokens(bytes)
     }
 
+    /// Calls `f` on the text of every message: plain contents and the `text` of text parts.
+    pub fn for_each_text(&mut self, mut f: impl FnMut(&mut String)) {
+        for message in &mut self.messages {
+            match &mut message.content {
+                Content::Text(text) => f(text),
+                Content::Parts(parts) => {
+                    for part in parts {
+                        if let Some(Value::String(text)) = part.get_mut("text") {
+                            f(text);
+                        }
+                    }
+                }
+                Content::None => {}
+            }
+        }
+    }
+
     /// The text of the last user message, if any.
     pub fn last_user_text(&self) -> Option<String> {
         self.messages

@@ -1,4 +1,5 @@
 //! Checks on what clients send, before anything reaches a provider.
 
+pub mod pii;
 pub mod sanitize;
 pub mod validate;

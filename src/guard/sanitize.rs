@@ -5,9 +5,7 @@
 //! between two emoji, tag characters inside a flag's tag sequence and emoji variation
 //! selectors are kept.
 
-use serde_json::Value;
-
-use crate::api::chat::{ChatRequest, Content};
+use crate::api::chat::ChatRequest;
 
 /// Chat-template tokens of common model families, matched case-insensitively; any other
 /// `<|...|>` token is removed too.
@@ -42,19 +40,7 @@ impl Removed {
 /// `text` of text parts); returns what was removed.
 pub fn sanitize_request(request: &mut ChatRequest) -> Removed {
     let mut removed = Removed::default();
-    for message in &mut request.messages {
-        match &mut message.content {
-            Content::Text(text) => removed.add(sanitize(text)),
-            Content::Parts(parts) => {
-                for part in parts {
-                    if let Some(Value::String(text)) = part.get_mut("text") {
-                        removed.add(sanitize(text));
-                    }
-                }
-            }
-            Content::None => {}
-        }
-    }
+    request.for_each_text(|text| removed.add(sanitize(text)));
     removed
 }
 

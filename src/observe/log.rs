@@ -126,6 +126,9 @@ pub struct RequestLog {
     /// Invisible or control characters removed from the request's text.
     #[serde(skip_serializing_if = "is_zero")]
     pub removed_characters: u32,
+    /// Personal data and secrets replaced in the request's text (`REDACT_PII=both`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub redacted_input: u32,
     /// Chat-template tokens removed from the request's text.
     #[serde(skip_serializing_if = "is_zero")]
     pub removed_template_tokens: u32,

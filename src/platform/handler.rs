@@ -20,6 +20,7 @@ use crate::api::{usage_report, ModelList, OPENAPI};
 use crate::auth::Principal;
 use crate::config::{Config, ConfigErrors};
 use crate::error::{ErrorKind, GatewayError};
+use crate::guard::pii::redact_request;
 use crate::guard::sanitize::sanitize_request;
 use crate::guard::validate::{body_too_large, check_content_type, parse_chat_request};
 use crate::limit::headers::rate_limit_headers;
@@ -369,6 +370,9 @@ async fn chat_completions(
         log.removed_characters = removed.characters;
         log.removed_template_tokens = removed.template_tokens;
     }
+    if config.redact_pii.input {
+        log.redacted_input = redact_request(&mut request);
+    }
     log.model = Some(request.model.clone());
     log.stream = request.stream;
     let resolved = resolve(config, &request, random_u32())?;
@@ -381,6 +385,7 @@ async fn chat_completions(
         model: first.model.to_owned(),
         include_usage: request.include_usage,
         estimated_prompt_tokens: request.estimated_prompt_tokens(),
+        redact_pii: config.redact_pii.output,
     };
     // The route's targets, in configured rather than tried order, name the answer.
     let mut route: Vec<String> = resolved.targets.iter().map(Target::key).collect();

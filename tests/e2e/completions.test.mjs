@@ -237,3 +237,30 @@ describe("an unreachable upstream", () => {
     assert.equal((await response.json()).error.code, "upstream_error");
   });
 });
+
+describe("personal data in answers (REDACT_PII=output)", () => {
+  const fixture = useUpstreamGateway({ REDACT_PII: "output" });
+  // An email, a phone number and a card number, each split across stream chunks.
+  const pieces = ["Reach jane.d", "oe@exam", "ple.com or +1 415 55", "5 2671; card 4111 1111 ", "1111 1111 today."];
+  const expected = "Reach [REDACTED_EMAIL] or [REDACTED_PHONE]; card [REDACTED_CARD] today.";
+
+  test("is redacted in a stream even when split across chunks", async () => {
+    const response = await chat(fixture.gateway.url, {
+      model: "ok",
+      messages: hello,
+      stream: true,
+      metadata: { words: JSON.stringify(pieces) },
+    });
+    const raw = await response.text();
+    for (const secret of ["jane", "@exam", "2671", "4111"]) assert.ok(!raw.includes(secret), `${secret} leaked: ${raw}`);
+    const events = parseEvents(raw);
+    assert.equal(events.at(-1), "[DONE]");
+    const text = events.slice(0, -1).flatMap((e) => e.choices).map((c) => c.delta.content ?? "").join("");
+    assert.equal(text, expected);
+  });
+
+  test("is redacted in a complete answer", async () => {
+    const response = await chat(fixture.gateway.url, { model: "ok", messages: hello, metadata: { words: JSON.stringify(pieces) } });
+    assert.equal((await response.json()).choices[0].message.content, expected);
+  });
+});

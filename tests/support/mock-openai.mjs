@@ -2,7 +2,8 @@
 // (`POST /v1/chat/completions`, data-only SSE ending in `data: [DONE]`), with the fault
 // injection of upstream-server.mjs. The upstream model name picks a behaviour, so one
 // server serves every scenario and a gateway route (alias -> model) selects it:
-//   ok (or any other name)  JSON answer, or a stream of `metadata.chunks` words (default 5)
+//   ok (or any other name)  JSON answer, or a stream of `metadata.chunks` words (default 5),
+//                 or of the pieces `metadata.words` lists (a JSON array, one per chunk)
 //   hold          streams the first content chunk, waits until release() is called, then
 //                 sends the rest 50 ms apart (a generation that is still running)
 //   slow-headers  sends nothing for 10 s (the gateway's first-byte timeout must fire)
@@ -19,6 +20,9 @@
 import { startUpstreamServer } from "./upstream-server.mjs";
 
 const WORDS = ["Hello", " from", " the", " mock", " upstream", " server", "."];
+
+/** The answer's pieces when the request names them (`metadata.words`, a JSON array). */
+const wordsOf = (body) => (body?.metadata?.words ? JSON.parse(body.metadata.words) : null);
 
 const frame = (payload) => `data: ${typeof payload === "string" ? payload : JSON.stringify(payload)}\n\n`;
 
@@ -51,6 +55,7 @@ export const OPENAI_WIRE = {
   },
   answer({ model, body }) {
     const chunks = body?.metadata?.chunks ? Number(body.metadata.chunks) : 5;
+    const words = wordsOf(body);
     return {
       id: "chatcmpl-upstream",
       object: "chat.completion",
@@ -59,7 +64,7 @@ export const OPENAI_WIRE = {
       choices: [
         {
           index: 0,
-          message: { role: "assistant", content: WORDS.slice(0, chunks).join(""), refusal: null },
+          message: { role: "assistant", content: (words ?? WORDS.slice(0, chunks)).join(""), refusal: null },
           logprobs: null,
           finish_reason: "stop",
         },
@@ -69,7 +74,7 @@ export const OPENAI_WIRE = {
   },
   events({ model, body }) {
     const chunks = body?.metadata?.chunks ? Number(body.metadata.chunks) : 5;
-    const words = Array.from({ length: chunks }, (_, i) => WORDS[i % WORDS.length]);
+    const words = wordsOf(body) ?? Array.from({ length: chunks }, (_, i) => WORDS[i % WORDS.length]);
     const prompt = JSON.stringify(body.messages).length;
     return [
       frame(chunk(model, { role: "assistant", content: "" })),
