@@ -37,6 +37,7 @@ const DEFINITIONS: &[(&str, Kind, &str)] = &[
     ("gateway_breaker_transitions_total", Kind::Counter, "Circuit breaker state changes by target and new state."),
     ("gateway_rate_limited_total", Kind::Counter, "Requests refused by a rate limit or budget, by the limit that refused them."),
     ("gateway_cache_total", Kind::Counter, "Chat completions by cache result (hit, miss, bypass)."),
+    ("gateway_guard_removed_total", Kind::Counter, "What the input guards took out of requests: invisible characters, chat-template tokens, personal data (pii)."),
     ("gateway_tokens_total", Kind::Counter, "Tokens paid for, by upstream model and kind (prompt, completion)."),
     ("gateway_cost_usd_total", Kind::Counter, "Spend in US dollars by upstream model (estimated where the provider reported no usage)."),
 ];
@@ -206,6 +207,19 @@ impl Metrics {
         }
         if !cache.is_empty() {
             self.add("gateway_cache_total", &[("result", cache)], 1.0);
+        }
+        for (kind, count) in [
+            ("characters", log.removed_characters),
+            ("template_tokens", log.removed_template_tokens),
+            ("pii", log.redacted_input),
+        ] {
+            if count > 0 {
+                self.add(
+                    "gateway_guard_removed_total",
+                    &[("kind", kind)],
+                    f64::from(count),
+                );
+            }
         }
         if cache != "hit" {
             let upstream_model = log.upstream_model.as_deref().unwrap_or("");
@@ -382,6 +396,8 @@ mod tests {
         refused.prompt_tokens = None;
         refused.completion_tokens = None;
         refused.cache = None;
+        refused.removed_characters = 3;
+        refused.removed_template_tokens = 1;
         metrics.record(&refused, NOW);
         let mut hit = request(200, 1);
         hit.cache = Some("hit");
@@ -401,6 +417,8 @@ mod tests {
         has(r#"gateway_upstream_calls_total{target="up/a",outcome="circuit_open"} 1"#);
         has(r#"gateway_upstream_retries_total{target="up/b"} 2"#);
         has(r#"gateway_cache_total{result="hit"} 1"#);
+        has(r#"gateway_guard_removed_total{kind="characters"} 3"#);
+        has(r#"gateway_guard_removed_total{kind="template_tokens"} 1"#);
         // Tokens and cost of the hit are not counted: nothing was paid for.
         has(r#"gateway_tokens_total{model="gpt-x",kind="prompt"} 20"#);
         has(r#"gateway_tokens_total{model="gpt-x",kind="completion"} 10"#);

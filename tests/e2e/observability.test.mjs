@@ -85,7 +85,9 @@ describe("metrics, usage, cost and logs", () => {
 
   test("a known mix of requests", async () => {
     for (let i = 0; i < 3; i++) {
-      const response = await ask("alice", {});
+      // The first one carries two invisible characters and a template token.
+      const messages = i === 0 ? [{ role: "user", content: "Hel\u200Blo <|im_start|>the\u2060re" }] : hello;
+      const response = await ask("alice", { messages });
       assert.equal(response.status, 200);
       reported.alice.push((await response.json()).usage);
     }
@@ -141,6 +143,8 @@ describe("metrics, usage, cost and logs", () => {
     assert.equal(m.get('gateway_cache_total{result="hit"}'), 1);
     assert.equal(m.get('gateway_cache_total{result="miss"}'), 1);
     assert.equal(m.get('gateway_cache_total{result="bypass"}'), 8);
+    assert.equal(m.get('gateway_guard_removed_total{kind="characters"}'), 2);
+    assert.equal(m.get('gateway_guard_removed_total{kind="template_tokens"}'), 1);
     const all = [...reported.alice, ...reported.bob];
     const sum = (field) => all.reduce((total, usage) => total + usage[field], 0);
     assert.equal(m.get('gateway_tokens_total{model="ok",kind="prompt"}'), sum("prompt_tokens"));
