@@ -14,6 +14,7 @@ use crate::auth::cors::CorsPolicy;
 use crate::auth::jwt::{parse_jwks, Algorithm, ClaimPolicy, PublicKey};
 use crate::auth::TeamSettings;
 use crate::cache::{CacheConfig, CacheMode, CacheScope};
+use crate::guard::prompt::PromptPolicy;
 use crate::limit::price::{PriceTable, DEFAULT_PRICES};
 use crate::limit::{RateLimitConfig, DEFAULT_RATE_LIMITS};
 use crate::observe::log::LogLevel;
@@ -148,6 +149,8 @@ pub struct Config {
     /// `SANITIZE_INPUT`: remove invisible characters and chat-template tokens from
     /// client text before it reaches a provider.
     pub sanitize_input: bool,
+    /// The server's system prompt and what clients may do to it.
+    pub prompt: PromptPolicy,
     /// `REDACT_PII`: where personal data and secrets are replaced with markers.
     pub redact_pii: PiiRedaction,
     /// `LOG_LEVEL`: the least serious log lines written.
@@ -269,6 +272,19 @@ impl Config {
             ],
         );
         let redact_pii = PiiRedaction { output, input };
+        let prompt = PromptPolicy {
+            system_prompt: source
+                .var("SYSTEM_PROMPT")
+                .filter(|prompt| !prompt.trim().is_empty()),
+            client_system_messages: r.choice(
+                "CLIENT_SYSTEM_MESSAGES",
+                &[("allow", true), ("refuse", false)],
+            ),
+            encapsulate: r.choice(
+                "ENCAPSULATE_USER_CONTENT",
+                &[("false", false), ("true", true)],
+            ),
+        };
         let api_key_cache_ttl_s = r.number("API_KEY_CACHE_TTL_SECONDS", 30, 0, 3_600);
         let mock = MockSettings {
             chunks: r.number("MOCK_CHUNKS", 8, 1, 10_000),
@@ -372,6 +388,7 @@ impl Config {
                 metrics_shards,
                 sanitize_input,
                 redact_pii,
+                prompt,
                 mock,
                 providers,
                 routes,

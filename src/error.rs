@@ -36,6 +36,8 @@ pub enum ErrorKind {
     TokenExpired,
     /// The principal may not use the requested model.
     ModelNotAllowed,
+    /// A `system` or `developer` message where the gateway sets the system prompt itself.
+    SystemMessageNotAllowed,
     /// The admin API is off: no `ADMIN_TOKEN` secret is set.
     AdminDisabled,
     /// A rate limit (requests, tokens or concurrency) refused the request.
@@ -67,7 +69,10 @@ impl ErrorKind {
     /// The HTTP status this kind is answered with.
     pub fn status(self) -> u16 {
         match self {
-            ErrorKind::InvalidJson | ErrorKind::InvalidRequest | ErrorKind::UnknownParameter => 400,
+            ErrorKind::InvalidJson
+            | ErrorKind::InvalidRequest
+            | ErrorKind::UnknownParameter
+            | ErrorKind::SystemMessageNotAllowed => 400,
             ErrorKind::UnsupportedMediaType => 415,
             ErrorKind::PayloadTooLarge => 413,
             ErrorKind::ModelNotFound | ErrorKind::NotFound => 404,
@@ -104,6 +109,7 @@ impl ErrorKind {
             ErrorKind::InvalidToken => "invalid_token",
             ErrorKind::TokenExpired => "token_expired",
             ErrorKind::ModelNotAllowed => "model_not_allowed",
+            ErrorKind::SystemMessageNotAllowed => "system_message_not_allowed",
             ErrorKind::AdminDisabled => "admin_disabled",
             ErrorKind::RateLimitExceeded => "rate_limit_exceeded",
             ErrorKind::InsufficientQuota => "insufficient_quota",
@@ -262,6 +268,11 @@ mod tests {
             (ErrorKind::UpstreamError, 502, "upstream_error"),
             (ErrorKind::UpstreamTimeout, 504, "upstream_timeout"),
             (ErrorKind::AllProvidersFailed, 503, "all_providers_failed"),
+            (
+                ErrorKind::SystemMessageNotAllowed,
+                400,
+                "system_message_not_allowed",
+            ),
             (ErrorKind::Internal, 500, "internal_error"),
         ];
         for (kind, status, code) in table {

@@ -21,6 +21,7 @@ use crate::auth::Principal;
 use crate::config::{Config, ConfigErrors};
 use crate::error::{ErrorKind, GatewayError};
 use crate::guard::pii::redact_request;
+use crate::guard::prompt;
 use crate::guard::sanitize::sanitize_request;
 use crate::guard::validate::{body_too_large, check_content_type, parse_chat_request};
 use crate::limit::headers::rate_limit_headers;
@@ -373,6 +374,7 @@ async fn chat_completions(
     if config.redact_pii.input {
         log.redacted_input = redact_request(&mut request);
     }
+    prompt::apply(&config.prompt, &mut request)?;
     log.model = Some(request.model.clone());
     log.stream = request.stream;
     let resolved = resolve(config, &request, random_u32())?;
