@@ -76,18 +76,7 @@ fn single_text_part(content: &Value) -> Option<String> {
 mod tests {
     use super::*;
     use crate::cache::tests::request;
-    use crate::config::RequestLimits;
-    use crate::guard::validate::parse_chat_request;
-
-    fn parsed(body: &str) -> ChatRequest {
-        let limits = RequestLimits {
-            max_body_bytes: 1 << 20,
-            max_messages: 100,
-            max_message_chars: 100_000,
-            max_output_tokens: 1_000,
-        };
-        parse_chat_request(body.as_bytes(), &limits).unwrap()
-    }
+    use crate::guard::validate::parse_for_tests as parsed;
 
     const ROUTE: &[String] = &[];
 

@@ -117,19 +117,11 @@ fn defuse(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::RequestLimits;
-    use crate::guard::validate::parse_chat_request;
+    use crate::guard::validate::parse_for_tests;
     use serde_json::json;
 
     fn request(messages: serde_json::Value) -> ChatRequest {
-        let limits = RequestLimits {
-            max_body_bytes: 1 << 20,
-            max_messages: 100,
-            max_message_chars: 100_000,
-            max_output_tokens: 1_000,
-        };
-        let body = json!({"model": "m", "messages": messages});
-        parse_chat_request(body.to_string().as_bytes(), &limits).unwrap()
+        parse_for_tests(&json!({"model": "m", "messages": messages}).to_string())
     }
 
     fn texts(request: &ChatRequest) -> Vec<(Role, String)> {

@@ -70,6 +70,19 @@ pub fn body_too_large(limit: usize) -> GatewayError {
     )
 }
 
+/// Parses `body` under generous limits, for the tests of other modules that need a
+/// valid request.
+#[cfg(test)]
+pub(crate) fn parse_for_tests(body: &str) -> ChatRequest {
+    let limits = RequestLimits {
+        max_body_bytes: 1 << 20,
+        max_messages: 100,
+        max_message_chars: 100_000,
+        max_output_tokens: 1_000,
+    };
+    parse_chat_request(body.as_bytes(), &limits).unwrap()
+}
+
 /// Parses and validates a chat completion request body.
 pub fn parse_chat_request(
     body: &[u8],

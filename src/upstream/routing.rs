@@ -121,8 +121,7 @@ pub fn attempt_order(targets: &[RouteTarget], random: u32) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::RequestLimits;
-    use crate::guard::validate::parse_chat_request;
+    use crate::guard::validate::parse_for_tests;
     use serde_json::json;
 
     fn target(provider: &str, weight: Option<u32>) -> RouteTarget {
@@ -166,13 +165,7 @@ mod tests {
         body.as_object_mut()
             .unwrap()
             .extend(extra.as_object().unwrap().clone());
-        let limits = RequestLimits {
-            max_body_bytes: 1 << 20,
-            max_messages: 100,
-            max_message_chars: 100_000,
-            max_output_tokens: 1_000,
-        };
-        parse_chat_request(body.to_string().as_bytes(), &limits).unwrap()
+        parse_for_tests(&body.to_string())
     }
 
     #[test]
