@@ -107,9 +107,15 @@ pub fn find(text: &str) -> Vec<Match> {
 
 /// `text` with every match replaced by its marker.
 pub fn redact(text: &str) -> String {
+    replace(text, &find(text))
+}
+
+/// `text` with `matches` (in order, not overlapping, within `text`) replaced by their
+/// markers.
+fn replace(text: &str, matches: &[Match]) -> String {
     let mut out = String::with_capacity(text.len());
     let mut at = 0;
-    for m in find(text) {
+    for m in matches {
         out.push_str(&text[at..m.start]);
         out.push_str(m.kind.marker());
         at = m.end;
@@ -123,10 +129,10 @@ pub fn redact(text: &str) -> String {
 pub fn redact_request(request: &mut ChatRequest) -> u32 {
     let mut replaced = 0;
     request.for_each_text(|text| {
-        let found = find(text).len();
-        if found > 0 {
-            *text = redact(text);
-            replaced += found as u32;
+        let matches = find(text);
+        if !matches.is_empty() {
+            *text = replace(text, &matches);
+            replaced += matches.len() as u32;
         }
     });
     replaced
@@ -175,14 +181,8 @@ impl StreamRedactor {
         {
             cut = m.start;
         }
-        let mut out = String::with_capacity(cut);
-        let mut at = 0;
-        for m in matches.iter().filter(|m| m.end <= cut) {
-            out.push_str(&text[at..m.start]);
-            out.push_str(m.kind.marker());
-            at = m.end;
-        }
-        out.push_str(&text[at..cut]);
+        let released = matches.iter().take_while(|m| m.end <= cut).count();
+        let out = replace(&text[..cut], &matches[..released]);
         self.pending.drain(..cut);
         out
     }
