@@ -3,6 +3,7 @@
 //! which wraps what users and tools wrote in delimiters the system prompt tells the model
 //! to treat as data, never as instructions.
 
+use super::sanitize::replace_tokens;
 use crate::api::chat::{ChatRequest, Content, Message, Role};
 use crate::error::{ErrorKind, GatewayError};
 
@@ -92,26 +93,13 @@ fn encapsulate(content: &mut Content) {
 
 /// `text` with every `<user_input>` or `</user_input>` (any case) made inert.
 fn defuse(text: &str) -> String {
-    let lower = text.to_ascii_lowercase();
-    let mut out = String::with_capacity(text.len());
-    let mut at = 0;
-    while at < text.len() {
-        let rest = &lower[at..];
-        match [OPEN, CLOSE].iter().find(|tag| rest.starts_with(*tag)) {
-            Some(tag) => {
-                out.push('[');
-                out.push_str(&tag[1..tag.len() - 1]);
-                out.push(']');
-                at += tag.len();
-            }
-            None => {
-                let c = text[at..].chars().next().unwrap_or_default();
-                out.push(c);
-                at += c.len_utf8().max(1);
-            }
-        }
-    }
-    out
+    let (defused, _) = replace_tokens(text, |rest| {
+        [(OPEN, "[user_input]"), (CLOSE, "[/user_input]")]
+            .into_iter()
+            .find(|(tag, _)| rest.starts_with(tag))
+            .map(|(tag, inert)| (tag.len(), inert))
+    });
+    defused
 }
 
 #[cfg(test)]

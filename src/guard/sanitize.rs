@@ -117,30 +117,42 @@ fn is_skin_tone(c: char) -> bool {
 /// Removes chat-template tokens: those in [`TEMPLATE_TOKENS`] and every `<|name|>` whose
 /// name is 1 to 40 letters, digits or `_`.
 fn strip_template_tokens(text: &str) -> (String, u32) {
-    let lower = text.to_ascii_lowercase();
-    let mut clean = String::with_capacity(text.len());
-    let mut removed = 0;
-    let mut at = 0;
-    while at < text.len() {
-        let rest = &lower[at..];
+    replace_tokens(text, |rest| {
         let length = TEMPLATE_TOKENS
             .iter()
             .find(|token| rest.starts_with(*token))
             .map(|token| token.len())
             .or_else(|| pipe_token_length(rest));
-        match length {
-            Some(length) => {
+        length.map(|length| (length, ""))
+    })
+}
+
+/// `text` with ASCII tokens replaced, and how many were: at each position `token_at` sees
+/// the rest of the text in ASCII lower case and names the length of a token starting
+/// there and what it becomes.
+pub(super) fn replace_tokens(
+    text: &str,
+    token_at: impl Fn(&str) -> Option<(usize, &'static str)>,
+) -> (String, u32) {
+    let lower = text.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut replaced = 0;
+    let mut at = 0;
+    while at < text.len() {
+        match token_at(&lower[at..]) {
+            Some((length, replacement)) => {
+                out.push_str(replacement);
                 at += length;
-                removed += 1;
+                replaced += 1;
             }
             None => {
                 let c = text[at..].chars().next().unwrap_or_default();
-                clean.push(c);
+                out.push(c);
                 at += c.len_utf8().max(1);
             }
         }
     }
-    (clean, removed)
+    (out, replaced)
 }
 
 /// The length of a `<|name|>` token at the start of `text`, if there is one.
