@@ -18,7 +18,7 @@ use worker::{Delay, Response};
 use super::cache::CacheWriter;
 use super::clock::now_ms;
 use super::crypto::random_u32;
-use super::fetch::{self, read_capped, within, Body, UpstreamBody};
+use super::fetch::{self, declared_length, read_capped, within, Body, UpstreamBody};
 use super::handler::Reply;
 use super::limiter::Settlement;
 use super::metrics::Observer;
@@ -366,18 +366,13 @@ async fn read_answer(response: &Response, timing: &StreamTiming) -> Result<Vec<u
         let error = upstream::unreachable("its answer is too large");
         AttemptError::new(error, Failure::TargetUnusable)
     };
-    let declared = response
-        .headers()
-        .get("content-length")
-        .ok()
-        .flatten()
-        .and_then(|length| length.trim().parse::<usize>().ok());
-    if declared.is_some_and(|length| length > MAX_UPSTREAM_ANSWER_BYTES) {
+    let declared = declared_length(response.headers());
+    if declared.is_some_and(|length| length > MAX_UPSTREAM_ANSWER_BYTES as u64) {
         return Err(too_large());
     }
     let mut body =
         UpstreamBody::of(response).map_err(|error| AttemptError::new(error, Failure::NETWORK))?;
-    let mut answer = Vec::with_capacity(declared.unwrap_or(0));
+    let mut answer = Vec::with_capacity(declared.map_or(0, |length| length as usize));
     loop {
         match timing.read(&mut body).await {
             Piece::Bytes(bytes) if answer.len() + bytes.len() > MAX_UPSTREAM_ANSWER_BYTES => {

@@ -137,6 +137,15 @@ pub enum Body<'a> {
 /// runtime reset it); a body longer still is abandoned.
 pub const MAX_DRAINED_BYTES: usize = 1024 * 1024;
 
+/// The body length a message's `Content-Length` declares, if it declares a valid one.
+pub fn declared_length(headers: &Headers) -> Option<u64> {
+    headers
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|value| value.trim().parse::<u64>().ok())
+}
+
 /// Reads a body whole, refusing more than `cap` bytes. A declared `Content-Length` within
 /// the cap (the runtime enforces it) is read in one call; a body without one is counted
 /// while streaming and refused once it passes the cap (a request body after reading and
@@ -146,11 +155,7 @@ pub async fn read_capped(body: Body<'_>, cap: usize) -> Result<Vec<u8>, BodyErro
         Body::Request(request) => request.headers(),
         Body::Response(response) => response.headers(),
     };
-    let declared = headers
-        .get("content-length")
-        .ok()
-        .flatten()
-        .and_then(|value| value.trim().parse::<u64>().ok());
+    let declared = declared_length(headers);
     if declared.is_some_and(|length| length > cap as u64) {
         return Err(BodyError::TooLarge);
     }
