@@ -6,7 +6,7 @@
 //   claude-401         401 whose message echoes the key it was given
 // Every request is recorded (headers, parsed body).
 
-import { startUpstreamServer } from "./upstream-server.mjs";
+import { sendJson, startUpstreamServer } from "./upstream-server.mjs";
 
 const WORDS = ["Hello", " from", " Claude"];
 
@@ -41,8 +41,7 @@ export const ANTHROPIC_WIRE = {
     "claude-overloaded": { status: 529 },
     "claude-401": {
       handle(req, res) {
-        res.writeHead(401, { "content-type": "application/json" });
-        res.end(JSON.stringify(errorBody("authentication_error", `invalid x-api-key ${req.headers["x-api-key"]}`)));
+        sendJson(res, 401, errorBody("authentication_error", `invalid x-api-key ${req.headers["x-api-key"]}`));
       },
     },
   },

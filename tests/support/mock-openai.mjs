@@ -17,7 +17,7 @@
 //   burst         streams the whole answer in one write
 // The events of a stream: role chunk, one chunk per word, finish chunk, usage chunk, [DONE].
 
-import { startUpstreamServer } from "./upstream-server.mjs";
+import { sendJson, startUpstreamServer } from "./upstream-server.mjs";
 
 const WORDS = ["Hello", " from", " the", " mock", " upstream", " server", "."];
 
@@ -40,12 +40,6 @@ function chunk(model, delta, finishReason = null) {
 const error = (status, message, type = status >= 500 ? "server_error" : "invalid_request_error", extra = {}) => ({
   error: { message, type, param: null, code: null, ...extra },
 });
-
-function respond(res, status, payload) {
-  const text = JSON.stringify(payload);
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
-  res.end(text);
-}
 
 export const OPENAI_WIRE = {
   base: "/v1",
@@ -93,12 +87,12 @@ export const OPENAI_WIRE = {
     "error-500": { status: 500 },
     "error-400": {
       handle: (req, res) =>
-        respond(res, 400, error(400, "This model's maximum context length is 8192 tokens.", "invalid_request_error", { param: "messages", code: "context_length_exceeded" })),
+        sendJson(res, 400, error(400, "This model's maximum context length is 8192 tokens.", "invalid_request_error", { param: "messages", code: "context_length_exceeded" })),
     },
     "error-401": {
       handle: (req, res) => {
         const key = (req.headers.authorization ?? "").replace("Bearer ", "");
-        respond(res, 401, error(401, `Incorrect API key provided: ${key}. You can find your API key at https://platform.openai.com/account/api-keys.`, "invalid_request_error", { code: "invalid_api_key" }));
+        sendJson(res, 401, error(401, `Incorrect API key provided: ${key}. You can find your API key at https://platform.openai.com/account/api-keys.`, "invalid_request_error", { code: "invalid_api_key" }));
       },
     },
     break: { resetAfter: 2 },

@@ -27,6 +27,13 @@
 
 import http from "node:http";
 
+/** Answers `res` with a JSON body (`payload`, or text already serialized). */
+export function sendJson(res, status, payload, headers = {}) {
+  const text = typeof payload === "string" ? payload : JSON.stringify(payload);
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms).unref());
 
 /**
@@ -72,9 +79,8 @@ export async function startUpstreamServer(wire) {
       res.end(data);
     };
     const json = (status, payload, headers = {}) => {
-      const text = typeof payload === "string" ? payload : JSON.stringify(payload);
-      res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text), ...headers });
-      end(text);
+      finished = true;
+      sendJson(res, status, payload, headers);
     };
     if (!route) return json(404, wire.error(404, "no such route"));
 
