@@ -14,6 +14,7 @@ use crate::auth::cors::CorsPolicy;
 use crate::auth::jwt::{parse_jwks, Algorithm, ClaimPolicy, PublicKey};
 use crate::auth::TeamSettings;
 use crate::cache::{CacheConfig, CacheMode, CacheScope};
+use crate::guard::injection::InjectionPolicy;
 use crate::guard::prompt::PromptPolicy;
 use crate::limit::price::{PriceTable, DEFAULT_PRICES};
 use crate::limit::{RateLimitConfig, DEFAULT_RATE_LIMITS};
@@ -151,6 +152,8 @@ pub struct Config {
     pub sanitize_input: bool,
     /// The server's system prompt and what clients may do to it.
     pub prompt: PromptPolicy,
+    /// `PROMPT_INJECTION`: what happens to a likely prompt injection, per tier.
+    pub injection: InjectionPolicy,
     /// `REDACT_PII`: where personal data and secrets are replaced with markers.
     pub redact_pii: PiiRedaction,
     /// `LOG_LEVEL`: the least serious log lines written.
@@ -285,6 +288,13 @@ impl Config {
                 &[("false", false), ("true", true)],
             ),
         };
+        let injection = match source.var("PROMPT_INJECTION") {
+            Some(text) => InjectionPolicy::parse(&text).unwrap_or_else(|problem| {
+                r.errors.push(problem);
+                InjectionPolicy::default()
+            }),
+            None => InjectionPolicy::default(),
+        };
         let api_key_cache_ttl_s = r.number("API_KEY_CACHE_TTL_SECONDS", 30, 0, 3_600);
         let mock = MockSettings {
             chunks: r.number("MOCK_CHUNKS", 8, 1, 10_000),
@@ -389,6 +399,7 @@ impl Config {
                 sanitize_input,
                 redact_pii,
                 prompt,
+                injection,
                 mock,
                 providers,
                 routes,
@@ -819,6 +830,7 @@ pub fn json_var_text(value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::guard::injection::Action;
     use std::collections::HashMap;
 
     #[derive(Default)]
@@ -844,6 +856,22 @@ mod tests {
     }
 
     const OPENAI_PROVIDER: &str = r#"{"openai": {"type": "openai", "base_url": "https://api.openai.com/v1/", "api_key_secret": "OPENAI_API_KEY"}}"#;
+
+    #[test]
+    fn prompt_injection_policy_defaults_to_block_and_rejects_bad_values() {
+        let config = Config::load(&MapSource::default()).unwrap();
+        assert_eq!(config.injection, InjectionPolicy::default());
+        let config = Config::load(&source(&[(
+            "PROMPT_INJECTION",
+            r#"{"action": "flag", "tiers": {"free": "block"}}"#,
+        )]))
+        .unwrap();
+        assert_eq!(config.injection.action_for("pro"), Action::Flag);
+        let errors = Config::load(&source(&[("PROMPT_INJECTION", "warn")]))
+            .unwrap_err()
+            .0;
+        assert!(errors.iter().any(|e| e.starts_with("PROMPT_INJECTION")));
+    }
 
     #[test]
     fn defaults_route_mock_to_the_built_in_mock() {

@@ -38,6 +38,8 @@ pub enum ErrorKind {
     ModelNotAllowed,
     /// A `system` or `developer` message where the gateway sets the system prompt itself.
     SystemMessageNotAllowed,
+    /// The input guard found a likely prompt injection and the caller's policy blocks it.
+    PromptInjectionDetected,
     /// The admin API is off: no `ADMIN_TOKEN` secret is set.
     AdminDisabled,
     /// A rate limit (requests, tokens or concurrency) refused the request.
@@ -72,7 +74,8 @@ impl ErrorKind {
             ErrorKind::InvalidJson
             | ErrorKind::InvalidRequest
             | ErrorKind::UnknownParameter
-            | ErrorKind::SystemMessageNotAllowed => 400,
+            | ErrorKind::SystemMessageNotAllowed
+            | ErrorKind::PromptInjectionDetected => 400,
             ErrorKind::UnsupportedMediaType => 415,
             ErrorKind::PayloadTooLarge => 413,
             ErrorKind::ModelNotFound | ErrorKind::NotFound => 404,
@@ -110,6 +113,7 @@ impl ErrorKind {
             ErrorKind::TokenExpired => "token_expired",
             ErrorKind::ModelNotAllowed => "model_not_allowed",
             ErrorKind::SystemMessageNotAllowed => "system_message_not_allowed",
+            ErrorKind::PromptInjectionDetected => "prompt_injection_detected",
             ErrorKind::AdminDisabled => "admin_disabled",
             ErrorKind::RateLimitExceeded => "rate_limit_exceeded",
             ErrorKind::InsufficientQuota => "insufficient_quota",
@@ -272,6 +276,11 @@ mod tests {
                 ErrorKind::SystemMessageNotAllowed,
                 400,
                 "system_message_not_allowed",
+            ),
+            (
+                ErrorKind::PromptInjectionDetected,
+                400,
+                "prompt_injection_detected",
             ),
             (ErrorKind::Internal, 500, "internal_error"),
         ];

@@ -132,6 +132,15 @@ pub struct RequestLog {
     /// Chat-template tokens removed from the request's text.
     #[serde(skip_serializing_if = "is_zero")]
     pub removed_template_tokens: u32,
+    /// What the prompt-injection guard did: `blocked` or `flagged`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guard: Option<&'static str>,
+    /// The injection score (0–100) of the message that made the guard act.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guard_score: Option<u32>,
+    /// The injection categories found in that message.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub guard_categories: Vec<&'static str>,
     /// The rate limiter could not be reached and the request was served unlimited.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub rate_limiter_failed_open: bool,

@@ -38,6 +38,7 @@ const DEFINITIONS: &[(&str, Kind, &str)] = &[
     ("gateway_rate_limited_total", Kind::Counter, "Requests refused by a rate limit or budget, by the limit that refused them."),
     ("gateway_cache_total", Kind::Counter, "Chat completions by cache result (hit, miss, bypass)."),
     ("gateway_guard_removed_total", Kind::Counter, "What the input guards took out of requests: invisible characters, chat-template tokens, personal data (pii)."),
+    ("gateway_guard_injections_total", Kind::Counter, "Requests the prompt-injection guard blocked or flagged, by action and category found."),
     ("gateway_tokens_total", Kind::Counter, "Tokens paid for, by upstream model and kind (prompt, completion)."),
     ("gateway_cost_usd_total", Kind::Counter, "Spend in US dollars by upstream model (estimated where the provider reported no usage)."),
 ];
@@ -221,6 +222,12 @@ impl Metrics {
                 );
             }
         }
+        if let Some(action) = log.guard {
+            for category in &log.guard_categories {
+                let labels = [("action", action), ("category", *category)];
+                self.add("gateway_guard_injections_total", &labels, 1.0);
+            }
+        }
         if cache != "hit" {
             let upstream_model = log.upstream_model.as_deref().unwrap_or("");
             for (kind, tokens) in [
@@ -399,6 +406,15 @@ mod tests {
         refused.removed_characters = 3;
         refused.removed_template_tokens = 1;
         metrics.record(&refused, NOW);
+        let mut blocked = RequestLog {
+            route: "chat_completions",
+            status: 400,
+            ..RequestLog::default()
+        };
+        blocked.error = Some("prompt_injection_detected".into());
+        blocked.guard = Some("blocked");
+        blocked.guard_categories = vec!["instruction_override", "role_hijack"];
+        metrics.record(&blocked, NOW);
         let mut hit = request(200, 1);
         hit.cache = Some("hit");
         metrics.record(&hit, NOW);
@@ -418,17 +434,23 @@ mod tests {
         has(r#"gateway_upstream_retries_total{target="up/b"} 2"#);
         has(r#"gateway_cache_total{result="hit"} 1"#);
         has(r#"gateway_guard_removed_total{kind="characters"} 3"#);
+        has(
+            r#"gateway_guard_injections_total{action="blocked",category="instruction_override"} 1"#,
+        );
+        has(r#"gateway_guard_injections_total{action="blocked",category="role_hijack"} 1"#);
+        has(r#"gateway_errors_total{code="prompt_injection_detected"} 1"#);
         has(r#"gateway_guard_removed_total{kind="template_tokens"} 1"#);
         // Tokens and cost of the hit are not counted: nothing was paid for.
         has(r#"gateway_tokens_total{model="gpt-x",kind="prompt"} 20"#);
         has(r#"gateway_tokens_total{model="gpt-x",kind="completion"} 10"#);
         has(r#"gateway_cost_usd_total{model="gpt-x"} 0.0015"#);
-        // Cumulative buckets: 1 ms and 2 ms in the first, 30 ms from 0.05 on, 700 ms from 1.
-        has(r#"gateway_request_duration_seconds_bucket{route="chat_completions",le="0.005"} 2"#);
-        has(r#"gateway_request_duration_seconds_bucket{route="chat_completions",le="0.05"} 3"#);
-        has(r#"gateway_request_duration_seconds_bucket{route="chat_completions",le="1"} 4"#);
-        has(r#"gateway_request_duration_seconds_bucket{route="chat_completions",le="+Inf"} 4"#);
-        has(r#"gateway_request_duration_seconds_count{route="chat_completions"} 4"#);
+        // Cumulative buckets: 0 ms, 1 ms and 2 ms in the first, 30 ms from 0.05 on, 700 ms
+        // from 1.
+        has(r#"gateway_request_duration_seconds_bucket{route="chat_completions",le="0.005"} 3"#);
+        has(r#"gateway_request_duration_seconds_bucket{route="chat_completions",le="0.05"} 4"#);
+        has(r#"gateway_request_duration_seconds_bucket{route="chat_completions",le="1"} 5"#);
+        has(r#"gateway_request_duration_seconds_bucket{route="chat_completions",le="+Inf"} 5"#);
+        has(r#"gateway_request_duration_seconds_count{route="chat_completions"} 5"#);
         has(r#"gateway_request_duration_seconds_sum{route="chat_completions"} 0.733"#);
         has(r#"gateway_time_to_first_token_seconds_count{model="fast"} 1"#);
         assert!(text.contains("# TYPE gateway_request_duration_seconds histogram"));

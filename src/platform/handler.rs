@@ -20,6 +20,7 @@ use crate::api::{usage_report, ModelList, OPENAPI};
 use crate::auth::Principal;
 use crate::config::{Config, ConfigErrors};
 use crate::error::{ErrorKind, GatewayError};
+use crate::guard::injection::{self, Action};
 use crate::guard::pii::redact_request;
 use crate::guard::prompt;
 use crate::guard::sanitize::sanitize_request;
@@ -123,6 +124,9 @@ pub async fn handle(mut req: Request, env: &Env, background: Background) -> Resp
     }
     if log.degraded {
         respond::set_header(&response, "x-gateway-degraded", "true");
+    }
+    if log.guard.is_some() {
+        respond::set_header(&response, "x-guard-flags", &log.guard_categories.join(","));
     }
     if let Some(cache) = log.cache {
         respond::set_header(&response, "x-cache", &cache.to_ascii_uppercase());
@@ -345,6 +349,40 @@ fn usable(config: &Result<Config, ConfigErrors>) -> Result<&Config, GatewayError
     })
 }
 
+/// Runs the prompt-injection guard under the caller's tier policy: notes a finding in the
+/// log; refuses the request (400 `prompt_injection_detected`) when the policy blocks, or
+/// returns whether it was flagged.
+fn guard_injection(
+    config: &Config,
+    principal: &Principal,
+    request: &ChatRequest,
+    log: &mut RequestLog,
+) -> Result<bool, GatewayError> {
+    let Some(verdict) = injection::check(&config.injection, &principal.tier, request) else {
+        return Ok(false);
+    };
+    log.guard_score = Some(verdict.finding.score);
+    log.guard_categories = verdict
+        .finding
+        .categories
+        .iter()
+        .map(|c| c.name())
+        .collect();
+    if verdict.action == Action::Flag {
+        log.guard = Some("flagged");
+        return Ok(true);
+    }
+    log.guard = Some("blocked");
+    Err(GatewayError::new(
+        ErrorKind::PromptInjectionDetected,
+        format!(
+            "the message looks like a prompt injection ({}); it was not sent to the model",
+            log.guard_categories.join(", ")
+        ),
+    )
+    .with_param(format!("messages[{}].content", verdict.message)))
+}
+
 async fn chat_completions(
     req: &mut Request,
     env: &Env,
@@ -366,6 +404,8 @@ async fn chat_completions(
         })?;
     let mut request = parse_chat_request(&body, &config.limits)?;
     let log = &mut exchange.log;
+    // On the text as sent: sanitizing would erase the template tokens it looks for.
+    let flagged = guard_injection(config, &caller.principal, &request, log)?;
     if config.sanitize_input {
         let removed = sanitize_request(&mut request);
         log.removed_characters = removed.characters;
@@ -394,16 +434,22 @@ async fn chat_completions(
     route.sort();
     let header = |name: &str| req.headers().get(name).ok().flatten();
     let headers = (header("cache-control"), header("x-gateway-cache"));
-    let step = cache::prepare(
-        env,
-        &exchange.background,
-        &config.cache,
-        &request,
-        &route,
-        &caller.principal,
-        headers,
-    )
-    .await?;
+    // A flagged request's answer is neither served from nor kept in the cache.
+    let step = match flagged {
+        true => CacheStep::Bypass("guard_flagged"),
+        false => {
+            cache::prepare(
+                env,
+                &exchange.background,
+                &config.cache,
+                &request,
+                &route,
+                &caller.principal,
+                headers,
+            )
+            .await?
+        }
+    };
     let (writer, hit) = match step {
         CacheStep::Bypass(reason) => {
             exchange.log.cache = Some("bypass");

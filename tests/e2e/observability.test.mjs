@@ -68,6 +68,8 @@ describe("metrics, usage, cost and logs", () => {
       RETRY_BASE_DELAY_MS: "10",
       METRICS_SHARDS: "3",
       ANONYMOUS_MODELS: "",
+      // The template token below is flagged, not blocked, and shows in the guard's counter.
+      PROMPT_INJECTION: "flag",
     });
     config.secrets.ADMIN_TOKEN = ADMIN_TOKEN;
     gateway = await startGateway(config);
@@ -145,6 +147,7 @@ describe("metrics, usage, cost and logs", () => {
     assert.equal(m.get('gateway_cache_total{result="bypass"}'), 8);
     assert.equal(m.get('gateway_guard_removed_total{kind="characters"}'), 2);
     assert.equal(m.get('gateway_guard_removed_total{kind="template_tokens"}'), 1);
+    assert.equal(m.get('gateway_guard_injections_total{action="flagged",category="template_injection"}'), 1);
     const all = [...reported.alice, ...reported.bob];
     const sum = (field) => all.reduce((total, usage) => total + usage[field], 0);
     assert.equal(m.get('gateway_tokens_total{model="ok",kind="prompt"}'), sum("prompt_tokens"));
