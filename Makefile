@@ -16,7 +16,8 @@ lint: setup
 	cargo clippy --target wasm32-unknown-unknown -- -D warnings
 
 unit: setup
-	cargo test
+	# --nocapture prints the injection detector's recall and false-positive figures.
+	cargo test -- --nocapture
 
 e2e: build
 	node --test --test-concurrency=1 tests/e2e/

@@ -4,6 +4,7 @@
 //! that reaches the threshold. Long base64 or hex runs (and text announced as ROT13) are
 //! decoded and scanned too.
 
+mod detector;
 mod encoded;
 pub mod rules;
 pub mod skeleton;
@@ -11,11 +12,9 @@ pub mod skeleton;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use regex_lite::Regex;
 use serde::Deserialize;
 
-use self::rules::{Form, FRAGMENTS, RULES};
-use self::skeleton::{fold_pattern, skeleton};
+pub use self::detector::Detector;
 use crate::api::chat::{ChatRequest, Role};
 
 /// What kind of attack a rule detects.
@@ -69,123 +68,10 @@ pub struct Finding {
     pub categories: Vec<Category>,
 }
 
-/// A compiled rule.
-struct Compiled {
-    category: Option<Category>,
-    weight: i32,
-    form: Form,
-    regex: Regex,
-}
-
-/// The compiled rule set.
-pub struct Detector {
-    rules: Vec<Compiled>,
-}
-
 /// The detector of this isolate, compiled on first use.
 pub fn detector() -> &'static Detector {
     static DETECTOR: OnceLock<Detector> = OnceLock::new();
     DETECTOR.get_or_init(Detector::new)
-}
-
-impl Detector {
-    /// Compiles [`RULES`]. A rule that does not compile is left out (a unit test makes sure
-    /// none is).
-    fn new() -> Detector {
-        let rules = RULES
-            .iter()
-            .filter_map(|rule| {
-                Some(Compiled {
-                    category: rule.category,
-                    weight: rule.weight,
-                    form: rule.form,
-                    regex: Regex::new(&expand(rule.pattern, rule.form)).ok()?,
-                })
-            })
-            .collect();
-        Detector { rules }
-    }
-
-    /// Scores `text`, including what its encoded runs decode to.
-    pub fn inspect(&self, text: &str) -> Finding {
-        let folded = skeleton(text);
-        let mut tally = self.tally(text, &folded);
-        for payload in encoded::payloads(text, &folded) {
-            let inner = self.tally(&payload, &skeleton(&payload)).score();
-            tally.add(Some(Category::EncodedPayload), inner as i32);
-        }
-        Finding {
-            score: tally.score(),
-            categories: CATEGORIES
-                .into_iter()
-                .filter(|category| tally.categories[*category as usize].0 > 0)
-                .collect(),
-        }
-    }
-
-    fn tally(&self, raw: &str, folded: &str) -> Tally {
-        let mut tally = Tally::default();
-        for rule in &self.rules {
-            let haystack = match rule.form {
-                Form::Skeleton => folded,
-                Form::Raw => raw,
-            };
-            if rule.regex.is_match(haystack) {
-                tally.add(rule.category, rule.weight);
-            }
-        }
-        tally
-    }
-}
-
-/// The hits on one text: the two best weights per category, and the mitigations.
-#[derive(Default)]
-struct Tally {
-    categories: [(i32, i32); CATEGORIES.len()],
-    mitigation: i32,
-}
-
-impl Tally {
-    fn add(&mut self, category: Option<Category>, weight: i32) {
-        let Some(category) = category else {
-            self.mitigation += weight;
-            return;
-        };
-        let (best, second) = &mut self.categories[category as usize];
-        if weight > *best {
-            *second = *best;
-            *best = weight;
-        } else if weight > *second {
-            *second = weight;
-        }
-    }
-
-    /// Each category counts its best hit and half its second best (two signals of one kind
-    /// are stronger than one, but not twice as strong); mitigations subtract; the sum is
-    /// clamped to 0..=100.
-    fn score(&self) -> u32 {
-        let hits: i32 = self
-            .categories
-            .iter()
-            .map(|(best, second)| best + second / 2)
-            .sum();
-        (hits + self.mitigation).clamp(0, 100) as u32
-    }
-}
-
-/// A rule's pattern as `regex-lite` takes it: fragments substituted; skeleton rules folded,
-/// with a space as an optional space and `~` as one word; raw rules case-insensitive.
-fn expand(pattern: &str, form: Form) -> String {
-    let mut expanded = pattern.to_owned();
-    for (name, fragment) in FRAGMENTS {
-        expanded = expanded.replace(&format!("%{name}%"), fragment);
-    }
-    match form {
-        Form::Skeleton => fold_pattern(&expanded)
-            .replace(' ', r"\s?")
-            .replace('~', r"(?:\S+\s?)"),
-        Form::Raw => format!("(?i){expanded}"),
-    }
 }
 
 /// What the policy does with a likely injection.
@@ -304,15 +190,6 @@ pub fn check(policy: &InjectionPolicy, tier: &str, request: &ChatRequest) -> Opt
 mod tests {
     use super::*;
     use crate::guard::validate::parse_for_tests;
-
-    #[test]
-    fn every_rule_compiles() {
-        for rule in RULES {
-            let pattern = expand(rule.pattern, rule.form);
-            assert!(Regex::new(&pattern).is_ok(), "{}", rule.pattern);
-        }
-        assert_eq!(detector().rules.len(), RULES.len());
-    }
 
     #[test]
     fn scores_attacks_and_leaves_plain_requests_alone() {

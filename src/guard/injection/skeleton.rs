@@ -67,6 +67,13 @@ pub fn fold_pattern(pattern: &str) -> String {
 fn unstyle(text: &str) -> String {
     let mut plain = String::with_capacity(text.len());
     for c in text.chars() {
+        // Most text is ASCII: only its controls need attention.
+        if c.is_ascii() {
+            if !c.is_ascii_control() || c.is_ascii_whitespace() {
+                plain.push(c);
+            }
+            continue;
+        }
         let code = c as u32;
         let mapped = match code {
             // Tag characters: an invisible copy of ASCII.
@@ -260,6 +267,11 @@ fn fold_word(word: &str, disguised: bool) -> String {
     let word = word.trim_end_matches(|c: char| !(c.is_alphanumeric() || is_mark(c)));
     let mut folded = String::with_capacity(word.len());
     for c in word.chars() {
+        if c.is_ascii_alphabetic() {
+            let c = c.to_ascii_lowercase();
+            folded.push(if c == 'l' { 'i' } else { c });
+            continue;
+        }
         let c = if disguised {
             homoglyph(c).or_else(|| leet(c)).unwrap_or(c)
         } else {

@@ -1,0 +1,414 @@
+//! The compiled rule set and the scan of one text.
+//!
+//! Running every rule over the whole text would cost a regex scan per rule; instead each
+//! rule is anchored at its lead. Skeleton leads are looked up word by word in a map from
+//! a lead's first word to its rules (non-ASCII leads, for scripts written without spaces,
+//! are searched as substrings); raw leads are found in one pass over the text, by first
+//! byte. A rule's regex then runs only from where one of its leads starts, over at most
+//! [`MAX_SPAN`] bytes.
+
+use std::collections::HashMap;
+
+use regex_lite::Regex;
+
+use super::encoded;
+use super::rules::{Form, Rule, FRAGMENTS, NEAR_WORDS, RULES};
+use super::skeleton::{fold_pattern, skeleton};
+use super::{Category, Finding, CATEGORIES};
+
+/// The longest text one match may span, in bytes.
+const MAX_SPAN: usize = 512;
+
+/// A word at least this long in the skeleton may be spaced-out letters joined together;
+/// rules whose lead starts it are tried too.
+const JOINED_WORD: usize = 24;
+
+/// A compiled rule: its regex is anchored at the start of its lead.
+struct Compiled {
+    category: Option<Category>,
+    weight: i32,
+    form: Form,
+    regex: Regex,
+    near: Near,
+}
+
+/// A rule's `near` test, compiled.
+enum Near {
+    /// No test.
+    Any,
+    /// A skeleton rule's bit in [`Vocabulary::near`].
+    Words(u128),
+    /// A raw rule's texts (lowercase), one of which must be within its span.
+    Texts(Vec<String>),
+}
+
+/// What the detector knows about one skeleton word.
+#[derive(Default)]
+struct Vocabulary {
+    /// Skeleton rules with a lead phrase that starts with the word.
+    leads: Vec<usize>,
+    /// One bit for each rule whose `near` words include the word.
+    near: u128,
+}
+
+/// The compiled rule set.
+pub struct Detector {
+    rules: Vec<Compiled>,
+    /// Skeleton words that start a lead or are near words.
+    vocabulary: HashMap<String, Vocabulary>,
+    /// Skeleton rules by their non-ASCII lead phrases (found as substrings: some scripts
+    /// are written without spaces), grouped by first character.
+    by_char: HashMap<char, Vec<(String, usize)>>,
+    /// Raw rules by their lowercase lead texts, grouped by first byte.
+    by_byte: Vec<Vec<(String, usize)>>,
+}
+
+impl Detector {
+    /// Compiles [`RULES`]. A rule that does not compile is left out (a unit test makes sure
+    /// none is).
+    pub(super) fn new() -> Detector {
+        let mut detector = Detector {
+            rules: Vec::with_capacity(RULES.len()),
+            vocabulary: HashMap::new(),
+            by_char: HashMap::new(),
+            by_byte: vec![Vec::new(); 256],
+        };
+        for rule in RULES {
+            let leads = lead_phrases(rule);
+            let Ok(regex) = Regex::new(&pattern(rule, &leads)) else {
+                continue;
+            };
+            let index = detector.rules.len();
+            let near = match (rule.near, rule.form) {
+                (None, _) => Near::Any,
+                (Some(texts), Form::Raw) => {
+                    Near::Texts(texts.split(' ').map(str::to_ascii_lowercase).collect())
+                }
+                (Some(words), Form::Skeleton) => detector.near_bit(words),
+            };
+            detector.rules.push(Compiled {
+                category: rule.category,
+                weight: rule.weight,
+                form: rule.form,
+                regex,
+                near,
+            });
+            for lead in leads.into_iter().filter(|lead| !lead.is_empty()) {
+                match rule.form {
+                    Form::Raw => {
+                        detector.by_byte[usize::from(lead.as_bytes()[0])].push((lead, index))
+                    }
+                    Form::Skeleton if lead.is_ascii() => {
+                        // A phrase starts with its first word, or is one word when its
+                        // words were joined (`montre-moi` folds to `montremoi`).
+                        let first = lead.split(' ').next().unwrap_or_default().to_owned();
+                        for word in [first, lead.replace(' ', "")] {
+                            let leads = &mut detector.vocabulary.entry(word).or_default().leads;
+                            if !leads.contains(&index) {
+                                leads.push(index);
+                            }
+                        }
+                    }
+                    Form::Skeleton => {
+                        let first = lead.chars().next().unwrap_or_default();
+                        detector
+                            .by_char
+                            .entry(first)
+                            .or_default()
+                            .push((lead, index));
+                    }
+                }
+            }
+        }
+        detector
+    }
+
+    /// The next free bit of [`Vocabulary::near`], set for each of `words`; [`Near::Any`]
+    /// once the bits run out (a unit test makes sure they do not).
+    fn near_bit(&mut self, words: &str) -> Near {
+        let taken = self
+            .rules
+            .iter()
+            .filter(|rule| matches!(rule.near, Near::Words(_)))
+            .count();
+        if taken == 128 {
+            return Near::Any;
+        }
+        let bit = 1u128 << taken;
+        for phrase in with_fragments(words).split('|') {
+            let word = fold_pattern(phrase.split(' ').next().unwrap_or_default());
+            self.vocabulary.entry(word).or_default().near |= bit;
+        }
+        Near::Words(bit)
+    }
+
+    /// Scores `text`, including what its encoded runs decode to.
+    pub fn inspect(&self, text: &str) -> Finding {
+        let folded = skeleton(text);
+        let mut tally = self.tally(text, &folded);
+        for payload in encoded::payloads(text, &folded) {
+            let inner = self.tally(&payload, &skeleton(&payload)).score();
+            tally.add(Some(Category::EncodedPayload), inner as i32);
+        }
+        Finding {
+            score: tally.score(),
+            categories: CATEGORIES
+                .into_iter()
+                .filter(|category| tally.categories[*category as usize].0 > 0)
+                .collect(),
+        }
+    }
+
+    /// The hits on one text (`folded` is its skeleton). Mitigations are only tried when
+    /// something matched: there is nothing for them to lower otherwise.
+    fn tally(&self, raw: &str, folded: &str) -> Tally {
+        let mut scan = Scan {
+            detector: self,
+            matched: vec![false; self.rules.len()],
+            deferred: Vec::new(),
+            tally: Tally::default(),
+        };
+        let words: Vec<(usize, &str, Option<&Vocabulary>)> = words(folded)
+            .map(|(at, word)| (at, word, self.vocabulary.get(word)))
+            .collect();
+        for (index, &(at, word, known)) in words.iter().enumerate() {
+            if let Some(known) = known {
+                let following = &words[index..words.len().min(index + NEAR_WORDS)];
+                let near = following
+                    .iter()
+                    .fold(0, |bits, (_, _, known)| bits | known.map_or(0, |k| k.near));
+                for &rule in &known.leads {
+                    let wanted = match self.rules[rule].near {
+                        Near::Words(bit) => near & bit != 0,
+                        Near::Any | Near::Texts(_) => true,
+                    };
+                    if wanted {
+                        scan.try_at(rule, folded, at);
+                    }
+                }
+            }
+            if word.len() >= JOINED_WORD {
+                for end in (1..word.len().min(16)).filter(|end| word.is_char_boundary(*end)) {
+                    if let Some(known) = self.vocabulary.get(&word[..end]) {
+                        known
+                            .leads
+                            .iter()
+                            .for_each(|&rule| scan.try_at(rule, folded, at));
+                    }
+                }
+            }
+        }
+        for (at, c) in folded.char_indices().filter(|(_, c)| !c.is_ascii()) {
+            for (phrase, rule) in self.by_char.get(&c).into_iter().flatten() {
+                if folded[at..].starts_with(phrase.as_str()) {
+                    scan.try_at(*rule, folded, at);
+                }
+            }
+        }
+        let lower = raw.to_ascii_lowercase();
+        let bytes = lower.as_bytes();
+        for (at, byte) in bytes.iter().enumerate() {
+            for (lead, rule) in &self.by_byte[usize::from(*byte)] {
+                // A lead that is a word starts a word.
+                let inside_word =
+                    byte.is_ascii_alphanumeric() && at > 0 && bytes[at - 1].is_ascii_alphanumeric();
+                if inside_word || !bytes[at..].starts_with(lead.as_bytes()) {
+                    continue;
+                }
+                let near = match &self.rules[*rule].near {
+                    Near::Texts(texts) => {
+                        let span = &bytes[at..(at + MAX_SPAN).min(bytes.len())];
+                        texts.iter().any(|text| contains(span, text.as_bytes()))
+                    }
+                    Near::Any | Near::Words(_) => true,
+                };
+                if near {
+                    scan.try_at(*rule, raw, at);
+                }
+            }
+        }
+        if scan.tally.categories.iter().any(|(best, _)| *best > 0) {
+            for (rule, haystack, at) in std::mem::take(&mut scan.deferred) {
+                let haystack = match haystack {
+                    Form::Skeleton => folded,
+                    Form::Raw => raw,
+                };
+                scan.run(rule, haystack, at);
+            }
+        }
+        scan.tally
+    }
+}
+
+/// The state of one text's scan.
+struct Scan<'a> {
+    detector: &'a Detector,
+    /// Rules that matched already (each counts once).
+    matched: Vec<bool>,
+    /// Mitigations to try once something matched: (rule, form, position).
+    deferred: Vec<(usize, Form, usize)>,
+    tally: Tally,
+}
+
+impl Scan<'_> {
+    /// Tries `rule` at byte `at` of `haystack` (deferring mitigations).
+    fn try_at(&mut self, rule: usize, haystack: &str, at: usize) {
+        let compiled = &self.detector.rules[rule];
+        if self.matched[rule] {
+            return;
+        }
+        if compiled.category.is_none() {
+            self.deferred.push((rule, compiled.form, at));
+            return;
+        }
+        self.run(rule, haystack, at);
+    }
+
+    fn run(&mut self, rule: usize, haystack: &str, at: usize) {
+        if self.matched[rule] {
+            return;
+        }
+        let mut end = (at + MAX_SPAN).min(haystack.len());
+        while !haystack.is_char_boundary(end) {
+            end -= 1;
+        }
+        let compiled = &self.detector.rules[rule];
+        if compiled.regex.is_match(&haystack[at..end]) {
+            self.matched[rule] = true;
+            self.tally.add(compiled.category, compiled.weight);
+        }
+    }
+}
+
+/// Whether `needle` occurs in `haystack`.
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
+}
+
+/// The words of a skeleton (separated by single spaces or line breaks) with their byte
+/// offsets.
+fn words(folded: &str) -> impl Iterator<Item = (usize, &str)> {
+    folded
+        .split([' ', '\n'])
+        .scan(0, |at, word| {
+            let start = *at;
+            *at += word.len() + 1;
+            Some((start, word))
+        })
+        .filter(|(_, word)| !word.is_empty())
+}
+
+/// The hits on one text: the two best weights per category, and the mitigations.
+#[derive(Default)]
+struct Tally {
+    categories: [(i32, i32); CATEGORIES.len()],
+    mitigation: i32,
+}
+
+impl Tally {
+    fn add(&mut self, category: Option<Category>, weight: i32) {
+        let Some(category) = category else {
+            self.mitigation += weight;
+            return;
+        };
+        let (best, second) = &mut self.categories[category as usize];
+        if weight > *best {
+            *second = *best;
+            *best = weight;
+        } else if weight > *second {
+            *second = weight;
+        }
+    }
+
+    /// Each category counts its best hit and half its second best (two signals of one kind
+    /// are stronger than one, but not twice as strong); mitigations subtract; the sum is
+    /// clamped to 0..=100.
+    fn score(&self) -> u32 {
+        let hits: i32 = self
+            .categories
+            .iter()
+            .map(|(best, second)| best + second / 2)
+            .sum();
+        (hits + self.mitigation).clamp(0, 100) as u32
+    }
+}
+
+/// `text` with the `%name%` fragments substituted.
+fn with_fragments(text: &str) -> String {
+    let mut expanded = text.to_owned();
+    for (name, fragment) in FRAGMENTS {
+        expanded = expanded.replace(&format!("%{name}%"), fragment);
+    }
+    expanded
+}
+
+/// A rule's lead phrases as the text it matches has them: folded for skeleton rules,
+/// lowercase for raw ones.
+fn lead_phrases(rule: &Rule) -> Vec<String> {
+    match rule.form {
+        Form::Skeleton => with_fragments(rule.lead)
+            .split('|')
+            .map(fold_pattern)
+            .collect(),
+        Form::Raw => rule
+            .lead
+            .split(' ')
+            .map(|lead| lead.to_ascii_lowercase())
+            .collect(),
+    }
+}
+
+/// A rule's regex: its leads, then its rest; anchored at the start. Skeleton rules are
+/// folded, with a space as an optional space and `~` as one word; raw rules are
+/// case-insensitive.
+fn pattern(rule: &Rule, leads: &[String]) -> String {
+    match rule.form {
+        Form::Skeleton => {
+            let leads = leads.join("|");
+            let rest = fold_pattern(&with_fragments(rule.rest));
+            format!("^(?:{leads}){rest}")
+                .replace(' ', r"\s?")
+                .replace('~', r"(?:\S+\s)")
+        }
+        Form::Raw => {
+            let leads: Vec<String> = leads.iter().map(|lead| regex_lite::escape(lead)).collect();
+            format!("(?i)^(?:{}){}", leads.join("|"), rule.rest)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rule_compiles_and_leads_are_indexed() {
+        for rule in RULES {
+            let pattern = pattern(rule, &lead_phrases(rule));
+            assert!(Regex::new(&pattern).is_ok(), "{pattern}");
+        }
+        let detector = Detector::new();
+        assert_eq!(detector.rules.len(), RULES.len());
+        assert!(detector.vocabulary["ignore"].leads.len() > 3);
+        let with_near = RULES
+            .iter()
+            .filter(|rule| rule.near.is_some() && rule.form == Form::Skeleton)
+            .count();
+        assert!(
+            with_near <= 128,
+            "{with_near} rules with near words: more than the bits"
+        );
+        assert!(detector.by_byte[usize::from(b'<')]
+            .iter()
+            .any(|(lead, _)| lead == "<|"));
+    }
+
+    #[test]
+    fn words_carry_their_offsets() {
+        let folded = "ignore aii\nruies";
+        let found: Vec<_> = words(folded).collect();
+        assert_eq!(found, [(0, "ignore"), (7, "aii"), (11, "ruies")]);
+    }
+}
