@@ -33,12 +33,36 @@ const STREAM_CHUNKS = 50;
 // costs.
 const LONG_STREAM_CHUNKS = 500;
 const LONG_STREAM_REQUESTS = Number(process.env.BENCH_REQUESTS_LONG ?? 100);
+// Guards: a 16 KB user message (the benign corpus's prompts, which talk about instructions,
+// security, code and e-mail in many languages: a dense case for the injection rules), and
+// a streamed answer of 16 KB of the same text with some personal data in it.
+const GUARD_KB = 16;
+const GUARD_REQUESTS = Number(process.env.BENCH_REQUESTS_GUARD ?? 200);
 // BENCH_ONLY=stream/c32 (a mode, a concurrency or both) runs a subset while investigating.
 const ONLY = process.env.BENCH_ONLY ?? "";
 const CLK_TCK = 100; // Linux USER_HZ: /proc times are in 1/100 s.
 
 function buildFloor() {
   execFileSync(path.join(root, "scripts/build.sh"), [path.join(root, "bench/floor")], { stdio: ["ignore", "ignore", "inherit"] });
+}
+
+const BENIGN = JSON.parse(fs.readFileSync(path.join(root, "tests/data/injection/benign.json"), "utf8")).map((item) => item.text);
+
+/** `bytes` of the benign corpus's prompts, one after another. */
+function guardText(bytes) {
+  let text = "";
+  for (let i = 0; text.length < bytes; i++) text += BENIGN[i % BENIGN.length] + "\n";
+  return text.slice(0, bytes);
+}
+
+/** An answer of about `bytes`, in 80-byte pieces, with an e-mail address and a phone number every 2 KB. */
+function guardPieces(bytes) {
+  const text = guardText(bytes);
+  const pieces = [];
+  for (let at = 0; at < text.length; at += 80) {
+    pieces.push(text.slice(at, at + 80) + (at % 2048 === 0 ? " Write to jane.doe@example.com or call +1 415 555 0100." : ""));
+  }
+  return pieces;
 }
 
 /** Starts the mock upstream in a child process; resolves to its base URL. */
@@ -326,12 +350,18 @@ async function main() {
   const gateway = await startWorker(root, gatewayBindings, { RATE_LIMITER: "RateLimiter", METRICS: "MetricsShard" });
   // The same gateway without the METRICS binding: no metrics are recorded or sent.
   const unobserved = await startWorker(root, gatewayBindings, { RATE_LIMITER: "RateLimiter" });
+  // The gateway with every guard off, and with personal-data redaction on both ways (the
+  // default gateway sanitizes and runs the injection guard, and redacts nothing).
+  const unguarded = await startWorker(root, { ...gatewayBindings, SANITIZE_INPUT: "false", PROMPT_INJECTION: "off" }, { RATE_LIMITER: "RateLimiter", METRICS: "MetricsShard" });
+  const redacting = await startWorker(root, { ...gatewayBindings, REDACT_PII: "both" }, { RATE_LIMITER: "RateLimiter", METRICS: "MetricsShard" });
   const bearer = (claims) => ({ authorization: `Bearer ${sign(claims)}` });
   const targets = {
     direct: { url: `${upstream.url}/chat/completions`, pids: [] },
     floor: { url: floor.url, pids: floor.pids },
     gateway: { url: `${gateway.url}/v1/chat/completions`, pids: gateway.pids },
     "gw-nomet": { url: `${unobserved.url}/v1/chat/completions`, pids: unobserved.pids },
+    "gw-guard": { url: `${unguarded.url}/v1/chat/completions`, pids: unguarded.pids },
+    "gw+pii": { url: `${redacting.url}/v1/chat/completions`, pids: redacting.pids },
     "gw+jwt": { url: `${gateway.url}/v1/chat/completions`, pids: gateway.pids, headers: bearer({ sub: "bench-user" }) },
     "gw+limit": { url: `${gateway.url}/v1/chat/completions`, pids: gateway.pids, headers: bearer({ sub: "bench-limited", tier: "limited" }) },
   };
@@ -349,13 +379,17 @@ async function main() {
     cached: JSON.stringify({ model: "bench", messages, temperature: 0 }),
     stream: JSON.stringify({ model: "bench", messages, stream: true, metadata: { chunks: String(STREAM_CHUNKS) } }),
     long: JSON.stringify({ model: "burst", messages, stream: true, metadata: { chunks: String(LONG_STREAM_CHUNKS) } }),
+    "guard-in": JSON.stringify({ model: "bench", messages: [{ role: "user", content: guardText(GUARD_KB * 1024) }] }),
+    "guard-out": JSON.stringify({ model: "burst", messages, stream: true, metadata: { words: JSON.stringify(guardPieces(GUARD_KB * 1024)) } }),
   };
   // Which targets and concurrencies each mode is measured with.
   const plan = {
-    json: { concurrencies: [1, 32], targets: Object.keys(targets) },
+    json: { concurrencies: [1, 32], targets: Object.keys(targets).filter((name) => !["gw-guard", "gw+pii"].includes(name)) },
     cached: { concurrencies: [1, 32], targets: ["direct", "floor", "gateway"] },
-    stream: { concurrencies: [1, 32], targets: Object.keys(targets).filter((name) => name !== "gw-nomet") },
+    stream: { concurrencies: [1, 32], targets: Object.keys(targets).filter((name) => !["gw-nomet", "gw-guard", "gw+pii"].includes(name)) },
     long: { concurrencies: [1], targets: ["direct", "floor", "gateway"] },
+    "guard-in": { concurrencies: [1], targets: ["direct", "gw-guard", "gateway", "gw+pii"] },
+    "guard-out": { concurrencies: [1], targets: ["direct", "gw-guard", "gateway", "gw+pii"] },
   };
 
   const results = {}; // key `${target}/${mode}/c${n}` -> list of run results
@@ -366,7 +400,7 @@ async function main() {
         for (const concurrency of plan[mode].concurrencies) {
           if (ONLY && !ONLY.split("/").every((part) => [mode, `c${concurrency}`].includes(part))) continue;
           for (const name of plan[mode].targets) {
-            const count = mode === "long" ? LONG_STREAM_REQUESTS : REQUESTS[concurrency];
+            const count = mode === "long" ? LONG_STREAM_REQUESTS : mode.startsWith("guard") ? GUARD_REQUESTS : REQUESTS[concurrency];
             const result = await load(targets[name], bodies[mode], concurrency, count);
             (results[`${name}/${mode}/c${concurrency}`] ??= []).push(result);
           }
@@ -380,6 +414,8 @@ async function main() {
   } finally {
     gateway.close();
     unobserved.close();
+    unguarded.close();
+    redacting.close();
     floor.close();
     upstream.close();
   }
@@ -407,7 +443,7 @@ async function main() {
   console.log("\ngateway / floor:");
   for (const mode of Object.keys(bodies)) {
     for (const concurrency of [1, 32]) {
-      if (!measured(mode, concurrency)) continue;
+      if (!measured(mode, concurrency) || !plan[mode].targets.includes("floor")) continue;
       const g = `gateway/${mode}/c${concurrency}`;
       const fl = `floor/${mode}/c${concurrency}`;
       const d = `direct/${mode}/c${concurrency}`;
@@ -448,6 +484,18 @@ async function main() {
     const added = (mode) => m(`gateway/${mode}/c1`, "cpu") - m(`floor/${mode}/c1`, "cpu");
     console.log(`\ntranslation (a ${LONG_STREAM_CHUNKS}-chunk stream the upstream sends in one write, c1, gateway CPU over the floor's):`);
     console.log(`  +${f(added("long"), 3)} ms CPU per stream (gateway ${f(m("gateway/long/c1", "cpu"), 3)}, floor ${f(m("floor/long/c1", "cpu"), 3)}), ${f(added("long") / LONG_STREAM_CHUNKS, 4)} ms per chunk`);
+  }
+  if (measured("guard-in", 1) || measured("guard-out", 1)) {
+    // CPU per request of one gateway over another's, per KB guarded.
+    const over = (mode, name, base) => (m(`${name}/${mode}/c1`, "cpu") - m(`${base}/${mode}/c1`, "cpu")) / GUARD_KB;
+    console.log(`\nguards (${GUARD_KB} KB of text per request, c1, CPU per KB):`);
+    if (measured("guard-in", 1)) {
+      console.log(`  input, sanitizing + injection guard (the default), over every guard off: ${f(over("guard-in", "gateway", "gw-guard"), 4)} ms per KB`);
+      console.log(`  input, + personal-data redaction (REDACT_PII=both), over every guard off: ${f(over("guard-in", "gw+pii", "gw-guard"), 4)} ms per KB`);
+    }
+    if (measured("guard-out", 1)) {
+      console.log(`  streamed output, personal-data redaction, over the default gateway: ${f(over("guard-out", "gw+pii", "gateway"), 4)} ms per KB`);
+    }
   }
   if (cacheWorkload) {
     const { hits, total, hitP50, missP50, kv } = cacheWorkload;

@@ -360,6 +360,11 @@ fn iban_at(bytes: &[u8], at: usize) -> Option<usize> {
 /// An IPv4 address (four octets 0–255) or an IPv6 address (parsed by the standard
 /// library, with at least two colons).
 fn ip_at(bytes: &[u8], at: usize) -> Option<usize> {
+    // An address starts with a digit (IPv4) or has a colon (IPv6): words like `bead` or
+    // `cafe` are left before the costlier parse below.
+    if !bytes[at].is_ascii_digit() && !bytes[at..].iter().take(40).any(|b| *b == b':') {
+        return None;
+    }
     // Not the tail of a longer dotted number (`1.2.3.4.5`).
     if at >= 2 && bytes[at - 1] == b'.' && bytes[at - 2].is_ascii_digit() {
         return None;
@@ -393,6 +398,9 @@ fn ip_at(bytes: &[u8], at: usize) -> Option<usize> {
 /// separated by spaces, dashes, dots or a parenthesized area code, the last group at
 /// least 3 digits long unless there are four groups or more (`06 12 34 56 78`).
 fn phone_at(bytes: &[u8], at: usize) -> Option<usize> {
+    if bytes[at].is_ascii_alphabetic() {
+        return None;
+    }
     let international = bytes[at] == b'+';
     let start = at + usize::from(international);
     let mut digits = 0;

@@ -127,9 +127,9 @@ fn strip_template_tokens(text: &str) -> (String, u32) {
     })
 }
 
-/// `text` with ASCII tokens replaced, and how many were: at each position `token_at` sees
-/// the rest of the text in ASCII lower case and names the length of a token starting
-/// there and what it becomes.
+/// `text` with ASCII tokens that start with `<` or `[` replaced, and how many were: at
+/// each `<` or `[`, `token_at` sees the rest of the text in ASCII lower case and names the
+/// length of a token starting there and what it becomes.
 pub(super) fn replace_tokens(
     text: &str,
     token_at: impl Fn(&str) -> Option<(usize, &'static str)>,
@@ -137,21 +137,23 @@ pub(super) fn replace_tokens(
     let lower = text.to_ascii_lowercase();
     let mut out = String::with_capacity(text.len());
     let mut replaced = 0;
+    // `text[..copied]` is in `out`, replaced where it held tokens.
+    let mut copied = 0;
     let mut at = 0;
-    while at < text.len() {
-        match token_at(&lower[at..]) {
+    while let Some(offset) = lower[at..].find(['<', '[']) {
+        let start = at + offset;
+        match token_at(&lower[start..]) {
             Some((length, replacement)) => {
+                out.push_str(&text[copied..start]);
                 out.push_str(replacement);
-                at += length;
+                copied = start + length;
+                at = copied;
                 replaced += 1;
             }
-            None => {
-                let c = text[at..].chars().next().unwrap_or_default();
-                out.push(c);
-                at += c.len_utf8().max(1);
-            }
+            None => at = start + 1,
         }
     }
+    out.push_str(&text[copied..]);
     (out, replaced)
 }
 

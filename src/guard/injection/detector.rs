@@ -8,6 +8,8 @@
 //! [`MAX_SPAN`] bytes.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::OnceLock;
 
 use regex_lite::Regex;
 
@@ -23,12 +25,15 @@ const MAX_SPAN: usize = 512;
 /// rules whose lead starts it are tried too.
 const JOINED_WORD: usize = 24;
 
-/// A compiled rule: its regex is anchored at the start of its lead.
+/// A rule ready to run: its regex is anchored at the start of its lead, and compiled the
+/// first time it is tried (most rules never are on ordinary text, and compiling all of
+/// them would cost the first request of an isolate several milliseconds).
 struct Compiled {
     category: Option<Category>,
     weight: i32,
     form: Form,
-    regex: Regex,
+    pattern: String,
+    regex: OnceLock<Option<Regex>>,
     near: Near,
 }
 
@@ -55,29 +60,26 @@ struct Vocabulary {
 pub struct Detector {
     rules: Vec<Compiled>,
     /// Skeleton words that start a lead or are near words.
-    vocabulary: HashMap<String, Vocabulary>,
+    vocabulary: HashMap<String, Vocabulary, BuildHasherDefault<Fnv>>,
     /// Skeleton rules by their non-ASCII lead phrases (found as substrings: some scripts
     /// are written without spaces), grouped by first character.
-    by_char: HashMap<char, Vec<(String, usize)>>,
+    by_char: HashMap<char, Vec<(String, usize)>, BuildHasherDefault<Fnv>>,
     /// Raw rules by their lowercase lead texts, grouped by first byte.
     by_byte: Vec<Vec<(String, usize)>>,
 }
 
 impl Detector {
-    /// Compiles [`RULES`]. A rule that does not compile is left out (a unit test makes sure
-    /// none is).
+    /// Prepares [`RULES`]: their patterns, and the indexes of their leads and near words.
     pub(super) fn new() -> Detector {
         let mut detector = Detector {
             rules: Vec::with_capacity(RULES.len()),
-            vocabulary: HashMap::new(),
-            by_char: HashMap::new(),
+            vocabulary: HashMap::default(),
+            by_char: HashMap::default(),
             by_byte: vec![Vec::new(); 256],
         };
         for rule in RULES {
             let leads = lead_phrases(rule);
-            let Ok(regex) = Regex::new(&pattern(rule, &leads)) else {
-                continue;
-            };
+            let pattern = pattern(rule, &leads);
             let index = detector.rules.len();
             let near = match (rule.near, rule.form) {
                 (None, _) => Near::Any,
@@ -90,7 +92,8 @@ impl Detector {
                 category: rule.category,
                 weight: rule.weight,
                 form: rule.form,
-                regex,
+                pattern,
+                regex: OnceLock::new(),
                 near,
             });
             for lead in leads.into_iter().filter(|lead| !lead.is_empty()) {
@@ -169,6 +172,7 @@ impl Detector {
             tally: Tally::default(),
         };
         let words: Vec<(usize, &str, Option<&Vocabulary>)> = words(folded)
+            .into_iter()
             .map(|(at, word)| (at, word, self.vocabulary.get(word)))
             .collect();
         for (index, &(at, word, known)) in words.iter().enumerate() {
@@ -208,11 +212,15 @@ impl Detector {
         let lower = raw.to_ascii_lowercase();
         let bytes = lower.as_bytes();
         for (at, byte) in bytes.iter().enumerate() {
-            for (lead, rule) in &self.by_byte[usize::from(*byte)] {
-                // A lead that is a word starts a word.
-                let inside_word =
-                    byte.is_ascii_alphanumeric() && at > 0 && bytes[at - 1].is_ascii_alphanumeric();
-                if inside_word || !bytes[at..].starts_with(lead.as_bytes()) {
+            let leads = &self.by_byte[usize::from(*byte)];
+            // A lead that starts with a letter or digit is a word: it starts a word.
+            let inside_word =
+                byte.is_ascii_alphanumeric() && at > 0 && bytes[at - 1].is_ascii_alphanumeric();
+            if leads.is_empty() || inside_word {
+                continue;
+            }
+            for (lead, rule) in leads {
+                if !bytes[at..].starts_with(lead.as_bytes()) {
                     continue;
                 }
                 let near = match &self.rules[*rule].near {
@@ -273,10 +281,31 @@ impl Scan<'_> {
             end -= 1;
         }
         let compiled = &self.detector.rules[rule];
-        if compiled.regex.is_match(&haystack[at..end]) {
+        // A pattern that does not compile never matches (a unit test makes sure all do).
+        let regex = compiled.regex.get_or_init(|| Regex::new(&compiled.pattern).ok());
+        if regex.as_ref().is_some_and(|regex| regex.is_match(&haystack[at..end])) {
             self.matched[rule] = true;
             self.tally.add(compiled.category, compiled.weight);
         }
+    }
+}
+
+/// FNV-1a: the vocabulary's keys are short words, for which SipHash (the standard
+/// hasher, built against flooding, which a fixed key set does not need) is slow.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut hash = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for byte in bytes {
+            hash = (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = hash;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
     }
 }
 
@@ -289,15 +318,21 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 /// The words of a skeleton (separated by single spaces or line breaks) with their byte
 /// offsets.
-fn words(folded: &str) -> impl Iterator<Item = (usize, &str)> {
-    folded
-        .split([' ', '\n'])
-        .scan(0, |at, word| {
-            let start = *at;
-            *at += word.len() + 1;
-            Some((start, word))
-        })
-        .filter(|(_, word)| !word.is_empty())
+fn words(folded: &str) -> Vec<(usize, &str)> {
+    let mut words = Vec::with_capacity(folded.len() / 5);
+    let mut start = 0;
+    for (at, byte) in folded.bytes().enumerate() {
+        if byte == b' ' || byte == b'\n' {
+            if at > start {
+                words.push((start, &folded[start..at]));
+            }
+            start = at + 1;
+        }
+    }
+    if start < folded.len() {
+        words.push((start, &folded[start..]));
+    }
+    words
 }
 
 /// The hits on one text: the two best weights per category, and the mitigations.
@@ -385,11 +420,10 @@ mod tests {
 
     #[test]
     fn every_rule_compiles_and_leads_are_indexed() {
-        for rule in RULES {
-            let pattern = pattern(rule, &lead_phrases(rule));
-            assert!(Regex::new(&pattern).is_ok(), "{pattern}");
-        }
         let detector = Detector::new();
+        for rule in &detector.rules {
+            assert!(Regex::new(&rule.pattern).is_ok(), "{}", rule.pattern);
+        }
         assert_eq!(detector.rules.len(), RULES.len());
         assert!(detector.vocabulary["ignore"].leads.len() > 3);
         let with_near = RULES
@@ -408,7 +442,7 @@ mod tests {
     #[test]
     fn words_carry_their_offsets() {
         let folded = "ignore aii\nruies";
-        let found: Vec<_> = words(folded).collect();
+        let found = words(folded);
         assert_eq!(found, [(0, "ignore"), (7, "aii"), (11, "ruies")]);
     }
 }

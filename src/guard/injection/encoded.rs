@@ -8,7 +8,7 @@ const MIN_BASE64: usize = 24;
 const MIN_HEX: usize = 32;
 
 /// How much text after a mention of ROT13 is rotated and scanned.
-const ROT13_CHARS: usize = 2_000;
+const ROT13_CHARS: usize = 500;
 
 /// At most this many runs are decoded per text, so a text made of many runs stays cheap.
 const MAX_PAYLOADS: usize = 8;

@@ -20,6 +20,8 @@
 //! - Letters spaced apart (`i g n o r e  a l l`) are joined (`ignoreall`); rules therefore
 //!   treat the space between two words as optional.
 
+use std::ops::Range;
+
 /// Base letters of U+00C0..=U+017F (`?`: not a letter, kept as it is).
 const LATIN_BASE: &str = "AAAAAAaCEEEEIIIIdNOOOOO?oUUUUYtsaaaaaaaceeeeiiiidnooooo?ouuuuytyAaAaAaCcCcCcCcDdddEeEeEeEeEeGgGgGgGgHhhhIiIiIiIiIiiiJjKkkLlLlLlllllNnNnNnnnnOoOoOoooRrRrRrSsSsSsSsTtTtttUuUuUuUuUuUuWwYyYZzZzZzs";
 
@@ -28,22 +30,25 @@ pub fn skeleton(text: &str) -> String {
     let plain = unstyle(text);
     let words = split_words(&plain);
     let latin: Vec<bool> = words.iter().map(|word| has_latin(word.text)).collect();
-    let mut folded: Vec<(String, Gap)> = Vec::with_capacity(words.len());
+    // The folded words one after another, and where each one is in it.
+    let mut letters = String::with_capacity(plain.len());
+    let mut folded: Vec<(Range<usize>, Gap)> = Vec::with_capacity(words.len());
     for (index, word) in words.iter().enumerate() {
         // A word of look-alikes only (`4`, `3`, a Cyrillic `а`) is a disguise when a
         // neighbour is Latin; in Russian text or among numbers it is itself.
         let neighbour_latin =
             (index > 0 && latin[index - 1]) || latin.get(index + 1) == Some(&true);
         let disguised = latin[index] || (neighbour_latin && is_disguise(word.text));
-        let text = fold_word(word.text, disguised);
+        let start = letters.len();
+        fold_word(word.text, disguised, &mut letters);
         match folded.last_mut() {
             // Punctuation alone folds to nothing; its gap still separates the words around it.
-            Some(last) if text.is_empty() => last.1 = last.1.max(word.gap),
-            _ if text.is_empty() => {}
-            _ => folded.push((text, word.gap)),
+            Some(last) if letters.len() == start => last.1 = last.1.max(word.gap),
+            _ if letters.len() == start => {}
+            _ => folded.push((start..letters.len(), word.gap)),
         }
     }
-    join(folded)
+    join(&letters, &folded)
 }
 
 /// Folds a rule's source the way [`skeleton`] folds text, letters only: regex syntax,
@@ -231,7 +236,12 @@ fn split_words(text: &str) -> Vec<Word<'_>> {
     let mut start = None;
     let mut spaces = 0;
     for (at, c) in text.char_indices() {
-        if c.is_alphanumeric() || is_mark(c) || leet(c).is_some() || is_joiner(c) {
+        let in_word = if c.is_ascii() {
+            c.is_ascii_alphanumeric() || leet(c).is_some() || is_joiner(c)
+        } else {
+            c.is_alphanumeric() || is_mark(c) || leet(c).is_some() || is_joiner(c)
+        };
+        if in_word {
             start.get_or_insert(at);
             spaces = 0;
             continue;
@@ -260,12 +270,11 @@ fn split_words(text: &str) -> Vec<Word<'_>> {
     words
 }
 
-/// Folds one word: homoglyphs and leetspeak if it is `disguised`, then case, then `l` →
-/// `i`; punctuation and combining accents are dropped.
-fn fold_word(word: &str, disguised: bool) -> String {
+/// Folds one word onto `folded`: homoglyphs and leetspeak if it is `disguised`, then case,
+/// then `l` → `i`; punctuation and combining accents are dropped.
+fn fold_word(word: &str, disguised: bool, folded: &mut String) {
     // A `!` or `.` after a word ends a sentence; it is not a leetspeak letter.
     let word = word.trim_end_matches(|c: char| !(c.is_alphanumeric() || is_mark(c)));
-    let mut folded = String::with_capacity(word.len());
     for c in word.chars() {
         if c.is_ascii_alphabetic() {
             let c = c.to_ascii_lowercase();
@@ -286,19 +295,19 @@ fn fold_word(word: &str, disguised: bool) -> String {
         let c = lowercase(c);
         folded.push(if c == 'l' { 'i' } else { c });
     }
-    folded
 }
 
 /// Joins the words with their gaps. Runs of three or more one-letter words (spaced-out
 /// text) are joined without their narrow gaps, keeping the wide ones as word boundaries.
-fn join(words: Vec<(String, Gap)>) -> String {
+fn join(letters: &str, words: &[(Range<usize>, Gap)]) -> String {
     let separator = |gap: Gap| if gap == Gap::Line { '\n' } else { ' ' };
     let single = |index: usize| {
         words.get(index).is_some_and(|(word, _)| {
-            word.chars().count() == 1 && word.chars().all(char::is_alphabetic)
+            let mut chars = letters[word.clone()].chars();
+            chars.next().is_some_and(char::is_alphabetic) && chars.next().is_none()
         })
     };
-    let mut text = String::new();
+    let mut text = String::with_capacity(letters.len() + words.len());
     let mut index = 0;
     while index < words.len() {
         let mut end = index;
@@ -307,7 +316,7 @@ fn join(words: Vec<(String, Gap)>) -> String {
         }
         if end - index >= 3 {
             for (word, gap) in &words[index..end] {
-                text.push_str(word);
+                text.push_str(&letters[word.clone()]);
                 if *gap != Gap::Narrow {
                     text.push(separator(*gap));
                 }
@@ -318,7 +327,7 @@ fn join(words: Vec<(String, Gap)>) -> String {
             index = end;
         } else {
             let (word, gap) = &words[index];
-            text.push_str(word);
+            text.push_str(&letters[word.clone()]);
             text.push(separator(*gap));
             index += 1;
         }
@@ -398,3 +407,4 @@ mod tests {
         );
     }
 }
+
