@@ -2,6 +2,14 @@
 //! and fails below 0.90 recall or above 0.01 false-positive rate at the default threshold.
 //! Run with `--nocapture` to read the figures per category, obfuscation, language and
 //! benign topic, and every miss and false positive.
+//!
+//! The rules were developed against `attacks.json` and `benign.json`; the held-out sets
+//! (`holdout-*.json`) were written afterwards and never used to change a rule, so their
+//! figures are the better guess of how the detector does on phrasings it has not seen
+//! (when written: recall 0.683, no false positive). They are printed, and held to a floor
+//! below that (0.60 recall, 0.05 false-positive rate) so that a change that breaks
+//! generalization fails too. Improving on them means new rules for the misses, and then a
+//! new held-out set: one that has been tuned on is no longer held out.
 
 use std::collections::BTreeMap;
 
@@ -93,4 +101,59 @@ fn detector_meets_recall_and_false_positive_targets() {
     );
     assert!(recall >= 0.90, "recall {recall:.3} below 0.90");
     assert!(fpr <= 0.01, "false-positive rate {fpr:.4} above 0.01");
+}
+
+#[test]
+fn detector_generalizes_to_the_held_out_sets() {
+    let threshold = InjectionPolicy::default().threshold;
+    let detector = detector();
+    let text = |item: &Value| item["text"].as_str().unwrap_or("").to_owned();
+    let attacks = corpus("holdout-attacks.json");
+    let mut by_category = Tally::default();
+    let mut misses = Vec::new();
+    for attack in &attacks {
+        let finding = detector.inspect(&text(attack));
+        let hit = finding.score >= threshold;
+        by_category.add(attack["category"].as_str().unwrap_or(""), hit);
+        if !hit {
+            misses.push(format!(
+                "{:>3} {}",
+                finding.score,
+                text(attack).escape_debug()
+            ));
+        }
+    }
+    let benign = corpus("holdout-benign.json");
+    let false_positives: Vec<String> = benign
+        .iter()
+        .map(|item| (detector.inspect(&text(item)), text(item)))
+        .filter(|(finding, _)| finding.score >= threshold)
+        .map(|(finding, text)| {
+            format!(
+                "{:>3} {:?} {}",
+                finding.score,
+                finding.categories,
+                text.escape_debug()
+            )
+        })
+        .collect();
+    let recall = (attacks.len() - misses.len()) as f64 / attacks.len() as f64;
+    let fpr = false_positives.len() as f64 / benign.len() as f64;
+    println!(
+        "held out: recall {recall:.3} ({}/{}), false-positive rate {fpr:.3} ({}/{})",
+        attacks.len() - misses.len(),
+        attacks.len(),
+        false_positives.len(),
+        benign.len()
+    );
+    by_category.print("held-out recall by category:", "recall");
+    println!("held-out misses:");
+    misses.iter().for_each(|miss| println!("  {miss}"));
+    println!("held-out false positives:");
+    false_positives.iter().for_each(|fp| println!("  {fp}"));
+    assert!(recall >= 0.60, "held-out recall {recall:.3} below 0.60");
+    assert!(
+        fpr <= 0.05,
+        "held-out false-positive rate {fpr:.3} above 0.05"
+    );
 }

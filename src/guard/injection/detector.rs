@@ -282,8 +282,13 @@ impl Scan<'_> {
         }
         let compiled = &self.detector.rules[rule];
         // A pattern that does not compile never matches (a unit test makes sure all do).
-        let regex = compiled.regex.get_or_init(|| Regex::new(&compiled.pattern).ok());
-        if regex.as_ref().is_some_and(|regex| regex.is_match(&haystack[at..end])) {
+        let regex = compiled
+            .regex
+            .get_or_init(|| Regex::new(&compiled.pattern).ok());
+        if regex
+            .as_ref()
+            .is_some_and(|regex| regex.is_match(&haystack[at..end]))
+        {
             self.matched[rule] = true;
             self.tally.add(compiled.category, compiled.weight);
         }
@@ -297,7 +302,11 @@ struct Fnv(u64);
 
 impl Hasher for Fnv {
     fn write(&mut self, bytes: &[u8]) {
-        let mut hash = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        let mut hash = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
         for byte in bytes {
             hash = (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
         }
@@ -358,15 +367,21 @@ impl Tally {
     }
 
     /// Each category counts its best hit and half its second best (two signals of one kind
-    /// are stronger than one, but not twice as strong); mitigations subtract; the sum is
-    /// clamped to 0..=100.
+    /// are stronger than one, but not twice as strong); mitigations (the user's own words,
+    /// a negated verb) lower instruction overrides only; the sum is clamped to 0..=100.
     fn score(&self) -> u32 {
-        let hits: i32 = self
-            .categories
+        let hits: i32 = CATEGORIES
             .iter()
-            .map(|(best, second)| best + second / 2)
+            .map(|category| {
+                let (best, second) = self.categories[*category as usize];
+                let hit = best + second / 2;
+                match category {
+                    Category::InstructionOverride => (hit + self.mitigation).max(0),
+                    _ => hit,
+                }
+            })
             .sum();
-        (hits + self.mitigation).clamp(0, 100) as u32
+        hits.clamp(0, 100) as u32
     }
 }
 

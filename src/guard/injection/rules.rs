@@ -24,7 +24,7 @@ pub enum Form {
 }
 
 /// One rule: a hit adds `weight` to its category; a negative weight marks text that makes
-/// a hit less likely to be an attack.
+/// an instruction override less likely to be an attack (the user's own earlier words).
 pub struct Rule {
     /// What the rule detects; `None` for a mitigating rule.
     pub category: Option<Category>,
@@ -95,15 +95,15 @@ const fn mitigation(weight: i32, lead: &'static str, rest: &'static str) -> Rule
 pub const FRAGMENTS: &[(&str, &str)] = &[
     (
         "override",
-        "ignore|disregard|forget|overlook|override|bypass|abandon|discard|dismiss|neglect|skip|drop|circumvent|set aside|put aside|throw out|throw away|do not follow|dont follow|stop following|no longer follow|cease following|do not obey|dont obey|stop obeying|do not adhere to|dont adhere to|disobey|defy|violate|ditch|scrap|erase|wipe|delete|remove|unlearn|let go of|nullify|cancel|revoke|suspend|deactivate|disable|turn off|switch off|lift",
+        "ignore|disregard|forget|overlook|override|overriding|overrule|overruling|supersede|superseding|bypass|abandon|discard|dismiss|neglect|skip|drop|circumvent|set aside|put aside|throw out|throw away|do not follow|dont follow|stop following|no longer follow|cease following|do not obey|dont obey|stop obeying|do not adhere to|dont adhere to|disobey|defy|violate|ditch|scrap|erase|wipe|delete|remove|unlearn|let go of|nullify|cancel|revoke|suspend|deactivate|disable|turn off|switch off|lift",
     ),
     (
         "qualifier",
-        "all|any|every|each|previous|prior|preceding|above|earlier|former|initial|original|old|existing|your|system|developer|safety|built in|default|hidden|programmed|preset|these|those|other|openai|anthropic|given",
+        "all|any|every|each|previous|prior|preceding|above|earlier|former|initial|original|old|existing|your|system|developer|safety|built in|default|hidden|programmed|preset|these|those|other|openai|anthropic|given|their|operator|operators|usual|standard",
     ),
     (
         "rules",
-        "instruction|instructions|instruction set|rule|rules|ruleset|guideline|guidelines|directive|directives|prompt|prompts|constraint|constraints|restriction|restrictions|guardrail|guardrails|guard rails|command|commands|orders|programming|policies|policy|protocol|protocols|filter|filters|limitation|limitations|limits|boundaries|safeguard|safeguards|training|conditioning|ethics|morals|moral code|principles|values|alignment|censorship|content policy|content policies|directions|briefing|persona|configuration|settings|task|tasks|assignment|assignments",
+        "instruction|instructions|instruction set|rule|rules|ruleset|guideline|guidelines|directive|directives|prompt|prompts|constraint|constraints|restriction|restrictions|guardrail|guardrails|guard rails|command|commands|orders|programming|policies|policy|protocol|protocols|filter|filters|limitation|limitations|limits|boundaries|safeguard|safeguards|training|conditioning|ethics|morals|moral code|principles|values|alignment|censorship|content policy|content policies|directions|briefing|persona|configuration|settings|task|tasks|assignment|assignments|guidance|setup|preamble|brief|mandate|playbook",
     ),
     (
         "limits",
@@ -141,6 +141,18 @@ pub const RULES: &[Rule] = &[
     rule(InstructionOverride, 80, "do not|dont|never|stop|no longer|refuse to", r" (?:follow|obey|comply with|adhere to|listen to|respect|honou?r|abide by) ~{0,2}(?:your|previous|prior|above|earlier|initial|original|system|developer|safety|openai|programmed|built in|default|preset) ~{0,2}(?:%rules%)\b").near("%rules%"),
     rule(InstructionOverride, 60, "instead|rather", r" ~{0,3}(?:of|than) ~{0,2}(?:your|the) (?:original|assigned|given|initial|actual|intended) (?:task|instructions?|job|purpose)\b").near("task|instruction|instructions|job|purpose"),
     rule(InstructionOverride, 45, "ignore", r" (?:the|this|that|all|any) (?:~){0,2}(?:system|developer|safety) ~{0,2}(?:message|note|warning|text)\b").near("system|developer|safety"),
+    rule(InstructionOverride, 75, "whatever|everything|anything|what", r" (?:that )?you (?:were|have been|ve been|got) (?:told|given|instructed|taught) ~{0,3}(?:doesnt|does not|no longer|dont|do not|wont|will not) (?:matter|apply|count)\b").near("matter|apply|count"),
+    rule(InstructionOverride, 70, "%qualifier%", r" ~{0,2}(?:%rules%) ~{0,8}(?:void|revoked|cancelled|canceled|null|nullified|obsolete|invalid|suspended|lifted|disabled|deactivated|superseded|overridden|rescinded)\b").near("void|revoked|cancelled|canceled|null|nullified|obsolete|invalid|suspended|lifted|disabled|deactivated|superseded|overridden|rescinded"),
+    rule(InstructionOverride, 75, "%override%", r" ~{0,2}(?:%rules%) (?:that )?you (?:were|have been|ve been|got) (?:given|told|assigned|provided)\b").near("given|told|assigned|provided"),
+    rule(InstructionOverride, 75, "%override%", r" (?:everything|all|anything|whatever) (?:in|of|from) (?:your|the) (?:setup|instructions|prompt|configuration|system prompt|guidelines|rules|programming|preamble)\b").near("setup|instructions|prompt|configuration|system|guidelines|rules|programming|preamble"),
+    rule(InstructionOverride, 55, "update|change|changes|amendment|addendum|correction|modification|patch", r" (?:to|for|of) (?:your|the system) (?:%rules%)\b").near("%rules%"),
+    rule(RoleHijack, 65, "version of you|version of yourself|ai|assistant|model|chatbot", r" (?:whose|with|that has|with its|where its) ~{0,2}(?:safety|guardrails|filters|restrictions|rules|alignment|training|%limits%) ~{0,2}(?:removed|disabled|deleted|stripped|turned off|lifted|switched off|bypassed)\b").near("removed|disabled|deleted|stripped|turned|lifted|switched|bypassed"),
+    rule(RoleHijack, 60, "twice", r" ~{0,12}(?:unfiltered|unrestricted|jailbroken|uncensored|no rules|no restrictions|without restrictions|dan|evil|amoral)\b").near("unfiltered|unrestricted|jailbroken|uncensored|no|without|dan|evil|amoral"),
+    rule(RoleHijack, 55, "alter ego|persona|character|version|twin|counterpart", r" (?:with|that has|who has|which has) no (?:rules|restrictions|filters|limits|morals|ethics|guidelines|boundaries)\b").near("no"),
+    rule(RoleHijack, 45, "who|that|which", r" (?:ignores|disregards|breaks|bypasses|doesnt follow|does not follow|never follows) ~{0,2}(?:every|all|any|the) ~{0,1}(?:%rules%)\b").near("ignores|disregards|breaks|bypasses|doesnt|does|never"),
+    rule(SystemPromptExtraction, 65, "what", r" does your (?:%prompt%|preamble|setup) say\b").near("say"),
+    rule(SystemPromptExtraction, 65, "%rules%|%prompt%", r" (?:that )?(?:the|your) (?:developer|developers|operator|creator|creators|company|admin|owner) (?:gave|provided|wrote|set|assigned)\b").near("gave|provided|wrote|set|assigned"),
+    rule(SystemPromptExtraction, 70, "prompt|instructions|text|rules|message|preamble", r" (?:that|which) (?:sets up|defines|governs|controls|shapes|configures|determines) your (?:behavior|behaviour|personality|responses|persona)\b").near("behavior|behaviour|personality|responses|persona"),
     // Role hijack.
     rule(RoleHijack, 80, "you are|youre|you will be|you shall be|you have become|you become|act as|acting as|pretend to be|pretend youre|pretend you are|roleplay as|role play as|play the role of|behave as|behave like|respond as|answer as|simulate|emulate|you will act as|transform into|turn into|be", r" (?:now )?(?:~){0,3}(?:unrestricted|unfiltered|uncensored|unbound|unlimited|unaligned|jailbroken|amoral|immoral|lawless|liberated|unchained|unshackled|uninhibited|unmoderated|limitless|rule ?free|unhinged|unethical|unleashed|unconstrained|no ?limits?|no ?restrictions|no ?filters?|without (?:any )?(?:restrictions|filters|limits|rules|guidelines|ethics|morals|censorship|boundaries))\b").near("unrestricted|unfiltered|uncensored|unbound|unlimited|unaligned|jailbroken|amoral|immoral|lawless|liberated|unchained|unshackled|uninhibited|unmoderated|limitless|rule|rulefree|unhinged|unethical|unleashed|unconstrained|no|nolimit|nolimits|norestrictions|nofilter|nofilters|without"),
     rule(RoleHijack, 70, "evil|malicious|rogue|unethical|unaligned|jailbroken|dark", r" (?:ai|assistant|chatbot|model|bot|version of (?:yourself|you|chatgpt|claude|the assistant)|confidant|twin of (?:chatgpt|claude|the assistant))\b"),
@@ -168,7 +180,7 @@ pub const RULES: &[Rule] = &[
     rule(RoleHijack, 25, "uncensored|unfiltered|unrestricted|jailbroken|jailbreak|amoral|unhinged", r"\b"),
     // System-prompt extraction.
     rule(SystemPromptExtraction, 85, "%show%", r" ~{0,6}your (?:(?:exact|full|entire|whole|complete|original|initial|first|hidden|secret|internal|confidential|current|system|actual|real|underlying|base|starting|verbatim|developer|preset|very first) )*(?:%prompt%)\b").near("your"),
-    rule(SystemPromptExtraction, 85, "%show%", r" ~{0,3}the (?:(?:full|entire|complete|whole|exact|current|very) )*(?:hidden|secret|initial|original|system|confidential|internal|underlying|developer|preset) (?:system )?(?:prompt|message|instructions|directives|configuration|text)\b").near("hidden|secret|initial|original|system|confidential|internal|underlying|developer|preset"),
+    rule(SystemPromptExtraction, 85, "%show%", r" ~{0,3}the (?:(?:full|entire|complete|whole|exact|current|very) )*(?:hidden|secret|initial|original|system|confidential|internal|underlying|developer|preset) (?:system )?(?:prompt|message|instructions|directives|configuration|text|preamble|setup|rules|guidelines|context)\b").near("hidden|secret|initial|original|system|confidential|internal|underlying|developer|preset"),
     rule(SystemPromptExtraction, 75, "what|whats|which|tell me", r" (?:(?:is|are|was|were|exactly) )*(?:your|the) (?:~){0,2}(?:system prompt|initial prompt|hidden prompt|secret prompt|original prompt|pre ?prompt|initial instructions|original instructions|hidden instructions|secret instructions|system instructions|system message|starting prompt)\b").near("system|initial|hidden|secret|original|pre|preprompt|starting"),
     rule(SystemPromptExtraction, 70, "what", r" (?:instructions|rules|guidelines|directives|prompt|orders) (?:were|have|did) you (?:been )?(?:given|told|programmed|instructed|receive|get)\b").near("you"),
     rule(SystemPromptExtraction, 70, "%show%", r" ~{0,3}(?:text|content|messages?|everything|words) ~{0,4}(?:before|above|preceding|prior to) (?:my|this|the users?) (?:first )?(?:message|question|input|prompt)\b").near("before|above|preceding|prior"),
