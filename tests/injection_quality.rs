@@ -82,6 +82,23 @@ fn detector_meets_recall_and_false_positive_targets() {
         }
     }
 
+    // A long document made of the benign prompts is benign too: weak signals far apart
+    // must not add up.
+    let document: String = benign
+        .iter()
+        .map(|item| field(item, "text") + "\n")
+        .collect();
+    let whole = detector.inspect(&document);
+    println!(
+        "the benign corpus as one {} KB document scores {}",
+        document.len() / 1024,
+        whole.score
+    );
+    assert!(
+        whole.score < threshold,
+        "the benign corpus as one document is flagged: {whole:?}"
+    );
+
     let detected = attacks.len() - misses.len();
     let recall = detected as f64 / attacks.len() as f64;
     let fpr = false_positives.len() as f64 / benign.len() as f64;
