@@ -77,28 +77,31 @@ pub fn find(text: &str) -> Vec<Match> {
         (Kind::Ip, ip_at),
         (Kind::Phone, phone_at),
     ];
+    // Matches start where a word does (or at punctuation): found once for all scanners.
+    let starts: Vec<usize> = (0..bytes.len())
+        .filter(|&at| at == 0 || !is_word(bytes[at - 1]))
+        .collect();
+    // Bytes inside a match found so far: a later (lower-priority) scanner may not overlap.
+    let mut taken = vec![false; bytes.len()];
     for (kind, scan) in scanners {
-        let mut at = 0;
-        while at < bytes.len() {
-            let boundary = at == 0 || !is_word(bytes[at - 1]);
-            let taken = |start: usize, end: usize| {
-                found.iter().any(|m: &Match| m.start < end && start < m.end)
-            };
-            if boundary && !taken(at, at + 1) {
-                if let Some(end) = scan(bytes, at) {
-                    let end_ok = end == bytes.len() || !is_word(bytes[end]);
-                    if end_ok && !taken(at, end) {
-                        found.push(Match {
-                            start: at,
-                            end,
-                            kind,
-                        });
-                        at = end;
-                        continue;
-                    }
+        // Where this scanner's last match ended: it does not look inside its own matches.
+        let mut free_from = 0;
+        for &at in &starts {
+            if at < free_from || taken[at] {
+                continue;
+            }
+            if let Some(end) = scan(bytes, at) {
+                let end_ok = end == bytes.len() || !is_word(bytes[end]);
+                if end_ok && !taken[at..end].contains(&true) {
+                    found.push(Match {
+                        start: at,
+                        end,
+                        kind,
+                    });
+                    taken[at..end].fill(true);
+                    free_from = end;
                 }
             }
-            at += 1;
         }
     }
     found.sort_by_key(|m| m.start);
