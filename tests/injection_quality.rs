@@ -22,73 +22,93 @@ fn corpus(name: &str) -> Vec<Value> {
     serde_json::from_str(&text).unwrap_or_else(|err| panic!("{path}: {err}"))
 }
 
-/// Counts (hits, total) under each label.
+/// Counts (flagged, total) under each label.
 #[derive(Default)]
 struct Tally(BTreeMap<String, (usize, usize)>);
 
 impl Tally {
-    fn add(&mut self, label: &str, hit: bool) {
+    fn add(&mut self, label: &str, flagged: bool) {
         let entry = self.0.entry(label.to_owned()).or_default();
-        entry.0 += usize::from(hit);
+        entry.0 += usize::from(flagged);
         entry.1 += 1;
     }
 
     fn print(&self, title: &str, measure: &str) {
         println!("{title}");
-        for (label, (hits, total)) in &self.0 {
-            let rate = *hits as f64 / *total as f64;
-            println!("  {label:<26} {measure} {rate:.3}  ({hits}/{total})");
+        for (label, (flagged, total)) in &self.0 {
+            let rate = *flagged as f64 / *total as f64;
+            println!("  {label:<26} {measure} {rate:.3}  ({flagged}/{total})");
         }
+    }
+}
+
+/// The detector's verdicts on a corpus.
+struct Verdicts {
+    /// One tally per label field asked for.
+    by: Vec<Tally>,
+    /// The items with the wrong verdict (missed attacks, flagged benign prompts): score,
+    /// categories, text.
+    wrong: Vec<String>,
+    total: usize,
+}
+
+impl Verdicts {
+    /// The share of items with the wrong verdict.
+    fn error_rate(&self) -> f64 {
+        self.wrong.len() as f64 / self.total as f64
+    }
+
+    fn print_wrong(&self, title: &str) {
+        println!("{title}");
+        self.wrong.iter().for_each(|item| println!("  {item}"));
+    }
+}
+
+/// Scores every item of `items` at the default threshold, tallied under each of the
+/// `labels` fields; an item's verdict is wrong when it is flagged and `attacks` is false,
+/// or not flagged and `attacks` is true.
+fn verdicts(items: &[Value], labels: &[&str], attacks: bool) -> Verdicts {
+    let threshold = InjectionPolicy::default().threshold;
+    let field = |item: &Value, name: &str| item[name].as_str().unwrap_or("").to_owned();
+    let mut by: Vec<Tally> = labels.iter().map(|_| Tally::default()).collect();
+    let mut wrong = Vec::new();
+    for item in items {
+        let text = field(item, "text");
+        let finding = detector().inspect(&text);
+        let flagged = finding.score >= threshold;
+        for (tally, label) in by.iter_mut().zip(labels) {
+            tally.add(&field(item, label), flagged);
+        }
+        if flagged != attacks {
+            let (score, categories) = (finding.score, finding.categories);
+            wrong.push(format!("{score:>3} {categories:?} {}", text.escape_debug()));
+        }
+    }
+    Verdicts {
+        by,
+        wrong,
+        total: items.len(),
     }
 }
 
 #[test]
 fn detector_meets_recall_and_false_positive_targets() {
     let threshold = InjectionPolicy::default().threshold;
-    let detector = detector();
-    let field = |item: &Value, name: &str| item[name].as_str().unwrap_or("").to_owned();
-
-    let attacks = corpus("attacks.json");
-    let (mut by_category, mut by_obfuscation, mut by_language) =
-        (Tally::default(), Tally::default(), Tally::default());
-    let mut misses = Vec::new();
-    for attack in &attacks {
-        let text = field(attack, "text");
-        let finding = detector.inspect(&text);
-        let hit = finding.score >= threshold;
-        by_category.add(&field(attack, "category"), hit);
-        by_obfuscation.add(&field(attack, "obfuscation"), hit);
-        by_language.add(&field(attack, "language"), hit);
-        if !hit {
-            misses.push(format!("{:>3} {}", finding.score, text.escape_debug()));
-        }
-    }
-
-    let benign = corpus("benign.json");
-    let mut by_topic = Tally::default();
-    let mut false_positives = Vec::new();
-    for item in &benign {
-        let text = field(item, "text");
-        let finding = detector.inspect(&text);
-        let flagged = finding.score >= threshold;
-        by_topic.add(&field(item, "topic"), flagged);
-        if flagged {
-            false_positives.push(format!(
-                "{:>3} {:?} {}",
-                finding.score,
-                finding.categories,
-                text.escape_debug()
-            ));
-        }
-    }
+    let attacks = verdicts(
+        &corpus("attacks.json"),
+        &["category", "obfuscation", "language"],
+        true,
+    );
+    let benign_items = corpus("benign.json");
+    let benign = verdicts(&benign_items, &["topic"], false);
 
     // A long document made of the benign prompts is benign too: weak signals far apart
     // must not add up.
-    let document: String = benign
+    let document: String = benign_items
         .iter()
-        .map(|item| field(item, "text") + "\n")
+        .map(|item| format!("{}\n", item["text"].as_str().unwrap_or("")))
         .collect();
-    let whole = detector.inspect(&document);
+    let whole = detector().inspect(&document);
     println!(
         "the benign corpus as one {} KB document scores {}",
         document.len() / 1024,
@@ -99,21 +119,28 @@ fn detector_meets_recall_and_false_positive_targets() {
         "the benign corpus as one document is flagged: {whole:?}"
     );
 
-    let detected = attacks.len() - misses.len();
-    let recall = detected as f64 / attacks.len() as f64;
-    let fpr = false_positives.len() as f64 / benign.len() as f64;
-    println!("threshold {threshold}: recall {recall:.3} ({detected}/{}), false-positive rate {fpr:.4} ({}/{})", attacks.len(), false_positives.len(), benign.len());
-    by_category.print("recall by category:", "recall");
-    by_obfuscation.print("recall by obfuscation:", "recall");
-    by_language.print("recall by language:", "recall");
-    by_topic.print("false positives by benign topic:", "FPR");
-    println!("missed attacks (score, text):");
-    misses.iter().for_each(|miss| println!("  {miss}"));
-    println!("false positives (score, categories, text):");
-    false_positives.iter().for_each(|fp| println!("  {fp}"));
+    let recall = 1.0 - attacks.error_rate();
+    let fpr = benign.error_rate();
+    println!(
+        "threshold {threshold}: recall {recall:.3} ({}/{}), false-positive rate {fpr:.4} ({}/{})",
+        attacks.total - attacks.wrong.len(),
+        attacks.total,
+        benign.wrong.len(),
+        benign.total
+    );
+    for (tally, title) in attacks.by.iter().zip([
+        "recall by category:",
+        "recall by obfuscation:",
+        "recall by language:",
+    ]) {
+        tally.print(title, "recall");
+    }
+    benign.by[0].print("false positives by benign topic:", "FPR");
+    attacks.print_wrong("missed attacks (score, categories, text):");
+    benign.print_wrong("false positives (score, categories, text):");
 
     assert!(
-        attacks.len() >= 300 && benign.len() >= 300,
+        attacks.total >= 300 && benign.total >= 300,
         "corpora below 300 prompts"
     );
     assert!(recall >= 0.90, "recall {recall:.3} below 0.90");
@@ -122,52 +149,20 @@ fn detector_meets_recall_and_false_positive_targets() {
 
 #[test]
 fn detector_generalizes_to_the_held_out_sets() {
-    let threshold = InjectionPolicy::default().threshold;
-    let detector = detector();
-    let text = |item: &Value| item["text"].as_str().unwrap_or("").to_owned();
-    let attacks = corpus("holdout-attacks.json");
-    let mut by_category = Tally::default();
-    let mut misses = Vec::new();
-    for attack in &attacks {
-        let finding = detector.inspect(&text(attack));
-        let hit = finding.score >= threshold;
-        by_category.add(attack["category"].as_str().unwrap_or(""), hit);
-        if !hit {
-            misses.push(format!(
-                "{:>3} {}",
-                finding.score,
-                text(attack).escape_debug()
-            ));
-        }
-    }
-    let benign = corpus("holdout-benign.json");
-    let false_positives: Vec<String> = benign
-        .iter()
-        .map(|item| (detector.inspect(&text(item)), text(item)))
-        .filter(|(finding, _)| finding.score >= threshold)
-        .map(|(finding, text)| {
-            format!(
-                "{:>3} {:?} {}",
-                finding.score,
-                finding.categories,
-                text.escape_debug()
-            )
-        })
-        .collect();
-    let recall = (attacks.len() - misses.len()) as f64 / attacks.len() as f64;
-    let fpr = false_positives.len() as f64 / benign.len() as f64;
+    let attacks = verdicts(&corpus("holdout-attacks.json"), &["category"], true);
+    let benign = verdicts(&corpus("holdout-benign.json"), &[], false);
+    let recall = 1.0 - attacks.error_rate();
+    let fpr = benign.error_rate();
     println!(
         "held out: recall {recall:.3} ({}/{}), false-positive rate {fpr:.3} ({}/{})",
-        attacks.len() - misses.len(),
-        attacks.len(),
-        false_positives.len(),
-        benign.len()
+        attacks.total - attacks.wrong.len(),
+        attacks.total,
+        benign.wrong.len(),
+        benign.total
     );
-    by_category.print("held-out recall by category:", "recall");
-    println!("held-out misses:");
-    misses.iter().for_each(|miss| println!("  {miss}"));
-    println!("held-out false positives:");
-    false_positives.iter().for_each(|fp| println!("  {fp}"));
+    attacks.by[0].print("held-out recall by category:", "recall");
+    attacks.print_wrong("held-out misses:");
+    benign.print_wrong("held-out false positives:");
     assert!(recall >= 0.60, "held-out recall {recall:.3} below 0.60");
     assert!(
         fpr <= 0.05,
