@@ -165,16 +165,11 @@ impl StreamRedactor {
         if text.len() - cut > MAX_HELD_WORD {
             cut = text.len();
         }
-        let mut tail = text.len().saturating_sub(MAX_SPACED_MATCH);
-        while !text.is_char_boundary(tail) {
-            tail += 1;
-        }
+        let tail = text.ceil_char_boundary(text.len().saturating_sub(MAX_SPACED_MATCH));
         if let Some(digit) = text[tail..].find(|c: char| c.is_ascii_digit()) {
             cut = cut.min(word_start_before(tail + digit).max(tail.saturating_sub(4)));
         }
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
+        let mut cut = text.floor_char_boundary(cut);
         let matches = find(text);
         // Never cut through a match, nor release one that ends near the cut: it might
         // grow.

@@ -285,10 +285,7 @@ impl Scan<'_> {
         if self.matched[rule] {
             return;
         }
-        let mut end = (at + MAX_SPAN).min(haystack.len());
-        while !haystack.is_char_boundary(end) {
-            end -= 1;
-        }
+        let end = haystack.floor_char_boundary(at + MAX_SPAN);
         let compiled = &self.detector.rules[rule];
         // A pattern that does not compile never matches (a unit test makes sure all do).
         let regex = compiled
@@ -331,20 +328,13 @@ fn segments(text: &str) -> impl Iterator<Item = &str> {
             continue;
         }
         // A long line: cut at a space near SEGMENT bytes, and step back OVERLAP bytes.
-        let mut cut = SEGMENT;
-        while !rest.is_char_boundary(cut) {
-            cut -= 1;
-        }
+        let cut = rest.floor_char_boundary(SEGMENT);
         let cut = rest[..cut]
             .rfind(' ')
             .filter(|at| *at > OVERLAP)
             .unwrap_or(cut);
         pieces.push(&rest[..cut]);
-        let mut next = cut - OVERLAP;
-        while !rest.is_char_boundary(next) {
-            next -= 1;
-        }
-        start += next;
+        start += rest.floor_char_boundary(cut - OVERLAP);
     }
     pieces.into_iter()
 }
