@@ -61,8 +61,8 @@ pub fn sanitize(text: &mut String) -> Removed {
 }
 
 /// Characters that may need removing (a quick pre-check; the decision is in
-/// [`strip_invisible`]).
-fn is_suspect(c: char) -> bool {
+/// [`strip_invisible`]). The injection guard's folding drops them too.
+pub(super) fn is_suspect(c: char) -> bool {
     let code = c as u32;
     (c.is_control() && c != '\n' && c != '\t')
         || matches!(code, 0x00AD | 0x034F | 0x061C | 0x115F | 0x1160 | 0x17B4 | 0x17B5 | 0x180B..=0x180F | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x206F | 0x3164 | 0xFEFF | 0xFFA0 | 0xFFF9..=0xFFFB)

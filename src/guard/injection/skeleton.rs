@@ -22,6 +22,8 @@
 
 use std::ops::Range;
 
+use crate::guard::sanitize::is_suspect;
+
 /// Base letters of U+00C0..=U+017F (`?`: not a letter, kept as it is).
 const LATIN_BASE: &str = "AAAAAAaCEEEEIIIIdNOOOOO?oUUUUYtsaaaaaaaceeeeiiiidnooooo?ouuuuytyAaAaAaCcCcCcCcDdddEeEeEeEeEeGgGgGgGgHhhhIiIiIiIiIiiiJjKkkLlLlLlllllNnNnNnnnnOoOoOoooRrRrRrSsSsSsSsTtTtttUuUuUuUuUuUuWwYyYZzZzZzs";
 
@@ -109,12 +111,12 @@ fn unstyle(text: &str) -> String {
     plain
 }
 
-/// Characters that show nothing: format controls, joiners, bidi controls, variation
-/// selectors, fillers, and C0/C1 controls other than whitespace.
+/// Characters that show nothing: those sanitizing removes (controls, zero-width and bidi
+/// characters, tags, variation-selector supplements) other than whitespace, which
+/// separates words here; plus the emoji variation selectors sanitizing keeps and the
+/// unassigned rest of the tag block.
 fn is_invisible(c: char) -> bool {
-    let code = c as u32;
-    (c.is_control() && !c.is_whitespace())
-        || matches!(code, 0x00AD | 0x034F | 0x061C | 0x115F | 0x1160 | 0x17B4 | 0x17B5 | 0x180B..=0x180F | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x206F | 0x3164 | 0xFE00..=0xFE0F | 0xFEFF | 0xFFA0 | 0xFFF9..=0xFFFB | 0xE0000..=0xE01EF)
+    !c.is_whitespace() && (is_suspect(c) || matches!(c as u32, 0xFE00..=0xFE0F | 0xE0080..=0xE00FF))
 }
 
 /// `c` without its diacritics, for Latin-1 and Latin Extended-A letters.
