@@ -150,6 +150,7 @@ impl Detector {
     /// document (a word here, a heading there) do not add up to an attack.
     pub fn inspect(&self, text: &str) -> Finding {
         segments(text)
+            .into_iter()
             .map(|segment| self.inspect_segment(segment))
             .max_by_key(|finding| finding.score)
             .unwrap_or_default()
@@ -310,7 +311,7 @@ const OVERLAP: usize = 200;
 
 /// `text` in segments of lines that add up to about [`SEGMENT`] bytes (at most twice
 /// that); a longer line is cut at spaces into overlapping pieces.
-fn segments(text: &str) -> impl Iterator<Item = &str> {
+fn segments(text: &str) -> Vec<&str> {
     let mut pieces = Vec::new();
     let mut start = 0;
     while start < text.len() {
@@ -336,7 +337,7 @@ fn segments(text: &str) -> impl Iterator<Item = &str> {
         pieces.push(&rest[..cut]);
         start += rest.floor_char_boundary(cut - OVERLAP);
     }
-    pieces.into_iter()
+    pieces
 }
 
 /// FNV-1a: the vocabulary's keys are short words, for which SipHash (the standard
@@ -502,11 +503,11 @@ mod tests {
     fn long_texts_are_scored_in_overlapping_segments() {
         let line = "word ".repeat(100);
         let text = format!("{line}\n").repeat(10);
-        let found: Vec<&str> = segments(&text).collect();
+        let found = segments(&text);
         assert!(found.len() >= 4 && found.iter().all(|s| s.len() <= 2 * SEGMENT));
         assert_eq!(found.concat(), text, "lines are not cut");
         let long = "word ".repeat(1_000);
-        let pieces: Vec<&str> = segments(&long).collect();
+        let pieces = segments(&long);
         assert!(pieces.iter().all(|piece| piece.len() <= 2 * SEGMENT));
         assert!(pieces.concat().len() > long.len(), "pieces overlap");
         assert!(pieces.last().unwrap().ends_with("word "));

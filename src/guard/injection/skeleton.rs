@@ -56,17 +56,7 @@ pub fn skeleton(text: &str) -> String {
 /// Folds a rule's source the way [`skeleton`] folds text, letters only: regex syntax,
 /// digits and punctuation are kept as they are.
 pub fn fold_pattern(pattern: &str) -> String {
-    pattern
-        .chars()
-        .map(|c| {
-            let c = lowercase(base_letter(c));
-            if c == 'l' {
-                'i'
-            } else {
-                c
-            }
-        })
-        .collect()
+    pattern.chars().map(|c| fold_case(base_letter(c))).collect()
 }
 
 /// Removes invisible characters, reveals tag characters and maps styled letters to ASCII;
@@ -132,8 +122,8 @@ fn base_letter(c: char) -> char {
 }
 
 /// Lowercase for ASCII, Greek and Cyrillic, by arithmetic (the Unicode case tables would
-/// cost the wasm more than they are worth here).
-fn lowercase(c: char) -> char {
+/// cost the wasm more than they are worth here), and `l` as `i`.
+fn fold_case(c: char) -> char {
     let code = c as u32;
     let lower = match code {
         0x41..=0x5A => code + 0x20,
@@ -142,7 +132,10 @@ fn lowercase(c: char) -> char {
         0x400..=0x40F => code + 0x50,
         _ => code,
     };
-    char::from_u32(lower).unwrap_or(c)
+    match char::from_u32(lower).unwrap_or(c) {
+        'l' => 'i',
+        c => c,
+    }
 }
 
 /// The Latin letter a Greek or Cyrillic letter passes for, if any.
@@ -279,8 +272,7 @@ fn fold_word(word: &str, disguised: bool, folded: &mut String) {
     let word = word.trim_end_matches(|c: char| !(c.is_alphanumeric() || is_mark(c)));
     for c in word.chars() {
         if c.is_ascii_alphabetic() {
-            let c = c.to_ascii_lowercase();
-            folded.push(if c == 'l' { 'i' } else { c });
+            folded.push(fold_case(c));
             continue;
         }
         let c = if disguised {
@@ -294,8 +286,7 @@ fn fold_word(word: &str, disguised: bool, folded: &mut String) {
         {
             continue;
         }
-        let c = lowercase(c);
-        folded.push(if c == 'l' { 'i' } else { c });
+        folded.push(fold_case(c));
     }
 }
 
