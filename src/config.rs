@@ -15,6 +15,8 @@ use crate::auth::jwt::{parse_jwks, Algorithm, ClaimPolicy, PublicKey};
 use crate::auth::TeamSettings;
 use crate::cache::{CacheConfig, CacheMode, CacheScope};
 use crate::guard::injection::InjectionPolicy;
+use crate::jobs::callback::CallbackPolicy;
+use crate::jobs::JobsConfig;
 use crate::guard::prompt::PromptPolicy;
 use crate::limit::price::{PriceTable, DEFAULT_PRICES};
 use crate::limit::{RateLimitConfig, DEFAULT_RATE_LIMITS};
@@ -182,6 +184,11 @@ pub struct Config {
     pub rate_limits: RateLimitConfig,
     /// Prices per upstream model (`PRICES`).
     pub prices: PriceTable,
+    /// Asynchronous jobs and their webhooks.
+    pub jobs: JobsConfig,
+    /// The `WEBHOOK_SIGNING_SECRET` webhooks are signed with; without it, submissions with
+    /// a `callback_url` are refused.
+    pub webhook_secret: Option<Secret>,
     /// Problems that do not stop the gateway (a provider whose secret is missing).
     pub warnings: Vec<String>,
 }
@@ -351,6 +358,15 @@ impl Config {
                 .push("ADMIN_TOKEN must be at least 32 characters".to_owned());
         }
         let jwt = load_jwt(&mut r);
+        let jobs = load_jobs(&mut r);
+        let webhook_secret = secret(source, "WEBHOOK_SIGNING_SECRET");
+        if webhook_secret
+            .as_ref()
+            .is_some_and(|secret| secret.expose().len() < 32)
+        {
+            r.errors
+                .push("WEBHOOK_SIGNING_SECRET must be at least 32 characters".to_owned());
+        }
         let teams: BTreeMap<String, TeamSettings> =
             parse_json_var(source, "TEAMS", "{}", &mut r.errors);
         for (team, settings) in &teams {
@@ -411,6 +427,8 @@ impl Config {
                 teams,
                 rate_limits,
                 prices,
+                jobs,
+                webhook_secret,
                 warnings: r.warnings,
             })
         } else {
@@ -588,6 +606,24 @@ fn load_resilience(r: &mut Reader) -> ResiliencePolicy {
             .source
             .var("DEGRADED_MESSAGE")
             .filter(|message| !message.trim().is_empty()),
+    }
+}
+
+/// The jobs settings.
+fn load_jobs(r: &mut Reader) -> JobsConfig {
+    let callbacks = CallbackPolicy::parse(
+        &r.source.var("WEBHOOK_ALLOWED_HOSTS").unwrap_or_default(),
+    )
+    .unwrap_or_else(|problem| {
+        r.errors.push(problem);
+        CallbackPolicy::default()
+    });
+    JobsConfig {
+        ttl_s: r.number("JOB_TTL_SECONDS", 86_400, 1, 30 * 86_400),
+        retry_base_delay_s: r.number("JOB_RETRY_BASE_DELAY_SECONDS", 10, 0, 3_600),
+        retry_max_delay_s: r.number("JOB_RETRY_MAX_DELAY_SECONDS", 300, 0, 43_200),
+        webhook_timeout_ms: r.number("WEBHOOK_TIMEOUT_MS", 10_000, 1, 60_000),
+        callbacks,
     }
 }
 

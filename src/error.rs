@@ -63,6 +63,18 @@ pub enum ErrorKind {
     UpstreamTimeout,
     /// Every target of the model's route failed or was skipped by its circuit breaker.
     AllProvidersFailed,
+    /// The caller has no job with this id (or it expired).
+    JobNotFound,
+    /// A `DELETE /v1/jobs/{id}` of a job that is running or has ended.
+    JobNotCancellable,
+    /// An `Idempotency-Key` used before with a different request body.
+    IdempotencyKeyReused,
+    /// A `callback_url` that is not https or points at a private or special address.
+    InvalidCallbackUrl,
+    /// A `callback_url` was given but no `WEBHOOK_SIGNING_SECRET` is set.
+    WebhooksDisabled,
+    /// The job store or the queue could not be reached.
+    JobsUnavailable,
     /// A bug or a platform failure inside the gateway.
     Internal,
 }
@@ -75,17 +87,23 @@ impl ErrorKind {
             | ErrorKind::InvalidRequest
             | ErrorKind::UnknownParameter
             | ErrorKind::SystemMessageNotAllowed
-            | ErrorKind::PromptInjectionDetected => 400,
+            | ErrorKind::PromptInjectionDetected
+            | ErrorKind::InvalidCallbackUrl => 400,
             ErrorKind::UnsupportedMediaType => 415,
             ErrorKind::PayloadTooLarge => 413,
-            ErrorKind::ModelNotFound | ErrorKind::NotFound => 404,
+            ErrorKind::ModelNotFound | ErrorKind::NotFound | ErrorKind::JobNotFound => 404,
+            ErrorKind::JobNotCancellable => 409,
+            ErrorKind::IdempotencyKeyReused => 422,
             ErrorKind::MethodNotAllowed => 405,
-            ErrorKind::OriginNotAllowed | ErrorKind::ModelNotAllowed | ErrorKind::AdminDisabled => {
-                403
-            }
+            ErrorKind::OriginNotAllowed
+            | ErrorKind::ModelNotAllowed
+            | ErrorKind::AdminDisabled
+            | ErrorKind::WebhooksDisabled => 403,
             ErrorKind::InvalidApiKey | ErrorKind::InvalidToken | ErrorKind::TokenExpired => 401,
             ErrorKind::RateLimitExceeded | ErrorKind::InsufficientQuota => 429,
-            ErrorKind::StoreUnavailable | ErrorKind::RateLimiterUnavailable => 503,
+            ErrorKind::StoreUnavailable
+            | ErrorKind::RateLimiterUnavailable
+            | ErrorKind::JobsUnavailable => 503,
             ErrorKind::ConfigInvalid
             | ErrorKind::ProviderNotConfigured
             | ErrorKind::AllProvidersFailed => 503,
@@ -125,6 +143,12 @@ impl ErrorKind {
             ErrorKind::UpstreamError => "upstream_error",
             ErrorKind::UpstreamTimeout => "upstream_timeout",
             ErrorKind::AllProvidersFailed => "all_providers_failed",
+            ErrorKind::JobNotFound => "job_not_found",
+            ErrorKind::JobNotCancellable => "job_not_cancellable",
+            ErrorKind::IdempotencyKeyReused => "idempotency_key_reused",
+            ErrorKind::InvalidCallbackUrl => "invalid_callback_url",
+            ErrorKind::WebhooksDisabled => "webhooks_disabled",
+            ErrorKind::JobsUnavailable => "jobs_unavailable",
             ErrorKind::Internal => "internal_error",
         }
     }
@@ -136,7 +160,7 @@ impl ErrorKind {
             return "insufficient_quota";
         }
         match self.status() {
-            400 | 404 | 405 | 413 | 415 | 422 => "invalid_request_error",
+            400 | 404 | 405 | 409 | 413 | 415 | 422 => "invalid_request_error",
             401 => "authentication_error",
             403 => "permission_error",
             429 => "rate_limit_error",
@@ -282,6 +306,12 @@ mod tests {
                 400,
                 "prompt_injection_detected",
             ),
+            (ErrorKind::JobNotFound, 404, "job_not_found"),
+            (ErrorKind::JobNotCancellable, 409, "job_not_cancellable"),
+            (ErrorKind::IdempotencyKeyReused, 422, "idempotency_key_reused"),
+            (ErrorKind::InvalidCallbackUrl, 400, "invalid_callback_url"),
+            (ErrorKind::WebhooksDisabled, 403, "webhooks_disabled"),
+            (ErrorKind::JobsUnavailable, 503, "jobs_unavailable"),
             (ErrorKind::Internal, 500, "internal_error"),
         ];
         for (kind, status, code) in table {

@@ -1,7 +1,8 @@
 //! An OpenAI-compatible LLM gateway that runs as a Cloudflare Worker.
 //!
 //! The modules follow the request path: [`router`] → [`auth`] → [`guard`] → [`limit`] →
-//! [`upstream`] (through [`resilience`]) → [`output`], with [`config`], [`error`] and [`observe`] beside them. All of it is plain
+//! [`upstream`] (through [`resilience`]) → [`output`], with [`config`], [`error`] and [`observe`] beside them;
+//! [`jobs`] runs the same path later, from a queue. All of it is plain
 //! Rust, tested on the host; `platform` (compiled for wasm only) is the thin shell that
 //! touches the Workers runtime.
 
@@ -11,6 +12,7 @@ pub mod cache;
 pub mod config;
 pub mod error;
 pub mod guard;
+pub mod jobs;
 pub mod limit;
 pub mod observe;
 pub mod output;

@@ -11,6 +11,12 @@ pub enum Route {
     Models,
     /// `GET /v1/usage`: the caller's limits, what is left of them and its spend.
     Usage,
+    /// `POST /v1/jobs`: submit a chat completion to be answered asynchronously.
+    CreateJob,
+    /// `GET /v1/jobs/{id}`: a job's status and result.
+    GetJob,
+    /// `DELETE /v1/jobs/{id}`: cancel a queued job.
+    CancelJob,
     /// `GET /healthz`: the isolate is alive.
     Health,
     /// `GET /readyz`: the configuration is valid.
@@ -53,6 +59,9 @@ impl Route {
             Route::ChatCompletions => "chat_completions",
             Route::Models => "models",
             Route::Usage => "usage",
+            Route::CreateJob => "create_job",
+            Route::GetJob => "get_job",
+            Route::CancelJob => "cancel_job",
             Route::Health => "healthz",
             Route::Ready => "readyz",
             Route::OpenApi => "openapi",
@@ -76,6 +85,9 @@ const ROUTES: &[(&str, &str, Route)] = &[
     ("/v1/chat/completions", "POST", Route::ChatCompletions),
     ("/v1/models", "GET", Route::Models),
     ("/v1/usage", "GET", Route::Usage),
+    ("/v1/jobs", "POST", Route::CreateJob),
+    ("/v1/jobs/{id}", "GET", Route::GetJob),
+    ("/v1/jobs/{id}", "DELETE", Route::CancelJob),
     ("/healthz", "GET", Route::Health),
     ("/readyz", "GET", Route::Ready),
     ("/openapi.json", "GET", Route::OpenApi),

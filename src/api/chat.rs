@@ -44,7 +44,7 @@ impl Role {
 
 /// A message's content: plain text, typed parts (text, images, audio, files) or nothing
 /// (an assistant turn that only calls tools).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Content {
     /// `"content": "..."`.
@@ -71,7 +71,7 @@ impl Content {
 }
 
 /// One validated message of the conversation.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Message {
     /// The author.
     pub role: Role,
@@ -88,8 +88,9 @@ pub struct Message {
     pub tool_calls: Option<Value>,
 }
 
-/// A validated chat completion request.
-#[derive(Debug, Clone, PartialEq)]
+/// A validated chat completion request. It serializes (in its own shape, not the wire
+/// format) so that a queued job can keep it exactly as it was validated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChatRequest {
     /// The model alias the client asked for.
     pub model: String,

@@ -1,0 +1,88 @@
+//! Webhook deliveries: what is sent, how it is signed, and what the receiver's answer
+//! means.
+//!
+//! A delivery is a `POST` of a JSON event with the header
+//! `x-gateway-signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">` under the
+//! `WEBHOOK_SIGNING_SECRET`. The timestamp is signed with the body so a captured delivery
+//! cannot be replayed later with a fresh one; every attempt is signed anew.
+
+use serde_json::{json, Value};
+
+/// The header carrying the signature.
+pub const SIGNATURE_HEADER: &str = "x-gateway-signature";
+
+/// The bytes a delivery's MAC covers: `<timestamp>.<body>`.
+pub fn signed_payload(timestamp_s: u64, body: &str) -> String {
+    format!("{timestamp_s}.{body}")
+}
+
+/// The [`SIGNATURE_HEADER`] value for a MAC (hex) made at `timestamp_s`.
+pub fn signature_header(timestamp_s: u64, mac_hex: &str) -> String {
+    format!("t={timestamp_s},v1={mac_hex}")
+}
+
+/// A delivery's body: the event, its id (the same on every attempt, for the receiver to
+/// drop duplicates) and the job as `GET /v1/jobs/{id}` shows it.
+pub fn event_body(event: &str, event_id: &str, created_s: u64, job: Value) -> String {
+    json!({
+        "id": event_id,
+        "type": event,
+        "created": created_s,
+        "data": job,
+    })
+    .to_string()
+}
+
+/// What a delivery attempt's result means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The receiver took it (2xx).
+    Delivered,
+    /// The receiver says the hook is gone (410): no more attempts.
+    Gone,
+    /// Anything else (another status, including redirects, which are not followed; a
+    /// timeout; a network error): try again later.
+    Retry,
+}
+
+impl Outcome {
+    /// The outcome of a delivery the receiver answered with `status`.
+    pub fn of_status(status: u16) -> Self {
+        match status {
+            200..=299 => Outcome::Delivered,
+            410 => Outcome::Gone,
+            _ => Outcome::Retry,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signature_covers_the_timestamp_and_the_body() {
+        assert_eq!(signed_payload(1700000000, r#"{"a":1}"#), r#"1700000000.{"a":1}"#);
+        assert_eq!(signature_header(1700000000, "ab12"), "t=1700000000,v1=ab12");
+    }
+
+    #[test]
+    fn the_body_wraps_the_job_in_an_event() {
+        let body = event_body("job.succeeded", "evt_1", 5, json!({"id": "job_1"}));
+        let value: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            value,
+            json!({"id": "evt_1", "type": "job.succeeded", "created": 5, "data": {"id": "job_1"}})
+        );
+    }
+
+    #[test]
+    fn only_2xx_delivers_and_only_410_stops() {
+        assert_eq!(Outcome::of_status(200), Outcome::Delivered);
+        assert_eq!(Outcome::of_status(204), Outcome::Delivered);
+        assert_eq!(Outcome::of_status(410), Outcome::Gone);
+        for status in [301, 302, 400, 401, 404, 429, 500, 503] {
+            assert_eq!(Outcome::of_status(status), Outcome::Retry, "{status}");
+        }
+    }
+}
