@@ -15,9 +15,9 @@ use crate::auth::jwt::{parse_jwks, Algorithm, ClaimPolicy, PublicKey};
 use crate::auth::TeamSettings;
 use crate::cache::{CacheConfig, CacheMode, CacheScope};
 use crate::guard::injection::InjectionPolicy;
+use crate::guard::prompt::PromptPolicy;
 use crate::jobs::callback::CallbackPolicy;
 use crate::jobs::JobsConfig;
-use crate::guard::prompt::PromptPolicy;
 use crate::limit::price::{PriceTable, DEFAULT_PRICES};
 use crate::limit::{RateLimitConfig, DEFAULT_RATE_LIMITS};
 use crate::observe::log::LogLevel;
@@ -611,13 +611,12 @@ fn load_resilience(r: &mut Reader) -> ResiliencePolicy {
 
 /// The jobs settings.
 fn load_jobs(r: &mut Reader) -> JobsConfig {
-    let callbacks = CallbackPolicy::parse(
-        &r.source.var("WEBHOOK_ALLOWED_HOSTS").unwrap_or_default(),
-    )
-    .unwrap_or_else(|problem| {
-        r.errors.push(problem);
-        CallbackPolicy::default()
-    });
+    let callbacks =
+        CallbackPolicy::parse(&r.source.var("WEBHOOK_ALLOWED_HOSTS").unwrap_or_default())
+            .unwrap_or_else(|problem| {
+                r.errors.push(problem);
+                CallbackPolicy::default()
+            });
     JobsConfig {
         ttl_s: r.number("JOB_TTL_SECONDS", 86_400, 1, 30 * 86_400),
         retry_base_delay_s: r.number("JOB_RETRY_BASE_DELAY_SECONDS", 10, 0, 3_600),

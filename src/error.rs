@@ -308,7 +308,11 @@ mod tests {
             ),
             (ErrorKind::JobNotFound, 404, "job_not_found"),
             (ErrorKind::JobNotCancellable, 409, "job_not_cancellable"),
-            (ErrorKind::IdempotencyKeyReused, 422, "idempotency_key_reused"),
+            (
+                ErrorKind::IdempotencyKeyReused,
+                422,
+                "idempotency_key_reused",
+            ),
             (ErrorKind::InvalidCallbackUrl, 400, "invalid_callback_url"),
             (ErrorKind::WebhooksDisabled, 403, "webhooks_disabled"),
             (ErrorKind::JobsUnavailable, 503, "jobs_unavailable"),

@@ -88,11 +88,8 @@ impl CallbackPolicy {
 
 /// The 400 for a callback URL that may not be used.
 pub fn refused(why: &str) -> GatewayError {
-    GatewayError::new(
-        ErrorKind::InvalidCallbackUrl,
-        format!("callback_url {why}"),
-    )
-    .with_param("callback_url")
+    GatewayError::new(ErrorKind::InvalidCallbackUrl, format!("callback_url {why}"))
+        .with_param("callback_url")
 }
 
 /// What kind of non-public host `hostname` is, if it is one.
@@ -261,14 +258,21 @@ mod tests {
 
     #[test]
     fn the_allow_list_admits_hosts_and_ports_over_http() {
-        let policy = CallbackPolicy::parse(" 127.0.0.1 , [::1]:8080,Hooks.Lan.Example:9000").unwrap();
+        let policy =
+            CallbackPolicy::parse(" 127.0.0.1 , [::1]:8080,Hooks.Lan.Example:9000").unwrap();
         assert_eq!(check(&policy, "http://127.0.0.1:43123/hook"), Ok(()));
         assert_eq!(check(&policy, "https://127.0.0.1/hook"), Ok(()));
         assert_eq!(check(&policy, "http://[::1]:8080/"), Ok(()));
-        assert!(check(&policy, "http://[::1]:8081/").is_err(), "another port");
+        assert!(
+            check(&policy, "http://[::1]:8081/").is_err(),
+            "another port"
+        );
         assert_eq!(check(&policy, "http://hooks.lan.example:9000/"), Ok(()));
         assert!(check(&policy, "http://10.0.0.1/").is_err());
-        assert!(check(&policy, "http://user@127.0.0.1/").is_err(), "never credentials");
+        assert!(
+            check(&policy, "http://user@127.0.0.1/").is_err(),
+            "never credentials"
+        );
         assert!(CallbackPolicy::parse("http://127.0.0.1").is_err());
     }
 }

@@ -23,6 +23,30 @@ use crate::error::{ErrorKind, GatewayError};
 /// Most characters of an `Idempotency-Key`.
 pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
 
+/// A queue message: what to do for which principal's job. Sent as JSON text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Task {
+    /// What to do.
+    pub kind: TaskKind,
+    /// The job's owner (its store is that principal's).
+    pub principal: String,
+    /// The owner's team, for the log line and the team's usage.
+    #[serde(default)]
+    pub team: Option<String>,
+    /// The job id.
+    pub job: String,
+}
+
+/// What a [`Task`] asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskKind {
+    /// Run an attempt of the job.
+    Run,
+    /// Deliver the job's webhook.
+    Webhook,
+}
+
 /// Where a job is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -549,7 +573,10 @@ mod tests {
     fn a_job_runs_requeues_and_succeeds() {
         let mut job = job();
         assert_eq!(job.start(101), Start::Run);
-        assert_eq!((job.status, job.attempts, job.started_at), (JobStatus::Running, 1, Some(101)));
+        assert_eq!(
+            (job.status, job.attempts, job.started_at),
+            (JobStatus::Running, 1, Some(101))
+        );
         job.requeue(upstream_error());
         assert_eq!(job.status, JobStatus::Queued);
         assert_eq!(job.error.as_ref().unwrap().code, "upstream_error");
@@ -558,7 +585,10 @@ mod tests {
         job.succeed(json!({"id": "x"}), Usage::new(3, 4), 110, 60);
         assert_eq!(job.status, JobStatus::Succeeded);
         assert_eq!((job.finished_at, job.expires_at), (Some(110), Some(170)));
-        assert!(job.error.is_none(), "the last attempt's error goes once it succeeds");
+        assert!(
+            job.error.is_none(),
+            "the last attempt's error goes once it succeeds"
+        );
         assert!(!job.is_expired(169) && job.is_expired(170));
         // A late redelivery of its message changes nothing.
         assert_eq!(job.start(120), Start::Skip);
@@ -578,7 +608,11 @@ mod tests {
         let mut job = job();
         assert_eq!(job.cancel(102, 60), Ok(true));
         assert_eq!(job.status, JobStatus::Cancelled);
-        assert_eq!(job.cancel(103, 60), Ok(false), "cancelling twice is not an error");
+        assert_eq!(
+            job.cancel(103, 60),
+            Ok(false),
+            "cancelling twice is not an error"
+        );
         assert_eq!(job.start(104), Start::Skip);
 
         let mut running = Job::queued("job_2".into(), "mock".into(), 100, "f".into());
@@ -631,7 +665,10 @@ mod tests {
     #[test]
     fn deliveries_are_counted_and_end_the_webhook() {
         let mut job = job();
-        assert!(!job.delivered(Delivery::Delivered, "200".into(), 5), "no webhook");
+        assert!(
+            !job.delivered(Delivery::Delivered, "200".into(), 5),
+            "no webhook"
+        );
         job.webhook = Some(Webhook {
             url: "https://example.com/hook".into(),
             status: WebhookStatus::Pending,
@@ -643,13 +680,20 @@ mod tests {
             outcome,
             detail: detail.to_owned(),
         };
-        assert_eq!(job.apply(change(Delivery::Retrying, "503"), 5, 60), Ok(true));
-        assert_eq!(job.apply(change(Delivery::Delivered, "204"), 9, 60), Ok(true));
+        assert_eq!(
+            job.apply(change(Delivery::Retrying, "503"), 5, 60),
+            Ok(true)
+        );
+        assert_eq!(
+            job.apply(change(Delivery::Delivered, "204"), 9, 60),
+            Ok(true)
+        );
         let webhook = job.webhook.as_ref().unwrap();
         assert_eq!(webhook.status, WebhookStatus::Delivered);
         assert_eq!((webhook.attempts, webhook.delivered_at), (2, Some(9)));
         assert_eq!(webhook.last_outcome.as_deref(), Some("204"));
-        job.apply(change(Delivery::Abandoned, "410"), 10, 60).unwrap();
+        job.apply(change(Delivery::Abandoned, "410"), 10, 60)
+            .unwrap();
         assert_eq!(job.webhook.unwrap().status, WebhookStatus::Failed);
     }
 
@@ -683,7 +727,12 @@ mod tests {
                    "created_at": 100, "attempts": 0})
         );
         job.start(101);
-        job.succeed(json!({"object": "chat.completion"}), Usage::new(1, 2), 102, 10);
+        job.succeed(
+            json!({"object": "chat.completion"}),
+            Usage::new(1, 2),
+            102,
+            10,
+        );
         let view = job.view();
         assert_eq!(view["result"]["object"], "chat.completion");
         assert_eq!(view["usage"]["total_tokens"], 3);
@@ -704,7 +753,10 @@ mod tests {
     fn submissions_take_out_the_callback_and_refuse_streams() {
         let body = br#"{"model": "mock", "messages": [], "callback_url": "https://x.example/h"}"#;
         let submission = Submission::parse(body).unwrap();
-        assert_eq!(submission.callback_url.as_deref(), Some("https://x.example/h"));
+        assert_eq!(
+            submission.callback_url.as_deref(),
+            Some("https://x.example/h")
+        );
         let rest: Value = serde_json::from_slice(&submission.request).unwrap();
         assert_eq!(rest, json!({"model": "mock", "messages": []}));
 
@@ -712,8 +764,40 @@ mod tests {
         assert_eq!(stream.param.as_deref(), Some("stream"));
         let number = Submission::parse(br#"{"callback_url": 3}"#).unwrap_err();
         assert_eq!(number.param.as_deref(), Some("callback_url"));
-        assert_eq!(Submission::parse(b"[1]").unwrap_err().code(), "invalid_json");
+        assert_eq!(
+            Submission::parse(b"[1]").unwrap_err().code(),
+            "invalid_json"
+        );
         assert_eq!(Submission::parse(b"{").unwrap_err().code(), "invalid_json");
+    }
+
+    #[test]
+    fn a_validated_request_survives_the_job_store() {
+        use crate::api::chat::ChatRequest;
+        use crate::config::RequestLimits;
+        use crate::guard::validate::parse_chat_request;
+        let body = json!({
+            "model": "mock",
+            "messages": [
+                {"role": "system", "content": "be brief"},
+                {"role": "user", "content": [{"type": "text", "text": "hi"},
+                                             {"type": "image_url", "image_url": {"url": "https://x.example/a.png"}}]},
+                {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function",
+                    "function": {"name": "f", "arguments": "{}"}}]},
+                {"role": "tool", "tool_call_id": "c1", "content": "42"}
+            ],
+            "max_completion_tokens": 50, "temperature": 0.5, "stop": ["\n"], "seed": 7,
+            "tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}]
+        });
+        let limits = RequestLimits {
+            max_body_bytes: 1 << 20,
+            max_messages: 10,
+            max_message_chars: 1_000,
+            max_output_tokens: 100,
+        };
+        let request = parse_chat_request(body.to_string().as_bytes(), &limits).unwrap();
+        let kept = serde_json::to_value(&request).unwrap();
+        assert_eq!(serde_json::from_value::<ChatRequest>(kept).unwrap(), request);
     }
 
     #[test]
@@ -737,13 +821,19 @@ mod tests {
             (ErrorKind::ModelNotFound, false),
         ];
         for (kind, retryable) in kinds {
-            assert_eq!(is_retryable(&GatewayError::new(kind, "")), retryable, "{kind:?}");
+            assert_eq!(
+                is_retryable(&GatewayError::new(kind, "")),
+                retryable,
+                "{kind:?}"
+            );
         }
     }
 
     #[test]
     fn retry_delays_double_up_to_the_cap() {
-        let delays: Vec<u32> = (1..=6).map(|attempt| retry_delay_s(attempt, 5, 60)).collect();
+        let delays: Vec<u32> = (1..=6)
+            .map(|attempt| retry_delay_s(attempt, 5, 60))
+            .collect();
         assert_eq!(delays, [5, 10, 20, 40, 60, 60]);
         assert_eq!(retry_delay_s(100, 5, 600), 600);
         assert_eq!(retry_delay_s(3, 0, 60), 0);

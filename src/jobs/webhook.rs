@@ -62,7 +62,10 @@ mod tests {
 
     #[test]
     fn the_signature_covers_the_timestamp_and_the_body() {
-        assert_eq!(signed_payload(1700000000, r#"{"a":1}"#), r#"1700000000.{"a":1}"#);
+        assert_eq!(
+            signed_payload(1700000000, r#"{"a":1}"#),
+            r#"1700000000.{"a":1}"#
+        );
         assert_eq!(signature_header(1700000000, "ab12"), "t=1700000000,v1=ab12");
     }
 

@@ -144,6 +144,10 @@ pub struct RequestLog {
     /// The rate limiter could not be reached and the request was served unlimited.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub rate_limiter_failed_open: bool,
+    /// The job a queue consumer's line is about (`job_run`, `job_webhook`, ...), or the
+    /// job a submission created.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
     /// `completed`, `broken` or `client_closed` for streams.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stream_outcome: Option<&'static str>,

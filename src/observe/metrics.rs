@@ -150,7 +150,8 @@ impl Metrics {
     pub fn record(&mut self, log: &RequestLog, now_ms: u64) {
         let cost_nanousd = log.cost_nanousd;
         // A team's usage counts answered requests only, as the principals' limiters do.
-        if let (Some(team), "chat_completions", 200) = (&log.team, log.route, log.status) {
+        let answered = matches!(log.route, "chat_completions" | "job_run") && log.status == 200;
+        if let (Some(team), true) = (&log.team, answered) {
             let paid = log.cache != Some("hit");
             let usage = TeamUsage {
                 requests: 1,

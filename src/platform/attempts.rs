@@ -24,7 +24,7 @@ use super::limiter::Settlement;
 use super::metrics::Observer;
 use super::respond;
 use super::stream::{AnswerStream, CommittedStream, Ends, Piece, StreamTiming};
-use crate::api::chat::{ChatCompletion, ChatRequest};
+use crate::api::chat::{ChatCompletion, ChatRequest, Usage};
 use crate::cache::entry::Entry;
 use crate::config::Config;
 use crate::error::{ErrorKind, GatewayError};
@@ -140,6 +140,18 @@ enum Answer {
     Cached(Rc<Entry>),
 }
 
+impl Answer {
+    /// The whole answer, for a request that is not streamed; a stream stays as it is.
+    fn into_whole(self) -> Result<ChatCompletion, Box<CommittedStream>> {
+        match self {
+            Answer::Complete(completion) => Ok(completion),
+            Answer::Mock(reply, _) => Ok(reply.completion()),
+            Answer::Cached(entry) => Ok(entry.completion.clone()),
+            Answer::Stream(committed) => Err(committed),
+        }
+    }
+}
+
 /// Why an attempt failed, and what that means for the next one.
 struct AttemptError {
     error: GatewayError,
@@ -163,6 +175,32 @@ impl AttemptError {
 /// answers, or fails with the last error (a one-target route), 503
 /// `all_providers_failed`, or the configured degradation message.
 pub async fn answer(call: Call<'_>, log: &mut RequestLog) -> Result<Reply, GatewayError> {
+    try_targets(call, log, deliver).await
+}
+
+/// Like [`answer`], for a request that is not streamed (a queued job): the completion and
+/// its usage. Settles and stores what the call carries, like [`answer`].
+pub async fn complete(
+    call: Call<'_>,
+    log: &mut RequestLog,
+) -> Result<(ChatCompletion, Usage), GatewayError> {
+    let whole =
+        |answer: Answer, delivery: Delivery<'_>, log: &mut RequestLog| match answer.into_whole() {
+            Ok(completion) => Ok(settle_whole(completion, delivery, log)),
+            Err(_) => Err(GatewayError::new(
+                ErrorKind::Internal,
+                "a streamed answer came for a request that is not streamed",
+            )),
+        };
+    try_targets(call, log, whole).await?
+}
+
+/// Tries the call's targets (see [`answer`]) and hands the first answer to `finish`.
+async fn try_targets<R>(
+    call: Call<'_>,
+    log: &mut RequestLog,
+    finish: impl FnOnce(Answer, Delivery<'_>, &mut RequestLog) -> R,
+) -> Result<R, GatewayError> {
     let policy = &call.config.resilience;
     let deadline_ms = log.ts + u64::from(policy.total_timeout_ms);
     let health: Vec<TargetHealth> = call
@@ -219,7 +257,7 @@ pub async fn answer(call: Call<'_>, log: &mut RequestLog) -> Result<Reply, Gatew
                     cache: call.cache,
                     ..Delivery::new(&call.client, &meta, call.request, call.observer)
                 };
-                return Ok(deliver(answer, delivery, log));
+                return Ok(finish(answer, delivery, log));
             }
             Err(AttemptError {
                 error,
@@ -254,7 +292,7 @@ pub async fn answer(call: Call<'_>, log: &mut RequestLog) -> Result<Reply, Gatew
             settlement: call.settlement,
             ..Delivery::new(&call.client, &meta, call.request, call.observer)
         };
-        return Ok(deliver(reply, delivery, log));
+        return Ok(finish(reply, delivery, log));
     }
     Err(match last_error {
         // A one-target route keeps the upstream's own error (a 504, a 502, a mapped 4xx).
@@ -434,6 +472,15 @@ pub struct Delivery<'a> {
 }
 
 impl<'a> Delivery<'a> {
+    /// What the answer's end does: log, settle, store.
+    fn ends(self) -> Ends {
+        Ends {
+            observer: self.observer,
+            settlement: self.settlement,
+            cache: self.cache,
+        }
+    }
+
     /// A delivery that settles and stores nothing.
     pub fn new(
         client: &'a AbortSignal,
@@ -464,19 +511,7 @@ pub fn replay(entry: Rc<Entry>, delivery: Delivery<'_>, log: &mut RequestLog) ->
 /// The reply for an answer: JSON, or a stream that writes its own log line. A complete
 /// answer is stored in the cache at once, a stream's once it completes.
 fn deliver(answer: Answer, delivery: Delivery<'_>, log: &mut RequestLog) -> Reply {
-    let Delivery {
-        client,
-        meta,
-        request,
-        observer,
-        settlement,
-        cache,
-    } = delivery;
-    let ends = Ends {
-        observer,
-        settlement,
-        cache,
-    };
+    let (client, meta) = (delivery.client, delivery.meta);
     let replay = |events: Vec<StreamEvent>, delay_ms: u32, log: &mut RequestLog, ends| {
         log.status = 200;
         let encoder = ChunkEncoder::new(meta.clone());
@@ -486,31 +521,44 @@ fn deliver(answer: Answer, delivery: Delivery<'_>, log: &mut RequestLog) -> Repl
         ))
     };
     let completion = match answer {
-        Answer::Complete(completion) => completion,
-        Answer::Stream(committed) => {
-            log.status = 200;
-            let stream = AnswerStream::upstream(*committed, client.clone(), log.clone(), ends);
-            return streaming(stream);
+        Answer::Mock(reply, delay_ms) if delivery.request.stream => {
+            return replay(reply.events(), delay_ms, log, delivery.ends());
         }
-        Answer::Mock(reply, delay_ms) if request.stream => {
-            return replay(reply.events(), delay_ms, log, ends);
+        Answer::Cached(entry) if delivery.request.stream => {
+            return replay(entry.events(), 0, log, delivery.ends());
         }
-        Answer::Cached(entry) if request.stream => {
-            return replay(entry.events(), 0, log, ends);
-        }
-        Answer::Mock(reply, _) => reply.completion(),
-        Answer::Cached(entry) => entry.completion.clone(),
+        answer => match answer.into_whole() {
+            Ok(completion) => completion,
+            Err(committed) => {
+                log.status = 200;
+                let (client, log) = (client.clone(), log.clone());
+                let stream = AnswerStream::upstream(*committed, client, log, delivery.ends());
+                return streaming(stream);
+            }
+        },
     };
-    let completion = meta.stamp(completion);
-    let usage = meta.usage_of(&completion);
+    let (completion, _) = settle_whole(completion, delivery, log);
+    Reply::Now(respond::json(200, json!(completion).to_string()))
+}
+
+/// A whole answer stamped with the request's id and model, its usage logged, settled and
+/// the answer stored in the cache as the delivery says.
+fn settle_whole(
+    completion: ChatCompletion,
+    delivery: Delivery<'_>,
+    log: &mut RequestLog,
+) -> (ChatCompletion, Usage) {
+    let completion = delivery.meta.stamp(completion);
+    let usage = delivery.meta.usage_of(&completion);
     log.set_usage(&usage, completion.usage.is_none());
+    let ends = delivery.ends();
     if let Some(settlement) = ends.settlement {
         settlement.settle(&usage);
     }
     if let Some(cache) = ends.cache {
         log.cache_stored = cache.store(&completion);
     }
-    Reply::Now(respond::json(200, json!(completion).to_string()))
+    (completion, usage)
 }
 
 fn streaming(stream: AnswerStream) -> Reply {

@@ -16,7 +16,8 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{ReadableStreamDefaultReader, ReadableStreamReadResult};
 use worker::{
-    ByteStream, Delay, Fetch, Headers, Method, Request, RequestInit, Response, ResponseBody,
+    ByteStream, Delay, Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response,
+    ResponseBody,
 };
 
 use crate::error::GatewayError;
@@ -25,6 +26,20 @@ use crate::upstream::{timed_out, unreachable, HttpCall};
 /// Sends `call`, waiting at most `ttfb_timeout_ms` for the response headers: 504
 /// `upstream_timeout` when they do not come in time, 502 when the connection fails.
 pub async fn send(call: &HttpCall, ttfb_timeout_ms: u64) -> Result<Response, GatewayError> {
+    post(call, ttfb_timeout_ms, RequestRedirect::Follow).await
+}
+
+/// Like [`send`], but a redirect is answered as it is instead of followed: for URLs a
+/// client chose (webhooks), which were checked and must not lead elsewhere.
+pub async fn send_unredirected(call: &HttpCall, timeout_ms: u64) -> Result<Response, GatewayError> {
+    post(call, timeout_ms, RequestRedirect::Manual).await
+}
+
+async fn post(
+    call: &HttpCall,
+    ttfb_timeout_ms: u64,
+    redirect: RequestRedirect,
+) -> Result<Response, GatewayError> {
     let headers = Headers::new();
     for (name, value) in &call.headers {
         headers
@@ -34,6 +49,7 @@ pub async fn send(call: &HttpCall, ttfb_timeout_ms: u64) -> Result<Response, Gat
     let mut init = RequestInit::new();
     init.with_method(Method::Post)
         .with_headers(headers)
+        .with_redirect(redirect)
         .with_body(Some(JsValue::from_str(&call.body)));
     let request = Request::new_with_init(&call.url, &init)
         .map_err(|_| unreachable("its URL is not valid"))?;

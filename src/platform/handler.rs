@@ -11,6 +11,7 @@ use super::clock::{new_request_id, now_ms};
 use super::crypto::random_u32;
 use super::env::config;
 use super::fetch::{read_capped, Body, BodyError, MAX_DRAINED_BYTES};
+use super::jobs;
 use super::keys;
 use super::limiter::{self, Ask, LimiterStub, Settlement};
 use super::metrics::Observer;
@@ -31,7 +32,7 @@ use crate::limit::TierLimits;
 use crate::observe::log::{LogLevel, RequestLog};
 use crate::output::AnswerMeta;
 use crate::router::{self, Matched, Route};
-use crate::upstream::{resolve, Target};
+use crate::upstream::{resolve, Resolved, Target};
 use serde::Deserialize;
 
 /// What a route produced.
@@ -52,11 +53,11 @@ impl Reply {
 }
 
 /// What the handler learns about a request on its way through.
-struct Exchange {
+pub(super) struct Exchange {
     /// The request's log line.
-    log: RequestLog,
+    pub log: RequestLog,
     /// Where the request's background work runs.
-    background: Background,
+    pub background: Background,
     /// Writes the log line and records the metrics.
     observer: Observer,
     /// The caller's limiter and limits, once the caller is known.
@@ -271,6 +272,22 @@ async fn serve(
             let caller = authenticated(req, config, env, exchange).await?;
             chat_completions(req, env, config, &caller, exchange).await
         }
+        Route::CreateJob => {
+            let config = usable(config)?;
+            let caller = authenticated(req, config, env, exchange).await?;
+            let origin = &browser.own_origin;
+            jobs::submit(req, env, config, &caller, origin, exchange).await
+        }
+        Route::GetJob | Route::CancelJob => {
+            let config = usable(config)?;
+            let caller = authenticated(req, config, env, exchange).await?;
+            let id = id.unwrap_or_default();
+            exchange.log.job_id = Some(id.to_owned());
+            match route {
+                Route::GetJob => jobs::get(env, &caller, id).await,
+                _ => jobs::cancel(env, config, &caller, id, &exchange.background).await,
+            }
+        }
     }
 }
 
@@ -279,8 +296,8 @@ fn authorization(req: &Request) -> Option<String> {
 }
 
 /// An authenticated `/v1` caller: who it is, its limits, and its limiter.
-struct Caller {
-    principal: Principal,
+pub(super) struct Caller {
+    pub principal: Principal,
     limits: TierLimits,
     limiter: Result<LimiterStub, GatewayError>,
 }
@@ -383,27 +400,42 @@ fn guard_injection(
     .with_param(format!("messages[{}].content", verdict.message)))
 }
 
-async fn chat_completions(
+/// Reads a JSON request body (`Content-Type: application/json`, at most
+/// `MAX_BODY_BYTES`).
+pub(super) async fn read_json_body(
     req: &mut Request,
-    env: &Env,
     config: &Config,
-    caller: &Caller,
-    exchange: &mut Exchange,
-) -> Result<Reply, GatewayError> {
-    let client = req.inner().signal();
+) -> Result<Vec<u8>, GatewayError> {
     let content_type = req.headers().get("content-type").ok().flatten();
     check_content_type(content_type.as_deref())?;
     let cap = config.limits.max_body_bytes;
-    let body = read_capped(Body::Request(req), cap)
+    read_capped(Body::Request(req), cap)
         .await
         .map_err(|err| match err {
             BodyError::TooLarge => body_too_large(cap),
             BodyError::Failed => {
                 GatewayError::new(ErrorKind::InvalidJson, "the request body could not be read")
             }
-        })?;
-    let mut request = parse_chat_request(&body, &config.limits)?;
-    let log = &mut exchange.log;
+        })
+}
+
+/// A request made ready for its targets: validated, guarded, sanitized, with the
+/// operator's system prompt; its targets resolved and the caller's right to the model
+/// checked. `flagged`: the injection guard flagged it (and let it through).
+pub(super) struct Prepared<'a> {
+    pub request: ChatRequest,
+    pub resolved: Resolved<'a>,
+    pub flagged: bool,
+}
+
+/// Prepares the chat request in `body` for `caller` (see [`Prepared`]).
+pub(super) fn prepare<'a>(
+    body: &[u8],
+    config: &'a Config,
+    caller: &Caller,
+    log: &mut RequestLog,
+) -> Result<Prepared<'a>, GatewayError> {
+    let mut request = parse_chat_request(body, &config.limits)?;
     // On the text as sent: sanitizing would erase the template tokens it looks for.
     let flagged = guard_injection(config, &caller.principal, &request, log)?;
     if config.sanitize_input {
@@ -420,6 +452,28 @@ async fn chat_completions(
     let resolved = resolve(config, &request, random_u32())?;
     caller.principal.check_model(&request.model)?;
     log.auto_reason = resolved.auto_reason;
+    Ok(Prepared {
+        request,
+        resolved,
+        flagged,
+    })
+}
+
+async fn chat_completions(
+    req: &mut Request,
+    env: &Env,
+    config: &Config,
+    caller: &Caller,
+    exchange: &mut Exchange,
+) -> Result<Reply, GatewayError> {
+    let client = req.inner().signal();
+    let body = read_json_body(req, config).await?;
+    let Prepared {
+        request,
+        resolved,
+        flagged,
+    } = prepare(&body, config, caller, &mut exchange.log)?;
+    let log = &mut exchange.log;
     let first = &resolved.targets[0];
     let mut meta = AnswerMeta {
         id: format!("chatcmpl-{}", log.request_id),
@@ -474,7 +528,7 @@ async fn chat_completions(
     // hit is one request and nothing else.
     let ask = match hit {
         Some(_) => None,
-        None => Some((&meta, first.model)),
+        None => Some((meta.estimated_prompt_tokens, first.model)),
     };
     let settlement = admit(&request, ask, config, caller, exchange).await?;
     if let Some(entry) = hit {
@@ -497,22 +551,22 @@ async fn chat_completions(
 }
 
 /// Asks the caller's limiter to admit the request: its request unit, a concurrency slot
-/// and, for an upstream call (`upstream`: the answer's meta and the first target's model),
-/// a reservation of its estimated prompt plus the most it may write and its cost
-/// estimate.
-async fn admit(
+/// and, for an upstream call (`upstream`: the estimated prompt tokens and the first
+/// target's model), a reservation of its estimated prompt plus the most it may write and
+/// its cost estimate.
+pub(super) async fn admit(
     request: &ChatRequest,
-    upstream: Option<(&AnswerMeta, &str)>,
+    upstream: Option<(u64, &str)>,
     config: &Config,
     caller: &Caller,
     exchange: &mut Exchange,
 ) -> Result<Option<Settlement>, GatewayError> {
     let request_id = &exchange.log.request_id;
     let ask = match upstream {
-        Some((meta, upstream_model)) => Ask {
+        Some((prompt_tokens, upstream_model)) => Ask {
             request_id,
             price: config.prices.get(upstream_model).copied(),
-            prompt_tokens: meta.estimated_prompt_tokens,
+            prompt_tokens,
             max_output_tokens: config.rate_limits.max_output(request.max_tokens, request.n),
         },
         None => Ask {

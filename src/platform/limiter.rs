@@ -564,10 +564,36 @@ impl Settlement {
         self.price = price;
         self
     }
+
+    /// Leaves the lease open for a later invocation to settle (a queued job's, through
+    /// [`Settlement::resume`]) and returns its name.
+    pub fn postpone(mut self) -> String {
+        std::mem::take(&mut self.lease)
+    }
+
+    /// The settlement of the principal `principal_id`'s lease `lease`, postponed by an
+    /// earlier invocation; settles with zero usage unless told otherwise.
+    pub fn resume(
+        env: &Env,
+        principal_id: &str,
+        lease: String,
+        background: &Background,
+    ) -> Result<Settlement, GatewayError> {
+        Ok(Settlement {
+            stub: LimiterStub::of_user(env, principal_id)?,
+            lease,
+            price: None,
+            background: background.clone(),
+            usage: Usage::default(),
+        })
+    }
 }
 
 impl Drop for Settlement {
     fn drop(&mut self) {
+        if self.lease.is_empty() {
+            return; // postponed
+        }
         let usage = &self.usage;
         let report = SettleRequest {
             lease: std::mem::take(&mut self.lease),

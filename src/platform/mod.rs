@@ -7,7 +7,8 @@
 //! work after the response, [`admin`] the admin API, [`attempts`] the calls to a route's
 //! targets (retries, breakers, fallback), [`cache`] the response cache (isolate + KV),
 //! [`metrics`] the log line and the metrics Durable Object, [`objects`] Durable Object
-//! calls, [`fetch`] upstream calls and bodies,
+//! calls, [`fetch`] upstream calls and bodies, [`jobs`] the jobs API, [`job_store`] the
+//! jobs' Durable Object, [`queue`] the queue consumer (job attempts and webhooks),
 //! [`stream`] streamed answers, [`respond`] HTTP responses, and [`handler`] runs the
 //! request path. Everything they call is plain Rust.
 
@@ -20,19 +21,30 @@ mod crypto;
 mod env;
 mod fetch;
 mod handler;
+mod job_store;
+mod jobs;
 mod jwt;
 mod keys;
 mod limiter;
 mod metrics;
 mod objects;
+mod queue;
 mod respond;
 mod stream;
 
-use worker::{event, Context, Env, Request, Response, Result};
+use worker::{event, Context, Env, MessageBatch, Request, Response, Result};
 
 /// The Worker's fetch entry point. Never fails: every error becomes an OpenAI-style
 /// response inside [`handler::handle`].
 #[event(fetch)]
 pub async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     Ok(handler::handle(req, &env, background::Background::of(&ctx)).await)
+}
+
+/// The Worker's queue entry point: job attempts, webhook deliveries and dead letters.
+/// Never fails: each message is acknowledged or retried on its own in [`queue::consume`].
+#[event(queue)]
+pub async fn queue(batch: MessageBatch<String>, env: Env, ctx: Context) -> Result<()> {
+    queue::consume(batch, &env, background::Background::of(&ctx)).await;
+    Ok(())
 }

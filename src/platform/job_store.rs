@@ -1,0 +1,334 @@
+//! Job records in Durable Objects: the [`JobStore`] object (one per principal, SQLite
+//! storage) and the Worker's side of it, [`JobStoreStub`].
+//!
+//! One object per principal keeps every principal's jobs apart (a job id looked up by
+//! anyone else is simply not there: 404) and makes idempotency keys exact: the object is
+//! single-threaded, so two submissions with the same key cannot both create a job. Every
+//! change is written before the object answers. An alarm deletes jobs past their expiry.
+
+use std::cell::Cell;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use wasm_bindgen::JsValue;
+use worker::{
+    durable_object, DurableObject, Env, ObjectNamespace, Request, Response, ScheduledTime,
+    SqlStorage, SqlStorageValue, State,
+};
+
+use super::clock::now_ms;
+use super::objects;
+use crate::error::{ErrorKind, GatewayError};
+use crate::jobs::{Change, Job};
+
+/// The Durable Object binding of [`JobStore`].
+pub const BINDING: &str = "JOB_STORE";
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS jobs (
+  id TEXT PRIMARY KEY,
+  idempotency_key TEXT UNIQUE,
+  expires_at INTEGER,
+  job TEXT NOT NULL,
+  request TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_expiry ON jobs (expires_at);";
+
+/// What the Worker asks of a store.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+enum StoreRequest {
+    /// Keep a new job, unless its idempotency key names one already.
+    Create { job: Box<Job>, request: Value },
+    /// The job with this idempotency key.
+    Find { key: String },
+    /// The job with this id.
+    Get { id: String },
+    /// Apply a change (ended jobs are kept `ttl_s`).
+    Change {
+        id: String,
+        change: Change,
+        ttl_s: u64,
+    },
+    /// Forget a job (its submission failed after it was created).
+    Delete { id: String },
+}
+
+/// A store's answer.
+#[derive(Default, Serialize, Deserialize)]
+pub struct StoreReply {
+    /// The job, if there is one (for `create`: the new one or the existing one).
+    pub job: Option<Job>,
+    /// `create`: a new job was kept. `change`: the change did something (for a start:
+    /// the attempt should run).
+    pub changed: bool,
+    /// With a start that should run: the chat request to send.
+    pub request: Option<Value>,
+    /// The change is not possible in the job's state (the error message).
+    pub conflict: Option<String>,
+}
+
+/// One principal's jobs, as a Durable Object.
+#[durable_object]
+pub struct JobStore {
+    state: State,
+    /// Whether the table exists in this instance's storage.
+    ready: Cell<bool>,
+}
+
+impl DurableObject for JobStore {
+    fn new(state: State, _env: Env) -> Self {
+        JobStore {
+            state,
+            ready: Cell::new(false),
+        }
+    }
+
+    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
+        let body = req.bytes().await?;
+        let result = serde_json::from_slice::<StoreRequest>(&body)
+            .map_err(|err| format!("bad job store request: {err}"))
+            .and_then(|request| self.apply(request));
+        match result {
+            Ok(reply) => {
+                self.schedule_alarm().await;
+                Response::ok(serde_json::to_string(&reply).unwrap_or_default())
+            }
+            Err(problem) => Response::error(problem, 500),
+        }
+    }
+
+    /// Deletes expired jobs, then sets the alarm for the next expiry.
+    async fn alarm(&self) -> worker::Result<Response> {
+        let sql = self.sql()?;
+        let now = now_ms() / 1_000;
+        sql.exec("DELETE FROM jobs WHERE expires_at <= ?", vec![integer(now)])?;
+        self.schedule_alarm().await;
+        Response::ok("")
+    }
+}
+
+impl JobStore {
+    fn sql(&self) -> worker::Result<SqlStorage> {
+        let sql = self.state.storage().sql();
+        if !self.ready.get() {
+            sql.exec(SCHEMA, None)?;
+            self.ready.set(true);
+        }
+        Ok(sql)
+    }
+
+    /// Runs one request against SQLite; nothing here awaits, so requests never interleave.
+    fn apply(&self, request: StoreRequest) -> Result<StoreReply, String> {
+        let sql = self.sql().map_err(storage_error)?;
+        let now_s = now_ms() / 1_000;
+        let live = |row: Option<(Job, Value)>| row.filter(|(job, _)| !job.is_expired(now_s));
+        match request {
+            StoreRequest::Create { job, request } => {
+                if let Some(key) = &job.idempotency_key {
+                    if let Some((existing, _)) = live(find(&sql, "idempotency_key", key)?) {
+                        return Ok(StoreReply {
+                            job: Some(existing),
+                            ..StoreReply::default()
+                        });
+                    }
+                    // An expired job still holding the key gives it up.
+                    sql.exec(
+                        "DELETE FROM jobs WHERE idempotency_key = ?",
+                        vec![key.as_str().into()],
+                    )
+                    .map_err(storage_error)?;
+                }
+                sql.exec(
+                    "INSERT INTO jobs (id, idempotency_key, expires_at, job, request) \
+                     VALUES (?, ?, ?, ?, ?)",
+                    vec![
+                        job.id.as_str().into(),
+                        job.idempotency_key
+                            .as_deref()
+                            .map_or(SqlStorageValue::Null, Into::into),
+                        SqlStorageValue::Null,
+                        to_json(&job).into(),
+                        request.to_string().into(),
+                    ],
+                )
+                .map_err(storage_error)?;
+                Ok(StoreReply {
+                    job: Some(*job),
+                    changed: true,
+                    ..StoreReply::default()
+                })
+            }
+            StoreRequest::Find { key } => Ok(StoreReply {
+                job: live(find(&sql, "idempotency_key", &key)?).map(|(job, _)| job),
+                ..StoreReply::default()
+            }),
+            StoreRequest::Get { id } => Ok(StoreReply {
+                job: live(find(&sql, "id", &id)?).map(|(job, _)| job),
+                ..StoreReply::default()
+            }),
+            StoreRequest::Change { id, change, ttl_s } => {
+                let Some((mut job, request)) = live(find(&sql, "id", &id)?) else {
+                    return Ok(StoreReply::default());
+                };
+                let starting = change == Change::Start;
+                let changed = match job.apply(change, now_s, ttl_s) {
+                    Ok(changed) => changed,
+                    Err(conflict) => {
+                        return Ok(StoreReply {
+                            job: Some(job),
+                            conflict: Some(conflict.message),
+                            ..StoreReply::default()
+                        })
+                    }
+                };
+                if changed {
+                    let expires_at = job.expires_at.map_or(SqlStorageValue::Null, integer);
+                    sql.exec(
+                        "UPDATE jobs SET job = ?, expires_at = ? WHERE id = ?",
+                        vec![to_json(&job).into(), expires_at, id.into()],
+                    )
+                    .map_err(storage_error)?;
+                }
+                Ok(StoreReply {
+                    request: (starting && changed).then_some(request),
+                    job: Some(job),
+                    changed,
+                    conflict: None,
+                })
+            }
+            StoreRequest::Delete { id } => {
+                sql.exec("DELETE FROM jobs WHERE id = ?", vec![id.into()])
+                    .map_err(storage_error)?;
+                Ok(StoreReply::default())
+            }
+        }
+    }
+
+    /// Sets the alarm at the earliest expiry, if it is not set there already.
+    async fn schedule_alarm(&self) {
+        let Ok(sql) = self.sql() else { return };
+        let next = sql
+            .exec("SELECT MIN(expires_at) FROM jobs", None)
+            .ok()
+            .and_then(|cursor| cursor.raw().next())
+            .and_then(Result::ok);
+        let Some([SqlStorageValue::Integer(next)]) = next.as_deref() else {
+            return;
+        };
+        let at_ms = (*next as f64) * 1_000.0;
+        let storage = self.state.storage();
+        if let Ok(Some(current)) = storage.get_alarm().await {
+            if current as f64 == at_ms {
+                return;
+            }
+        }
+        let when = ScheduledTime::new(js_sys::Date::new(&JsValue::from_f64(at_ms)));
+        let _ = storage.set_alarm(when).await;
+    }
+}
+
+/// The row whose `column` is `value`: the job and its request.
+fn find(sql: &SqlStorage, column: &str, value: &str) -> Result<Option<(Job, Value)>, String> {
+    let query = format!("SELECT job, request FROM jobs WHERE {column} = ?");
+    let cursor = sql
+        .exec(&query, vec![value.into()])
+        .map_err(storage_error)?;
+    let Some(row) = cursor.raw().next() else {
+        return Ok(None);
+    };
+    match row.map_err(storage_error)?.as_slice() {
+        [SqlStorageValue::String(job), SqlStorageValue::String(request)] => {
+            let job = serde_json::from_str(job).map_err(|err| format!("bad job record: {err}"))?;
+            let request =
+                serde_json::from_str(request).map_err(|err| format!("bad job request: {err}"))?;
+            Ok(Some((job, request)))
+        }
+        _ => Err("bad job row".to_owned()),
+    }
+}
+
+fn integer(value: u64) -> SqlStorageValue {
+    SqlStorageValue::Integer(i64::try_from(value).unwrap_or(i64::MAX))
+}
+
+fn storage_error(err: worker::Error) -> String {
+    format!("job storage failed: {err}")
+}
+
+fn to_json(value: &impl Serialize) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+/// A principal's job store, as seen from the Worker.
+pub struct JobStoreStub {
+    namespace: ObjectNamespace,
+    name: String,
+}
+
+impl JobStoreStub {
+    /// The store of the principal `principal_id`.
+    pub fn open(env: &Env, principal_id: &str) -> Result<Self, GatewayError> {
+        let namespace = env
+            .durable_object(BINDING)
+            .map_err(|_| unavailable("its Durable Object binding is missing"))?;
+        Ok(JobStoreStub {
+            namespace,
+            name: format!("jobs:{principal_id}"),
+        })
+    }
+
+    async fn call(&self, request: &StoreRequest) -> Result<StoreReply, GatewayError> {
+        let text = objects::call(&self.namespace, &self.name, "/", to_json(request))
+            .await
+            .map_err(unavailable)?;
+        serde_json::from_str(&text).map_err(|_| unavailable("its answer was not understood"))
+    }
+
+    /// Keeps `job` (queued) with its `request`. When the job's idempotency key names a
+    /// live job already, nothing is kept and that job is returned with `changed: false`.
+    pub async fn create(&self, job: Job, request: Value) -> Result<StoreReply, GatewayError> {
+        self.call(&StoreRequest::Create {
+            job: Box::new(job),
+            request,
+        })
+        .await
+    }
+
+    /// The live job submitted with idempotency key `key`.
+    pub async fn find(&self, key: &str) -> Result<Option<Job>, GatewayError> {
+        let key = key.to_owned();
+        Ok(self.call(&StoreRequest::Find { key }).await?.job)
+    }
+
+    /// The live job `id`.
+    pub async fn get(&self, id: &str) -> Result<Option<Job>, GatewayError> {
+        let id = id.to_owned();
+        Ok(self.call(&StoreRequest::Get { id }).await?.job)
+    }
+
+    /// Applies `change` to job `id`.
+    pub async fn change(
+        &self,
+        id: &str,
+        change: Change,
+        ttl_s: u32,
+    ) -> Result<StoreReply, GatewayError> {
+        let id = id.to_owned();
+        let ttl_s = u64::from(ttl_s);
+        self.call(&StoreRequest::Change { id, change, ttl_s }).await
+    }
+
+    /// Forgets job `id`.
+    pub async fn delete(&self, id: &str) -> Result<(), GatewayError> {
+        let id = id.to_owned();
+        self.call(&StoreRequest::Delete { id }).await.map(|_| ())
+    }
+}
+
+fn unavailable(why: &str) -> GatewayError {
+    GatewayError::new(
+        ErrorKind::JobsUnavailable,
+        format!("the job store is unavailable: {why}; try again shortly"),
+    )
+}
