@@ -797,7 +797,10 @@ mod tests {
         };
         let request = parse_chat_request(body.to_string().as_bytes(), &limits).unwrap();
         let kept = serde_json::to_value(&request).unwrap();
-        assert_eq!(serde_json::from_value::<ChatRequest>(kept).unwrap(), request);
+        assert_eq!(
+            serde_json::from_value::<ChatRequest>(kept).unwrap(),
+            request
+        );
     }
 
     #[test]
