@@ -29,7 +29,7 @@ pub const EXPOSED_HEADERS: &str = "x-request-id, x-cache, x-cache-key, age, x-gu
      x-gateway-provider, x-gateway-model, x-gateway-attempts, \
      retry-after, retry-after-ms, x-ratelimit-limit-requests, x-ratelimit-remaining-requests, \
      x-ratelimit-reset-requests, x-ratelimit-limit-tokens, x-ratelimit-remaining-tokens, \
-     x-ratelimit-reset-tokens";
+     x-ratelimit-reset-tokens, location, idempotent-replayed";
 
 /// How long browsers may cache a preflight, in seconds.
 pub const PREFLIGHT_MAX_AGE_SECONDS: u32 = 600;

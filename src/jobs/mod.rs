@@ -208,9 +208,6 @@ pub struct Job {
     /// ends (none when the caller is not limited).
     #[serde(default)]
     pub lease: Option<String>,
-    /// The prompt-injection guard flagged the submission.
-    #[serde(default)]
-    pub flagged: bool,
 }
 
 /// What [`Job::start`] found.
@@ -293,7 +290,6 @@ impl Job {
             idempotency_key: None,
             fingerprint,
             lease: None,
-            flagged: false,
         }
     }
 

@@ -423,8 +423,11 @@ pub(super) async fn read_json_body(
 /// operator's system prompt; its targets resolved and the caller's right to the model
 /// checked. `flagged`: the injection guard flagged it (and let it through).
 pub(super) struct Prepared<'a> {
+    /// The request as it goes upstream.
     pub request: ChatRequest,
+    /// Its targets.
     pub resolved: Resolved<'a>,
+    /// The injection guard flagged it.
     pub flagged: bool,
 }
 

@@ -22,7 +22,7 @@ use crate::config::Config;
 use crate::error::{ErrorKind, GatewayError};
 use crate::jobs::callback::{refused, ParsedUrl, MAX_CALLBACK_URL_BYTES};
 use crate::jobs::{
-    check_idempotency_key, not_found, Change, Job, Submission, Task, TaskKind, Webhook,
+    check_idempotency_key, not_found, Change, Job, JobStatus, Submission, Task, TaskKind, Webhook,
     WebhookStatus,
 };
 
@@ -51,10 +51,10 @@ pub async fn submit(
         Some(url) => Some(webhook(config, url)?),
         None => None,
     };
+    // A flagged request goes ahead (the 202 carries `x-guard-flags`); jobs skip the cache
+    // anyway.
     let Prepared {
-        request,
-        resolved,
-        flagged,
+        request, resolved, ..
     } = prepare(&submission.request, config, caller, &mut exchange.log)?;
     let fingerprint = sha256_hex(&body).await?;
     let store = JobStoreStub::open(env, &caller.principal.id)?;
@@ -69,7 +69,6 @@ pub async fn submit(
     let mut job = Job::queued(id, request.model.clone(), now_ms() / 1_000, fingerprint);
     job.status_url = format!("{origin}/v1/jobs/{}", job.id);
     job.idempotency_key = key;
-    job.flagged = flagged;
     job.webhook = webhook;
     job.lease = settlement.as_ref().map(|_| exchange.log.request_id.clone());
     let request = serde_json::to_value(&request)
@@ -126,12 +125,12 @@ pub async fn cancel(
     Ok(Reply::Now(job_response(&job, 200)))
 }
 
-/// What follows a job's end, wherever it ended: its lease settled with nothing used
-/// (unless the caller settled it with real usage first) and its webhook queued.
+/// What follows a job's end, wherever it ended: the lease of a job that did not succeed
+/// settled with nothing used (a refund; a success settles its real usage itself), and its
+/// webhook queued.
 pub async fn ended(env: &Env, job: &Job, principal_id: &str, background: &Background) {
-    if let Some(lease) = &job.lease {
-        // Dropped at once: settles with zero usage, which refunds the reservation. A
-        // lease settled before (a success) ignores this.
+    if let (Some(lease), false) = (&job.lease, job.status == JobStatus::Succeeded) {
+        // Dropped at once: settles with zero usage.
         let _ = Settlement::resume(env, principal_id, lease.clone(), background);
     }
     if job.webhook.is_some() {

@@ -12,24 +12,25 @@
 //! message runs it again.
 
 use futures_util::future::join_all;
-use serde_json::json;
+use serde_json::{json, Value};
 use worker::{Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, RawMessage};
 
 use super::attempts::{self, Call};
 use super::background::Background;
 use super::clock::{new_request_id, now_ms};
-use super::crypto::hmac_sha256_hex;
+use super::crypto::{hmac_sha256_hex, random_u32};
 use super::env::config;
 use super::fetch::{self, UpstreamBody};
 use super::job_store::JobStoreStub;
 use super::jobs::{ended, parse_url};
 use super::limiter::Settlement;
 use super::metrics::Observer;
-use crate::api::chat::ChatRequest;
+use crate::api::chat::{ChatRequest, Usage};
 use crate::config::Config;
 use crate::error::{ErrorKind, GatewayError};
-use crate::jobs::webhook::SIGNATURE_HEADER;
-use crate::jobs::webhook::{event_body, signature_header, signed_payload, Outcome};
+use crate::jobs::webhook::{
+    event_body, signature_header, signed_payload, Outcome, SIGNATURE_HEADER,
+};
 use crate::jobs::{
     is_retryable, retry_delay_s, Change, Delivery, Job, JobError, Task, TaskKind, WebhookStatus,
 };
@@ -207,9 +208,9 @@ impl Consumer<'_> {
         request: &ChatRequest,
         log: &mut RequestLog,
         observer: &Observer,
-    ) -> Result<(serde_json::Value, crate::api::chat::Usage), GatewayError> {
+    ) -> Result<(Value, Usage), GatewayError> {
         let config = self.config;
-        let resolved = resolve(config, request, super::crypto::random_u32())?;
+        let resolved = resolve(config, request, random_u32())?;
         log.auto_reason = resolved.auto_reason;
         let client = web_sys::AbortController::new()
             .map_err(|_| GatewayError::new(ErrorKind::Internal, "no AbortController"))?
