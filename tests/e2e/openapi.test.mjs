@@ -39,6 +39,8 @@ describe("openapi.json", () => {
       "/openapi.json",
       "/readyz",
       "/v1/chat/completions",
+      "/v1/jobs",
+      "/v1/jobs/{id}",
       "/v1/models",
       "/v1/usage",
     ]);
@@ -75,5 +77,25 @@ describe("openapi.json", () => {
     assert.throws(() => check("Key", { ...created, hash: "ab" }), /hash/, "the schema forbids leaking the hash");
     check("UsageReport", await admin("GET", "/admin/limits/openapi-user"));
     check("UsageReport", await admin("DELETE", "/admin/limits/openapi-user"));
+  });
+
+  test("describes the jobs responses as they are", async () => {
+    const { key } = await (await adminRequest(gateway.url, ADMIN_TOKEN, "POST", "/admin/keys", { principal: "openapi-jobs" })).json();
+    const headers = { authorization: `Bearer ${key}`, "content-type": "application/json" };
+    const body = { model: "mock", messages: [{ role: "user", content: "hi" }] };
+    check("JobRequest", { ...body, callback_url: "https://hooks.example.com/x" });
+    const submitted = await fetch(`${gateway.url}/v1/jobs`, { method: "POST", headers, body: JSON.stringify(body) });
+    assert.equal(submitted.status, 202);
+    const queued = await submitted.json();
+    check("Job", queued);
+    let job = queued;
+    for (let i = 0; i < 200 && job.status !== "succeeded"; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      job = await (await fetch(queued.status_url, { headers })).json();
+    }
+    assert.equal(job.status, "succeeded");
+    check("Job", job);
+    assert.throws(() => check("Job", { ...job, lease: "x" }), /additional/, "the schema forbids leaking bookkeeping");
+    check("Error", await (await fetch(`${gateway.url}/v1/jobs/job_nope`, { headers })).json());
   });
 });
