@@ -6,6 +6,7 @@
 //! upstreams and written to clients, so they derive both directions and tolerate fields
 //! that upstreams leave out.
 
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -44,7 +45,7 @@ impl Role {
 
 /// A message's content: plain text, typed parts (text, images, audio, files) or nothing
 /// (an assistant turn that only calls tools).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Content {
     /// `"content": "..."`.
@@ -53,6 +54,41 @@ pub enum Content {
     Parts(Vec<Value>),
     /// `"content": null` or absent.
     None,
+}
+
+/// Reads what [`Content`] writes (a string, an array or null) by the JSON type at hand:
+/// serde's derived untagged form would buffer the value and try each variant in turn,
+/// which costs tens of KB of wasm.
+impl<'de> Deserialize<'de> for Content {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ContentVisitor;
+        impl<'de> Visitor<'de> for ContentVisitor {
+            type Value = Content;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string, an array of parts or null")
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<Content, E> {
+                Ok(Content::Text(text.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, text: String) -> Result<Content, E> {
+                Ok(Content::Text(text))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Content, A::Error> {
+                let mut parts = Vec::new();
+                while let Some(part) = seq.next_element()? {
+                    parts.push(part);
+                }
+                Ok(Content::Parts(parts))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Content, E> {
+                Ok(Content::None)
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Content, E> {
+                Ok(Content::None)
+            }
+        }
+        deserializer.deserialize_any(ContentVisitor)
+    }
 }
 
 impl Content {

@@ -20,6 +20,10 @@ use serde_json::{Map, Value};
 use crate::api::chat::Usage;
 use crate::error::{ErrorKind, GatewayError};
 
+/// Largest completion (as JSON) a job keeps: the job store's values are limited, and a
+/// poll or webhook should not carry more.
+pub const MAX_RESULT_BYTES: usize = 1 << 20;
+
 /// Most characters of an `Idempotency-Key`.
 pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
 
@@ -108,6 +112,20 @@ impl JobError {
             error_type: error.kind.error_type().to_owned(),
             message: error.message.clone(),
         }
+    }
+
+    /// The error of a job whose answer is larger than [`MAX_RESULT_BYTES`], if it is.
+    pub fn of_oversized_result(result: &Value) -> Option<Self> {
+        let bytes = result.to_string().len();
+        (bytes > MAX_RESULT_BYTES).then(|| JobError {
+            status: 502,
+            code: "job_result_too_large".to_owned(),
+            error_type: "api_error".to_owned(),
+            message: format!(
+                "the answer ({bytes} bytes) is larger than a job keeps ({MAX_RESULT_BYTES} bytes); \
+                 ask for fewer tokens or use /v1/chat/completions"
+            ),
+        })
     }
 
     /// The error of a job whose message reached the dead-letter queue without an attempt
@@ -220,17 +238,16 @@ pub enum Start {
 }
 
 /// A change to a job, as the queue consumer and the API ask the job store for it (the
-/// store applies it to the stored record in one step).
+/// store applies it to the stored record in one step). Externally tagged on the wire
+/// (`"start"`, `{"requeue": {...}}`): serde's internally tagged form buffers every value,
+/// which costs tens of KB of wasm.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Change {
     /// [`Job::start`].
     Start,
-    /// [`Job::requeue`].
-    Requeue {
-        /// The attempt's error.
-        error: JobError,
-    },
+    /// [`Job::requeue`], with the attempt's error.
+    Requeue(JobError),
     /// [`Job::succeed`].
     Succeed {
         /// The completion.
@@ -238,11 +255,8 @@ pub enum Change {
         /// Its usage.
         usage: Usage,
     },
-    /// [`Job::fail`].
-    Fail {
-        /// Why.
-        error: JobError,
-    },
+    /// [`Job::fail`], with why.
+    Fail(JobError),
     /// [`Job::dead_letter`].
     DeadLetter,
     /// [`Job::cancel`].
@@ -298,7 +312,7 @@ impl Job {
     pub fn apply(&mut self, change: Change, now_s: u64, ttl_s: u64) -> Result<bool, GatewayError> {
         Ok(match change {
             Change::Start => self.start(now_s) == Start::Run,
-            Change::Requeue { error } => {
+            Change::Requeue(error) => {
                 self.requeue(error);
                 true
             }
@@ -306,7 +320,7 @@ impl Job {
                 self.succeed(result, usage, now_s, ttl_s);
                 true
             }
-            Change::Fail { error } => {
+            Change::Fail(error) => {
                 self.fail(error, now_s, ttl_s);
                 true
             }
@@ -695,11 +709,11 @@ mod tests {
 
     #[test]
     fn changes_travel_as_tagged_json() {
-        let change = Change::Requeue {
-            error: JobError::of(&GatewayError::new(ErrorKind::UpstreamTimeout, "slow")),
-        };
+        let error = JobError::of(&GatewayError::new(ErrorKind::UpstreamTimeout, "slow"));
+        let change = Change::Requeue(error);
         let text = serde_json::to_string(&change).unwrap();
-        assert!(text.starts_with(r#"{"op":"requeue""#), "{text}");
+        assert!(text.starts_with(r#"{"requeue":{"status":504,"#), "{text}");
+        assert_eq!(serde_json::to_string(&Change::Start).unwrap(), r#""start""#);
         assert_eq!(serde_json::from_str::<Change>(&text).unwrap(), change);
         let mut job = job();
         assert_eq!(job.apply(Change::Start, 1, 60), Ok(true));
@@ -792,11 +806,11 @@ mod tests {
             max_output_tokens: 100,
         };
         let request = parse_chat_request(body.to_string().as_bytes(), &limits).unwrap();
-        let kept = serde_json::to_value(&request).unwrap();
-        assert_eq!(
-            serde_json::from_value::<ChatRequest>(kept).unwrap(),
-            request
-        );
+        let kept = serde_json::to_string(&request).unwrap();
+        assert_eq!(serde_json::from_str::<ChatRequest>(&kept).unwrap(), request);
+        let empty = kept.replace(r#""content":"42""#, r#""content":null"#);
+        let empty: ChatRequest = serde_json::from_str(&empty).unwrap();
+        assert_eq!(empty.messages[3].content, crate::api::chat::Content::None);
     }
 
     #[test]
@@ -836,6 +850,25 @@ mod tests {
         assert_eq!(delays, [5, 10, 20, 40, 60, 60]);
         assert_eq!(retry_delay_s(100, 5, 600), 600);
         assert_eq!(retry_delay_s(3, 0, 60), 0);
+    }
+
+    #[test]
+    fn oversized_results_are_refused_with_their_size() {
+        assert_eq!(
+            JobError::of_oversized_result(&json!({"content": "short"})),
+            None
+        );
+        let big = json!({"content": "x".repeat(MAX_RESULT_BYTES)});
+        let error = JobError::of_oversized_result(&big).unwrap();
+        assert_eq!(
+            (error.status, error.code.as_str()),
+            (502, "job_result_too_large")
+        );
+        assert!(
+            error.message.contains(&(MAX_RESULT_BYTES + 14).to_string()),
+            "{}",
+            error.message
+        );
     }
 
     #[test]

@@ -9,7 +9,6 @@
 use std::cell::Cell;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use wasm_bindgen::JsValue;
 use worker::{
     durable_object, DurableObject, Env, ObjectNamespace, Request, Response, ScheduledTime,
@@ -34,16 +33,17 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_expiry ON jobs (expires_at);";
 
-/// What the Worker asks of a store.
+/// What the Worker asks of a store (externally tagged: see [`Change`]).
 #[derive(Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 enum StoreRequest {
-    /// Keep a new job, unless its idempotency key names one already.
-    Create { job: Box<Job>, request: Value },
+    /// Keep a new job, unless its idempotency key names one already. `request` is the
+    /// chat request, as JSON text.
+    Create { job: Box<Job>, request: String },
     /// The job with this idempotency key.
-    Find { key: String },
+    Find(String),
     /// The job with this id.
-    Get { id: String },
+    Get(String),
     /// Apply a change (ended jobs are kept `ttl_s`).
     Change {
         id: String,
@@ -51,7 +51,7 @@ enum StoreRequest {
         ttl_s: u64,
     },
     /// Forget a job (its submission failed after it was created).
-    Delete { id: String },
+    Delete(String),
 }
 
 /// A store's answer.
@@ -62,8 +62,8 @@ pub struct StoreReply {
     /// `create`: a new job was kept. `change`: the change did something (for a start:
     /// the attempt should run).
     pub changed: bool,
-    /// With a start that should run: the chat request to send.
-    pub request: Option<Value>,
+    /// With a start that should run: the chat request to send, as JSON text.
+    pub request: Option<String>,
     /// The change is not possible in the job's state (the error message).
     pub conflict: Option<String>,
 }
@@ -85,8 +85,9 @@ impl DurableObject for JobStore {
     }
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
-        let body = req.bytes().await?;
-        let result = serde_json::from_slice::<StoreRequest>(&body)
+        // Parsed from text, like the records it holds: one copy of the parsing code.
+        let body = req.text().await?;
+        let result = serde_json::from_str::<StoreRequest>(&body)
             .map_err(|err| format!("bad job store request: {err}"))
             .and_then(|request| self.apply(request));
         match result {
@@ -122,7 +123,7 @@ impl JobStore {
     fn apply(&self, request: StoreRequest) -> Result<StoreReply, String> {
         let sql = self.sql().map_err(storage_error)?;
         let now_s = now_ms() / 1_000;
-        let live = |row: Option<(Job, Value)>| row.filter(|(job, _)| !job.is_expired(now_s));
+        let live = |row: Option<(Job, String)>| row.filter(|(job, _)| !job.is_expired(now_s));
         match request {
             StoreRequest::Create { job, request } => {
                 if let Some(key) = &job.idempotency_key {
@@ -149,7 +150,7 @@ impl JobStore {
                             .map_or(SqlStorageValue::Null, Into::into),
                         SqlStorageValue::Null,
                         to_json(&job).into(),
-                        request.to_string().into(),
+                        request.as_str().into(),
                     ],
                 )
                 .map_err(storage_error)?;
@@ -159,11 +160,11 @@ impl JobStore {
                     ..StoreReply::default()
                 })
             }
-            StoreRequest::Find { key } => Ok(StoreReply {
+            StoreRequest::Find(key) => Ok(StoreReply {
                 job: live(find(&sql, "idempotency_key", &key)?).map(|(job, _)| job),
                 ..StoreReply::default()
             }),
-            StoreRequest::Get { id } => Ok(StoreReply {
+            StoreRequest::Get(id) => Ok(StoreReply {
                 job: live(find(&sql, "id", &id)?).map(|(job, _)| job),
                 ..StoreReply::default()
             }),
@@ -197,7 +198,7 @@ impl JobStore {
                     conflict: None,
                 })
             }
-            StoreRequest::Delete { id } => {
+            StoreRequest::Delete(id) => {
                 sql.exec("DELETE FROM jobs WHERE id = ?", vec![id.into()])
                     .map_err(storage_error)?;
                 Ok(StoreReply::default())
@@ -229,7 +230,7 @@ impl JobStore {
 }
 
 /// The row whose `column` is `value`: the job and its request.
-fn find(sql: &SqlStorage, column: &str, value: &str) -> Result<Option<(Job, Value)>, String> {
+fn find(sql: &SqlStorage, column: &str, value: &str) -> Result<Option<(Job, String)>, String> {
     let query = format!("SELECT job, request FROM jobs WHERE {column} = ?");
     let cursor = sql
         .exec(&query, vec![value.into()])
@@ -240,9 +241,7 @@ fn find(sql: &SqlStorage, column: &str, value: &str) -> Result<Option<(Job, Valu
     match row.map_err(storage_error)?.as_slice() {
         [SqlStorageValue::String(job), SqlStorageValue::String(request)] => {
             let job = serde_json::from_str(job).map_err(|err| format!("bad job record: {err}"))?;
-            let request =
-                serde_json::from_str(request).map_err(|err| format!("bad job request: {err}"))?;
-            Ok(Some((job, request)))
+            Ok(Some((job, request.clone())))
         }
         _ => Err("bad job row".to_owned()),
     }
@@ -287,7 +286,7 @@ impl JobStoreStub {
 
     /// Keeps `job` (queued) with its `request`. When the job's idempotency key names a
     /// live job already, nothing is kept and that job is returned with `changed: false`.
-    pub async fn create(&self, job: Job, request: Value) -> Result<StoreReply, GatewayError> {
+    pub async fn create(&self, job: Job, request: String) -> Result<StoreReply, GatewayError> {
         self.call(&StoreRequest::Create {
             job: Box::new(job),
             request,
@@ -298,13 +297,13 @@ impl JobStoreStub {
     /// The live job submitted with idempotency key `key`.
     pub async fn find(&self, key: &str) -> Result<Option<Job>, GatewayError> {
         let key = key.to_owned();
-        Ok(self.call(&StoreRequest::Find { key }).await?.job)
+        Ok(self.call(&StoreRequest::Find(key)).await?.job)
     }
 
     /// The live job `id`.
     pub async fn get(&self, id: &str) -> Result<Option<Job>, GatewayError> {
         let id = id.to_owned();
-        Ok(self.call(&StoreRequest::Get { id }).await?.job)
+        Ok(self.call(&StoreRequest::Get(id)).await?.job)
     }
 
     /// Applies `change` to job `id`.
@@ -322,7 +321,7 @@ impl JobStoreStub {
     /// Forgets job `id`.
     pub async fn delete(&self, id: &str) -> Result<(), GatewayError> {
         let id = id.to_owned();
-        self.call(&StoreRequest::Delete { id }).await.map(|_| ())
+        self.call(&StoreRequest::Delete(id)).await.map(|_| ())
     }
 }
 

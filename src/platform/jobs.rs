@@ -71,7 +71,7 @@ pub async fn submit(
     job.idempotency_key = key;
     job.webhook = webhook;
     job.lease = settlement.as_ref().map(|_| exchange.log.request_id.clone());
-    let request = serde_json::to_value(&request)
+    let request = serde_json::to_string(&request)
         .map_err(|_| GatewayError::new(ErrorKind::Internal, "the request could not be kept"))?;
     // Until the job is queued, an error drops the settlement, which refunds the admission.
     let created = store.create(job, request).await?;

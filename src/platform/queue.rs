@@ -153,15 +153,24 @@ impl Consumer<'_> {
         let mut log = self.log_line("job_run", task);
         log.model = Some(job.model.clone());
         let observer = self.observer();
-        let answer = match serde_json::from_value::<ChatRequest>(request) {
+        let answer = match serde_json::from_str::<ChatRequest>(&request) {
             Ok(request) => self.attempt(&request, &mut log, &observer).await,
             Err(_) => Err(GatewayError::new(
                 ErrorKind::Internal,
                 "the job's stored request could not be read",
             )),
         };
+        // What the answer used, to be settled whatever becomes of the job.
+        let mut used = None;
         let (change, verdict) = match answer {
-            Ok((result, usage)) => (Change::Succeed { result, usage }, Verdict::Done),
+            Ok((result, usage)) => {
+                used = Some(usage.clone());
+                let change = match JobError::of_oversized_result(&result) {
+                    Some(error) => Change::Fail(error),
+                    None => Change::Succeed { result, usage },
+                };
+                (change, Verdict::Done)
+            }
             Err(error) => {
                 log.error = Some(error.code().to_owned());
                 log.status = error.status();
@@ -173,24 +182,19 @@ impl Consumer<'_> {
                         jobs.retry_base_delay_s,
                         jobs.retry_max_delay_s,
                     );
-                    let change = Change::Requeue { error: error_job };
+                    let change = Change::Requeue(error_job);
                     (change, Verdict::RetryIn(delay))
                 } else {
-                    (Change::Fail { error: error_job }, Verdict::Done)
+                    (Change::Fail(error_job), Verdict::Done)
                 }
             }
-        };
-        let succeeded = matches!(change, Change::Succeed { .. });
-        let usage = match &change {
-            Change::Succeed { usage, .. } => Some(usage.clone()),
-            _ => None,
         };
         let changed = store.change(&task.job, change, ttl_s).await;
         log.latency_ms = now_ms().saturating_sub(log.ts);
         observer.emit(&mut log);
         // Not recorded: the job stays `running` and the message comes back to run it again.
         let job = changed?.job.unwrap_or(job);
-        if let (true, Some(lease), Some(usage)) = (succeeded, &job.lease, usage) {
+        if let (Some(lease), Some(usage)) = (&job.lease, used) {
             let settlement =
                 Settlement::resume(self.env, &task.principal, lease.clone(), &self.background)?;
             settlement.repriced(log.price).settle(&usage);
