@@ -11,6 +11,8 @@
 // streams at concurrency 1 (direct, floor, gateway: the cost per chunk). Printed: latency p50/p99,
 // added latency over the direct call, requests/s, CPU ms per request of each Worker's
 // workerd process tree (from /proc), gateway/floor ratios and the gzipped wasm sizes.
+// Jobs and the cache's KV level need Queues and KV, which plain workerd lacks: they are
+// measured in Miniflare, once, after the last run.
 // Every figure is the median of BENCH_RUNS runs (default 3).
 
 import { execFileSync, fork, spawn } from "node:child_process";
@@ -40,6 +42,9 @@ const GUARD_KB = 16;
 const GUARD_REQUESTS = Number(process.env.BENCH_REQUESTS_GUARD ?? 200);
 // BENCH_ONLY=stream/c32 (a mode, a concurrency or both) runs a subset while investigating.
 const ONLY = process.env.BENCH_ONLY ?? "";
+// Jobs (BENCH_ONLY=jobs alone): submissions at c1, each followed to its end, then a burst.
+const JOB_REQUESTS = Number(process.env.BENCH_REQUESTS_JOBS ?? 20);
+const JOBS_BURST = Number(process.env.BENCH_JOBS_BURST ?? 200);
 const CLK_TCK = 100; // Linux USER_HZ: /proc times are in 1/100 s.
 
 function buildFloor() {
@@ -309,6 +314,82 @@ async function kvHits(upstreamUrl) {
   return p50;
 }
 
+/**
+ * Jobs, which plain workerd cannot run (it has no queues): the gateway in Miniflare with
+ * its local Queues and Durable Objects, one key's jobs on the mock upstream. Measures the
+ * submission (c1: auth, checks, admission, the job store, the queue), the time from
+ * submission until a poll (every 10 ms) sees `succeeded` (c1; the consumer's
+ * max_batch_timeout of 1 s is most of it), and a burst of JOBS_BURST submissions at c16
+ * followed until every job has succeeded (jobs per second through the local consumer,
+ * which takes one batch of 10 at a time; Cloudflare scales consumers out).
+ */
+async function jobRuns(upstreamUrl) {
+  const { startGateway } = await import("../tests/support/gateway.mjs");
+  const admin = "bench-admin-token-0123456789abcdef0123";
+  const gateway = await startGateway({
+    vars: {
+      PROVIDERS: JSON.stringify({ up: { type: "openai", base_url: upstreamUrl, api_key_secret: "UP_KEY" } }),
+      ROUTES: JSON.stringify({ bench: { provider: "up", model: "ok" } }),
+      RATE_LIMITS: JSON.stringify({ tiers: { free: {} } }),
+    },
+    secrets: { UP_KEY: "sk-bench", ADMIN_TOKEN: admin },
+  });
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+  const since = (started) => Number(process.hrtime.bigint() - started) / 1e6;
+  try {
+    const created = await fetch(`${gateway.url}/admin/keys`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" },
+      body: JSON.stringify({ principal: "bench-jobs" }),
+    });
+    const headers = { authorization: `Bearer ${(await created.json()).key}`, "content-type": "application/json" };
+    const body = JSON.stringify({ model: "bench", messages: [{ role: "user", content: "Say hello to the benchmark." }] });
+    const submit = async () => {
+      const started = process.hrtime.bigint();
+      const response = await fetch(`${gateway.url}/v1/jobs`, { method: "POST", headers, body });
+      const job = await response.json();
+      if (response.status !== 202) throw new Error(`jobs bench: status ${response.status}: ${JSON.stringify(job)}`);
+      return { job, started, ms: since(started) };
+    };
+    const status = async (job) => {
+      const { status } = await (await fetch(job.status_url, { headers })).json();
+      if (!["queued", "running", "succeeded"].includes(status)) throw new Error(`jobs bench: job ${status}`);
+      return status;
+    };
+    const submitted = [];
+    const done = [];
+    for (let i = 0; i < JOB_REQUESTS; i++) {
+      const { job, started, ms } = await submit();
+      submitted.push(ms);
+      while ((await status(job)) !== "succeeded") await sleep(10);
+      done.push(since(started));
+    }
+    const burstStarted = process.hrtime.bigint();
+    const pending = [];
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (pending.length < JOBS_BURST) {
+          const slot = pending.push(null) - 1;
+          pending[slot] = (await submit()).job;
+        }
+      }),
+    );
+    for (const job of pending) while ((await status(job)) !== "succeeded") await sleep(10);
+    const burstS = since(burstStarted) / 1000;
+    submitted.sort((a, b) => a - b);
+    done.sort((a, b) => a - b);
+    return {
+      submitP50: pct(submitted, 50),
+      submitP99: pct(submitted, 99),
+      doneP50: pct(done, 50),
+      burstS,
+      perSecond: JOBS_BURST / burstS,
+    };
+  } finally {
+    await gateway.close();
+  }
+}
+
 async function main() {
   console.log("building the floor Worker (bench/floor)...");
   buildFloor();
@@ -394,6 +475,7 @@ async function main() {
 
   const results = {}; // key `${target}/${mode}/c${n}` -> list of run results
   let cacheWorkload = null;
+  let jobFigures = null;
   try {
     for (let run = 1; run <= RUNS; run++) {
       for (const mode of Object.keys(bodies)) {
@@ -408,6 +490,9 @@ async function main() {
       }
       if (run === RUNS && (!ONLY || ONLY.includes("cached"))) {
         cacheWorkload = { ...(await repeatedPrompts(targets.gateway.url)), kv: await kvHits(upstream.url) };
+      }
+      if (run === RUNS && (!ONLY || ONLY.includes("jobs"))) {
+        jobFigures = await jobRuns(upstream.url);
       }
       console.log(`run ${run}/${RUNS} done`);
     }
@@ -507,6 +592,13 @@ async function main() {
     }
     console.log(`  repeated-prompt workload (${total} requests, ${CACHE_PROMPTS} prompts, Zipf s=1, c1): hit ratio ${f(hits / total)}, p50 hit ${f(hitP50)} ms, p50 miss ${f(missP50)} ms`);
     console.log(`  KV level (Miniflare, local KV, c1, 300 hits): p50 ${f(kv.kv)} ms from KV vs ${f(kv.isolate)} ms from the isolate: +${f(kv.kv - kv.isolate)} ms`);
+  }
+  if (jobFigures) {
+    const { submitP50, submitP99, doneP50, burstS, perSecond } = jobFigures;
+    console.log(`\njobs (Miniflare, local Queues and Durable Objects; plain workerd has no queues):`);
+    console.log(`  submission, c1 (${JOB_REQUESTS}): p50 ${f(submitP50)} ms, p99 ${f(submitP99)} ms`);
+    console.log(`  submission to a polled "succeeded", c1: p50 ${f(doneP50)} ms (the queue's max_batch_timeout is 1 s)`);
+    console.log(`  burst of ${JOBS_BURST} at c16, until all succeeded: ${f(burstS)} s, ${f(perSecond, 1)} jobs/s`);
   }
   const gatewayWasm = gzippedKb(path.join(root, "build/index_bg.wasm"));
   const floorWasm = gzippedKb(path.join(root, "bench/floor/build/index_bg.wasm"));
