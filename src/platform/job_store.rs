@@ -74,6 +74,8 @@ pub struct JobStore {
     state: State,
     /// Whether the table exists in this instance's storage.
     ready: Cell<bool>,
+    /// The alarm this instance has set (unix ms), if any: setting it again is skipped.
+    alarm_at: Cell<Option<i64>>,
 }
 
 impl DurableObject for JobStore {
@@ -81,6 +83,7 @@ impl DurableObject for JobStore {
         JobStore {
             state,
             ready: Cell::new(false),
+            alarm_at: Cell::new(None),
         }
     }
 
@@ -101,6 +104,7 @@ impl DurableObject for JobStore {
 
     /// Deletes expired jobs, then sets the alarm for the next expiry.
     async fn alarm(&self) -> worker::Result<Response> {
+        self.alarm_at.set(None);
         let sql = self.sql()?;
         let now = now_ms() / 1_000;
         sql.exec("DELETE FROM jobs WHERE expires_at <= ?", vec![integer(now)])?;
@@ -206,7 +210,7 @@ impl JobStore {
         }
     }
 
-    /// Sets the alarm at the earliest expiry, if it is not set there already.
+    /// Sets the alarm at the earliest expiry, unless this instance set it there already.
     async fn schedule_alarm(&self) {
         let Ok(sql) = self.sql() else { return };
         let next = sql
@@ -217,15 +221,14 @@ impl JobStore {
         let Some([SqlStorageValue::Integer(next)]) = next.as_deref() else {
             return;
         };
-        let at_ms = (*next as f64) * 1_000.0;
-        let storage = self.state.storage();
-        if let Ok(Some(current)) = storage.get_alarm().await {
-            if current as f64 == at_ms {
-                return;
-            }
+        let at_ms = next.saturating_mul(1_000);
+        if self.alarm_at.get() == Some(at_ms) {
+            return;
         }
-        let when = ScheduledTime::new(js_sys::Date::new(&JsValue::from_f64(at_ms)));
-        let _ = storage.set_alarm(when).await;
+        let when = ScheduledTime::new(js_sys::Date::new(&JsValue::from_f64(at_ms as f64)));
+        if self.state.storage().set_alarm(when).await.is_ok() {
+            self.alarm_at.set(Some(at_ms));
+        }
     }
 }
 
