@@ -559,6 +559,31 @@ pub struct JobsConfig {
     pub callbacks: callback::CallbackPolicy,
 }
 
+/// What becomes of a job after its attempt number `attempts` ended with `outcome` (the
+/// completion and its usage, or the error): the change to record and, when the job is to
+/// be tried again, the wait before the next attempt in seconds.
+pub fn after_attempt(
+    outcome: Result<(Value, Usage), GatewayError>,
+    attempts: u32,
+    config: &JobsConfig,
+) -> (Change, Option<u32>) {
+    match outcome {
+        Ok((result, usage)) => match JobError::of_oversized_result(&result) {
+            Some(error) => (Change::Fail(error), None),
+            None => (Change::Succeed { result, usage }, None),
+        },
+        Err(error) if is_retryable(&error) => {
+            let delay_s = retry_delay_s(
+                attempts,
+                config.retry_base_delay_s,
+                config.retry_max_delay_s,
+            );
+            (Change::Requeue(JobError::of(&error)), Some(delay_s))
+        }
+        Err(error) => (Change::Fail(JobError::of(&error)), None),
+    }
+}
+
 /// The wait before attempt `attempt + 1` of a job or webhook that has failed `attempt`
 /// times (1 or more): `base × 2^(attempt - 1)`, capped at `max`, in seconds.
 pub fn retry_delay_s(attempt: u32, base_s: u32, max_s: u32) -> u32 {
@@ -840,6 +865,42 @@ mod tests {
                 "{kind:?}"
             );
         }
+    }
+
+    #[test]
+    fn an_attempt_succeeds_fails_or_is_retried_later() {
+        let config = JobsConfig {
+            ttl_s: 60,
+            retry_base_delay_s: 10,
+            retry_max_delay_s: 300,
+            webhook_timeout_ms: 1_000,
+            callbacks: callback::CallbackPolicy::default(),
+        };
+        let answer = json!({"object": "chat.completion"});
+        let (change, retry) = after_attempt(Ok((answer.clone(), Usage::new(1, 2))), 1, &config);
+        assert_eq!(
+            change,
+            Change::Succeed {
+                result: answer,
+                usage: Usage::new(1, 2)
+            }
+        );
+        assert_eq!(retry, None);
+
+        let huge = json!({"content": "x".repeat(MAX_RESULT_BYTES)});
+        let (change, retry) = after_attempt(Ok((huge, Usage::new(1, 2))), 1, &config);
+        assert!(matches!(change, Change::Fail(ref error) if error.code == "job_result_too_large"));
+        assert_eq!(retry, None);
+
+        let timeout = GatewayError::new(ErrorKind::UpstreamTimeout, "slow");
+        let (change, retry) = after_attempt(Err(timeout), 3, &config);
+        assert!(matches!(change, Change::Requeue(ref error) if error.code == "upstream_timeout"));
+        assert_eq!(retry, Some(40), "10 s doubled twice");
+
+        let refused = GatewayError::new(ErrorKind::UpstreamRejected { status: 400 }, "bad");
+        let (change, retry) = after_attempt(Err(refused), 1, &config);
+        assert!(matches!(change, Change::Fail(ref error) if error.status == 400));
+        assert_eq!(retry, None);
     }
 
     #[test]

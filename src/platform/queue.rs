@@ -32,7 +32,7 @@ use crate::jobs::webhook::{
     event_body, signature_header, signed_payload, Outcome, SIGNATURE_HEADER,
 };
 use crate::jobs::{
-    is_retryable, retry_delay_s, Change, Delivery, Job, JobError, Task, TaskKind, WebhookStatus,
+    after_attempt, retry_delay_s, Change, Delivery, Job, Task, TaskKind, WebhookStatus,
 };
 use crate::observe::log::RequestLog;
 use crate::output::AnswerMeta;
@@ -161,34 +161,12 @@ impl Consumer<'_> {
             )),
         };
         // What the answer used, to be settled whatever becomes of the job.
-        let mut used = None;
-        let (change, verdict) = match answer {
-            Ok((result, usage)) => {
-                used = Some(usage.clone());
-                let change = match JobError::of_oversized_result(&result) {
-                    Some(error) => Change::Fail(error),
-                    None => Change::Succeed { result, usage },
-                };
-                (change, Verdict::Done)
-            }
-            Err(error) => {
-                log.error = Some(error.code().to_owned());
-                log.status = error.status();
-                let error_job = JobError::of(&error);
-                if is_retryable(&error) {
-                    let jobs = &self.config.jobs;
-                    let delay = retry_delay_s(
-                        job.attempts,
-                        jobs.retry_base_delay_s,
-                        jobs.retry_max_delay_s,
-                    );
-                    let change = Change::Requeue(error_job);
-                    (change, Verdict::RetryIn(delay))
-                } else {
-                    (Change::Fail(error_job), Verdict::Done)
-                }
-            }
-        };
+        let used = answer.as_ref().ok().map(|(_, usage)| usage.clone());
+        if let Err(error) = &answer {
+            log.error = Some(error.code().to_owned());
+            log.status = error.status();
+        }
+        let (change, retry_in_s) = after_attempt(answer, job.attempts, &self.config.jobs);
         let changed = store.change(&task.job, change, ttl_s).await;
         log.latency_ms = now_ms().saturating_sub(log.ts);
         observer.emit(&mut log);
@@ -202,7 +180,7 @@ impl Consumer<'_> {
         if job.status.is_final() {
             ended(self.env, &job, &task.principal, &self.background).await;
         }
-        Ok(verdict)
+        Ok(retry_in_s.map_or(Verdict::Done, Verdict::RetryIn))
     }
 
     /// Sends the job's request to its targets (retries, breakers, fallbacks and time
