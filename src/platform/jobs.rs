@@ -66,7 +66,12 @@ pub async fn submit(
     let upstream = (request.estimated_prompt_tokens(), resolved.targets[0].model);
     let settlement = admit(&request, Some(upstream), config, caller, exchange).await?;
     let id = format!("job_{}", new_request_id());
-    let mut job = Job::queued(id, request.model.clone(), now_ms() / 1_000, fingerprint);
+    let mut job = Job::queued(
+        id,
+        request.model.clone(),
+        now_ms() / 1_000,
+        fingerprint.clone(),
+    );
     job.status_url = format!("{origin}/v1/jobs/{}", job.id);
     job.idempotency_key = key;
     job.webhook = webhook;
@@ -79,8 +84,7 @@ pub async fn submit(
         .job
         .ok_or_else(|| GatewayError::new(ErrorKind::JobsUnavailable, "the job was not kept"))?;
     if !created.changed {
-        // A concurrent submission with the same key won.
-        let fingerprint = job.fingerprint.clone();
+        // A concurrent submission with the same key won: its job, if the bodies match.
         return replayed(job, &fingerprint, exchange);
     }
     let task = task(TaskKind::Run, &caller.principal, &job.id);

@@ -219,6 +219,11 @@ describe("jobs: submit, poll, retry, fail, cancel", () => {
     assert.equal(replayed.status, "succeeded");
     assert.equal(fixture.upstream.callsFor("idem").length, 1, "one upstream call for three submissions");
 
+    // Concurrent first submissions with different bodies: one job, and a 422 for the other.
+    const race = { "idempotency-key": "order-43" };
+    const raced = await Promise.all([api.submit(key, body, race), api.submit(key, { ...body, temperature: 1 }, race)]);
+    assert.deepEqual(raced.map((r) => r.status).sort(), [202, 422]);
+
     const other = await api.submit(key, { ...body, temperature: 1 }, headers);
     assert.equal(other.status, 422);
     const error = (await other.json()).error;
