@@ -173,9 +173,13 @@ impl Consumer<'_> {
         // Not recorded: the job stays `running` and the message comes back to run it again.
         let job = changed?.job.unwrap_or(job);
         if let (Some(lease), Some(usage)) = (&job.lease, used) {
-            let settlement =
-                Settlement::resume(self.env, &task.principal, lease.clone(), &self.background)?;
-            settlement.repriced(log.price).settle(&usage);
+            // Without its limiter binding the usage goes unrecorded; the job's end still
+            // follows (a retry would find it ended and skip its webhook).
+            let resumed =
+                Settlement::resume(self.env, &task.principal, lease.clone(), &self.background);
+            if let Ok(settlement) = resumed {
+                settlement.repriced(log.price).settle(&usage);
+            }
         }
         if job.status.is_final() {
             ended(self.env, &job, &task.principal, &self.background).await;
