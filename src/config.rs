@@ -348,25 +348,10 @@ impl Config {
                 ));
             }
         }
-        // Shorter than 32 characters is guessable; refuse to start the admin API with it.
-        let admin_token = secret(source, "ADMIN_TOKEN");
-        if admin_token
-            .as_ref()
-            .is_some_and(|token| token.expose().len() < 32)
-        {
-            r.errors
-                .push("ADMIN_TOKEN must be at least 32 characters".to_owned());
-        }
+        let admin_token = r.long_secret("ADMIN_TOKEN", "characters");
         let jwt = load_jwt(&mut r);
         let jobs = load_jobs(&mut r);
-        let webhook_secret = secret(source, "WEBHOOK_SIGNING_SECRET");
-        if webhook_secret
-            .as_ref()
-            .is_some_and(|secret| secret.expose().len() < 32)
-        {
-            r.errors
-                .push("WEBHOOK_SIGNING_SECRET must be at least 32 characters".to_owned());
-        }
+        let webhook_secret = r.long_secret("WEBHOOK_SIGNING_SECRET", "characters");
         let teams: BTreeMap<String, TeamSettings> =
             parse_json_var(source, "TEAMS", "{}", &mut r.errors);
         for (team, settings) in &teams {
@@ -661,6 +646,20 @@ impl Reader<'_> {
         }
     }
 
+    /// The secret `name` (see [`secret`]). One shorter than 32 `unit` is an error: it could
+    /// be guessed, and nothing it protects is started with it.
+    fn long_secret(&mut self, name: &str, unit: &str) -> Option<Secret> {
+        let secret = secret(self.source, name);
+        if secret
+            .as_ref()
+            .is_some_and(|secret| secret.expose().len() < 32)
+        {
+            self.errors
+                .push(format!("{name} must be at least 32 {unit}"));
+        }
+        secret
+    }
+
     /// The integer var `name` within `min..=max`, or `default` when unset.
     fn number(&mut self, name: &str, default: u32, min: u32, max: u32) -> u32 {
         let Some(text) = self.source.var(name) else {
@@ -682,18 +681,11 @@ impl Reader<'_> {
 fn load_jwt(r: &mut Reader) -> Option<JwtConfig> {
     let source = r.source;
     let text = |name: &str| source.var(name).filter(|value| !value.trim().is_empty());
-    let hs256_secret = secret(source, "JWT_HS256_SECRET");
+    let hs256_secret = r.long_secret("JWT_HS256_SECRET", "bytes (RFC 7518)");
     let jwks_url = text("JWT_JWKS_URL");
     let inline = text("JWT_JWKS");
     if hs256_secret.is_none() && jwks_url.is_none() && inline.is_none() {
         return None;
-    }
-    if hs256_secret
-        .as_ref()
-        .is_some_and(|secret| secret.expose().len() < 32)
-    {
-        r.errors
-            .push("JWT_HS256_SECRET must be at least 32 bytes (RFC 7518)".to_owned());
     }
     if let Some(url) = &jwks_url {
         let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
