@@ -21,7 +21,8 @@ pub fn random_u32() -> u32 {
     random_bytes::<4>().map_or(0, u32::from_le_bytes)
 }
 
-fn subtle() -> Option<SubtleCrypto> {
+/// `crypto.subtle`, if the runtime has it.
+pub fn subtle() -> Option<SubtleCrypto> {
     let scope = js_sys::global().unchecked_into::<WorkerGlobalScope>();
     scope.crypto().ok().map(|crypto| crypto.subtle())
 }

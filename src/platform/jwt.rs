@@ -11,10 +11,11 @@ use std::time::Duration;
 use futures_util::future::{select, Either};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{CryptoKey, SubtleCrypto, WorkerGlobalScope};
+use web_sys::{CryptoKey, SubtleCrypto};
 use worker::{Delay, Fetch, Method, Request, RequestInit};
 
 use super::clock::now_ms;
+use super::crypto;
 use super::fetch::{read_capped, Body};
 use crate::auth::jwt::{self, invalid_token, parse_jwks, select_key, Algorithm, Parsed, PublicKey};
 use crate::auth::Principal;
@@ -129,11 +130,7 @@ async fn fetch_jwks(url: &str) -> Option<Vec<PublicKey>> {
 }
 
 fn subtle() -> Result<SubtleCrypto, GatewayError> {
-    js_sys::global()
-        .unchecked_into::<WorkerGlobalScope>()
-        .crypto()
-        .map(|crypto| crypto.subtle())
-        .map_err(|_| invalid_token("WebCrypto is unavailable"))
+    crypto::subtle().ok_or_else(|| invalid_token("WebCrypto is unavailable"))
 }
 
 fn js_object(json: &str) -> Result<js_sys::Object, GatewayError> {
