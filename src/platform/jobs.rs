@@ -8,7 +8,7 @@
 //! against its owner's concurrency (for the lease's lifetime at most) and its estimated
 //! cost is held against the budgets.
 
-use worker::{Env, MessageBuilder, Request};
+use worker::{Env, Request};
 
 use super::background::Background;
 use super::clock::{new_request_id, now_ms};
@@ -40,7 +40,7 @@ pub async fn submit(
     origin: &str,
     exchange: &mut Exchange,
 ) -> Result<Reply, GatewayError> {
-    refuse_anonymous(&caller.principal)?;
+    let store = own_store(env, &caller.principal)?;
     let key = req.headers().get("idempotency-key").ok().flatten();
     if let Some(key) = &key {
         check_idempotency_key(key)?;
@@ -57,7 +57,6 @@ pub async fn submit(
         request, resolved, ..
     } = prepare(&submission.request, config, caller, &mut exchange.log)?;
     let fingerprint = sha256_hex(&body).await?;
-    let store = JobStoreStub::open(env, &caller.principal.id)?;
     if let Some(key) = &key {
         if let Some(job) = store.find(key).await? {
             return replayed(job, &fingerprint, exchange);
@@ -75,7 +74,9 @@ pub async fn submit(
     job.status_url = format!("{origin}/v1/jobs/{}", job.id);
     job.idempotency_key = key;
     job.webhook = webhook;
-    job.lease = settlement.as_ref().map(|_| exchange.log.request_id.clone());
+    job.lease = settlement
+        .as_ref()
+        .map(|settlement| settlement.lease().to_owned());
     let request = serde_json::to_string(&request)
         .map_err(|_| GatewayError::new(ErrorKind::Internal, "the request could not be kept"))?;
     // Until the job is queued, an error drops the settlement, which refunds the admission.
@@ -88,7 +89,7 @@ pub async fn submit(
         return replayed(job, &fingerprint, exchange);
     }
     let task = task(TaskKind::Run, &caller.principal, &job.id);
-    if let Err(error) = enqueue(env, &task, 0).await {
+    if let Err(error) = enqueue(env, &task).await {
         let _ = store.delete(&job.id).await;
         return Err(error);
     }
@@ -101,8 +102,7 @@ pub async fn submit(
 
 /// `GET /v1/jobs/{id}`: the caller's job, or 404 (also for other principals' jobs).
 pub async fn get(env: &Env, caller: &Caller, id: &str) -> Result<Reply, GatewayError> {
-    refuse_anonymous(&caller.principal)?;
-    let store = JobStoreStub::open(env, &caller.principal.id)?;
+    let store = own_store(env, &caller.principal)?;
     let job = store.get(id).await?.ok_or_else(|| not_found(id))?;
     Ok(Reply::Now(job_response(&job, 200)))
 }
@@ -116,8 +116,7 @@ pub async fn cancel(
     id: &str,
     background: &Background,
 ) -> Result<Reply, GatewayError> {
-    refuse_anonymous(&caller.principal)?;
-    let store = JobStoreStub::open(env, &caller.principal.id)?;
+    let store = own_store(env, &caller.principal)?;
     let reply = store.change(id, Change::Cancel, config.jobs.ttl_s).await?;
     let job = reply.job.ok_or_else(|| not_found(id))?;
     if let Some(conflict) = reply.conflict {
@@ -145,19 +144,20 @@ pub async fn ended(env: &Env, job: &Job, principal_id: &str, background: &Backgr
             job: job.id.clone(),
         };
         // Without the queue the webhook is not sent; the job's status is still polled.
-        let _ = enqueue(env, &task, 0).await;
+        let _ = enqueue(env, &task).await;
     }
 }
 
-/// Jobs belong to a principal; callers without a key or token have none.
-fn refuse_anonymous(principal: &Principal) -> Result<(), GatewayError> {
+/// The caller's job store. Jobs belong to a principal; callers without a key or token
+/// have none (401).
+fn own_store(env: &Env, principal: &Principal) -> Result<JobStoreStub, GatewayError> {
     if principal.via == "anonymous" {
         return Err(GatewayError::new(
             ErrorKind::InvalidApiKey,
             "jobs need an API key or a JWT: the job belongs to the caller",
         ));
     }
-    Ok(())
+    JobStoreStub::open(env, &principal.id)
 }
 
 /// The webhook for `url`, if webhooks are on and the URL may be used.
@@ -241,8 +241,9 @@ fn task(kind: TaskKind, principal: &Principal, job: &str) -> Task {
     }
 }
 
-/// Sends `task` to the jobs queue, delivered after `delay_s` seconds.
-pub async fn enqueue(env: &Env, task: &Task, delay_s: u32) -> Result<(), GatewayError> {
+/// Sends `task` to the jobs queue. (A task is retried later by the consumer, through the
+/// message's own retry delay, never sent again.)
+async fn enqueue(env: &Env, task: &Task) -> Result<(), GatewayError> {
     let unavailable = |why: &str| {
         GatewayError::new(
             ErrorKind::JobsUnavailable,
@@ -253,9 +254,8 @@ pub async fn enqueue(env: &Env, task: &Task, delay_s: u32) -> Result<(), Gateway
         .queue(QUEUE_BINDING)
         .map_err(|_| unavailable("its binding is missing"))?;
     let text = serde_json::to_string(task).map_err(|_| unavailable("bad task"))?;
-    let message = MessageBuilder::new(text).delay_seconds(delay_s).build();
     queue
-        .send(message)
+        .send(text)
         .await
         .map_err(|_| unavailable("the message was not accepted"))
 }

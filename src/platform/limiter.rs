@@ -565,10 +565,15 @@ impl Settlement {
         self
     }
 
+    /// The lease's name, for a later invocation to [`Settlement::resume`] it.
+    pub fn lease(&self) -> &str {
+        &self.lease
+    }
+
     /// Leaves the lease open for a later invocation to settle (a queued job's, through
-    /// [`Settlement::resume`]) and returns its name.
-    pub fn postpone(mut self) -> String {
-        std::mem::take(&mut self.lease)
+    /// [`Settlement::resume`]).
+    pub fn postpone(mut self) {
+        self.lease.clear();
     }
 
     /// The settlement of the principal `principal_id`'s lease `lease`, postponed by an
