@@ -573,22 +573,23 @@ pub fn after_attempt(
             None => (Change::Succeed { result, usage }, None),
         },
         Err(error) if is_retryable(&error) => {
-            let delay_s = retry_delay_s(
-                attempts,
-                config.retry_base_delay_s,
-                config.retry_max_delay_s,
-            );
+            let delay_s = config.retry_delay_s(attempts);
             (Change::Requeue(JobError::of(&error)), Some(delay_s))
         }
         Err(error) => (Change::Fail(JobError::of(&error)), None),
     }
 }
 
-/// The wait before attempt `attempt + 1` of a job or webhook that has failed `attempt`
-/// times (1 or more): `base × 2^(attempt - 1)`, capped at `max`, in seconds.
-pub fn retry_delay_s(attempt: u32, base_s: u32, max_s: u32) -> u32 {
-    let doublings = attempt.saturating_sub(1).min(31);
-    base_s.saturating_mul(1 << doublings).min(max_s)
+impl JobsConfig {
+    /// The wait before attempt `attempt + 1` of a job or webhook that has failed `attempt`
+    /// times (1 or more): `JOB_RETRY_BASE_DELAY_SECONDS × 2^(attempt - 1)`, capped at
+    /// `JOB_RETRY_MAX_DELAY_SECONDS`, in seconds.
+    pub fn retry_delay_s(&self, attempt: u32) -> u32 {
+        let doublings = attempt.saturating_sub(1).min(31);
+        self.retry_base_delay_s
+            .saturating_mul(1 << doublings)
+            .min(self.retry_max_delay_s)
+    }
 }
 
 #[cfg(test)]
@@ -869,13 +870,7 @@ mod tests {
 
     #[test]
     fn an_attempt_succeeds_fails_or_is_retried_later() {
-        let config = JobsConfig {
-            ttl_s: 60,
-            retry_base_delay_s: 10,
-            retry_max_delay_s: 300,
-            webhook_timeout_ms: 1_000,
-            callbacks: callback::CallbackPolicy::default(),
-        };
+        let config = retrying(10, 300);
         let answer = json!({"object": "chat.completion"});
         let (change, retry) = after_attempt(Ok((answer.clone(), Usage::new(1, 2))), 1, &config);
         assert_eq!(
@@ -903,14 +898,26 @@ mod tests {
         assert_eq!(retry, None);
     }
 
+    /// Jobs settings with these retry delays.
+    fn retrying(base_s: u32, max_s: u32) -> JobsConfig {
+        JobsConfig {
+            ttl_s: 60,
+            retry_base_delay_s: base_s,
+            retry_max_delay_s: max_s,
+            webhook_timeout_ms: 1_000,
+            callbacks: callback::CallbackPolicy::default(),
+        }
+    }
+
     #[test]
     fn retry_delays_double_up_to_the_cap() {
+        let config = retrying(5, 60);
         let delays: Vec<u32> = (1..=6)
-            .map(|attempt| retry_delay_s(attempt, 5, 60))
+            .map(|attempt| config.retry_delay_s(attempt))
             .collect();
         assert_eq!(delays, [5, 10, 20, 40, 60, 60]);
-        assert_eq!(retry_delay_s(100, 5, 600), 600);
-        assert_eq!(retry_delay_s(3, 0, 60), 0);
+        assert_eq!(retrying(5, 600).retry_delay_s(100), 600);
+        assert_eq!(retrying(0, 60).retry_delay_s(3), 0);
     }
 
     #[test]

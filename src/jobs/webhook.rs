@@ -8,6 +8,8 @@
 
 use serde_json::{json, Value};
 
+use super::Delivery;
+
 /// The header carrying the signature.
 pub const SIGNATURE_HEADER: &str = "x-gateway-signature";
 
@@ -33,25 +35,15 @@ pub fn event_body(event: &str, event_id: &str, created_s: u64, job: Value) -> St
     .to_string()
 }
 
-/// What a delivery attempt's result means.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// The receiver took it (2xx).
-    Delivered,
-    /// The receiver says the hook is gone (410): no more attempts.
-    Gone,
-    /// Anything else (another status, including redirects, which are not followed; a
-    /// timeout; a network error): try again later.
-    Retry,
-}
-
-impl Outcome {
-    /// The outcome of a delivery the receiver answered with `status`.
+impl Delivery {
+    /// What a delivery the receiver answered with `status` comes to: 2xx delivered; 410
+    /// (the hook is gone) abandoned; anything else (another status, including redirects,
+    /// which are not followed) tried again, as are timeouts and network errors.
     pub fn of_status(status: u16) -> Self {
         match status {
-            200..=299 => Outcome::Delivered,
-            410 => Outcome::Gone,
-            _ => Outcome::Retry,
+            200..=299 => Delivery::Delivered,
+            410 => Delivery::Abandoned,
+            _ => Delivery::Retrying,
         }
     }
 }
@@ -81,11 +73,11 @@ mod tests {
 
     #[test]
     fn only_2xx_delivers_and_only_410_stops() {
-        assert_eq!(Outcome::of_status(200), Outcome::Delivered);
-        assert_eq!(Outcome::of_status(204), Outcome::Delivered);
-        assert_eq!(Outcome::of_status(410), Outcome::Gone);
+        assert_eq!(Delivery::of_status(200), Delivery::Delivered);
+        assert_eq!(Delivery::of_status(204), Delivery::Delivered);
+        assert_eq!(Delivery::of_status(410), Delivery::Abandoned);
         for status in [301, 302, 400, 401, 404, 429, 500, 503] {
-            assert_eq!(Outcome::of_status(status), Outcome::Retry, "{status}");
+            assert_eq!(Delivery::of_status(status), Delivery::Retrying, "{status}");
         }
     }
 }

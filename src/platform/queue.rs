@@ -28,12 +28,8 @@ use super::metrics::Observer;
 use crate::api::chat::{ChatRequest, Usage};
 use crate::config::Config;
 use crate::error::{ErrorKind, GatewayError};
-use crate::jobs::webhook::{
-    event_body, signature_header, signed_payload, Outcome, SIGNATURE_HEADER,
-};
-use crate::jobs::{
-    after_attempt, retry_delay_s, Change, Delivery, Job, Task, TaskKind, WebhookStatus,
-};
+use crate::jobs::webhook::{event_body, signature_header, signed_payload, SIGNATURE_HEADER};
+use crate::jobs::{after_attempt, Change, Delivery, Job, Task, TaskKind, WebhookStatus};
 use crate::observe::log::RequestLog;
 use crate::output::AnswerMeta;
 use crate::upstream::{resolve, HttpCall};
@@ -272,34 +268,28 @@ impl Consumer<'_> {
         let (outcome, detail) = match self.post(&job, event, &webhook.url).await {
             Ok(status) => {
                 log.status = status;
-                (Outcome::of_status(status), status.to_string())
+                (Delivery::of_status(status), status.to_string())
             }
             Err(error) => {
                 log.status = error.status();
                 log.error = Some(error.code().to_owned());
+                // A URL no longer allowed stays so; anything else may pass next time.
                 let outcome = match error.kind {
-                    ErrorKind::InvalidCallbackUrl => Outcome::Gone,
-                    _ => Outcome::Retry,
+                    ErrorKind::InvalidCallbackUrl => Delivery::Abandoned,
+                    _ => Delivery::Retrying,
                 };
                 (outcome, error.code().to_owned())
             }
         };
         log.latency_ms = now_ms().saturating_sub(log.ts);
         self.observer().emit(&mut log);
-        let (delivery, verdict) = match outcome {
-            Outcome::Delivered => (Delivery::Delivered, Verdict::Done),
-            Outcome::Gone => (Delivery::Abandoned, Verdict::Done),
-            Outcome::Retry => {
-                let jobs = &self.config.jobs;
-                let attempt = webhook.attempts + 1;
-                let delay = retry_delay_s(attempt, jobs.retry_base_delay_s, jobs.retry_max_delay_s);
-                (Delivery::Retrying, Verdict::RetryIn(delay))
+        let verdict = match outcome {
+            Delivery::Retrying => {
+                Verdict::RetryIn(self.config.jobs.retry_delay_s(webhook.attempts + 1))
             }
+            Delivery::Delivered | Delivery::Abandoned => Verdict::Done,
         };
-        let change = Change::Delivery {
-            outcome: delivery,
-            detail,
-        };
+        let change = Change::Delivery { outcome, detail };
         store
             .change(&task.job, change, self.config.jobs.ttl_s)
             .await?;
