@@ -220,7 +220,8 @@ pub struct Job {
     /// The submission's `Idempotency-Key`.
     #[serde(default)]
     pub idempotency_key: Option<String>,
-    /// SHA-256 of the submitted body: a second submission with the same key must match.
+    /// SHA-256 of the submitted body, when it had an idempotency key (a second submission
+    /// with the same key must match); empty otherwise.
     pub fingerprint: String,
     /// The rate-limit lease the submission was admitted under, settled when the job
     /// ends (none when the caller is not limited).

@@ -95,7 +95,11 @@ impl DurableObject for JobStore {
             .and_then(|request| self.apply(request));
         match result {
             Ok(reply) => {
-                self.schedule_alarm().await;
+                // Only a change can move the earliest expiry (a deletion leaves at worst an
+                // early alarm that finds nothing); polls skip the query.
+                if reply.changed {
+                    self.schedule_alarm().await;
+                }
                 Response::ok(serde_json::to_string(&reply).unwrap_or_default())
             }
             Err(problem) => Response::error(problem, 500),
