@@ -57,6 +57,10 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// The default `MAX_MESSAGE_CHARS`: the longest text the guards are built to scan in one
+/// message (their property tests go up to it).
+pub const DEFAULT_MAX_MESSAGE_CHARS: usize = 200_000;
+
 /// Bounds on what a client may send.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RequestLimits {
@@ -258,7 +262,12 @@ impl Config {
         let limits = RequestLimits {
             max_body_bytes: r.number("MAX_BODY_BYTES", 1_048_576, 1_024, 100 * 1_048_576) as usize,
             max_messages: r.number("MAX_MESSAGES", 256, 1, 100_000) as usize,
-            max_message_chars: r.number("MAX_MESSAGE_CHARS", 200_000, 1, 100_000_000) as usize,
+            max_message_chars: r.number(
+                "MAX_MESSAGE_CHARS",
+                DEFAULT_MAX_MESSAGE_CHARS as u32,
+                1,
+                100_000_000,
+            ) as usize,
             max_output_tokens: r.number("MAX_OUTPUT_TOKENS", 32_768, 1, 10_000_000),
         };
         let resilience = load_resilience(&mut r);

@@ -5,3 +5,6 @@ pub mod pii;
 pub mod prompt;
 pub mod sanitize;
 pub mod validate;
+
+#[cfg(test)]
+mod hostile;

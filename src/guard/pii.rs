@@ -28,6 +28,12 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Whether a match of this kind may have spaces inside (numbers in groups), and so
+    /// may grow past a space.
+    fn may_span_spaces(self) -> bool {
+        matches!(self, Kind::Phone | Kind::Card | Kind::Ssn | Kind::Iban)
+    }
+
     /// The marker the match is replaced with.
     pub fn marker(self) -> &'static str {
         match self {
@@ -57,28 +63,110 @@ pub struct Match {
 /// and 8 spaces); with the trailing word it bounds what the stream redactor holds back.
 const MAX_SPACED_MATCH: usize = 48;
 /// The longest word held back while it might still grow into an address or a token; a
-/// longer unbroken word is released (and redacted only within what has arrived).
+/// longer unbroken word is released (and redacted only within what has arrived), unless
+/// it looks like a secret.
 const MAX_HELD_WORD: usize = 2_048;
+/// The longest word held back when it looks like a secret (it holds one of
+/// [`SECRET_PREFIXES`] or `eyJ`): long enough for any JWT a browser would carry. A longer
+/// one is replaced whole, as a secret, without waiting for its end.
+pub const MAX_SECRET_WORD: usize = 16 * 1024;
+
+/// The longest local part of an email address (RFC 5321).
+const MAX_EMAIL_LOCAL: usize = 64;
+/// The longest domain name (RFC 1035).
+const MAX_EMAIL_DOMAIN: usize = 253;
+/// The longest text of an IP address: an IPv6 address with an embedded IPv4 one.
+const MAX_IP_TEXT: usize = 45;
+/// The longest text of a phone number: 15 digits and the separators between them.
+const MAX_PHONE_TEXT: usize = 40;
+
+/// Credential prefixes and the shortest body after each that counts as a secret.
+const SECRET_PREFIXES: [(&[u8], usize); 9] = [
+    (b"sk-", 20),
+    (b"sk_live_", 16),
+    (b"ghp_", 30),
+    (b"github_pat_", 30),
+    (b"xoxb-", 20),
+    (b"xoxp-", 20),
+    (b"AIza", 30),
+    (b"AKIA", 16),
+    (b"hf_", 30),
+];
+/// How a JWT starts: the base64url of `{"`.
+const JWT_PREFIX: &[u8] = b"eyJ";
 
 /// Finds a match of one kind starting at a byte offset: its end, if there is one.
-type Scanner = fn(&[u8], usize) -> Option<usize>;
+type Scanner = fn(&mut Text, usize) -> Option<usize>;
+
+/// The text being scanned, with what the scanners remember between the offsets they are
+/// asked about.
+struct Text<'a> {
+    bytes: &'a [u8],
+    /// The token runs the secret scan measured last, one for each part of a JWT (a key's
+    /// body counts as a first part): every offset inside one reads its end without
+    /// counting it again.
+    token_runs: [RunEnd; 3],
+    /// The run of secret bytes (a token's and dots) the last secret scan measured.
+    secret_run: RunEnd,
+}
+
+/// The end of a run of bytes of one class, remembered for the run last measured: offsets
+/// are asked in increasing order, so a text that is one long run costs one pass however
+/// many scanner starts it holds.
+struct RunEnd {
+    class: fn(u8) -> bool,
+    start: usize,
+    end: usize,
+}
+
+impl RunEnd {
+    fn new(class: fn(u8) -> bool) -> Self {
+        RunEnd {
+            class,
+            start: 0,
+            end: 0,
+        }
+    }
+
+    /// Where the run of `class` bytes starting at `at` ends.
+    fn from(&mut self, bytes: &[u8], at: usize) -> usize {
+        if !(self.start..self.end).contains(&at) {
+            self.start = at;
+            self.end = at + count_while(bytes, at, self.class);
+        }
+        self.end
+    }
+}
 
 /// Every match in `text`, in order, not overlapping (secrets first, then the kinds with
-/// checksums, then the rest; earlier kinds win overlaps).
+/// checksums, then the rest; earlier kinds win overlaps). Each scanner looks a bounded
+/// number of bytes ahead of a start, or reads a run's end from what it remembers, so the
+/// cost is linear in the text.
 pub fn find(text: &str) -> Vec<Match> {
+    find_after(text, 0)
+}
+
+/// Like [`find`], for matches that start at `from` or later: the bytes before it are
+/// context (what precedes a start decides whether it is one).
+fn find_after(text: &str, from: usize) -> Vec<Match> {
     let bytes = text.as_bytes();
+    let mut scanned = Text {
+        bytes,
+        token_runs: [(); 3].map(|_| RunEnd::new(is_token)),
+        secret_run: RunEnd::new(is_secret_byte),
+    };
     let mut found: Vec<Match> = Vec::new();
     let scanners: [(Kind, Scanner); 7] = [
         (Kind::Secret, secret_at),
-        (Kind::Email, email_at),
-        (Kind::Iban, iban_at),
-        (Kind::Card, card_at),
-        (Kind::Ssn, ssn_at),
-        (Kind::Ip, ip_at),
-        (Kind::Phone, phone_at),
+        (Kind::Email, |text, at| email_at(text.bytes, at)),
+        (Kind::Iban, |text, at| iban_at(text.bytes, at)),
+        (Kind::Card, |text, at| card_at(text.bytes, at)),
+        (Kind::Ssn, |text, at| ssn_at(text.bytes, at)),
+        (Kind::Ip, |text, at| ip_at(text.bytes, at)),
+        (Kind::Phone, |text, at| phone_at(text.bytes, at)),
     ];
     // Matches start where a word does (or at punctuation): found once for all scanners.
-    let starts: Vec<usize> = (0..bytes.len())
+    let starts: Vec<usize> = (from..bytes.len())
         .filter(|&at| at == 0 || !is_word(bytes[at - 1]))
         .collect();
     // Bytes inside a match found so far: a later (lower-priority) scanner may not overlap.
@@ -90,7 +178,7 @@ pub fn find(text: &str) -> Vec<Match> {
             if at < free_from || taken[at] {
                 continue;
             }
-            if let Some(end) = scan(bytes, at) {
+            if let Some(end) = scan(&mut scanned, at) {
                 let end_ok = end == bytes.len() || !is_word(bytes[end]);
                 if end_ok && !taken[at..end].contains(&true) {
                     found.push(Match {
@@ -116,8 +204,14 @@ pub fn redact(text: &str) -> String {
 /// `text` with `matches` (in order, not overlapping, within `text`) replaced by their
 /// markers.
 fn replace(text: &str, matches: &[Match]) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut at = 0;
+    replace_after(text, 0, matches)
+}
+
+/// `text[from..]` with `matches` (in order, not overlapping, within it) replaced by their
+/// markers.
+fn replace_after(text: &str, from: usize, matches: &[Match]) -> String {
+    let mut out = String::with_capacity(text.len() - from);
+    let mut at = from;
     for m in matches {
         out.push_str(&text[at..m.start]);
         out.push_str(m.kind.marker());
@@ -142,53 +236,209 @@ pub fn redact_request(request: &mut ChatRequest) -> u32 {
 }
 
 /// Redacts text that arrives in pieces.
+///
+/// Each piece costs time linear in itself and in what is held: a piece that only makes
+/// the trailing word longer releases nothing and is not scanned again (see
+/// [`StreamRedactor::push`]), and what is held is bounded by the longest word
+/// ([`MAX_HELD_WORD`], or [`MAX_SECRET_WORD`] for a word that looks like a secret) and
+/// [`MAX_SPACED_MATCH`]. The last few released bytes are kept as context, so that text
+/// after a cut is scanned as it would be in the whole text.
 #[derive(Debug, Default)]
 pub struct StreamRedactor {
+    /// Released context (the first `context` bytes), then the text held back.
     pending: String,
+    /// How many bytes at the start of `pending` were released already.
+    context: usize,
+    /// Where the trailing word of the held text starts (after its last whitespace).
+    word_start: usize,
+    /// The last scan held the trailing word and at least [`MAX_SPACED_MATCH`] bytes of it
+    /// had arrived: making it longer cannot release anything.
+    settled: bool,
+    /// The secret still being written at the end of `pending`, if one is.
+    open_secret: OpenSecret,
+    /// A secret too long to hold was replaced: the rest of it is dropped as it arrives.
+    dropping_secret: bool,
+}
+
+/// How many released bytes are kept before the held text: the scanners look at most two
+/// bytes back from a start (an IP address is not the tail of a dotted number).
+const CONTEXT: usize = 4;
+
+/// What the redactor knows about the run of secret bytes (letters, digits, `_`, `-`, `.`)
+/// at the end of its pending text.
+#[derive(Debug, Default)]
+struct OpenSecret {
+    /// Where the run starts.
+    run_start: usize,
+    /// How far it was searched for a secret's prefix.
+    searched_to: usize,
+    /// Where the first secret in it starts.
+    found: Option<usize>,
+}
+
+impl OpenSecret {
+    /// Where a secret starts in the run at the end of `text` (not before `from`),
+    /// searching only the bytes not searched before (a run is searched once, however
+    /// many pieces it arrives in).
+    fn find(&mut self, text: &[u8], from: usize) -> Option<usize> {
+        if self.found.is_none() {
+            // A prefix may straddle what was searched and what is new.
+            let first = from
+                .max(self.run_start)
+                .max(self.searched_to.saturating_sub(16));
+            self.found = (first..text.len()).find(|&at| {
+                let starts = at == self.run_start || !is_word(text[at - 1]);
+                starts && starts_like_secret(&text[at..])
+            });
+            self.searched_to = text.len();
+        }
+        self.found
+    }
+
+    /// Takes in `piece`, appended to a text that was `before` bytes long.
+    fn extend(&mut self, before: usize, piece: &[u8]) {
+        if let Some(last) = piece.iter().rposition(|b| !is_secret_byte(*b)) {
+            *self = OpenSecret {
+                run_start: before + last + 1,
+                searched_to: before + last + 1,
+                found: None,
+            };
+        }
+    }
+
+    /// The same run after the first `dropped` bytes of the text were dropped.
+    fn shift(&mut self, dropped: usize) {
+        self.run_start = self.run_start.saturating_sub(dropped);
+        self.searched_to = self.searched_to.saturating_sub(dropped);
+        self.found = self.found.and_then(|at| at.checked_sub(dropped));
+    }
 }
 
 impl StreamRedactor {
     /// Takes in `piece`; returns the redacted text that can be released now.
     pub fn push(&mut self, piece: &str) -> String {
+        let mut piece = piece;
+        if self.dropping_secret {
+            piece = piece.trim_start_matches(|c: char| c.is_ascii() && is_secret_byte(c as u8));
+            if piece.is_empty() {
+                return String::new();
+            }
+            self.dropping_secret = false;
+        }
+        let before = self.pending.len();
         self.pending.push_str(piece);
+        self.open_secret.extend(before, piece.as_bytes());
+        let spaced = piece.rfind(char::is_whitespace).map(|at| {
+            let space = piece[at..].chars().next().map_or(1, char::len_utf8);
+            self.word_start = before + at + space;
+        });
+        self.word_start = self.word_start.max(self.context);
+        let word = self.pending.len() - self.word_start;
+        let mut limit = MAX_HELD_WORD;
+        let secret = |redactor: &mut Self| {
+            let text = redactor.pending.as_bytes();
+            redactor.open_secret.find(text, redactor.context).is_some()
+        };
+        if word > MAX_HELD_WORD && secret(self) {
+            limit = MAX_SECRET_WORD;
+        }
+        if word > MAX_SECRET_WORD && limit == MAX_SECRET_WORD {
+            return self.replace_open_secret();
+        }
+        // A piece without whitespace only makes the trailing word longer. While the word
+        // is all that is held, or a scan already held it and enough of it (so no digit
+        // near the cut and no match before it changes), nothing more can be released.
+        let growing = spaced.is_none() && (self.word_start == self.context || self.settled);
+        if growing && word <= limit {
+            return String::new();
+        }
+        self.release(limit)
+    }
+
+    /// Releases what can no longer become (part of) a match, redacted.
+    fn release(&mut self, limit: usize) -> String {
         let text = &self.pending;
+        let held = self.context;
         // Hold the trailing word (an address or token may still be growing) and, when the
         // last few dozen bytes have a digit, everything from the word holding the first of
         // them (a spaced number may still be growing). Text without digits waits for its
         // word to end, no longer.
         let word_start_before = |at: usize| {
-            text[..at]
-                .rfind(|c: char| c.is_whitespace())
-                .map_or(0, |space| space + 1)
+            let after_space = text[..at].rfind(char::is_whitespace).map_or(0, |space| {
+                space + text[space..].chars().next().map_or(1, char::len_utf8)
+            });
+            after_space.max(held)
         };
-        let mut cut = word_start_before(text.len());
-        if text.len() - cut > MAX_HELD_WORD {
+        let mut cut = self.word_start;
+        if text.len() - cut > limit {
             cut = text.len();
         }
         let tail = text.ceil_char_boundary(text.len().saturating_sub(MAX_SPACED_MATCH));
         if let Some(digit) = text[tail..].find(|c: char| c.is_ascii_digit()) {
-            cut = cut.min(word_start_before(tail + digit).max(tail.saturating_sub(4)));
+            let number_start = word_start_before(tail + digit).max(tail.saturating_sub(4));
+            cut = cut.min(number_start);
         }
-        let mut cut = text.floor_char_boundary(cut);
-        let matches = find(text);
-        // Never cut through a match, nor release one that ends near the cut: it might
-        // grow.
-        if let Some(m) = matches
-            .iter()
-            .find(|m| m.start < cut && m.end + MAX_SPACED_MATCH > cut)
-        {
+        let mut cut = text.floor_char_boundary(cut).max(held);
+        let matches = find_after(text, held);
+        // Never cut through a match, nor release one that ends near the cut and may still
+        // grow: one of a kind written with spaces, or one in the trailing word.
+        if let Some(m) = matches.iter().find(|m| {
+            let through = m.start < cut && m.end > cut;
+            let growing = m.start < cut
+                && m.end + MAX_SPACED_MATCH > cut
+                && (m.kind.may_span_spaces() || m.end >= self.word_start);
+            through || growing
+        }) {
             cut = m.start;
         }
         let released = matches.iter().take_while(|m| m.end <= cut).count();
-        let out = replace(&text[..cut], &matches[..released]);
-        self.pending.drain(..cut);
+        let out = replace_after(&text[..cut], held, &matches[..released]);
+        // Keep the last few released bytes as the context of what follows.
+        let keep = text.floor_char_boundary(cut.saturating_sub(CONTEXT));
+        self.pending.drain(..keep);
+        self.context = cut - keep;
+        self.word_start = self.word_start.max(cut) - keep;
+        self.settled = self.pending.len() - self.word_start >= MAX_SPACED_MATCH + 4;
+        self.open_secret.shift(keep);
+        out
+    }
+
+    /// Replaces the secret being written at the end of the pending text, which outgrew
+    /// [`MAX_SECRET_WORD`], without waiting for its end: what precedes it goes out
+    /// redacted, then the marker; the rest of the secret is dropped as it arrives.
+    fn replace_open_secret(&mut self) -> String {
+        let held = self.context;
+        let start = self
+            .open_secret
+            .find(self.pending.as_bytes(), held)
+            .unwrap_or(held);
+        let before = &self.pending[..start];
+        let mut out = replace_after(before, held, &find_after(before, held));
+        out.push_str(Kind::Secret.marker());
+        *self = StreamRedactor {
+            dropping_secret: true,
+            ..StreamRedactor::default()
+        };
         out
     }
 
     /// The rest, redacted, at the end of the text.
     pub fn finish(&mut self) -> String {
-        redact(&std::mem::take(&mut self.pending))
+        let rest = std::mem::take(&mut self.pending);
+        let held = self.context;
+        *self = StreamRedactor::default();
+        replace_after(&rest, held, &find_after(&rest, held))
     }
+}
+
+/// Whether `text` starts with a credential prefix or a JWT's.
+fn starts_like_secret(text: &[u8]) -> bool {
+    text.starts_with(JWT_PREFIX) || SECRET_PREFIXES.iter().any(|(p, _)| text.starts_with(p))
+}
+
+/// The bytes a secret is written in: a token's, and the dots between a JWT's parts.
+fn is_secret_byte(b: u8) -> bool {
+    is_token(b) || b == b'.'
 }
 
 /// Letters (of any script: bytes of multi-byte characters count), digits and `_`.
@@ -203,17 +453,36 @@ fn count_while(bytes: &[u8], at: usize, test: impl Fn(u8) -> bool) -> usize {
         .count()
 }
 
-/// `local@domain.tld`, starting at the local part.
+/// The bytes of a token: letters, digits, `_` and `-` (API keys, base64url).
+fn is_token(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
+}
+
+/// `count_while` that looks at most `max` bytes ahead: the count, `max + 1` meaning more.
+fn count_at_most(bytes: &[u8], at: usize, max: usize, test: impl Fn(u8) -> bool) -> usize {
+    let end = bytes.len().min(at.saturating_add(max + 1));
+    count_while(&bytes[..end], at, test)
+}
+
+/// `local@domain.tld`, starting at the local part (at most 64 bytes before the `@`, 253
+/// after it).
 fn email_at(bytes: &[u8], at: usize) -> Option<usize> {
     // Internationalized addresses (RFC 6531) have UTF-8 local parts and domains.
     let local = |b: u8| b.is_ascii_alphanumeric() || b >= 0x80 || b"._%+-".contains(&b);
-    let local_len = count_while(bytes, at, local);
-    if local_len == 0 || bytes.get(at + local_len) != Some(&b'@') || bytes[at] == b'.' {
+    let local_len = count_at_most(bytes, at, MAX_EMAIL_LOCAL, local);
+    if local_len == 0
+        || local_len > MAX_EMAIL_LOCAL
+        || bytes.get(at + local_len) != Some(&b'@')
+        || bytes[at] == b'.'
+    {
         return None;
     }
     let domain_start = at + local_len + 1;
     let domain = |b: u8| b.is_ascii_alphanumeric() || b >= 0x80 || b == b'-' || b == b'.';
-    let mut domain_len = count_while(bytes, domain_start, domain);
+    let mut domain_len = count_at_most(bytes, domain_start, MAX_EMAIL_DOMAIN, domain);
+    if domain_len > MAX_EMAIL_DOMAIN {
+        return None;
+    }
     while domain_len > 0 && matches!(bytes[domain_start + domain_len - 1], b'.' | b'-') {
         domain_len -= 1;
     }
@@ -356,19 +625,21 @@ fn iban_at(bytes: &[u8], at: usize) -> Option<usize> {
 }
 
 /// An IPv4 address (four octets 0–255) or an IPv6 address (parsed by the standard
-/// library, with at least two colons).
+/// library, with at least two colons), at most [`MAX_IP_TEXT`] bytes.
 fn ip_at(bytes: &[u8], at: usize) -> Option<usize> {
     // An address starts with a digit (IPv4) or has a colon (IPv6): words like `bead` or
     // `cafe` are left before the costlier parse below.
     if !bytes[at].is_ascii_digit() && !bytes[at..].iter().take(40).any(|b| *b == b':') {
         return None;
     }
-    // Not the tail of a longer dotted number (`1.2.3.4.5`).
-    if at >= 2 && bytes[at - 1] == b'.' && bytes[at - 2].is_ascii_digit() {
+    let is_v6 = |b: u8| b.is_ascii_hexdigit() || b == b':' || b == b'.';
+    // Not the tail of a longer dotted number (`1.2.3.4.5`) or address text: an address
+    // is tried from the start of its run only, so a long run of `1.` or `::` costs one
+    // try, not one per start inside it.
+    if at >= 2 && matches!(bytes[at - 1], b'.' | b':') && is_v6(bytes[at - 2]) {
         return None;
     }
-    let is_v6 = |b: u8| b.is_ascii_hexdigit() || b == b':' || b == b'.';
-    let run = count_while(bytes, at, is_v6);
+    let run = count_at_most(bytes, at, MAX_IP_TEXT, is_v6).min(MAX_IP_TEXT);
     let candidate = std::str::from_utf8(&bytes[at..at + run]).ok()?;
     // The longest prefix that parses, so trailing punctuation is left out.
     for len in (2..=candidate.len()).rev() {
@@ -394,33 +665,38 @@ fn ip_at(bytes: &[u8], at: usize) -> Option<usize> {
 
 /// A phone number: `+` and 8–15 digits, or 10–11 digits in groups of at least two
 /// separated by spaces, dashes, dots or a parenthesized area code, the last group at
-/// least 3 digits long unless there are four groups or more (`06 12 34 56 78`).
+/// least 3 digits long unless there are four groups or more (`06 12 34 56 78`); at most
+/// [`MAX_PHONE_TEXT`] bytes.
 fn phone_at(bytes: &[u8], at: usize) -> Option<usize> {
     if bytes[at].is_ascii_alphabetic() {
         return None;
     }
     let international = bytes[at] == b'+';
     let start = at + usize::from(international);
+    let stop = bytes.len().min(at + MAX_PHONE_TEXT);
     let mut digits = 0;
-    let mut groups: Vec<usize> = vec![0];
+    // Groups so far (the current one included), the shortest finished one, the current
+    // one's digits and the last non-empty group's.
+    let (mut groups, mut shortest, mut current, mut last_group) = (1, usize::MAX, 0, 0);
     let mut end = None;
     let mut i = start;
     let mut open_paren = false;
-    while i < bytes.len() {
+    while i < stop {
         match bytes[i] {
             b'0'..=b'9' => {
                 digits += 1;
-                *groups.last_mut()? += 1;
+                current += 1;
+                last_group = current;
                 i += 1;
                 end = Some(i);
             }
-            b'(' if !open_paren && groups.last() == Some(&0) => {
+            b'(' if !open_paren && current == 0 => {
                 open_paren = true;
                 i += 1;
             }
-            b')' if open_paren => {
+            b')' if open_paren && current > 0 => {
                 open_paren = false;
-                groups.push(0);
+                (groups, shortest, current) = (groups + 1, shortest.min(current), 0);
                 i += 1;
                 if bytes.get(i) == Some(&b' ') {
                     i += 1;
@@ -430,61 +706,63 @@ fn phone_at(bytes: &[u8], at: usize) -> Option<usize> {
                 if bytes
                     .get(i + 1)
                     .is_some_and(|b| b.is_ascii_digit() || *b == b'(')
-                    && groups.last() != Some(&0) =>
+                    && current > 0 =>
             {
-                groups.push(0);
+                (groups, shortest, current) = (groups + 1, shortest.min(current), 0);
                 i += 1;
             }
             _ => break,
         }
     }
     let end = end?;
-    let separated = groups.len() >= 2;
-    let last_group = groups.iter().rev().find(|g| **g > 0).copied().unwrap_or(0);
+    let shortest = shortest.min(current);
     let valid = if international {
         (8..=15).contains(&digits)
     } else {
-        separated
+        groups >= 2
             && (10..=11).contains(&digits)
-            && (last_group >= 3 || groups.len() >= 4)
-            && groups.iter().all(|g| *g >= 2)
+            && (last_group >= 3 || groups >= 4)
+            && shortest >= 2
     };
     valid.then_some(end)
 }
 
-/// A provider or cloud credential, or a JWT.
-fn secret_at(bytes: &[u8], at: usize) -> Option<usize> {
-    let token = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
+/// A provider or cloud credential, or a JWT; or anything written like one that is longer
+/// than [`MAX_SECRET_WORD`] (the stream redactor replaces those without waiting for
+/// their end).
+fn secret_at(text: &mut Text, at: usize) -> Option<usize> {
+    let bytes = text.bytes;
     let rest = &bytes[at..];
-    for (prefix, min_body) in [
-        (&b"sk-"[..], 20),
-        (b"sk_live_", 16),
-        (b"ghp_", 30),
-        (b"github_pat_", 30),
-        (b"xoxb-", 20),
-        (b"xoxp-", 20),
-        (b"AIza", 30),
-        (b"AKIA", 16),
-        (b"hf_", 30),
-    ] {
+    if starts_like_secret(rest) {
+        let end = text.secret_run.from(bytes, at);
+        if end - at > MAX_SECRET_WORD {
+            return Some(end);
+        }
+    }
+    for (prefix, min_body) in SECRET_PREFIXES {
         if rest.starts_with(prefix) {
-            let body = count_while(bytes, at + prefix.len(), token);
-            if body >= min_body {
-                return Some(at + prefix.len() + body);
+            let end = text.token_runs[0].from(bytes, at + prefix.len());
+            if end - (at + prefix.len()) >= min_body {
+                return Some(end);
             }
         }
     }
     // A JWT: three base64url parts, the first two JSON objects (`eyJ`).
-    if rest.starts_with(b"eyJ") {
-        let b64 = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
-        let first = count_while(bytes, at, b64);
-        if bytes.get(at + first) == Some(&b'.') && bytes[at + first + 1..].starts_with(b"eyJ") {
-            let second = count_while(bytes, at + first + 1, b64);
-            let third_start = at + first + 1 + second + 1;
-            if bytes.get(third_start - 1) == Some(&b'.') {
-                let third = count_while(bytes, third_start, b64);
-                if first >= 10 && second >= 10 && third >= 16 {
-                    return Some(third_start + third);
+    if rest.starts_with(JWT_PREFIX) {
+        let [first, second, third] = &mut text.token_runs;
+        let first_end = first.from(bytes, at);
+        let second_start = first_end + 1;
+        if bytes.get(first_end) == Some(&b'.') && bytes[second_start..].starts_with(JWT_PREFIX) {
+            let second_end = second.from(bytes, second_start);
+            if bytes.get(second_end) == Some(&b'.') {
+                let third_end = third.from(bytes, second_end + 1);
+                let lengths = [
+                    first_end - at,
+                    second_end - second_start,
+                    third_end - second_end - 1,
+                ];
+                if lengths[0] >= 10 && lengths[1] >= 10 && lengths[2] >= 16 {
+                    return Some(third_end);
                 }
             }
         }
@@ -495,6 +773,7 @@ fn secret_at(bytes: &[u8], at: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::guard::hostile::{assert_linear, pieces, random_text, Rng, MAX_TEXT};
     use serde::Deserialize;
 
     #[derive(Deserialize)]
@@ -599,6 +878,94 @@ mod tests {
             text.len() - released.len()
         );
         assert_eq!(released + &redactor.finish(), text);
+    }
+
+    fn stream_in_pieces(text: &str, size: usize) -> String {
+        let mut redactor = StreamRedactor::default();
+        let mut out = String::with_capacity(text.len());
+        for piece in pieces(text, size) {
+            out.push_str(&redactor.push(piece));
+        }
+        out.push_str(&redactor.finish());
+        out
+    }
+
+    #[test]
+    fn whole_text_redaction_ends_in_linear_time() {
+        assert_linear("redaction", MAX_TEXT, |text| {
+            redact(text);
+        });
+    }
+
+    #[test]
+    fn streaming_redaction_ends_in_linear_time() {
+        assert_linear("streaming redaction, 1-byte pieces", MAX_TEXT, |text| {
+            stream_in_pieces(text, 1);
+        });
+        assert_linear("streaming redaction, 37-byte pieces", MAX_TEXT, |text| {
+            stream_in_pieces(text, 37);
+        });
+    }
+
+    #[test]
+    fn generated_streams_are_redacted_as_the_whole_text_is() {
+        let mut rng = Rng::new(17);
+        for round in 0..300 {
+            let len = 1 + rng.below(3_000);
+            let text = random_text(&mut rng, len);
+            // Words longer than the hold are released in parts, by design.
+            if text
+                .split(char::is_whitespace)
+                .any(|w| w.len() > MAX_HELD_WORD)
+            {
+                continue;
+            }
+            let whole = redact(&text);
+            for size in [1, 2, 3, 1 + rng.below(64)] {
+                let streamed = stream_in_pieces(&text, size);
+                if streamed != whole {
+                    let at = streamed
+                        .bytes()
+                        .zip(whole.bytes())
+                        .take_while(|(a, b)| a == b)
+                        .count();
+                    let around = |text: &str| {
+                        let from = text.floor_char_boundary(at.saturating_sub(80));
+                        text[from..text.ceil_char_boundary((at + 80).min(text.len()))].to_owned()
+                    };
+                    panic!(
+                        "round {round}, {size}-byte pieces: streamed {:?}, whole {:?}",
+                        around(&streamed),
+                        around(&whole)
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_long_secret_in_many_pieces_never_leaks() {
+        let header = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9";
+        let payload = format!(
+            "eyJ{}",
+            "c3ViIjoiYWxpY2UiLCJyb2xlcyI6WyJhZG1pbiJd".repeat(250)
+        );
+        let jwt = format!("{header}.{payload}.{}", "s1gnatur3_-".repeat(40));
+        assert!(jwt.len() > 4 * MAX_HELD_WORD && jwt.len() < MAX_SECRET_WORD);
+        let text = format!("token: {jwt} (keep it safe)");
+        for size in [1, 7, 100, 1000] {
+            let out = stream_in_pieces(&text, size);
+            assert_eq!(
+                out, "token: [REDACTED_SECRET] (keep it safe)",
+                "{size}-byte pieces"
+            );
+        }
+        // Longer than any hold: replaced without waiting for its end, the rest dropped.
+        let huge = format!("key sk-{} end", "A".repeat(MAX_SECRET_WORD * 2));
+        for size in [1, 500, 5000] {
+            assert_eq!(stream_in_pieces(&huge, size), "key [REDACTED_SECRET] end");
+        }
+        assert_eq!(redact(&huge), "key [REDACTED_SECRET] end");
     }
 
     #[test]

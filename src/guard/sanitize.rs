@@ -157,19 +157,33 @@ pub(super) fn replace_tokens(
     (out, replaced)
 }
 
-/// The length of a `<|name|>` token at the start of `text`, if there is one.
+/// The longest name of a `<|name|>` token.
+const MAX_PIPE_TOKEN_NAME: usize = 40;
+
+/// The length of a `<|name|>` token at the start of `text`, if there is one. Only the
+/// next [`MAX_PIPE_TOKEN_NAME`] bytes are searched for the closing `|>`, so a text of
+/// many `<|` costs time linear in it.
 fn pipe_token_length(text: &str) -> Option<usize> {
-    let inner = text.strip_prefix("<|")?;
-    let end = inner.find("|>")?;
+    let inner = text.strip_prefix("<|")?.as_bytes();
+    let window = &inner[..inner.len().min(MAX_PIPE_TOKEN_NAME + 2)];
+    let end = window.windows(2).position(|pair| pair == b"|>")?;
     let name = &inner[..end];
-    let valid = (1..=40).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    let valid = (1..=MAX_PIPE_TOKEN_NAME).contains(&name.len())
+        && name.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_');
     valid.then_some(end + 4)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::guard::hostile::{assert_linear, MAX_TEXT};
+
+    #[test]
+    fn sanitizing_ends_in_linear_time() {
+        assert_linear("sanitizing", MAX_TEXT, |text| {
+            sanitize(&mut text.to_owned());
+        });
+    }
 
     fn clean(text: &str) -> (String, Removed) {
         let mut text = text.to_owned();

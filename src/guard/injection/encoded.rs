@@ -107,6 +107,14 @@ fn rot13(c: char) -> char {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::guard::hostile::{assert_linear, MAX_TEXT};
+
+    #[test]
+    fn decoding_ends_in_linear_time() {
+        assert_linear("payload decoding", MAX_TEXT, |text| {
+            payloads(text, "rotie");
+        });
+    }
 
     #[test]
     fn decodes_base64_hex_and_rot13() {

@@ -331,6 +331,14 @@ fn join(letters: &str, words: &[(Range<usize>, Gap)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::guard::hostile::{assert_linear, MAX_TEXT};
+
+    #[test]
+    fn folding_ends_in_linear_time() {
+        assert_linear("the skeleton", MAX_TEXT, |text| {
+            skeleton(text);
+        });
+    }
 
     #[test]
     fn folds_case_accents_and_punctuation() {
