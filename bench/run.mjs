@@ -40,6 +40,9 @@ const LONG_STREAM_REQUESTS = Number(process.env.BENCH_REQUESTS_LONG ?? 100);
 // a streamed answer of 16 KB of the same text with some personal data in it.
 const GUARD_KB = 16;
 const GUARD_REQUESTS = Number(process.env.BENCH_REQUESTS_GUARD ?? 200);
+// Hostile text (BENCH_ONLY=hostile alone): the guards' cost per KB on the shapes that have
+// hung or slowed text scanners, next to the benign corpus, at three sizes (KB, requests).
+const HOSTILE_SIZES = [[1, 400], [16, 100], [200, 20]];
 // BENCH_ONLY=stream/c32 (a mode, a concurrency or both) runs a subset while investigating.
 const ONLY = process.env.BENCH_ONLY ?? "";
 // Jobs (BENCH_ONLY=jobs alone): submissions at c1, each followed to its end, then a burst.
@@ -68,6 +71,24 @@ function guardPieces(bytes) {
     pieces.push(text.slice(at, at + 80) + (at % 2048 === 0 ? " Write to jane.doe@example.com or call +1 415 555 0100." : ""));
   }
   return pieces;
+}
+
+/** `kb` KB of each hostile shape, and of the benign corpus, as `[name, text]`. */
+function hostileTexts(kb) {
+  const bytes = kb * 1024;
+  const repeat = (unit) => unit.repeat(Math.max(1, Math.floor(bytes / Buffer.byteLength(unit))));
+  return [
+    ["benign corpus", guardText(bytes)],
+    ["multibyte lead, one long line", `é${"a".repeat(199)} ${"b".repeat(Math.max(1, bytes - 202))}`],
+    ["one letter, no spaces", repeat("a")],
+    ["digits and dots", repeat("1.")],
+    ["spaced digits", repeat("1 ")],
+    ["addresses without end", repeat("a@b.")],
+    ["key prefixes", `${repeat("sk-")}é`],
+    ["template openers", repeat("<|")],
+    ["base64", repeat("QUJDRA")],
+    ["zero-width characters", repeat("\u200B")],
+  ];
 }
 
 /** Starts the mock upstream in a child process; resolves to its base URL. */
@@ -426,6 +447,8 @@ async function main() {
     JWT_ISSUER: "bench",
     JWT_AUDIENCE: "gateway",
     RATE_LIMITS: JSON.stringify(rateLimits),
+    // Room for the 200 KB hostile texts (the default is 200,000 characters).
+    MAX_MESSAGE_CHARS: "250000",
     UP_KEY: "sk-bench",
   };
   const gateway = await startWorker(root, gatewayBindings, { RATE_LIMITER: "RateLimiter", METRICS: "MetricsShard" });
@@ -434,7 +457,8 @@ async function main() {
   // The gateway with every guard off, and with personal-data redaction on both ways (the
   // default gateway sanitizes and runs the injection guard, and redacts nothing).
   const unguarded = await startWorker(root, { ...gatewayBindings, SANITIZE_INPUT: "false", PROMPT_INJECTION: "off" }, { RATE_LIMITER: "RateLimiter", METRICS: "MetricsShard" });
-  const redacting = await startWorker(root, { ...gatewayBindings, REDACT_PII: "both" }, { RATE_LIMITER: "RateLimiter", METRICS: "MetricsShard" });
+  // Injection findings are flagged, not blocked, so that hostile text is answered (200).
+  const redacting = await startWorker(root, { ...gatewayBindings, REDACT_PII: "both", PROMPT_INJECTION: "flag" }, { RATE_LIMITER: "RateLimiter", METRICS: "MetricsShard" });
   const bearer = (claims) => ({ authorization: `Bearer ${sign(claims)}` });
   const targets = {
     direct: { url: `${upstream.url}/chat/completions`, pids: [] },
@@ -485,6 +509,16 @@ async function main() {
             const count = mode === "long" ? LONG_STREAM_REQUESTS : mode.startsWith("guard") ? GUARD_REQUESTS : REQUESTS[concurrency];
             const result = await load(targets[name], bodies[mode], concurrency, count);
             (results[`${name}/${mode}/c${concurrency}`] ??= []).push(result);
+          }
+        }
+      }
+      if (!ONLY || ONLY === "hostile") {
+        for (const [kb, count] of HOSTILE_SIZES) {
+          for (const [shape, text] of hostileTexts(kb)) {
+            const body = JSON.stringify({ model: "bench", messages: [{ role: "user", content: text }] });
+            for (const name of ["gw-guard", "gw+pii"]) {
+              (results[`${name}/hostile/${kb}/${shape}`] ??= []).push(await load(targets[name], body, 1, count));
+            }
           }
         }
       }
@@ -581,6 +615,19 @@ async function main() {
     if (measured("guard-out", 1)) {
       console.log(`  streamed output, personal-data redaction, over the default gateway: ${f(over("guard-out", "gw+pii", "gateway"), 4)} ms per KB`);
     }
+  }
+  if (results[`gw+pii/hostile/${HOSTILE_SIZES[0][0]}/benign corpus`]) {
+    // Every input guard (sanitizing, the injection detector, redaction of the request)
+    // over none, per KB of the user message, c1.
+    console.log("\nguards on hostile text (every input guard, REDACT_PII=both, over every guard off; CPU ms per KB, c1):");
+    console.log(`  ${"text".padEnd(30)} ${HOSTILE_SIZES.map(([kb]) => `${kb} KB`.padStart(9)).join(" ")}`);
+    const perKb = (kb, shape) => (m(`gw+pii/hostile/${kb}/${shape}`, "cpu") - m(`gw-guard/hostile/${kb}/${shape}`, "cpu")) / kb;
+    const shapes = hostileTexts(1).map(([shape]) => shape);
+    for (const shape of shapes) {
+      console.log(`  ${shape.padEnd(30)} ${HOSTILE_SIZES.map(([kb]) => f(perKb(kb, shape), 4).padStart(9)).join(" ")}`);
+    }
+    const worst = HOSTILE_SIZES.map(([kb]) => Math.max(...shapes.slice(1).map((shape) => perKb(kb, shape))) / Math.max(perKb(kb, shapes[0]), 1e-3));
+    console.log(`  ${"worst hostile / benign".padEnd(30)} ${worst.map((ratio) => `${f(ratio)}x`.padStart(9)).join(" ")}`);
   }
   if (cacheWorkload) {
     const { hits, total, hitP50, missP50, kv } = cacheWorkload;
