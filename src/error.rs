@@ -40,6 +40,9 @@ pub enum ErrorKind {
     SystemMessageNotAllowed,
     /// The input guard found a likely prompt injection and the caller's policy blocks it.
     PromptInjectionDetected,
+    /// The request asks for output that personal-data redaction cannot cover (log
+    /// probabilities, audio).
+    RedactionUnsupported,
     /// The admin API is off: no `ADMIN_TOKEN` secret is set.
     AdminDisabled,
     /// A rate limit (requests, tokens or concurrency) refused the request.
@@ -88,6 +91,7 @@ impl ErrorKind {
             | ErrorKind::UnknownParameter
             | ErrorKind::SystemMessageNotAllowed
             | ErrorKind::PromptInjectionDetected
+            | ErrorKind::RedactionUnsupported
             | ErrorKind::InvalidCallbackUrl => 400,
             ErrorKind::UnsupportedMediaType => 415,
             ErrorKind::PayloadTooLarge => 413,
@@ -132,6 +136,7 @@ impl ErrorKind {
             ErrorKind::ModelNotAllowed => "model_not_allowed",
             ErrorKind::SystemMessageNotAllowed => "system_message_not_allowed",
             ErrorKind::PromptInjectionDetected => "prompt_injection_detected",
+            ErrorKind::RedactionUnsupported => "redaction_unsupported",
             ErrorKind::AdminDisabled => "admin_disabled",
             ErrorKind::RateLimitExceeded => "rate_limit_exceeded",
             ErrorKind::InsufficientQuota => "insufficient_quota",

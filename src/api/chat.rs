@@ -254,9 +254,35 @@ pub struct AssistantMessage {
     /// A refusal message, when the model refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refusal: Option<String>,
+    /// The model's reasoning, where an OpenAI-compatible server returns it
+    /// (`reasoning_content`, as DeepSeek and vLLM name it, or `reasoning`).
+    #[serde(default, alias = "reasoning", skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
     /// Tool calls, kept verbatim.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Value>,
+}
+
+impl AssistantMessage {
+    /// Bytes of text the model wrote: content, refusal, reasoning and tool calls (names
+    /// and arguments), for usage estimates.
+    pub fn text_len(&self) -> usize {
+        let texts = [&self.content, &self.refusal, &self.reasoning_content];
+        text_len(texts, self.tool_calls.as_ref())
+    }
+}
+
+/// Bytes of `texts` and of the names and arguments in `tool_calls` (whole calls or
+/// fragments).
+fn text_len(texts: [&Option<String>; 3], tool_calls: Option<&Value>) -> usize {
+    let field = |call: &Value, name: &str| call["function"][name].as_str().map_or(0, str::len);
+    let calls: usize = tool_calls
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|call| field(call, "name") + field(call, "arguments"))
+        .sum();
+    texts.into_iter().flatten().map(String::len).sum::<usize>() + calls
 }
 
 fn assistant_role() -> String {
@@ -318,9 +344,20 @@ pub struct Delta {
     /// The next piece of a refusal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refusal: Option<String>,
+    /// The next piece of the model's reasoning (see [`AssistantMessage::reasoning_content`]).
+    #[serde(default, alias = "reasoning", skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
     /// Tool call fragments, kept verbatim.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Value>,
+}
+
+impl Delta {
+    /// Bytes of text this piece adds (see [`AssistantMessage::text_len`]).
+    pub fn text_len(&self) -> usize {
+        let texts = [&self.content, &self.refusal, &self.reasoning_content];
+        text_len(texts, self.tool_calls.as_ref())
+    }
 }
 
 /// One choice of one streamed chunk.

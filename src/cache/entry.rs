@@ -59,6 +59,7 @@ impl Entry {
                 role: Some("assistant".to_owned()),
                 content: Some(message.content.clone().unwrap_or_default()),
                 refusal: message.refusal.clone(),
+                reasoning_content: message.reasoning_content.clone(),
                 tool_calls,
             };
             events.push(StreamEvent::Choices(vec![ChunkChoice {
@@ -129,6 +130,7 @@ pub struct Recorder {
 struct RecordedChoice {
     content: String,
     refusal: Option<String>,
+    reasoning: Option<String>,
     finish_reason: Option<String>,
 }
 
@@ -142,11 +144,14 @@ impl Recorder {
                     if let Some(content) = &choice.delta.content {
                         recorded.content.push_str(content);
                     }
-                    if let Some(refusal) = &choice.delta.refusal {
-                        recorded
-                            .refusal
-                            .get_or_insert_with(String::new)
-                            .push_str(refusal);
+                    let delta = &choice.delta;
+                    for (piece, text) in [
+                        (&delta.refusal, &mut recorded.refusal),
+                        (&delta.reasoning_content, &mut recorded.reasoning),
+                    ] {
+                        if let Some(piece) = piece {
+                            text.get_or_insert_with(String::new).push_str(piece);
+                        }
                     }
                     if choice.finish_reason.is_some() {
                         recorded.finish_reason.clone_from(&choice.finish_reason);
@@ -173,6 +178,7 @@ impl Recorder {
                     role: "assistant".to_owned(),
                     content: Some(recorded.content),
                     refusal: recorded.refusal,
+                    reasoning_content: recorded.reasoning,
                     tool_calls: None,
                 },
                 finish_reason: recorded.finish_reason,

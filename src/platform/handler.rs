@@ -30,6 +30,7 @@ use crate::limit::headers::rate_limit_headers;
 use crate::limit::limiter::Standing;
 use crate::limit::TierLimits;
 use crate::observe::log::{LogLevel, RequestLog};
+use crate::output::redaction::refuse_unredactable;
 use crate::output::AnswerMeta;
 use crate::router::{self, Matched, Route};
 use crate::upstream::{resolve, Resolved, Target};
@@ -439,6 +440,9 @@ pub(super) fn prepare<'a>(
     log: &mut RequestLog,
 ) -> Result<Prepared<'a>, GatewayError> {
     let mut request = parse_chat_request(body, &config.limits)?;
+    if config.redact_pii.output {
+        refuse_unredactable(&request)?;
+    }
     // On the text as sent: sanitizing would erase the template tokens it looks for.
     let flagged = guard_injection(config, &caller.principal, &request, log)?;
     if config.sanitize_input {

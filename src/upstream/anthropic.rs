@@ -167,6 +167,7 @@ impl HttpProvider for Anthropic<'_> {
                     role: "assistant".into(),
                     content: Some(text),
                     refusal: None,
+                    reasoning_content: None,
                     tool_calls: None,
                 },
                 finish_reason: Some(

@@ -198,6 +198,7 @@ impl HttpProvider for Gemini<'_> {
                     role: "assistant".into(),
                     content: Some(candidate.text()),
                     refusal: None,
+                    reasoning_content: None,
                     tool_calls: None,
                 },
                 finish_reason: Some(
@@ -213,6 +214,7 @@ impl HttpProvider for Gemini<'_> {
                     role: "assistant".into(),
                     content: Some(String::new()),
                     refusal: None,
+                    reasoning_content: None,
                     tool_calls: None,
                 },
                 finish_reason: Some("content_filter".into()),

@@ -132,6 +132,7 @@ impl MockReply {
                         role: "assistant".into(),
                         content: Some(text.clone()),
                         refusal: None,
+                        reasoning_content: None,
                         tool_calls: None,
                     },
                     finish_reason: Some(self.finish_reason.into()),

@@ -263,4 +263,76 @@ describe("personal data in answers (REDACT_PII=output)", () => {
     const response = await chat(fixture.gateway.url, { model: "ok", messages: hello, metadata: { words: JSON.stringify(pieces) } });
     assert.equal((await response.json()).choices[0].message.content, expected);
   });
+
+  // Tool-call arguments, refusals and reasoning, streamed in pieces that split the data.
+  const toolCall = (index, fields) => ({ tool_calls: [{ index, ...fields }] });
+  const deltas = [
+    { reasoning_content: "The user's key is sk-proj-0123" },
+    { reasoning_content: "456789abcdefghijklmn; do not repeat it." },
+    toolCall(0, { id: "call_1", type: "function", function: { name: "send_mail", arguments: "" } }),
+    toolCall(0, { function: { arguments: '{"to":"jane.d' } }),
+    toolCall(0, { function: { arguments: 'oe@example.com","body":"call +1 415 55' } }),
+    toolCall(0, { function: { arguments: '5 2671","card":4111111111111111}' } }),
+    { refusal: "I cannot share 123-45-" },
+    { refusal: "6789." },
+  ];
+
+  test("covers tool-call arguments, refusals and reasoning in a stream", async () => {
+    const response = await chat(fixture.gateway.url, {
+      model: "ok",
+      messages: hello,
+      stream: true,
+      metadata: { deltas: JSON.stringify(deltas), finish: "tool_calls" },
+    });
+    const raw = await response.text();
+    for (const secret of ["jane", "example.com", "2671", "4111", "456789", "6789"]) {
+      assert.ok(!raw.includes(secret), `${secret} leaked: ${raw}`);
+    }
+    const choices = parseEvents(raw).slice(0, -1).flatMap((e) => e.choices);
+    const joined = (field) => choices.map((c) => c.delta[field] ?? "").join("");
+    assert.equal(joined("reasoning_content"), "The user's key is [REDACTED_SECRET]; do not repeat it.");
+    assert.equal(joined("refusal"), "I cannot share [REDACTED_SSN].");
+    const calls = choices.flatMap((c) => c.delta.tool_calls ?? []);
+    assert.ok(calls.every((call) => call.index === 0));
+    assert.equal(calls.find((call) => call.id).function.name, "send_mail");
+    const args = JSON.parse(calls.map((call) => call.function?.arguments ?? "").join(""));
+    assert.deepEqual(args, { to: "[REDACTED_EMAIL]", body: "call [REDACTED_PHONE]", card: "[REDACTED_CARD]" });
+    assert.equal(choices.at(-1).finish_reason, "tool_calls");
+  });
+
+  test("covers every field of a complete answer and drops log probabilities", async () => {
+    const message = {
+      role: "assistant",
+      content: null,
+      refusal: "not 123-45-6789",
+      reasoning_content: "mail jane.doe@example.com",
+      tool_calls: [{ id: "c1", type: "function", function: { name: "send", arguments: '{"ip":"10.1.2.3"}' } }],
+    };
+    const response = await chat(fixture.gateway.url, {
+      model: "ok",
+      messages: hello,
+      metadata: { message: JSON.stringify(message), finish: "tool_calls" },
+    });
+    const answer = (await response.json()).choices[0];
+    assert.equal(answer.message.refusal, "not [REDACTED_SSN]");
+    assert.equal(answer.message.reasoning_content, "mail [REDACTED_EMAIL]");
+    assert.deepEqual(JSON.parse(answer.message.tool_calls[0].function.arguments), { ip: "[REDACTED_IP]" });
+    assert.equal(answer.logprobs, undefined);
+  });
+
+  for (const [field, value] of [
+    ["logprobs", true],
+    ["top_logprobs", 2],
+    ["modalities", ["text", "audio"]],
+  ]) {
+    test(`asking for ${field} is refused: it cannot be redacted`, async () => {
+      const before = fixture.upstream.requests.length;
+      const response = await chat(fixture.gateway.url, { model: "ok", messages: hello, [field]: value });
+      assert.equal(response.status, 400);
+      const { error } = await response.json();
+      assert.equal(error.code, "redaction_unsupported");
+      assert.equal(error.param, field);
+      assert.equal(fixture.upstream.requests.length, before, "nothing went upstream");
+    });
+  }
 });

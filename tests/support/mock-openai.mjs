@@ -3,7 +3,10 @@
 // injection of upstream-server.mjs. The upstream model name picks a behaviour, so one
 // server serves every scenario and a gateway route (alias -> model) selects it:
 //   ok (or any other name)  JSON answer, or a stream of `metadata.chunks` words (default 5),
-//                 or of the pieces `metadata.words` lists (a JSON array, one per chunk)
+//                 or of the pieces `metadata.words` lists (a JSON array, one per chunk);
+//                 `metadata.message` (a JSON message object) is the JSON answer's message and
+//                 `metadata.deltas` (a JSON array of delta objects) the stream's chunks, both
+//                 ending with `metadata.finish` (default "stop")
 //   hold          streams the first content chunk, waits until release() is called, then
 //                 sends the rest 50 ms apart (a generation that is still running)
 //   slow-headers  sends nothing for 10 s (the gateway's first-byte timeout must fire)
@@ -50,6 +53,7 @@ export const OPENAI_WIRE = {
   answer({ model, body }) {
     const chunks = body?.metadata?.chunks ? Number(body.metadata.chunks) : 5;
     const words = wordsOf(body);
+    const scripted = body?.metadata?.message ? JSON.parse(body.metadata.message) : null;
     return {
       id: "chatcmpl-upstream",
       object: "chat.completion",
@@ -58,9 +62,9 @@ export const OPENAI_WIRE = {
       choices: [
         {
           index: 0,
-          message: { role: "assistant", content: (words ?? WORDS.slice(0, chunks)).join(""), refusal: null },
+          message: scripted ?? { role: "assistant", content: (words ?? WORDS.slice(0, chunks)).join(""), refusal: null },
           logprobs: null,
-          finish_reason: "stop",
+          finish_reason: body?.metadata?.finish ?? "stop",
         },
       ],
       usage: { prompt_tokens: 11, completion_tokens: 5, total_tokens: 16 },
@@ -70,10 +74,11 @@ export const OPENAI_WIRE = {
     const chunks = body?.metadata?.chunks ? Number(body.metadata.chunks) : 5;
     const words = wordsOf(body) ?? Array.from({ length: chunks }, (_, i) => WORDS[i % WORDS.length]);
     const prompt = JSON.stringify(body.messages).length;
+    const deltas = body?.metadata?.deltas ? JSON.parse(body.metadata.deltas) : words.map((word) => ({ content: word }));
     return [
       frame(chunk(model, { role: "assistant", content: "" })),
-      ...words.map((word) => frame(chunk(model, { content: word }))),
-      frame(chunk(model, {}, "stop")),
+      ...deltas.map((delta) => frame(chunk(model, delta))),
+      frame(chunk(model, {}, body?.metadata?.finish ?? "stop")),
       frame({ ...chunk(model, {}), choices: [], usage: { prompt_tokens: prompt, completion_tokens: chunks, total_tokens: prompt + chunks } }),
       frame("[DONE]"),
     ];

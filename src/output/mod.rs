@@ -6,14 +6,14 @@
 //! upstream bytes is answered with the client bytes it completes, and nothing more is held
 //! than the unfinished event.
 
+pub mod redaction;
+
 use serde::Serialize;
 
-use crate::api::chat::{
-    estimate_tokens, ChatCompletion, ChatCompletionChunk, ChunkChoice, Delta, Usage,
-};
+use self::redaction::{redact_completion, ChoiceRedactor};
+use crate::api::chat::{estimate_tokens, ChatCompletion, ChatCompletionChunk, ChunkChoice, Usage};
 use crate::cache::entry::Recorder;
 use crate::error::GatewayError;
-use crate::guard::pii::{self, StreamRedactor};
 use crate::upstream::sse::SseParser;
 use crate::upstream::{unreachable, StreamDecoder, StreamEvent};
 use std::collections::BTreeMap;
@@ -43,15 +43,7 @@ impl AnswerMeta {
         completion.created = self.created;
         completion.model.clone_from(&self.model);
         if self.redact_pii {
-            for choice in &mut completion.choices {
-                let message = &mut choice.message;
-                for text in [&mut message.content, &mut message.refusal]
-                    .into_iter()
-                    .flatten()
-                {
-                    *text = pii::redact(text);
-                }
-            }
+            redact_completion(&mut completion);
         }
         completion
     }
@@ -62,7 +54,7 @@ impl AnswerMeta {
             let bytes = completion
                 .choices
                 .iter()
-                .map(|choice| choice.message.content.as_deref().map_or(0, str::len))
+                .map(|choice| choice.message.text_len())
                 .sum();
             Usage::new(self.estimated_prompt_tokens, estimate_tokens(bytes))
         })
@@ -85,14 +77,15 @@ pub enum StreamOutcome {
 pub struct ChunkEncoder {
     meta: AnswerMeta,
     usage: Option<Usage>,
-    content_bytes: usize,
+    /// Bytes of text delivered (every field the model writes), for a usage estimate.
+    text_bytes: usize,
     outcome: StreamOutcome,
     error: Option<GatewayError>,
     /// Rebuilds the complete answer for the cache, when asked to.
     recorder: Option<Recorder>,
     /// One per choice, when `meta.redact_pii`: holds back what may be the start of
     /// personal data until it is known.
-    redactors: BTreeMap<u32, StreamRedactor>,
+    redactors: BTreeMap<u32, ChoiceRedactor>,
 }
 
 impl ChunkEncoder {
@@ -101,7 +94,7 @@ impl ChunkEncoder {
         ChunkEncoder {
             meta,
             usage: None,
-            content_bytes: 0,
+            text_bytes: 0,
             outcome: StreamOutcome::Open,
             error: None,
             recorder: None,
@@ -129,10 +122,7 @@ impl ChunkEncoder {
         }
         let event = match event {
             StreamEvent::Choices(mut choices) => {
-                self.content_bytes += choices
-                    .iter()
-                    .map(|c| c.delta.content.as_ref().map_or(0, String::len))
-                    .sum::<usize>();
+                self.text_bytes += choices.iter().map(|c| c.delta.text_len()).sum::<usize>();
                 if self.meta.redact_pii {
                     self.redact(&mut choices);
                 }
@@ -168,21 +158,14 @@ impl ChunkEncoder {
         }
     }
 
-    /// Redacts the choices' text in place: each piece goes through its choice's
-    /// redactor, and a choice's last chunk (with its finish reason) carries what was held.
+    /// Redacts the choices in place: each piece goes through its choice's redactor, and a
+    /// choice's last chunk (with its finish reason) carries what was held. Log
+    /// probabilities are dropped (see [`redaction`]).
     fn redact(&mut self, choices: &mut [ChunkChoice]) {
         for choice in choices {
             let redactor = self.redactors.entry(choice.index).or_default();
-            let mut text = match &choice.delta.content {
-                Some(content) => redactor.push(content),
-                None => String::new(),
-            };
-            if choice.finish_reason.is_some() {
-                text.push_str(&redactor.finish());
-            }
-            if choice.delta.content.is_some() || !text.is_empty() {
-                choice.delta.content = Some(text);
-            }
+            redactor.redact(&mut choice.delta, choice.finish_reason.is_some());
+            choice.logprobs = None;
         }
     }
 
@@ -191,13 +174,9 @@ impl ChunkEncoder {
         self.redactors
             .iter_mut()
             .filter_map(|(index, redactor)| {
-                let rest = redactor.finish();
-                (!rest.is_empty()).then(|| ChunkChoice {
+                redactor.release().map(|delta| ChunkChoice {
                     index: *index,
-                    delta: Delta {
-                        content: Some(rest),
-                        ..Delta::default()
-                    },
+                    delta,
                     finish_reason: None,
                     logprobs: None,
                 })
@@ -227,7 +206,7 @@ impl ChunkEncoder {
         self.usage.clone().unwrap_or_else(|| {
             Usage::new(
                 self.meta.estimated_prompt_tokens,
-                estimate_tokens(self.content_bytes),
+                estimate_tokens(self.text_bytes),
             )
         })
     }
