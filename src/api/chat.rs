@@ -168,14 +168,34 @@ impl ChatRequest {
         }
     }
 
-    /// A rough prompt size in tokens (4 bytes of text per token), for estimates only.
+    /// A rough prompt size in tokens, for estimates only (admission, routing): 4 bytes per
+    /// token of the messages' text, of the tool calls in the history and of the tool,
+    /// function and output-format definitions, plus [`NON_TEXT_PART_TOKENS`] per image,
+    /// audio or file part.
     pub fn estimated_prompt_tokens(&self) -> u64 {
-        let bytes: usize = self
-            .messages
-            .iter()
-            .map(|message| message.content.text().len() + 4)
-            .sum();
-        estimate_tokens(bytes)
+        let json_len = |value: &Value| serde_json::to_string(value).map_or(0, |text| text.len());
+        let mut bytes = 0;
+        let mut non_text_parts = 0;
+        for message in &self.messages {
+            bytes += 4;
+            match &message.content {
+                Content::Text(text) => bytes += text.len(),
+                Content::Parts(parts) => {
+                    for part in parts {
+                        match part.get("text").or_else(|| part.get("refusal")) {
+                            Some(Value::String(text)) => bytes += text.len(),
+                            _ => non_text_parts += 1,
+                        }
+                    }
+                }
+                Content::None => {}
+            }
+            bytes += message.tool_calls.as_ref().map_or(0, json_len);
+        }
+        for definitions in ["tools", "functions", "response_format"] {
+            bytes += self.passthrough.get(definitions).map_or(0, json_len);
+        }
+        estimate_tokens(bytes) + non_text_parts * NON_TEXT_PART_TOKENS
     }
 
     /// Calls `f` on the text of every message: plain contents and the `text` of text parts.
@@ -204,6 +224,11 @@ impl ChatRequest {
             .map(|message| message.content.text())
     }
 }
+
+/// What an image, audio or file part counts for in a prompt estimate, before the provider
+/// reports the real figure: about one image (OpenAI counts a 1024×1024 image at high
+/// detail as 765 tokens, Anthropic at most about 1,600), and a floor for audio and files.
+pub const NON_TEXT_PART_TOKENS: u64 = 1_000;
 
 /// Tokens for `bytes` bytes of text under the common 4-bytes-per-token rule of thumb.
 pub fn estimate_tokens(bytes: usize) -> u64 {
@@ -394,4 +419,34 @@ pub struct ChatCompletionChunk<'a> {
     /// Present only on the usage chunk.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<&'a Usage>,
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::guard::validate::parse_for_tests;
+
+    #[test]
+    fn prompt_estimates_count_tools_tool_calls_and_non_text_parts() {
+        let plain = parse_for_tests(
+            r#"{"model": "m", "messages": [{"role": "user", "content": "12345678"}]}"#,
+        );
+        assert_eq!(plain.estimated_prompt_tokens(), 3, "(4 + 8) / 4");
+        let rich = parse_for_tests(
+            r#"{"model": "m", "messages": [
+                {"role": "user", "content": [{"type": "text", "text": "12345678"},
+                    {"type": "image_url", "image_url": {"url": "https://x/y.png"}},
+                    {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}]},
+                {"role": "assistant", "content": null, "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}],
+              "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]}"#,
+        );
+        let estimate = rich.estimated_prompt_tokens();
+        assert!(
+            estimate >= 2 * super::NON_TEXT_PART_TOKENS + 3 + 20,
+            "{estimate}"
+        );
+        assert!(
+            estimate < 2 * super::NON_TEXT_PART_TOKENS + 60,
+            "{estimate}"
+        );
+    }
 }

@@ -163,6 +163,31 @@ describe("an OpenAI-compatible upstream", () => {
     assert.ok(log.completion_tokens >= 1, "tokens delivered before the disconnect are counted");
   });
 
+  test("a client that disconnects mid-stream is charged for the reasoning and tool-call text it was sent", async () => {
+    const controller = new AbortController();
+    // One delta with 200 bytes of reasoning and 200 of tool-call arguments, then the
+    // upstream holds the rest; no usage is ever reported.
+    const first = {
+      reasoning_content: "r".repeat(200),
+      tool_calls: [{ index: 0, id: "c1", type: "function", function: { name: "f", arguments: "a".repeat(200) } }],
+    };
+    const response = await chat(
+      fixture.gateway.url,
+      { model: "hold", messages: hello, stream: true, metadata: { deltas: JSON.stringify([first, { content: "more" }]) } },
+      { signal: controller.signal },
+    );
+    const requestId = response.headers.get("x-request-id");
+    const reader = response.body.getReader();
+    let seen = "";
+    while (!seen.includes("rrrr")) seen += new TextDecoder().decode((await reader.read()).value);
+    controller.abort();
+    fixture.upstream.release();
+    const log = await fixture.gateway.logFor(requestId);
+    assert.equal(log.stream_outcome, "client_closed");
+    assert.equal(log.tokens_estimated, true);
+    assert.ok(log.completion_tokens >= 100, `charged ${log.completion_tokens} completion tokens for 401 bytes`);
+  });
+
   test("upstream 5xx → 502 upstream_error", async () => {
     const response = await chat(fixture.gateway.url, { model: "error-500", messages: hello });
     assert.equal(response.status, 502);
