@@ -17,6 +17,8 @@ pub enum Route {
     GetJob,
     /// `DELETE /v1/jobs/{id}`: cancel a queued job.
     CancelJob,
+    /// `GET /v1/webhooks/signing_key`: the key the caller's webhooks are signed with.
+    WebhookSigningKey,
     /// `GET /healthz`: the isolate is alive.
     Health,
     /// `GET /readyz`: the configuration is valid.
@@ -62,6 +64,7 @@ impl Route {
             Route::CreateJob => "create_job",
             Route::GetJob => "get_job",
             Route::CancelJob => "cancel_job",
+            Route::WebhookSigningKey => "webhook_signing_key",
             Route::Health => "healthz",
             Route::Ready => "readyz",
             Route::OpenApi => "openapi",
@@ -88,6 +91,7 @@ const ROUTES: &[(&str, &str, Route)] = &[
     ("/v1/jobs", "POST", Route::CreateJob),
     ("/v1/jobs/{id}", "GET", Route::GetJob),
     ("/v1/jobs/{id}", "DELETE", Route::CancelJob),
+    ("/v1/webhooks/signing_key", "GET", Route::WebhookSigningKey),
     ("/healthz", "GET", Route::Health),
     ("/readyz", "GET", Route::Ready),
     ("/openapi.json", "GET", Route::OpenApi),

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{constant_time_eq, unauthenticated, Principal};
+use super::{constant_time_eq, unauthenticated, Principal, PrincipalId};
 use crate::error::GatewayError;
 use crate::limit::TierLimits;
 
@@ -67,7 +67,7 @@ impl KeyRecord {
             return Err(unauthenticated());
         }
         Ok(Principal {
-            id: self.principal.clone(),
+            id: PrincipalId::key(&self.principal),
             tier: self.tier.clone(),
             team: self.team.clone(),
             models: self.models.clone(),
@@ -356,7 +356,7 @@ mod tests {
     #[test]
     fn a_valid_key_yields_its_principal() {
         let principal = record().authenticate(&"ab".repeat(32), 1500).unwrap();
-        assert_eq!(principal.id, "user-1");
+        assert_eq!(principal.id, "key:user-1");
         assert_eq!(principal.tier, "pro");
         assert_eq!(principal.models, Some(vec!["mock".to_owned()]));
         assert_eq!(principal.via, "api_key");

@@ -12,7 +12,7 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::Principal;
+use super::{Principal, PrincipalId};
 use crate::error::{ErrorKind, GatewayError};
 
 /// A supported signature algorithm.
@@ -318,9 +318,10 @@ impl ClaimPolicy {
                 .filter(|value| !value.is_empty() && value.len() <= 256)
                 .map(str::to_owned)
         };
-        let id = text(&self.user_claim).ok_or_else(|| invalid_token("no user id claim"))?;
+        let subject = text(&self.user_claim).ok_or_else(|| invalid_token("no user id claim"))?;
+        let issuer = text("iss").unwrap_or_default();
         Ok(Principal {
-            id,
+            id: PrincipalId::jwt(&issuer, &subject),
             tier: text(&self.tier_claim).unwrap_or_else(|| self.default_tier.clone()),
             team: text(&self.team_claim),
             models: None,
@@ -562,7 +563,7 @@ mod tests {
                 principal.tier.as_str(),
                 principal.team.as_deref()
             ),
-            ("user-1", "pro", Some("acme"))
+            ("jwt:https%3A//id.example.com/:user-1", "pro", Some("acme"))
         );
         assert_eq!(principal.via, "jwt");
         assert_eq!(

@@ -31,7 +31,9 @@ pub struct TeamSettings {
 /// The caller a request acts for, after authentication.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Principal {
-    /// Stable user or service id (rate limits, usage and logs are keyed by it).
+    /// Stable id, named by where the caller comes from (see [`PrincipalId`]): rate limits,
+    /// cache namespaces, job stores, usage and logs are keyed by it, so callers from two
+    /// sources never share one.
     pub id: String,
     /// Rate-limit tier (`free`, `pro`, `enterprise` or a custom one).
     pub tier: String,
@@ -47,11 +49,61 @@ pub struct Principal {
     pub key_id: Option<String>,
 }
 
+/// Principal ids: `key:<principal>` for API keys, `jwt:<issuer>:<subject>` for JWTs and
+/// `anon:<address>` for callers without credentials (an IPv6 address grouped by its /64,
+/// which one client usually holds whole).
+pub struct PrincipalId;
+
+impl PrincipalId {
+    /// The id of an API key's principal.
+    pub fn key(principal: &str) -> String {
+        format!("key:{principal}")
+    }
+
+    /// The id of a JWT's subject. `:` and `%` in the issuer are percent-encoded, so that
+    /// the issuer ends at the first `:` and no two (issuer, subject) pairs share an id.
+    pub fn jwt(issuer: &str, subject: &str) -> String {
+        let issuer = issuer.replace('%', "%25").replace(':', "%3A");
+        format!("jwt:{issuer}:{subject}")
+    }
+
+    /// The id of a caller without credentials, from its address (`cf-connecting-ip`).
+    pub fn anonymous(address: Option<&str>) -> String {
+        let address = address.map(str::trim).unwrap_or_default();
+        let grouped = match address.parse::<std::net::IpAddr>() {
+            Ok(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+                let [a, b, c, d, ..] = v6.segments();
+                format!("{a:x}:{b:x}:{c:x}:{d:x}::/64")
+            }
+            Ok(std::net::IpAddr::V6(v6)) => v6
+                .to_ipv4_mapped()
+                .map(|v4| v4.to_string())
+                .unwrap_or_default(),
+            Ok(std::net::IpAddr::V4(v4)) => v4.to_string(),
+            Err(_) => "unknown".to_owned(),
+        };
+        format!("anon:{grouped}")
+    }
+
+    /// A principal as the admin API names it: a full id (`key:...`, `jwt:...`, `anon:...`),
+    /// or an API key's principal by its bare name (`alice` is `key:alice`).
+    pub fn from_admin(name: &str) -> String {
+        if ["key:", "jwt:", "anon:"]
+            .iter()
+            .any(|prefix| name.starts_with(prefix))
+        {
+            name.to_owned()
+        } else {
+            PrincipalId::key(name)
+        }
+    }
+}
+
 impl Principal {
-    /// The principal of an unauthenticated request, limited to `models`.
-    pub fn anonymous(models: &[String]) -> Principal {
+    /// The principal of an unauthenticated request from `address`, limited to `models`.
+    pub fn anonymous(models: &[String], address: Option<&str>) -> Principal {
         Principal {
-            id: "anonymous".to_owned(),
+            id: PrincipalId::anonymous(address),
             tier: "free".to_owned(),
             team: None,
             models: Some(models.to_vec()),
@@ -145,8 +197,43 @@ mod tests {
     }
 
     #[test]
+    fn principal_ids_are_named_by_their_source() {
+        assert_eq!(PrincipalId::key("alice"), "key:alice");
+        assert_eq!(
+            PrincipalId::jwt("https://id.example.com/", "alice"),
+            "jwt:https%3A//id.example.com/:alice"
+        );
+        assert_ne!(PrincipalId::jwt("a:b", "c"), PrincipalId::jwt("a", "b:c"));
+        assert_eq!(
+            PrincipalId::anonymous(Some("203.0.113.7")),
+            "anon:203.0.113.7"
+        );
+        assert_eq!(
+            PrincipalId::anonymous(Some("2001:db8:aa:bb:1:2:3:4")),
+            "anon:2001:db8:aa:bb::/64"
+        );
+        assert_eq!(
+            PrincipalId::anonymous(Some("2001:db8:aa:bb::9")),
+            PrincipalId::anonymous(Some("2001:db8:aa:bb:ffff::1")),
+            "one /64, one principal"
+        );
+        assert_eq!(
+            PrincipalId::anonymous(Some("::ffff:198.51.100.1")),
+            "anon:198.51.100.1"
+        );
+        assert_eq!(PrincipalId::anonymous(None), "anon:unknown");
+        assert_eq!(
+            PrincipalId::anonymous(Some("not an address")),
+            "anon:unknown"
+        );
+        assert_eq!(PrincipalId::from_admin("alice"), "key:alice");
+        assert_eq!(PrincipalId::from_admin("jwt:iss:sub"), "jwt:iss:sub");
+        assert_eq!(PrincipalId::from_admin("anon:1.2.3.4"), "anon:1.2.3.4");
+    }
+
+    #[test]
     fn models_are_allowed_per_principal() {
-        let anonymous = Principal::anonymous(&["mock".to_owned()]);
+        let anonymous = Principal::anonymous(&["mock".to_owned()], None);
         assert!(anonymous.may_use("mock"));
         let err = anonymous.check_model("gpt-4o").unwrap_err();
         assert_eq!((err.status(), err.code()), (403, "model_not_allowed"));

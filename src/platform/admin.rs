@@ -15,6 +15,7 @@ use super::metrics;
 use super::respond;
 use crate::api::usage_report;
 use crate::auth::api_keys::{format_id, format_key, KeyRecord, KeyUpdate, NewKey};
+use crate::auth::PrincipalId;
 use crate::config::Config;
 use crate::error::{ErrorKind, GatewayError};
 use crate::router::AdminOp;
@@ -78,7 +79,7 @@ pub async fn serve(
         }
         AdminOp::GetLimits | AdminOp::ResetLimits => {
             let principal = decode("principal", id.unwrap_or_default())?;
-            limits(op, &principal, env).await
+            limits(op, &PrincipalId::from_admin(&principal), env).await
         }
         AdminOp::Metrics => {
             let metrics = metrics::collect(env, config.metrics_shards).await?;
@@ -87,7 +88,10 @@ pub async fn serve(
         AdminOp::Usage => {
             let url = req.inner().url();
             match (query_param(&url, "principal")?, query_param(&url, "team")?) {
-                (Some(principal), None) => limits(AdminOp::GetLimits, &principal, env).await,
+                (Some(principal), None) => {
+                    let principal = PrincipalId::from_admin(&principal);
+                    limits(AdminOp::GetLimits, &principal, env).await
+                }
                 (None, Some(team)) => {
                     let usage = metrics::team_usage(env, config.metrics_shards, &team).await?;
                     Ok(respond::json(200, usage))
@@ -108,7 +112,7 @@ pub async fn serve(
 /// `GET` (or, to reset first, `DELETE`) `/admin/limits/{principal}`: the principal's
 /// standing under the limits of its last request.
 async fn limits(op: AdminOp, principal: &str, env: &Env) -> Result<Response, GatewayError> {
-    let stub = LimiterStub::of_user(env, principal)?;
+    let stub = LimiterStub::open(env, principal)?;
     if op == AdminOp::ResetLimits {
         stub.reset().await?;
     }
@@ -168,6 +172,11 @@ async fn purge_cache(
     config: &Config,
 ) -> Result<Response, GatewayError> {
     let space = decode("namespace", space)?;
+    // A principal's namespace may name it as the admin API does (`principal:alice`).
+    let space = match space.strip_prefix("principal:") {
+        Some(principal) => format!("principal:{}", PrincipalId::from_admin(principal)),
+        None => space,
+    };
     let known = space == "global" || space.starts_with("principal:") || space.starts_with("team:");
     if !known {
         return Err(GatewayError::invalid(

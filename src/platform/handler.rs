@@ -279,6 +279,11 @@ async fn serve(
             let origin = &browser.own_origin;
             jobs::submit(req, env, config, &caller, origin, exchange).await
         }
+        Route::WebhookSigningKey => {
+            let config = usable(config)?;
+            let caller = authenticated(req, config, env, exchange).await?;
+            jobs::signing_key_of(config, &caller.principal).await
+        }
         Route::GetJob | Route::CancelJob => {
             let config = usable(config)?;
             let caller = authenticated(req, config, env, exchange).await?;
@@ -312,14 +317,21 @@ async fn authenticated(
     env: &Env,
     exchange: &mut Exchange,
 ) -> Result<Caller, GatewayError> {
-    let principal = keys::authenticate(authorization(req).as_deref(), config, env).await?;
+    let address = client_ip(req);
+    let principal = keys::authenticate(
+        authorization(req).as_deref(),
+        address.as_deref(),
+        config,
+        env,
+    )
+    .await?;
     exchange.log.principal = Some(principal.id.clone());
     exchange.log.team.clone_from(&principal.team);
     exchange.log.key_id.clone_from(&principal.key_id);
     let limits = config
         .rate_limits
         .limits_for(&principal.tier, principal.limits.as_ref());
-    let limiter = LimiterStub::open(env, &principal, client_ip(req).as_deref());
+    let limiter = LimiterStub::open(env, &principal.id);
     exchange.limiter = Some((limiter.clone(), limits.clone()));
     Ok(Caller {
         principal,

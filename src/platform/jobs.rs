@@ -12,15 +12,17 @@ use worker::{Env, Request};
 
 use super::background::Background;
 use super::clock::{new_request_id, now_ms};
-use super::crypto::sha256_hex;
+use super::crypto::{hmac_sha256_hex, sha256_hex};
 use super::handler::{admit, prepare, read_json_body, Caller, Exchange, Prepared, Reply};
 use super::job_store::JobStoreStub;
 use super::limiter::Settlement;
 use super::respond;
 use crate::auth::Principal;
 use crate::config::Config;
+use crate::config::Secret;
 use crate::error::{ErrorKind, GatewayError};
 use crate::jobs::callback::{refused, ParsedUrl, MAX_CALLBACK_URL_BYTES};
+use crate::jobs::webhook::{signing_key, signing_key_label, signing_key_view};
 use crate::jobs::{
     check_idempotency_key, not_found, Change, Job, JobStatus, Submission, Task, TaskKind, Webhook,
     WebhookStatus,
@@ -155,13 +157,48 @@ pub async fn ended(env: &Env, job: &Job, principal_id: &str, background: &Backgr
 /// The caller's job store. Jobs belong to a principal; callers without a key or token
 /// have none (401).
 fn own_store(env: &Env, principal: &Principal) -> Result<JobStoreStub, GatewayError> {
+    own_principal(principal)?;
+    JobStoreStub::open(env, &principal.id)
+}
+
+/// 401 for a caller without a key or token: jobs and their webhooks belong to a principal.
+fn own_principal(principal: &Principal) -> Result<(), GatewayError> {
     if principal.via == "anonymous" {
         return Err(GatewayError::new(
             ErrorKind::InvalidApiKey,
             "jobs need an API key or a JWT: the job belongs to the caller",
         ));
     }
-    JobStoreStub::open(env, &principal.id)
+    Ok(())
+}
+
+/// `GET /v1/webhooks/signing_key`: the key the caller's webhooks are signed with. Like
+/// jobs, it belongs to a principal (401 without credentials); 403 when webhooks are off.
+pub async fn signing_key_of(config: &Config, principal: &Principal) -> Result<Reply, GatewayError> {
+    own_principal(principal)?;
+    let key = principal_signing_key(webhook_secret(config)?, &principal.id).await?;
+    let view = signing_key_view(&principal.id, &key);
+    Ok(Reply::Now(respond::json(200, view.to_string())))
+}
+
+/// The signing key of `principal`'s webhooks, derived from the gateway's secret.
+pub async fn principal_signing_key(
+    secret: &Secret,
+    principal: &str,
+) -> Result<String, GatewayError> {
+    let label = signing_key_label(principal);
+    let mac = hmac_sha256_hex(secret.expose().as_bytes(), label.as_bytes()).await?;
+    Ok(signing_key(&mac))
+}
+
+/// The `WEBHOOK_SIGNING_SECRET`; 403 `webhooks_disabled` without one.
+fn webhook_secret(config: &Config) -> Result<&Secret, GatewayError> {
+    config.webhook_secret.as_ref().ok_or_else(|| {
+        GatewayError::new(
+            ErrorKind::WebhooksDisabled,
+            "webhooks are disabled: no WEBHOOK_SIGNING_SECRET is set",
+        )
+    })
 }
 
 /// The webhook for `url`, if webhooks are on and the URL may be used.

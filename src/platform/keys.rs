@@ -29,21 +29,24 @@ thread_local! {
 /// credentials were sent and the operator opened some models to anonymous callers.
 pub async fn authenticate(
     authorization: Option<&str>,
+    client_address: Option<&str>,
     config: &Config,
     env: &Env,
 ) -> Result<Principal, GatewayError> {
-    let principal = authenticate_credential(authorization, config, env).await?;
+    let principal = authenticate_credential(authorization, client_address, config, env).await?;
     Ok(principal.with_team_settings(&config.teams))
 }
 
 async fn authenticate_credential(
     authorization: Option<&str>,
+    client_address: Option<&str>,
     config: &Config,
     env: &Env,
 ) -> Result<Principal, GatewayError> {
     let Some(token) = bearer_token(authorization) else {
         if authorization.is_none() && !config.anonymous_models.is_empty() {
-            return Ok(Principal::anonymous(&config.anonymous_models));
+            let models = &config.anonymous_models;
+            return Ok(Principal::anonymous(models, client_address));
         }
         return Err(unauthenticated());
     };

@@ -25,7 +25,6 @@ use super::background::Background;
 use super::clock::now_ms;
 use super::objects;
 use crate::api::chat::Usage;
-use crate::auth::Principal;
 use crate::config::Config;
 use crate::error::{ErrorKind, GatewayError};
 use crate::limit::limiter::{
@@ -326,24 +325,11 @@ pub struct LimiterStub {
 }
 
 impl LimiterStub {
-    /// The limiter of the principal with id `principal_id`. Anonymous callers are limited
-    /// per client address (`anonymous_ip`), never all together.
-    pub fn open(
-        env: &Env,
-        principal: &Principal,
-        client_ip: Option<&str>,
-    ) -> Result<Self, GatewayError> {
-        let name = if principal.via == "anonymous" {
-            format!("anon:{}", client_ip.unwrap_or("unknown"))
-        } else {
-            format!("user:{}", principal.id)
-        };
-        Self::named(env, name)
-    }
-
-    /// The limiter of the principal `principal_id` (authenticated), for the admin API.
-    pub fn of_user(env: &Env, principal_id: &str) -> Result<Self, GatewayError> {
-        Self::named(env, format!("user:{principal_id}"))
+    /// The limiter of the principal with id `principal_id` (see
+    /// [`crate::auth::PrincipalId`]: anonymous callers are limited per address, never all
+    /// together).
+    pub fn open(env: &Env, principal_id: &str) -> Result<Self, GatewayError> {
+        Self::named(env, principal_id.to_owned())
     }
 
     fn named(env: &Env, name: String) -> Result<Self, GatewayError> {
@@ -585,7 +571,7 @@ impl Settlement {
         background: &Background,
     ) -> Result<Settlement, GatewayError> {
         Ok(Settlement {
-            stub: LimiterStub::of_user(env, principal_id)?,
+            stub: LimiterStub::open(env, principal_id)?,
             lease,
             price: None,
             background: background.clone(),

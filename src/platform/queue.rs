@@ -22,7 +22,7 @@ use super::crypto::{hmac_sha256_hex, random_u32};
 use super::env::config;
 use super::fetch::{self, UpstreamBody};
 use super::job_store::JobStoreStub;
-use super::jobs::{ended, parse_url};
+use super::jobs::{ended, parse_url, principal_signing_key};
 use super::limiter::Settlement;
 use super::metrics::Observer;
 use crate::api::chat::{ChatRequest, Usage};
@@ -265,7 +265,7 @@ impl Consumer<'_> {
             return Ok(Verdict::Done);
         }
         let mut log = self.log_line("job_webhook", task);
-        let (outcome, detail) = match self.post(&job, event, &webhook.url).await {
+        let (outcome, detail) = match self.post(&job, &task.principal, event, &webhook.url).await {
             Ok(status) => {
                 log.status = status;
                 (Delivery::of_status(status), status.to_string())
@@ -296,9 +296,16 @@ impl Consumer<'_> {
         Ok(verdict)
     }
 
-    /// POSTs the signed event for `job` to `url` (checked again: the allow-list may have
-    /// changed since the submission); the receiver's status.
-    async fn post(&self, job: &Job, event: &str, url: &str) -> Result<u16, GatewayError> {
+    /// POSTs the event for `owner`'s `job` to `url` (checked again: the allow-list may
+    /// have changed since the submission), signed with the owner's key; the receiver's
+    /// status.
+    async fn post(
+        &self,
+        job: &Job,
+        owner: &str,
+        event: &str,
+        url: &str,
+    ) -> Result<u16, GatewayError> {
         let config = self.config;
         let secret = config
             .webhook_secret
@@ -308,12 +315,9 @@ impl Consumer<'_> {
         config.jobs.callbacks.check(&url.parsed)?;
         let now_s = now_ms() / 1_000;
         let event_id = format!("{}.{}", job.id, event);
-        let body = event_body(event, &event_id, now_s, job.view());
-        let mac = hmac_sha256_hex(
-            secret.expose().as_bytes(),
-            signed_payload(now_s, &body).as_bytes(),
-        )
-        .await?;
+        let body = event_body(event, &event_id, now_s, owner, job.view());
+        let key = principal_signing_key(secret, owner).await?;
+        let mac = hmac_sha256_hex(key.as_bytes(), signed_payload(now_s, &body).as_bytes()).await?;
         let call = HttpCall {
             url: url.href,
             headers: vec![

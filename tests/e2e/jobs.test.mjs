@@ -82,8 +82,11 @@ async function startReceiver() {
   };
 }
 
-/** Verifies a delivery's signature as a receiver would: HMAC-SHA256 of `${t}.${body}`. */
-function verifySignature(delivery, secret = WEBHOOK_SECRET, toleranceS = 300) {
+/**
+ * Verifies a delivery's signature as a receiver would: HMAC-SHA256 of `${t}.${body}` under
+ * the owner's signing key (GET /v1/webhooks/signing_key).
+ */
+function verifySignature(delivery, secret, toleranceS = 300) {
   const header = delivery.headers["x-gateway-signature"];
   const parts = Object.fromEntries(header.split(",").map((part) => part.split("=")));
   const expected = crypto.createHmac("sha256", secret).update(`${parts.t}.${delivery.raw}`).digest("hex");
@@ -113,6 +116,12 @@ function useJobsGateway(vars = {}, secrets = {}) {
       const response = await adminRequest(fixture.gateway.url, ADMIN_TOKEN, "POST", "/admin/keys", { principal, tier });
       assert.equal(response.status, 201);
       return (await response.json()).key;
+    },
+    /** The webhook signing key of the principal of `key` (its whole answer). */
+    async signingKey(key) {
+      const response = await fetch(`${fixture.gateway.url}/v1/webhooks/signing_key`, { headers: { authorization: `Bearer ${key}` } });
+      assert.equal(response.status, 200);
+      return response.json();
     },
     submit(key, body, headers = {}) {
       return fetch(`${fixture.gateway.url}/v1/jobs`, {
@@ -180,7 +189,7 @@ describe("jobs: submit, poll, retry, fail, cancel", () => {
     assert.equal(line.status, 200);
     assert.equal(line.method, "QUEUE");
     assert.equal(line.prompt_tokens, 11);
-    assert.ok(line.principal.startsWith("free-"));
+    assert.ok(line.principal.startsWith("key:free-"), line.principal);
   });
 
   test("the job's usage and cost are settled to its owner", async () => {
@@ -393,9 +402,16 @@ describe("jobs: signed webhooks", () => {
     assert.equal(delivery.headers["content-type"], "application/json");
     assert.equal(delivery.headers["x-gateway-event"], "job.succeeded");
     assert.match(delivery.headers["x-gateway-signature"], /^t=\d+,v1=[0-9a-f]{64}$/);
-    assert.ok(verifySignature(delivery), "valid signature");
-    assert.ok(!verifySignature(delivery, "another-secret-0123456789abcdef0123"), "another secret does not verify");
-    assert.ok(!verifySignature({ ...delivery, raw: delivery.raw.replace("succeeded", "failed") }), "a changed body does not verify");
+    const signing = await api.signingKey(key);
+    assert.match(signing.key, /^whsec_[0-9a-f]{64}$/);
+    assert.ok(verifySignature(delivery, signing.key), "valid signature under the owner's key");
+    const other = await api.signingKey(await api.keyFor());
+    assert.notEqual(other.key, signing.key, "each principal has its own key");
+    assert.ok(!verifySignature(delivery, other.key), "another principal's key does not verify");
+    assert.ok(!verifySignature(delivery, WEBHOOK_SECRET), "nor does the gateway's secret itself");
+    assert.ok(!verifySignature({ ...delivery, raw: delivery.raw.replace("succeeded", "failed") }, signing.key), "a changed body does not verify");
+    assert.equal(delivery.body.principal, signing.principal, "the signed body names the owner");
+    assert.match(delivery.body.principal, /^key:free-/);
     assert.equal(delivery.body.type, "job.succeeded");
     assert.equal(delivery.body.id, delivery.headers["x-gateway-event-id"]);
     assert.equal(delivery.body.data.id, job.id);
@@ -416,7 +432,8 @@ describe("jobs: signed webhooks", () => {
     fixture.receiver.answer("/hooks/retry", [500, 503]);
     const { job } = await api.accepted(key, { model: "hook-retry", messages: hello, callback_url: `${fixture.receiver.base}/hooks/retry` });
     const deliveries = await fixture.receiver.waitFor("/hooks/retry", 3);
-    assert.ok(deliveries.every((delivery) => verifySignature(delivery)));
+    const { key: signing } = await api.signingKey(key);
+    assert.ok(deliveries.every((delivery) => verifySignature(delivery, signing)));
     assert.equal(new Set(deliveries.map((d) => d.body.id)).size, 1, "one event id across attempts");
     const polled = await api.poll(key, job.id, (j) => j.webhook.status === "delivered");
     assert.equal(polled.webhook.attempts, 3);
@@ -431,13 +448,21 @@ describe("jobs: signed webhooks", () => {
     assert.equal(failed.body.type, "job.failed");
     assert.equal(failed.body.data.id, job.id);
     assert.equal(failed.body.data.error.status, 400);
-    assert.ok(verifySignature(failed));
+    const { key: signing } = await api.signingKey(key);
+    assert.ok(verifySignature(failed, signing));
 
     const { job: queued } = await api.accepted(key, { model: "cancel", messages: hello, callback_url: `${fixture.receiver.base}/hooks/cancelled` });
     assert.equal((await api.job(key, queued.id, "DELETE")).status, 200);
     const [cancelled] = await fixture.receiver.waitFor("/hooks/cancelled", 1);
     assert.equal(cancelled.body.type, "job.cancelled");
-    assert.ok(verifySignature(cancelled));
+    assert.ok(verifySignature(cancelled, signing));
+  });
+
+  test("the signing key is the caller's own and stable; keyless callers get 401", async () => {
+    const response = await fetch(`${fixture.gateway.url}/v1/webhooks/signing_key`);
+    assert.equal(response.status, 401);
+    const key = await api.keyFor();
+    assert.deepEqual(await api.signingKey(key), await api.signingKey(key));
   });
 
   test("a receiver that answers 410 is not tried again", async () => {
@@ -519,5 +544,8 @@ describe("jobs: webhooks off without a signing secret", () => {
     assert.equal((await response.json()).error.code, "webhooks_disabled");
     const { job } = await api.accepted(key, { model: "ok", messages: hello });
     assert.equal((await api.poll(key, job.id)).status, "succeeded");
+    const signing = await fetch(`${api.fixture.gateway.url}/v1/webhooks/signing_key`, { headers: { authorization: `Bearer ${key}` } });
+    assert.equal(signing.status, 403);
+    assert.equal((await signing.json()).error.code, "webhooks_disabled");
   });
 });
