@@ -70,6 +70,8 @@ pub enum ErrorKind {
     JobNotFound,
     /// A `DELETE /v1/jobs/{id}` of a job that is running or has ended.
     JobNotCancellable,
+    /// A change to an API key that was revoked: revocation is final.
+    KeyRevoked,
     /// An `Idempotency-Key` used before with a different request body.
     IdempotencyKeyReused,
     /// A `callback_url` that is not https or points at a private or special address.
@@ -96,7 +98,7 @@ impl ErrorKind {
             ErrorKind::UnsupportedMediaType => 415,
             ErrorKind::PayloadTooLarge => 413,
             ErrorKind::ModelNotFound | ErrorKind::NotFound | ErrorKind::JobNotFound => 404,
-            ErrorKind::JobNotCancellable => 409,
+            ErrorKind::JobNotCancellable | ErrorKind::KeyRevoked => 409,
             ErrorKind::IdempotencyKeyReused => 422,
             ErrorKind::MethodNotAllowed => 405,
             ErrorKind::OriginNotAllowed
@@ -150,6 +152,7 @@ impl ErrorKind {
             ErrorKind::AllProvidersFailed => "all_providers_failed",
             ErrorKind::JobNotFound => "job_not_found",
             ErrorKind::JobNotCancellable => "job_not_cancellable",
+            ErrorKind::KeyRevoked => "key_revoked",
             ErrorKind::IdempotencyKeyReused => "idempotency_key_reused",
             ErrorKind::InvalidCallbackUrl => "invalid_callback_url",
             ErrorKind::WebhooksDisabled => "webhooks_disabled",

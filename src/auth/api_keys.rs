@@ -5,14 +5,19 @@
 //! Lookups are cached in the isolate for [`KeyCache`]'s TTL, misses included, so a
 //! revoked key stops working within that TTL plus KV's own propagation (up to ~60 s
 //! across locations).
+//!
+//! Revocation is final: it also writes a tombstone under [`revoked_kv_key`], which no
+//! other write touches and every lookup reads, so a change made from a stale copy of the
+//! record (KV is eventually consistent) cannot bring the key back; changing a revoked key
+//! is refused.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{constant_time_eq, unauthenticated, Principal, PrincipalId};
-use crate::error::GatewayError;
+use crate::error::{ErrorKind, GatewayError};
 use crate::limit::TierLimits;
 
 /// Every gateway key starts with this.
@@ -77,6 +82,16 @@ impl KeyRecord {
         })
     }
 
+    /// The record with a revocation found in its tombstone (`revoked_at`, Unix seconds):
+    /// the earliest revocation wins.
+    pub fn with_tombstone(mut self, revoked_at: Option<u64>) -> KeyRecord {
+        self.revoked_at = match (self.revoked_at, revoked_at) {
+            (Some(own), Some(tombstone)) => Some(own.min(tombstone)),
+            (own, tombstone) => own.or(tombstone),
+        };
+        self
+    }
+
     /// The record as the admin API shows it: everything but the hash.
     pub fn public_view(&self) -> Value {
         let mut view = serde_json::to_value(self).unwrap_or_default();
@@ -120,6 +135,12 @@ pub fn hash_kv_key(hash: &str) -> String {
 /// The KV key under which the record with id `id` is stored (for the admin API).
 pub fn id_kv_key(id: &str) -> String {
     format!("apikey:id:{id}")
+}
+
+/// The KV key of the tombstone of the revoked key with `hash` (its value: when it was
+/// revoked, Unix seconds).
+pub fn revoked_kv_key(hash: &str) -> String {
+    format!("apikey:revoked:{hash}")
 }
 
 /// The prefix of every [`id_kv_key`], for listing.
@@ -259,8 +280,14 @@ impl KeyUpdate {
         Ok(update)
     }
 
-    /// Applies the update to `record`.
-    pub fn apply(self, record: &mut KeyRecord) {
+    /// Applies the update to `record`; 409 `key_revoked` if it was revoked.
+    pub fn apply(self, record: &mut KeyRecord) -> Result<(), GatewayError> {
+        if record.revoked_at.is_some() {
+            return Err(GatewayError::new(
+                ErrorKind::KeyRevoked,
+                format!("the key {} is revoked; revocation is final", record.id),
+            ));
+        }
         if let Some(tier) = self.tier {
             record.tier = tier;
         }
@@ -276,13 +303,20 @@ impl KeyUpdate {
         if let Some(expires_at) = self.expires_at {
             record.expires_at = expires_at;
         }
+        Ok(())
     }
 }
 
 /// An isolate-local cache of key lookups by hash, misses included, bounded in entries.
+/// Every entry lives equally long, so the oldest is always the first to expire and the
+/// first to go when the cache is full: an insertion-ordered queue finds it in O(1), so a
+/// flood of unknown keys costs each request a constant, not a scan of the cache.
 #[derive(Debug)]
 pub struct KeyCache {
     entries: HashMap<String, (Option<KeyRecord>, u64)>,
+    /// Hashes in the order they were stored, with when: the front is the oldest. An entry
+    /// stored again or forgotten leaves a stale item here, skipped when it comes up.
+    order: VecDeque<(String, u64)>,
     max_entries: usize,
     ttl_ms: u64,
 }
@@ -292,6 +326,7 @@ impl KeyCache {
     pub fn new(max_entries: usize, ttl_ms: u64) -> Self {
         KeyCache {
             entries: HashMap::new(),
+            order: VecDeque::new(),
             max_entries,
             ttl_ms,
         }
@@ -304,24 +339,33 @@ impl KeyCache {
         (now_ms.saturating_sub(*stored_at) < self.ttl_ms).then(|| record.clone())
     }
 
-    /// Remembers a lookup. When full, expired entries go first, then the oldest.
+    /// Remembers a lookup. When full, the oldest entry goes first.
     pub fn put(&mut self, hash: String, record: Option<KeyRecord>, now_ms: u64) {
         if self.entries.len() >= self.max_entries && !self.entries.contains_key(&hash) {
-            let ttl = self.ttl_ms;
-            self.entries
-                .retain(|_, (_, stored_at)| now_ms.saturating_sub(*stored_at) < ttl);
-            if self.entries.len() >= self.max_entries {
-                let oldest = self
-                    .entries
-                    .iter()
-                    .min_by_key(|(_, (_, stored_at))| *stored_at)
-                    .map(|(key, _)| key.clone());
-                if let Some(oldest) = oldest {
-                    self.entries.remove(&oldest);
-                }
+            self.evict_oldest();
+        }
+        self.entries.insert(hash.clone(), (record, now_ms));
+        self.order.push_back((hash, now_ms));
+        // Stale items are dropped once they outnumber the entries: amortized O(1).
+        if self.order.len() > 2 * self.max_entries.max(1) {
+            let entries = &self.entries;
+            self.order
+                .retain(|(hash, at)| entries.get(hash).is_some_and(|(_, stored)| stored == at));
+        }
+    }
+
+    /// Drops the oldest entry still cached.
+    fn evict_oldest(&mut self) {
+        while let Some((hash, at)) = self.order.pop_front() {
+            if self
+                .entries
+                .get(&hash)
+                .is_some_and(|(_, stored)| *stored == at)
+            {
+                self.entries.remove(&hash);
+                return;
             }
         }
-        self.entries.insert(hash, (record, now_ms));
     }
 
     /// Forgets `hash` (after an admin change made in this isolate).
@@ -410,13 +454,15 @@ mod tests {
         let mut key = record();
         KeyUpdate::parse(br#"{"tier": "enterprise", "models": null}"#)
             .unwrap()
-            .apply(&mut key);
+            .apply(&mut key)
+            .unwrap();
         assert_eq!(key.tier, "enterprise");
         assert_eq!(key.models, None);
         assert_eq!(key.expires_at, Some(2000), "untouched");
         KeyUpdate::parse(br#"{"expires_at": null, "team": "red"}"#)
             .unwrap()
-            .apply(&mut key);
+            .apply(&mut key)
+            .unwrap();
         assert_eq!((key.expires_at, key.team.as_deref()), (None, Some("red")));
         assert!(
             KeyUpdate::parse(br#"{"principal": "other"}"#).is_err(),
@@ -425,17 +471,40 @@ mod tests {
     }
 
     #[test]
+    fn revocation_is_final() {
+        let mut key = record();
+        key.revoked_at = Some(1200);
+        let refused = KeyUpdate::parse(br#"{"tier": "pro"}"#)
+            .unwrap()
+            .apply(&mut key)
+            .unwrap_err();
+        assert_eq!((refused.status(), refused.code()), (409, "key_revoked"));
+        assert_eq!(key.revoked_at, Some(1200));
+        // A record written from a stale copy is revoked again by its tombstone.
+        let stale = record().with_tombstone(Some(1300));
+        assert_eq!(stale.revoked_at, Some(1300));
+        assert!(stale.authenticate(&"ab".repeat(32), 1500).is_err());
+        assert_eq!(
+            key.clone().with_tombstone(Some(1300)).revoked_at,
+            Some(1200)
+        );
+        assert_eq!(record().with_tombstone(None).revoked_at, None);
+    }
+
+    #[test]
     fn keys_carry_checked_limit_overrides_into_their_principal() {
         let mut key = record();
         KeyUpdate::parse(br#"{"limits": {"concurrent": 2, "daily_usd": 5}}"#)
             .unwrap()
-            .apply(&mut key);
+            .apply(&mut key)
+            .unwrap();
         let principal = key.authenticate(&key.hash.clone(), 0).unwrap();
         let limits = principal.limits.unwrap();
         assert_eq!((limits.concurrent, limits.daily_usd), (Some(2), Some(5.0)));
         KeyUpdate::parse(br#"{"limits": null}"#)
             .unwrap()
-            .apply(&mut key);
+            .apply(&mut key)
+            .unwrap();
         assert_eq!(key.limits, None);
         let zero = KeyUpdate::parse(br#"{"limits": {"concurrent": 0}}"#).unwrap_err();
         assert_eq!(zero.param.as_deref(), Some("limits"));
@@ -455,5 +524,26 @@ mod tests {
         assert_eq!(cache.get("a", 300), None, "the oldest went first");
         cache.forget("c");
         assert_eq!(cache.get("c", 300), None);
+    }
+
+    #[test]
+    fn a_flood_of_unknown_keys_keeps_the_cache_bounded_and_evicts_in_order() {
+        let mut cache = KeyCache::new(100, 1_000_000);
+        cache.put("known".into(), Some(record()), 0);
+        for i in 0..10_000u64 {
+            cache.put(format!("miss-{i}"), None, i + 1);
+            assert!(cache.entries.len() <= 100 && cache.order.len() <= 200);
+        }
+        assert_eq!(cache.get("known", 20_000), None, "the oldest went first");
+        assert_eq!(cache.get("miss-9999", 20_000), Some(None));
+        assert_eq!(cache.get("miss-9899", 20_000), None);
+        // An entry stored again is as old as its last store.
+        let mut cache = KeyCache::new(2, 1_000_000);
+        cache.put("a".into(), None, 1);
+        cache.put("b".into(), None, 2);
+        cache.put("a".into(), Some(record()), 3);
+        cache.put("c".into(), None, 4);
+        assert_eq!(cache.get("b", 5), None, "b was the oldest");
+        assert_eq!(cache.get("a", 5), Some(Some(record())));
     }
 }

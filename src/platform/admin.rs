@@ -64,7 +64,7 @@ pub async fn serve(
             let update = KeyUpdate::parse(&body(req).await?)?;
             let store = store()?;
             let mut record = existing(&store, id).await?;
-            update.apply(&mut record);
+            update.apply(&mut record)?;
             store.save(&record).await?;
             forget(&record.hash);
             Ok(respond::json(200, record.public_view().to_string()))
@@ -73,7 +73,7 @@ pub async fn serve(
             let store = store()?;
             let mut record = existing(&store, id).await?;
             record.revoked_at.get_or_insert(now_s);
-            store.save(&record).await?;
+            store.revoke(&record).await?;
             forget(&record.hash);
             Ok(respond::json(200, record.public_view().to_string()))
         }

@@ -9,7 +9,7 @@ use worker::Env;
 use super::clock::now_ms;
 use super::crypto::sha256_hex;
 use crate::auth::api_keys::{
-    hash_kv_key, id_kv_key, looks_like_key, KeyCache, KeyRecord, ID_KV_PREFIX,
+    hash_kv_key, id_kv_key, looks_like_key, revoked_kv_key, KeyCache, KeyRecord, ID_KV_PREFIX,
 };
 use crate::auth::jwt::{invalid_token, looks_like_jwt};
 use crate::auth::{bearer_token, constant_time_eq, unauthenticated, Principal};
@@ -138,28 +138,61 @@ impl KeyStore {
         })
     }
 
-    /// The record of the key whose SHA-256 is `hash`.
+    /// The record of the key whose SHA-256 is `hash`, revoked if its tombstone says so
+    /// (both are read at once).
     pub async fn by_hash(&self, hash: &str) -> Result<Option<KeyRecord>, GatewayError> {
-        self.read(&hash_kv_key(hash)).await
+        let record_key = hash_kv_key(hash);
+        let (record, tombstone) =
+            futures_util::future::join(self.read(&record_key), self.tombstone(hash)).await;
+        let tombstone = tombstone?;
+        Ok(record?.map(|record| record.with_tombstone(tombstone)))
     }
 
-    /// The record with public id `id`.
+    /// The record with public id `id`, revoked if its tombstone says so.
     pub async fn by_id(&self, id: &str) -> Result<Option<KeyRecord>, GatewayError> {
-        self.read(&id_kv_key(id)).await
+        let Some(record) = self.read(&id_kv_key(id)).await? else {
+            return Ok(None);
+        };
+        let tombstone = self.tombstone(&record.hash).await?;
+        Ok(Some(record.with_tombstone(tombstone)))
     }
 
-    /// Writes a record under both its hash and its id.
+    /// Writes a record under both its hash and its id, keeping any revocation its
+    /// tombstone records (the record may come from a stale read).
     pub async fn save(&self, record: &KeyRecord) -> Result<(), GatewayError> {
-        let value = serde_json::to_string(record).map_err(|_| unavailable())?;
+        let tombstone = self.tombstone(&record.hash).await?;
+        let record = record.clone().with_tombstone(tombstone);
+        let value = serde_json::to_string(&record).map_err(|_| unavailable())?;
         for key in [hash_kv_key(&record.hash), id_kv_key(&record.id)] {
-            self.kv
-                .put(&key, value.as_str())
-                .map_err(|_| unavailable())?
-                .execute()
-                .await
-                .map_err(|_| unavailable())?;
+            self.put(&key, &value).await?;
         }
         Ok(())
+    }
+
+    /// Revokes a key for good: its tombstone first (never written again), then the
+    /// record.
+    pub async fn revoke(&self, record: &KeyRecord) -> Result<(), GatewayError> {
+        let revoked_at = record.revoked_at.unwrap_or_default().to_string();
+        self.put(&revoked_kv_key(&record.hash), &revoked_at).await?;
+        self.save(record).await
+    }
+
+    /// When the key with `hash` was revoked, by its tombstone; `None` if it has none.
+    /// A tombstone that cannot be read fails the lookup (deny by default).
+    async fn tombstone(&self, hash: &str) -> Result<Option<u64>, GatewayError> {
+        let text = self.kv.get(&revoked_kv_key(hash)).text().await;
+        let text = text.map_err(|_| unavailable())?;
+        // A tombstone is only ever written by a revocation: whatever it holds, it revokes.
+        Ok(text.map(|text| text.trim().parse().unwrap_or(0)))
+    }
+
+    async fn put(&self, key: &str, value: &str) -> Result<(), GatewayError> {
+        self.kv
+            .put(key, value)
+            .map_err(|_| unavailable())?
+            .execute()
+            .await
+            .map_err(|_| unavailable())
     }
 
     /// Up to `limit` records in id order, starting at `cursor`, and the cursor of the next

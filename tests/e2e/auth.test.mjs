@@ -73,7 +73,7 @@ describe("API keys", () => {
     assert.equal(answer.status, 200);
     assert.equal((await answer.json()).object, "chat.completion");
     const log = await gateway.logFor(answer.headers.get("x-request-id"));
-    assert.equal(log.principal, "user-42");
+    assert.equal(log.principal, "key:user-42", "named by where it comes from");
 
     const models = await (await fetch(`${gateway.url}/v1/models`, { headers: { authorization: `Bearer ${key.key}` } })).json();
     assert.deepEqual(models.data.map((m) => m.id), ["mock"]);
@@ -103,6 +103,25 @@ describe("API keys", () => {
     assert.equal((await errorOf(afterRevoke)).code, "invalid_api_key");
 
     assert.ok(!gateway.logs.join("\n").includes(key.key), "the plaintext key is never logged");
+  });
+
+  test("revocation is final: a change is refused and a stale write cannot bring the key back", async () => {
+    const key = await (await admin("POST", "/admin/keys", { principal: "leaver", tier: "pro" })).json();
+    assert.equal((await withKey(key.key)).status, 200);
+    const kv = await gateway.kv();
+    // What a PATCH that read the record before the revocation would write back.
+    const stale = await kv.get(`apikey:id:${key.id}`);
+    assert.equal((await admin("DELETE", `/admin/keys/${key.id}`)).status, 200);
+    const patched = await admin("PATCH", `/admin/keys/${key.id}`, { tier: "enterprise" });
+    assert.equal(patched.status, 409);
+    assert.equal((await errorOf(patched)).code, "key_revoked");
+    const record = JSON.parse(stale);
+    assert.equal(record.revoked_at, null);
+    await kv.put(`apikey:hash:${record.hash}`, stale);
+    await kv.put(`apikey:id:${key.id}`, stale);
+    const refused = await withKey(key.key);
+    assert.equal(refused.status, 401, "the tombstone still revokes it");
+    assert.equal(typeof (await (await admin("GET", `/admin/keys/${key.id}`)).json()).revoked_at, "number");
   });
 
   test("team settings narrow what members may use", async () => {

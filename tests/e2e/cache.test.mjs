@@ -249,7 +249,8 @@ describe("the response cache", () => {
     await other.arrayBuffer();
     const one = await admin("DELETE", `/admin/cache/principal:bob?key=${key}`);
     assert.equal(one.status, 200);
-    assert.deepEqual(await one.json(), { namespace: "principal:bob", key, purged: 1 });
+    // `principal:bob` names the key principal `bob`, whose full id is `key:bob`.
+    assert.deepEqual(await one.json(), { namespace: "principal:key:bob", key, purged: 1 });
     const purged = await ask(bob, say("purge one"));
     assert.equal(purged.headers.get("x-cache"), "MISS");
     await purged.arrayBuffer();

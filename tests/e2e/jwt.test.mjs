@@ -87,7 +87,8 @@ describe("JWT", () => {
       await response.json();
       principals.push((await gateway.logFor(response.headers.get("x-request-id"))).principal);
     }
-    assert.deepEqual(principals, ["user-jwt", "user-ec", "user-hs"]);
+    const issuer = "jwt:https%3A//id.example.com/";
+    assert.deepEqual(principals, [`${issuer}:user-jwt`, `${issuer}:user-ec`, `${issuer}:user-hs`]);
   });
 
   const attacks = [

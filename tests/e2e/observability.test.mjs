@@ -178,7 +178,7 @@ describe("metrics, usage, cost and logs", () => {
 
   test("log lines carry cost, attribution and level, and never a secret or an API key", async () => {
     const lines = gateway.requestLogs().filter((line) => line.route === "chat_completions");
-    const answered = lines.find((line) => line.principal === "alice" && line.status === 200 && line.cache === "bypass" && !line.stream);
+    const answered = lines.find((line) => line.principal === "key:alice" && line.status === 200 && line.cache === "bypass" && !line.stream);
     assert.equal(answered.team, "acme");
     assert.match(answered.key_id, /^key_/);
     assert.equal(answered.level, "info");

@@ -39,7 +39,7 @@ describe("the official OpenAI SDK", () => {
     assert.equal(data.object, "chat.completion");
     assert.equal(response.headers.get("x-ratelimit-limit-requests"), "1");
     assert.ok(waited >= 1_500 && waited < 4_000, `the SDK waited ${waited} ms, as the gateway asked`);
-    const lines = gateway.requestLogs().filter((line) => line.principal === "sdk-trickle");
+    const lines = gateway.requestLogs().filter((line) => line.principal === "key:sdk-trickle");
     assert.deepEqual(
       lines.map((line) => line.status),
       [200, 429, 200],

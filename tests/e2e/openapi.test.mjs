@@ -43,6 +43,7 @@ describe("openapi.json", () => {
       "/v1/jobs/{id}",
       "/v1/models",
       "/v1/usage",
+      "/v1/webhooks/signing_key",
     ]);
   });
 

@@ -238,7 +238,7 @@ describe("rate limits", () => {
     const read = await admin("GET", `/admin/limits/${encodeURIComponent(principal)}`);
     assert.equal(read.status, 200);
     const before = await read.json();
-    assert.equal(before.principal, principal);
+    assert.equal(before.principal, `key:${principal}`, "a bare name is a key's principal");
     assert.equal(before.requests.remaining, 0);
     assert.equal(before.today.requests, 10);
     const reset = await admin("DELETE", `/admin/limits/${encodeURIComponent(principal)}`);

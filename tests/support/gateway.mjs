@@ -62,6 +62,8 @@ export async function startGateway({ vars = {}, secrets = {}, withoutDurableObje
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
     },
+    /** The gateway's KV namespace, to read or write what the Worker stores. */
+    kv: () => mf.getKVNamespace("GATEWAY_KV"),
     close: () => mf.dispose(),
   };
 }
