@@ -697,10 +697,7 @@ fn load_jwt(r: &mut Reader) -> Option<JwtConfig> {
         return None;
     }
     if let Some(url) = &jwks_url {
-        let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
-            .iter()
-            .any(|prefix| url.starts_with(prefix));
-        if !url.starts_with("https://") && !loopback {
+        if !url.starts_with("https://") && !is_loopback_http(url) {
             r.errors
                 .push("JWT_JWKS_URL must be https (http only on loopback)".to_owned());
         }
@@ -835,13 +832,32 @@ fn provider_from_entry(
     })
 }
 
-/// Accepts `http://` or `https://` URLs without query, fragment or credentials, and drops
-/// a trailing slash so paths can be appended.
+/// Whether `url` is plain http to this machine (`127.0.0.1`, `localhost`, `[::1]`, any
+/// port): the only place where a secret may travel unencrypted.
+fn is_loopback_http(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = match authority.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => authority,
+    };
+    matches!(host, "127.0.0.1" | "localhost" | "[::1]")
+}
+
+/// Accepts `https://` URLs (plain `http://` to loopback only: the provider key travels
+/// with every call) without query, fragment or credentials, and drops a trailing slash
+/// so paths can be appended.
 fn validate_base_url(url: &str) -> Result<String, &'static str> {
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))
-        .ok_or("must start with https:// or http://")?;
+    let rest = match url.strip_prefix("https://") {
+        Some(rest) => rest,
+        None if is_loopback_http(url) => &url["http://".len()..],
+        None if url.starts_with("http://") => {
+            return Err("must be https (http only to 127.0.0.1, localhost or [::1]): the provider key goes with every call")
+        }
+        None => return Err("must start with https://"),
+    };
     let host = rest.split('/').next().unwrap_or_default();
     if host.is_empty() {
         return Err("has no host");
@@ -1165,6 +1181,13 @@ mod tests {
         assert!(validate_base_url("https:///v1").is_err());
         assert!(validate_base_url("https://host/v1?key=1").is_err());
         assert!(validate_base_url("api.openai.com").is_err());
+        assert!(
+            validate_base_url("http://api.openai.com/v1").is_err(),
+            "a key in clear text"
+        );
+        assert!(validate_base_url("http://127.0.0.1.evil.example/v1").is_err());
+        assert!(validate_base_url("http://localhost:11434/v1").is_ok());
+        assert!(validate_base_url("http://[::1]:8000").is_ok());
     }
 
     #[test]

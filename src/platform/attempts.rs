@@ -373,8 +373,12 @@ async fn attempt(
         .await
         .and_then(Result::ok)
         .unwrap_or_default();
+        let error = match status {
+            300..=399 => upstream::redirected(status),
+            _ => provider.map_error(status, &body),
+        };
         return Err(AttemptError {
-            error: provider.map_error(status, &body),
+            error,
             failure: Failure::of_status(status, retry_after),
             outcome: status.to_string(),
         });

@@ -24,22 +24,10 @@ use crate::error::GatewayError;
 use crate::upstream::{timed_out, unreachable, HttpCall};
 
 /// Sends `call`, waiting at most `ttfb_timeout_ms` for the response headers: 504
-/// `upstream_timeout` when they do not come in time, 502 when the connection fails.
+/// `upstream_timeout` when they do not come in time, 502 when the connection fails. A
+/// redirect is answered as it is, never followed: a provider's key must not go to
+/// wherever it points, nor a webhook (whose URL was checked) lead elsewhere.
 pub async fn send(call: &HttpCall, ttfb_timeout_ms: u64) -> Result<Response, GatewayError> {
-    post(call, ttfb_timeout_ms, RequestRedirect::Follow).await
-}
-
-/// Like [`send`], but a redirect is answered as it is instead of followed: for URLs a
-/// client chose (webhooks), which were checked and must not lead elsewhere.
-pub async fn send_unredirected(call: &HttpCall, timeout_ms: u64) -> Result<Response, GatewayError> {
-    post(call, timeout_ms, RequestRedirect::Manual).await
-}
-
-async fn post(
-    call: &HttpCall,
-    ttfb_timeout_ms: u64,
-    redirect: RequestRedirect,
-) -> Result<Response, GatewayError> {
     let headers = Headers::new();
     for (name, value) in &call.headers {
         headers
@@ -49,7 +37,7 @@ async fn post(
     let mut init = RequestInit::new();
     init.with_method(Method::Post)
         .with_headers(headers)
-        .with_redirect(redirect)
+        .with_redirect(RequestRedirect::Manual)
         .with_body(Some(JsValue::from_str(&call.body)));
     let request = Request::new_with_init(&call.url, &init)
         .map_err(|_| unreachable("its URL is not valid"))?;

@@ -330,7 +330,7 @@ impl Consumer<'_> {
             body,
         };
         let timeout_ms = u64::from(config.jobs.webhook_timeout_ms);
-        let response = fetch::send_unredirected(&call, timeout_ms).await?;
+        let response = fetch::send(&call, timeout_ms).await?;
         // The answer's body is not needed: cancel it rather than read it.
         drop(UpstreamBody::of(&response));
         Ok(response.status_code())

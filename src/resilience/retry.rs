@@ -52,7 +52,9 @@ impl Failure {
     pub fn of_status(status: u16, retry_after_ms: Option<u64>) -> Failure {
         match status {
             408 | 429 | 500..=599 => Failure::Transient { retry_after_ms },
-            401 | 403 | 404 => Failure::TargetUnusable,
+            // A redirect is never followed (the provider key would go to its target): the
+            // target is misconfigured.
+            300..=399 | 401 | 403 | 404 => Failure::TargetUnusable,
             _ => Failure::Request,
         }
     }
@@ -170,7 +172,7 @@ mod tests {
                 }
             );
         }
-        for status in [401, 403, 404] {
+        for status in [301, 302, 307, 308, 401, 403, 404] {
             assert_eq!(Failure::of_status(status, None), Failure::TargetUnusable);
         }
         for status in [400, 409, 413, 422] {

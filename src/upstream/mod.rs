@@ -193,6 +193,14 @@ pub fn unreachable(detail: &str) -> GatewayError {
     )
 }
 
+/// The client-facing error for an upstream that answered with a redirect, which the
+/// gateway does not follow: the provider key would go wherever it points.
+pub fn redirected(status: u16) -> GatewayError {
+    unreachable(&format!(
+        "it answered with a redirect ({status}), which is not followed; check its base_url"
+    ))
+}
+
 /// The client-facing error for an upstream that sent no headers within the deadline.
 pub fn timed_out(timeout_ms: u64) -> GatewayError {
     GatewayError::new(

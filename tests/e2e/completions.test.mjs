@@ -188,6 +188,15 @@ describe("an OpenAI-compatible upstream", () => {
     assert.ok(log.completion_tokens >= 100, `charged ${log.completion_tokens} completion tokens for 401 bytes`);
   });
 
+  test("an upstream redirect is not followed: the provider key stays home", async () => {
+    const response = await chat(fixture.gateway.url, { model: "redirect", messages: hello });
+    assert.equal(response.status, 502);
+    const { error } = await response.json();
+    assert.equal(error.code, "upstream_error");
+    assert.match(error.message, /redirect \(307\), which is not followed/);
+    assert.ok(!fixture.upstream.requests.some((request) => request.url === "/stolen"), "nothing went to the redirect target");
+  });
+
   test("upstream 5xx → 502 upstream_error", async () => {
     const response = await chat(fixture.gateway.url, { model: "error-500", messages: hello });
     assert.equal(response.status, 502);

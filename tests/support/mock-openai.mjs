@@ -18,6 +18,7 @@
 //   garbage       streams one chunk, then an event that is not JSON
 //   split         streams the answer one byte per write (chunk edges everywhere)
 //   burst         streams the whole answer in one write
+//   redirect      307 to /stolen on this server (a gateway must not follow it with its key)
 // The events of a stream: role chunk, one chunk per word, finish chunk, usage chunk, [DONE].
 
 import { sendJson, startUpstreamServer } from "./upstream-server.mjs";
@@ -105,6 +106,12 @@ export const OPENAI_WIRE = {
     garbage: { malformedAt: 1 },
     split: { split: true },
     burst: { burst: true },
+    redirect: {
+      handle: (req, res) => {
+        res.writeHead(307, { location: `http://${req.headers.host}/stolen` });
+        res.end();
+      },
+    },
   },
 };
 

@@ -18,6 +18,7 @@ export const SCENARIOS = [
   "truncate",
   "garbage",
   "split",
+  "redirect",
 ];
 
 /** Vars and secrets for a gateway whose provider `up` is the mock upstream at `upstreamUrl`. */
