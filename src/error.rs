@@ -59,6 +59,8 @@ pub enum ErrorKind {
     ProviderNotConfigured,
     /// The upstream rejected the request with a 4xx that keeps its meaning.
     UpstreamRejected { status: u16 },
+    /// The upstream's own rate limit refused the call (its 429), not the gateway's.
+    UpstreamRateLimited,
     /// The upstream failed: 5xx, a network error or an unreadable answer.
     UpstreamError,
     /// The upstream did not answer in time (headers, a silence mid-answer, or the
@@ -106,7 +108,9 @@ impl ErrorKind {
             | ErrorKind::AdminDisabled
             | ErrorKind::WebhooksDisabled => 403,
             ErrorKind::InvalidApiKey | ErrorKind::InvalidToken | ErrorKind::TokenExpired => 401,
-            ErrorKind::RateLimitExceeded | ErrorKind::InsufficientQuota => 429,
+            ErrorKind::RateLimitExceeded
+            | ErrorKind::InsufficientQuota
+            | ErrorKind::UpstreamRateLimited => 429,
             ErrorKind::StoreUnavailable
             | ErrorKind::RateLimiterUnavailable
             | ErrorKind::JobsUnavailable => 503,
@@ -147,6 +151,7 @@ impl ErrorKind {
             ErrorKind::ConfigInvalid => "config_invalid",
             ErrorKind::ProviderNotConfigured => "provider_not_configured",
             ErrorKind::UpstreamRejected { .. } => "upstream_rejected",
+            ErrorKind::UpstreamRateLimited => "upstream_rate_limited",
             ErrorKind::UpstreamError => "upstream_error",
             ErrorKind::UpstreamTimeout => "upstream_timeout",
             ErrorKind::AllProvidersFailed => "all_providers_failed",

@@ -140,10 +140,15 @@ impl Principal {
             .is_none_or(|models| models.iter().any(|allowed| allowed == model))
     }
 
-    /// 403 `model_not_allowed` unless this principal may use `model`.
+    /// Unless this principal may use `model`: 401 for a caller without credentials (the
+    /// models open to anonymous callers do not include it: it needs a key), 403
+    /// `model_not_allowed` for one whose key or team excludes it.
     pub fn check_model(&self, model: &str) -> Result<(), GatewayError> {
         if self.may_use(model) {
             return Ok(());
+        }
+        if self.via == "anonymous" {
+            return Err(unauthenticated());
         }
         Err(GatewayError::new(
             ErrorKind::ModelNotAllowed,
@@ -156,9 +161,17 @@ impl Principal {
     }
 }
 
-/// The token of an `Authorization: Bearer <token>` header, if there is one.
+/// The longest bearer credential accepted (an API key is 54 bytes; a JWT carrying a few
+/// dozen claims is well under 2 KB). A longer one is refused before any decoding.
+pub const MAX_CREDENTIAL_BYTES: usize = 8 * 1024;
+
+/// The token of an `Authorization: Bearer <token>` header, if there is one no longer than
+/// [`MAX_CREDENTIAL_BYTES`].
 pub fn bearer_token(authorization: Option<&str>) -> Option<&str> {
     let value = authorization?.trim();
+    if value.len() > "Bearer ".len() + MAX_CREDENTIAL_BYTES {
+        return None;
+    }
     let (scheme, token) = value.split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")
@@ -194,6 +207,16 @@ mod tests {
         assert_eq!(bearer_token(Some("Basic dXNlcg==")), None);
         assert_eq!(bearer_token(Some("Bearer ")), None);
         assert_eq!(bearer_token(None), None);
+        let long = "x".repeat(MAX_CREDENTIAL_BYTES);
+        assert_eq!(
+            bearer_token(Some(&format!("Bearer {long}"))),
+            Some(long.as_str())
+        );
+        assert_eq!(
+            bearer_token(Some(&format!("Bearer {long}x"))),
+            None,
+            "too long"
+        );
     }
 
     #[test]
@@ -236,6 +259,16 @@ mod tests {
         let anonymous = Principal::anonymous(&["mock".to_owned()], None);
         assert!(anonymous.may_use("mock"));
         let err = anonymous.check_model("gpt-4o").unwrap_err();
+        assert_eq!(
+            (err.status(), err.code()),
+            (401, "invalid_api_key"),
+            "it needs a key"
+        );
+        let keyed = Principal {
+            via: "api_key",
+            ..anonymous.clone()
+        };
+        let err = keyed.check_model("gpt-4o").unwrap_err();
         assert_eq!((err.status(), err.code()), (403, "model_not_allowed"));
         let unrestricted = Principal {
             models: None,

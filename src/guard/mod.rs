@@ -7,4 +7,4 @@ pub mod sanitize;
 pub mod validate;
 
 #[cfg(test)]
-mod hostile;
+pub(crate) mod hostile;

@@ -39,6 +39,10 @@ const PASSTHROUGH_PARAMS: &[&str] = &[
 /// Content part types accepted inside `content` arrays.
 const CONTENT_PART_TYPES: &[&str] = &["text", "image_url", "input_audio", "file", "refusal"];
 
+/// The longest model name accepted: aliases are configured names, and nothing a client
+/// names may grow what the gateway keeps.
+pub const MAX_MODEL_BYTES: usize = 256;
+
 /// The largest `n` accepted.
 const MAX_CHOICES: u64 = 16;
 /// The most stop sequences accepted (OpenAI's own bound).
@@ -88,6 +92,16 @@ pub fn parse_chat_request(
     body: &[u8],
     limits: &RequestLimits,
 ) -> Result<ChatRequest, GatewayError> {
+    parse_chat_request_for(body, limits, |_| Ok(()))
+}
+
+/// Like [`parse_chat_request`], asking `allowed` whether the caller may use the model as
+/// soon as it is read: a caller refused the model costs no validation of the rest.
+pub fn parse_chat_request_for(
+    body: &[u8],
+    limits: &RequestLimits,
+    allowed: impl FnOnce(&str) -> Result<(), GatewayError>,
+) -> Result<ChatRequest, GatewayError> {
     if body.len() > limits.max_body_bytes {
         return Err(body_too_large(limits.max_body_bytes));
     }
@@ -114,6 +128,12 @@ pub fn parse_chat_request(
     };
 
     let model = match fields.remove("model") {
+        Some(Value::String(model)) if model.len() > MAX_MODEL_BYTES => {
+            return Err(GatewayError::invalid(
+                "model",
+                format!("model must be at most {MAX_MODEL_BYTES} bytes"),
+            ))
+        }
         Some(Value::String(model)) if !model.is_empty() => model,
         Some(Value::String(_)) => {
             return Err(GatewayError::invalid("model", "model must not be empty"))
@@ -121,6 +141,7 @@ pub fn parse_chat_request(
         Some(_) => return Err(GatewayError::invalid("model", "model must be a string")),
         None => return Err(GatewayError::invalid("model", "model is required")),
     };
+    allowed(&model)?;
     let messages = parse_messages(fields.remove("messages"), limits)?;
     let stream = take_bool(&mut fields, "stream")?.unwrap_or(false);
     let include_usage = parse_stream_options(fields.remove("stream_options"), stream)?;
@@ -579,6 +600,11 @@ mod tests {
             ),
             (
                 with(json!({"model": 5})),
+                ErrorKind::InvalidRequest,
+                Some("model"),
+            ),
+            (
+                with(json!({"model": "m".repeat(MAX_MODEL_BYTES + 1)})),
                 ErrorKind::InvalidRequest,
                 Some("model"),
             ),

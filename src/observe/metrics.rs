@@ -19,6 +19,34 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
 ];
 
+/// The most series one metric keeps (in an isolate's batch and in a shard); the series of
+/// further label sets are counted together in one [`OVERFLOW_SERIES`] series, so nothing
+/// a client or an upstream names can grow a shard without bound.
+pub const MAX_SERIES_PER_METRIC: usize = 2_000;
+/// The label set of the series that counts what did not fit.
+pub const OVERFLOW_SERIES: &str = "overflow=\"true\"";
+/// The most teams whose usage one batch or shard keeps; the usage of the rest is kept
+/// under [`OVERFLOW_TEAM`].
+pub const MAX_TEAMS: usize = 10_000;
+/// Where the usage of teams past [`MAX_TEAMS`] goes.
+pub const OVERFLOW_TEAM: &str = "(overflow)";
+
+/// The entry of `series` for `key`, or the overflow entry when `series` is full: a key
+/// not yet present is let in only while there are fewer than `max` of them.
+fn capped<'m, V: Default>(
+    series: &'m mut BTreeMap<String, V>,
+    key: String,
+    max: usize,
+    overflow: &str,
+) -> &'m mut V {
+    let key = if series.len() >= max && !series.contains_key(&key) {
+        overflow.to_owned()
+    } else {
+        key
+    };
+    series.entry(key).or_default()
+}
+
 /// What kind of metric a name is.
 #[derive(Clone, Copy)]
 enum Kind {
@@ -112,12 +140,13 @@ impl Metrics {
 
     /// Adds `value` to the counter `name` with `labels`.
     pub fn add(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
-        *self
-            .counters
-            .entry(name.to_owned())
-            .or_default()
-            .entry(label_set(labels))
-            .or_default() += value;
+        let series = self.counters.entry(name.to_owned()).or_default();
+        *capped(
+            series,
+            label_set(labels),
+            MAX_SERIES_PER_METRIC,
+            OVERFLOW_SERIES,
+        ) += value;
     }
 
     /// Records `value` in the histogram `name` with `labels`.
@@ -126,15 +155,16 @@ impl Metrics {
             Some((_, Kind::Histogram(bounds), _)) => *bounds,
             _ => return,
         };
-        let histogram = self
-            .histograms
-            .entry(name.to_owned())
-            .or_default()
-            .entry(label_set(labels))
-            .or_insert_with(|| Histogram {
-                buckets: vec![0; bounds.len() + 1],
-                ..Histogram::default()
-            });
+        let series = self.histograms.entry(name.to_owned()).or_default();
+        let histogram = capped(
+            series,
+            label_set(labels),
+            MAX_SERIES_PER_METRIC,
+            OVERFLOW_SERIES,
+        );
+        if histogram.buckets.is_empty() {
+            histogram.buckets = vec![0; bounds.len() + 1];
+        }
         let bucket = bounds
             .iter()
             .position(|bound| value <= *bound)
@@ -159,13 +189,20 @@ impl Metrics {
                 completion_tokens: log.completion_tokens.filter(|_| paid).unwrap_or(0),
                 cost_nanousd,
             };
-            let periods = self.teams.entry(team.clone()).or_default();
+            let periods = capped(&mut self.teams, team.clone(), MAX_TEAMS, OVERFLOW_TEAM);
             for period in [day_key(now_ms), month_key(now_ms)] {
                 periods.entry(period).or_default().add(&usage);
             }
         }
         let provider = log.provider.as_deref().unwrap_or("");
-        let model = log.model.as_deref().unwrap_or("");
+        // A request that names a model but whose route never resolved counts as `unknown`:
+        // what a client names never becomes a label.
+        let names_a_model = matches!(log.route, "chat_completions" | "create_job" | "job_run");
+        let model = match log.model.as_deref() {
+            Some(model) => model,
+            None if names_a_model => "unknown",
+            None => "",
+        };
         let status = log.status.to_string();
         let cache = log.cache.unwrap_or("");
         let labels = [
@@ -250,7 +287,7 @@ impl Metrics {
     /// Adds every series (and team usage) of `other` to this one.
     pub fn merge(&mut self, other: Metrics) {
         for (team, periods) in other.teams {
-            let mine = self.teams.entry(team).or_default();
+            let mine = capped(&mut self.teams, team, MAX_TEAMS, OVERFLOW_TEAM);
             for (period, usage) in periods {
                 mine.entry(period).or_default().add(&usage);
             }
@@ -258,16 +295,16 @@ impl Metrics {
         for (name, series) in other.counters {
             let mine = self.counters.entry(name).or_default();
             for (labels, value) in series {
-                *mine.entry(labels).or_default() += value;
+                *capped(mine, labels, MAX_SERIES_PER_METRIC, OVERFLOW_SERIES) += value;
             }
         }
         for (name, series) in other.histograms {
             let mine = self.histograms.entry(name).or_default();
             for (labels, histogram) in series {
-                let slot = mine.entry(labels).or_insert_with(|| Histogram {
-                    buckets: vec![0; histogram.buckets.len()],
-                    ..Histogram::default()
-                });
+                let slot = capped(mine, labels, MAX_SERIES_PER_METRIC, OVERFLOW_SERIES);
+                if slot.buckets.is_empty() {
+                    slot.buckets = vec![0; histogram.buckets.len()];
+                }
                 for (total, add) in slot.buckets.iter_mut().zip(&histogram.buckets) {
                     *total += add;
                 }
@@ -375,6 +412,50 @@ mod tests {
             outcome: outcome.into(),
             ms: 1,
         }
+    }
+
+    #[test]
+    fn series_are_capped_and_the_rest_is_counted_in_one() {
+        let mut batch = Metrics::default();
+        for i in 0..3 * MAX_SERIES_PER_METRIC {
+            let code = format!("code_{i}");
+            batch.add("gateway_errors_total", &[("code", &code)], 1.0);
+        }
+        let series = &batch.counters["gateway_errors_total"];
+        assert_eq!(series.len(), MAX_SERIES_PER_METRIC + 1);
+        assert_eq!(series[OVERFLOW_SERIES], (2 * MAX_SERIES_PER_METRIC) as f64);
+        let mut shard = batch.clone();
+        let mut other = Metrics::default();
+        other.add("gateway_errors_total", &[("code", "new")], 1.0);
+        shard.merge(other);
+        shard.merge(batch);
+        let series = &shard.counters["gateway_errors_total"];
+        assert_eq!(
+            series.len(),
+            MAX_SERIES_PER_METRIC + 1,
+            "a shard is capped too"
+        );
+        assert_eq!(
+            series.values().sum::<f64>(),
+            (6 * MAX_SERIES_PER_METRIC + 1) as f64
+        );
+        assert!(shard
+            .render()
+            .contains(r#"gateway_errors_total{overflow="true"}"#));
+    }
+
+    #[test]
+    fn a_model_that_never_resolved_is_unknown() {
+        let mut metrics = Metrics::default();
+        metrics.record(
+            &RequestLog {
+                model: None,
+                ..request(404, 1)
+            },
+            NOW,
+        );
+        let text = metrics.render();
+        assert!(text.contains(r#"model="unknown""#), "{text}");
     }
 
     #[test]

@@ -375,6 +375,10 @@ async fn attempt(
         .unwrap_or_default();
         let error = match status {
             300..=399 => upstream::redirected(status),
+            429 => {
+                let refusal = provider.map_error(status, &body);
+                upstream::rate_limited(target.provider_name, &refusal, retry_after)
+            }
             _ => provider.map_error(status, &body),
         };
         return Err(AttemptError {

@@ -150,10 +150,10 @@ pub fn declared_length(headers: &Headers) -> Option<u64> {
         .and_then(|value| value.trim().parse::<u64>().ok())
 }
 
-/// Reads a body whole, refusing more than `cap` bytes. A declared `Content-Length` within
-/// the cap (the runtime enforces it) is read in one call; a body without one is counted
-/// while streaming and refused once it passes the cap (a request body after reading and
-/// dropping up to [`MAX_DRAINED_BYTES`] more). A missing body is empty.
+/// Reads a body whole, refusing more than `cap` bytes: a declared `Content-Length` over the
+/// cap is refused at once; otherwise the bytes are counted as they stream in (a body may
+/// be longer than it declares) and refused once they pass the cap (a request body after
+/// reading and dropping up to [`MAX_DRAINED_BYTES`] more). A missing body is empty.
 pub async fn read_capped(body: Body<'_>, cap: usize) -> Result<Vec<u8>, BodyError> {
     let headers = match &body {
         Body::Request(request) => request.headers(),
@@ -163,25 +163,27 @@ pub async fn read_capped(body: Body<'_>, cap: usize) -> Result<Vec<u8>, BodyErro
     if declared.is_some_and(|length| length > cap as u64) {
         return Err(BodyError::TooLarge);
     }
-    let whole = declared.is_some();
-    match body {
-        Body::Request(request) if whole => request.bytes().await.map_err(|_| BodyError::Failed),
-        Body::Response(response) if whole => response.bytes().await.map_err(|_| BodyError::Failed),
-        Body::Request(request) => match request.stream() {
-            Ok(stream) => read_to_end(stream, cap, MAX_DRAINED_BYTES).await,
-            Err(_) => Ok(Vec::new()),
-        },
-        Body::Response(response) => match response.stream() {
-            Ok(stream) => read_to_end(stream, cap, 0).await,
-            Err(_) => Ok(Vec::new()),
-        },
+    // A declared length within the cap only sizes the buffer.
+    let expected = declared.map_or(0, |length| length as usize);
+    let (stream, drain) = match body {
+        Body::Request(request) => (request.stream(), MAX_DRAINED_BYTES),
+        Body::Response(response) => (response.stream(), 0),
+    };
+    match stream {
+        Ok(stream) => read_to_end(stream, cap, drain, expected).await,
+        Err(_) => Ok(Vec::new()),
     }
 }
 
-/// Reads `body` up to `cap` bytes; past the cap, reads and drops up to `drain` more bytes
-/// before refusing.
-async fn read_to_end(mut body: ByteStream, cap: usize, drain: usize) -> Result<Vec<u8>, BodyError> {
-    let mut bytes = Vec::new();
+/// Reads `body` up to `cap` bytes (`expected` of them, as far as anyone said); past the
+/// cap, reads and drops up to `drain` more bytes before refusing.
+async fn read_to_end(
+    mut body: ByteStream,
+    cap: usize,
+    drain: usize,
+    expected: usize,
+) -> Result<Vec<u8>, BodyError> {
+    let mut bytes = Vec::with_capacity(expected);
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|_| BodyError::Failed)?;
         if bytes.len() + chunk.len() > cap {

@@ -25,7 +25,7 @@ use crate::guard::injection::{self, Action};
 use crate::guard::pii::redact_request;
 use crate::guard::prompt;
 use crate::guard::sanitize::sanitize_request;
-use crate::guard::validate::{body_too_large, check_content_type, parse_chat_request};
+use crate::guard::validate::{body_too_large, check_content_type, parse_chat_request_for};
 use crate::limit::headers::rate_limit_headers;
 use crate::limit::limiter::Standing;
 use crate::limit::TierLimits;
@@ -451,7 +451,9 @@ pub(super) fn prepare<'a>(
     caller: &Caller,
     log: &mut RequestLog,
 ) -> Result<Prepared<'a>, GatewayError> {
-    let mut request = parse_chat_request(body, &config.limits)?;
+    // The caller's right to the model comes first: a refused caller costs nothing more.
+    let allowed = |model: &str| caller.principal.check_model(model);
+    let mut request = parse_chat_request_for(body, &config.limits, allowed)?;
     if config.redact_pii.output {
         refuse_unredactable(&request)?;
     }
@@ -466,10 +468,11 @@ pub(super) fn prepare<'a>(
         log.redacted_input = redact_request(&mut request);
     }
     prompt::apply(&config.prompt, &mut request)?;
-    log.model = Some(request.model.clone());
     log.stream = request.stream;
     let resolved = resolve(config, &request, random_u32())?;
-    caller.principal.check_model(&request.model)?;
+    // Named only once it is known to be a configured alias: a client's names never
+    // become log or metric labels.
+    log.model = Some(request.model.clone());
     log.auto_reason = resolved.auto_reason;
     Ok(Prepared {
         request,

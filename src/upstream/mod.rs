@@ -193,6 +193,27 @@ pub fn unreachable(detail: &str) -> GatewayError {
     )
 }
 
+/// The client-facing error for an upstream's own 429: its own code, so a client can tell it
+/// from the gateway's limits, naming the provider, with the wait it asked for (SDKs retry
+/// a 429 after `retry-after`). `refusal` is the upstream's error as its provider mapped it.
+pub fn rate_limited(
+    provider: &str,
+    refusal: &GatewayError,
+    retry_after_ms: Option<u64>,
+) -> GatewayError {
+    let error = GatewayError::new(
+        ErrorKind::UpstreamRateLimited,
+        format!(
+            "the provider {provider:?} is rate limiting this gateway ({}); try again later",
+            refusal.message
+        ),
+    );
+    match retry_after_ms {
+        Some(ms) => error.with_retry_after_ms(ms),
+        None => error,
+    }
+}
+
 /// The client-facing error for an upstream that answered with a redirect, which the
 /// gateway does not follow: the provider key would go wherever it points.
 pub fn redirected(status: u16) -> GatewayError {

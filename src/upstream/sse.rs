@@ -2,9 +2,10 @@
 //!
 //! Bytes arrive in whatever pieces the network makes: a chunk may end inside a line, inside
 //! a multi-byte UTF-8 character or between the `\r` and `\n` of a line break. The parser
-//! keeps only the unfinished line and the event being built, so memory is bounded by the
-//! largest single event, never by the whole stream. Lines are split on bytes (`\r`, `\n`
-//! never occur inside a UTF-8 sequence) and decoded only when complete.
+//! keeps only the unfinished line and the event being built, and refuses an event (its
+//! data lines and the line being read, together) larger than its bound, so memory is
+//! bounded by that, never by the whole stream. Lines are split on bytes (`\r`, `\n` never
+//! occur inside a UTF-8 sequence) and decoded only when complete.
 
 /// One dispatched event.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -15,9 +16,10 @@ pub struct SseEvent {
     pub data: String,
 }
 
-/// Error raised when a single line grows past the parser's bound.
+/// Error raised when an event (its data so far and the line being read) grows past the
+/// parser's bound.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LineTooLong {
+pub struct EventTooLarge {
     /// The bound that was exceeded, in bytes.
     pub limit: usize,
 }
@@ -32,21 +34,21 @@ pub struct SseParser {
     /// The previous chunk ended with `\r`; a leading `\n` in the next one belongs to it.
     after_cr: bool,
     at_stream_start: bool,
-    max_line_bytes: usize,
+    max_event_bytes: usize,
 }
 
-/// Upper bound for one line; a provider event larger than this is a broken upstream.
-pub const DEFAULT_MAX_LINE_BYTES: usize = 4 * 1024 * 1024;
+/// Upper bound for one event; a provider event larger than this is a broken upstream.
+pub const DEFAULT_MAX_EVENT_BYTES: usize = 4 * 1024 * 1024;
 
 impl Default for SseParser {
     fn default() -> Self {
-        SseParser::new(DEFAULT_MAX_LINE_BYTES)
+        SseParser::new(DEFAULT_MAX_EVENT_BYTES)
     }
 }
 
 impl SseParser {
-    /// A parser that refuses lines longer than `max_line_bytes`.
-    pub fn new(max_line_bytes: usize) -> Self {
+    /// A parser that refuses events larger than `max_event_bytes`.
+    pub fn new(max_event_bytes: usize) -> Self {
         SseParser {
             line: Vec::new(),
             event: None,
@@ -54,12 +56,12 @@ impl SseParser {
             has_data: false,
             after_cr: false,
             at_stream_start: true,
-            max_line_bytes,
+            max_event_bytes,
         }
     }
 
     /// Feeds the next piece of the stream and appends every event it completes to `out`.
-    pub fn push(&mut self, bytes: &[u8], out: &mut Vec<SseEvent>) -> Result<(), LineTooLong> {
+    pub fn push(&mut self, bytes: &[u8], out: &mut Vec<SseEvent>) -> Result<(), EventTooLarge> {
         let mut rest = bytes;
         if self.after_cr && !rest.is_empty() {
             self.after_cr = false;
@@ -89,10 +91,10 @@ impl SseParser {
         !self.line.is_empty() || self.has_data || self.event.is_some()
     }
 
-    fn extend_line(&mut self, bytes: &[u8]) -> Result<(), LineTooLong> {
-        if self.line.len() + bytes.len() > self.max_line_bytes {
-            return Err(LineTooLong {
-                limit: self.max_line_bytes,
+    fn extend_line(&mut self, bytes: &[u8]) -> Result<(), EventTooLarge> {
+        if self.data.len() + self.line.len() + bytes.len() > self.max_event_bytes {
+            return Err(EventTooLarge {
+                limit: self.max_event_bytes,
             });
         }
         self.line.extend_from_slice(bytes);
@@ -278,7 +280,38 @@ mod tests {
         assert!(parser.push(b"data: 0123456789", &mut out).is_ok());
         assert_eq!(
             parser.push(b"abcdef", &mut out),
-            Err(LineTooLong { limit: 16 })
+            Err(EventTooLarge { limit: 16 })
         );
+    }
+
+    #[test]
+    fn events_are_bounded_not_only_their_lines() {
+        // Many short data lines add up to one event: refused once it passes the bound.
+        let mut parser = SseParser::new(64);
+        let mut out = Vec::new();
+        let result = (0..100).try_for_each(|_| parser.push(b"data: 0123456789\n", &mut out));
+        assert_eq!(result, Err(EventTooLarge { limit: 64 }));
+        assert!(out.is_empty());
+        // Events below the bound, one after another, are fine however many.
+        let mut parser = SseParser::new(64);
+        for _ in 0..1_000 {
+            parser.push(b"data: 0123456789\n\n", &mut out).unwrap();
+        }
+        assert_eq!(out.len(), 1_000);
+    }
+
+    #[test]
+    fn parsing_ends_in_linear_time() {
+        use crate::guard::hostile::{assert_linear, MAX_TEXT};
+        assert_linear("the SSE parser", MAX_TEXT, |text| {
+            let mut parser = SseParser::default();
+            let mut out = Vec::new();
+            for piece in text.as_bytes().chunks(7) {
+                if parser.push(piece, &mut out).is_err() {
+                    break;
+                }
+                out.clear();
+            }
+        });
     }
 }
