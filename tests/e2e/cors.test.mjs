@@ -57,8 +57,9 @@ describe("CORS", () => {
     assert.equal(stream.headers.get("access-control-allow-origin"), APP);
     assert.equal((await readEvents(stream)).at(-1), "[DONE]");
 
+    // A keyless caller asking for a model that is not open to it: 401, with the headers.
     const error = await chat(gateway.url, { ...hello, model: "nope" }, { headers: { origin: APP } });
-    assert.equal(error.status, 404);
+    assert.equal(error.status, 401);
     assert.equal(error.headers.get("access-control-allow-origin"), APP);
   });
 

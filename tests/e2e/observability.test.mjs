@@ -129,7 +129,8 @@ describe("metrics, usage, cost and logs", () => {
     assert.equal(chat('status="200",provider="up",model="ok",cache="bypass"'), 6);
     assert.equal(chat('status="200",provider="up",model="ok",cache="miss"'), 1);
     assert.equal(chat('status="200",provider="",model="ok",cache="hit"'), 1);
-    assert.equal(chat('status="400",provider="",model="",cache=""'), 2);
+    // Refused before the route resolved: the model is `unknown`, whatever was sent.
+    assert.equal(chat('status="400",provider="",model="unknown",cache=""'), 2);
     assert.equal(chat('status="429",provider="",model="ok",cache="bypass"'), 1);
     assert.equal(chat('status="502",provider="up",model="error-500",cache="bypass"'), 1);
     assert.equal(m.get('gateway_requests_total{route="admin_create_key",status="201",provider="",model="",cache=""}'), 3);
