@@ -24,6 +24,7 @@ import os from "node:os";
 import path from "node:path";
 import zlib from "node:zlib";
 import { fileURLToPath } from "node:url";
+import { hostileTexts } from "../tests/support/hostile-text.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -73,22 +74,9 @@ function guardPieces(bytes) {
   return pieces;
 }
 
-/** `kb` KB of each hostile shape, and of the benign corpus, as `[name, text]`. */
-function hostileTexts(kb) {
-  const bytes = kb * 1024;
-  const repeat = (unit) => unit.repeat(Math.max(1, Math.floor(bytes / Buffer.byteLength(unit))));
-  return [
-    ["benign corpus", guardText(bytes)],
-    ["multibyte lead, one long line", `é${"a".repeat(199)} ${"b".repeat(Math.max(1, bytes - 202))}`],
-    ["one letter, no spaces", repeat("a")],
-    ["digits and dots", repeat("1.")],
-    ["spaced digits", repeat("1 ")],
-    ["addresses without end", repeat("a@b.")],
-    ["key prefixes", `${repeat("sk-")}é`],
-    ["template openers", repeat("<|")],
-    ["base64", repeat("QUJDRA")],
-    ["zero-width characters", repeat("\u200B")],
-  ];
+/** `kb` KB of the benign corpus and of each hostile shape, as `[name, text]`. */
+function hostileBench(kb) {
+  return [["benign corpus", guardText(kb * 1024)], ...hostileTexts(kb * 1024)];
 }
 
 /** Starts the mock upstream in a child process; resolves to its base URL. */
@@ -514,7 +502,7 @@ async function main() {
       }
       if (!ONLY || ONLY === "hostile") {
         for (const [kb, count] of HOSTILE_SIZES) {
-          for (const [shape, text] of hostileTexts(kb)) {
+          for (const [shape, text] of hostileBench(kb)) {
             const body = JSON.stringify({ model: "bench", messages: [{ role: "user", content: text }] });
             for (const name of ["gw-guard", "gw+pii"]) {
               (results[`${name}/hostile/${kb}/${shape}`] ??= []).push(await load(targets[name], body, 1, count));
@@ -622,7 +610,7 @@ async function main() {
     console.log("\nguards on hostile text (every input guard, REDACT_PII=both, over every guard off; CPU ms per KB, c1):");
     console.log(`  ${"text".padEnd(30)} ${HOSTILE_SIZES.map(([kb]) => `${kb} KB`.padStart(9)).join(" ")}`);
     const perKb = (kb, shape) => (m(`gw+pii/hostile/${kb}/${shape}`, "cpu") - m(`gw-guard/hostile/${kb}/${shape}`, "cpu")) / kb;
-    const shapes = hostileTexts(1).map(([shape]) => shape);
+    const shapes = hostileBench(1).map(([shape]) => shape);
     for (const shape of shapes) {
       console.log(`  ${shape.padEnd(30)} ${HOSTILE_SIZES.map(([kb]) => f(perKb(kb, shape), 4).padStart(9)).join(" ")}`);
     }

@@ -30,7 +30,10 @@ const CASES = [
   ["n out of range", { ...valid, n: 100 }, 400, "invalid_request", "n"],
   ["stream not boolean", { ...valid, stream: "true" }, 400, "invalid_request", "stream"],
   ["unknown parameter", { ...valid, temprature: 1 }, 400, "unknown_parameter", "temprature"],
-  ["unknown model", { ...valid, model: "gpt-9" }, 404, "model_not_found", "model"],
+  ["model name too long", { ...valid, model: "m".repeat(257) }, 400, "invalid_request", "model"],
+  // A caller without credentials learns nothing about the configuration: a model not open
+  // to it needs a key, whether it exists or not (with a key it is 404 model_not_found).
+  ["unknown model, no credentials", { ...valid, model: "gpt-9" }, 401, "invalid_api_key", null],
 ];
 
 describe("validation", () => {
@@ -48,7 +51,7 @@ describe("validation", () => {
       const { error } = await response.json();
       assert.equal(error.code, code);
       assert.equal(error.param, param);
-      assert.equal(error.type, "invalid_request_error");
+      assert.equal(error.type, status === 401 ? "authentication_error" : "invalid_request_error");
       assert.ok(error.message.length > 0);
       assert.equal(fixture.upstream.requests.length, 0, "nothing reached the upstream");
     });
