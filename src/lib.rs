@@ -16,6 +16,7 @@ pub mod jobs;
 pub mod limit;
 pub mod observe;
 pub mod output;
+pub mod pipeline;
 pub mod resilience;
 pub mod router;
 pub mod upstream;

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::api::chat::Usage;
 use crate::limit::price::Price;
+use crate::resilience::breaker::Transition;
 
 /// The least serious lines written (`LOG_LEVEL`): request lines are `info`, `warn` (4xx)
 /// or `error` (5xx); circuit breaker changes are `warn`.
@@ -167,6 +168,21 @@ pub struct AttemptLog {
 
 fn is_zero(value: &u32) -> bool {
     *value == 0
+}
+
+/// The log line of a circuit breaker's state change (level `warn`) at `ts`.
+pub fn breaker_line(transition: &Transition, ts: u64) -> String {
+    serde_json::json!({
+        "event": "circuit_breaker",
+        "level": "warn",
+        "ts": ts,
+        "target": transition.target,
+        "from": transition.from,
+        "to": transition.to,
+        "reason": transition.reason,
+        "transitions": transition.count,
+    })
+    .to_string()
 }
 
 impl RequestLog {

@@ -22,6 +22,7 @@ use crate::cache::key::{material, namespace};
 use crate::cache::lru::Lru;
 use crate::cache::{decide, CacheConfig, CacheDecision};
 use crate::error::GatewayError;
+use crate::pipeline::ports::CacheWrite;
 
 /// KV keeps nothing for less than this (its minimum `expirationTtl`).
 const KV_MIN_TTL_S: u32 = 60;
@@ -127,10 +128,22 @@ impl CacheWriter {
         entry.is_servable(now, max_age_s).then_some(entry)
     }
 
+    /// Keeps `entry` in the isolate, no longer than the L1 lifetime.
+    fn keep(&self, entry: &Rc<Entry>, bytes: usize, now: u64) {
+        let until = entry
+            .expires_ms
+            .min(now + u64::from(self.config.l1_ttl_s) * 1_000);
+        with_l1(&self.config, |l1| {
+            l1.insert(&self.kv_key, Rc::clone(entry), bytes, until)
+        });
+    }
+}
+
+impl CacheWrite for CacheWriter {
     /// Stores `completion` (if it is storable and no other request of this isolate stored
     /// this key since this one began) in the isolate now and in KV in the background.
     /// Returns whether it did.
-    pub fn store(&self, completion: &ChatCompletion) -> bool {
+    fn store(&self, completion: &ChatCompletion) -> bool {
         if self.ttl_s == 0 {
             return false;
         }
@@ -162,16 +175,6 @@ impl CacheWriter {
             }
         });
         true
-    }
-
-    /// Keeps `entry` in the isolate, no longer than the L1 lifetime.
-    fn keep(&self, entry: &Rc<Entry>, bytes: usize, now: u64) {
-        let until = entry
-            .expires_ms
-            .min(now + u64::from(self.config.l1_ttl_s) * 1_000);
-        with_l1(&self.config, |l1| {
-            l1.insert(&self.kv_key, Rc::clone(entry), bytes, until)
-        });
     }
 }
 

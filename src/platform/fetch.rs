@@ -1,13 +1,12 @@
 //! Sends an [`HttpCall`] upstream with a deadline for the response headers, and reads
-//! upstream bodies: whole and capped, or piece by piece through an [`UpstreamBody`] that
-//! can be cancelled from outside.
+//! bodies: a request's whole and capped, an upstream answer's piece by piece through a
+//! [`FetchedBody`] that can be cancelled from outside.
 //!
 //! No `AbortSignal` is attached to the fetch: in workerd a signal costs CPU on every body
 //! read (about 30 µs, measured with `make bench`), and nothing needs it. A call that misses
 //! its deadline is cancelled by the runtime when the request it belongs to ends, and a
 //! streamed body is cancelled through its reader (which closes the upstream connection).
 
-use std::future::Future;
 use std::time::Duration;
 
 use futures_util::future::{select, Either};
@@ -21,13 +20,17 @@ use worker::{
 };
 
 use crate::error::GatewayError;
+use crate::pipeline::ports::{UpstreamBody, UpstreamResponse};
 use crate::upstream::{timed_out, unreachable, HttpCall};
 
 /// Sends `call`, waiting at most `ttfb_timeout_ms` for the response headers: 504
 /// `upstream_timeout` when they do not come in time, 502 when the connection fails. A
 /// redirect is answered as it is, never followed: a provider's key must not go to
 /// wherever it points, nor a webhook (whose URL was checked) lead elsewhere.
-pub async fn send(call: &HttpCall, ttfb_timeout_ms: u64) -> Result<Response, GatewayError> {
+pub async fn send(
+    call: &HttpCall,
+    ttfb_timeout_ms: u64,
+) -> Result<UpstreamResponse<FetchedBody>, GatewayError> {
     let headers = Headers::new();
     for (name, value) in &call.headers {
         headers
@@ -42,33 +45,39 @@ pub async fn send(call: &HttpCall, ttfb_timeout_ms: u64) -> Result<Response, Gat
     let request = Request::new_with_init(&call.url, &init)
         .map_err(|_| unreachable("its URL is not valid"))?;
     let fetch = Fetch::Request(request);
-    match within(ttfb_timeout_ms, fetch.send()).await {
-        Some(Ok(response)) => Ok(response),
-        Some(Err(err)) => Err(unreachable(&format!(
-            "connection failed ({})",
-            err.to_string().chars().take(200).collect::<String>()
-        ))),
-        None => Err(timed_out(ttfb_timeout_ms)),
-    }
+    let sending = fetch.send();
+    futures_util::pin_mut!(sending);
+    let deadline = Delay::from(Duration::from_millis(ttfb_timeout_ms));
+    let response = match select(sending, deadline).await {
+        Either::Left((Ok(response), _)) => response,
+        Either::Left((Err(err), _)) => {
+            return Err(unreachable(&format!(
+                "connection failed ({})",
+                err.to_string().chars().take(200).collect::<String>()
+            )))
+        }
+        Either::Right(_) => return Err(timed_out(ttfb_timeout_ms)),
+    };
+    let headers = response.headers();
+    let header = |name: &str| headers.get(name).ok().flatten();
+    Ok(UpstreamResponse {
+        status: response.status_code(),
+        retry_after_ms: header("retry-after-ms"),
+        retry_after: header("retry-after"),
+        content_length: declared_length(headers),
+        body: FetchedBody::of(&response),
+    })
 }
 
-/// `future`'s output, or `None` when it takes longer than `ms` (it is then dropped).
-pub async fn within<T>(ms: u64, future: impl Future<Output = T>) -> Option<T> {
-    let deadline = Delay::from(Duration::from_millis(ms));
-    futures_util::pin_mut!(future);
-    match select(future, deadline).await {
-        Either::Left((output, _)) => Some(output),
-        Either::Right(_) => None,
-    }
+/// The body of a fetched answer, read piece by piece. Dropping it, or calling
+/// [`BodyCanceller::cancel`] on one of its cancellers, cancels it and so closes the
+/// upstream connection.
+pub struct FetchedBody {
+    /// `None` for an answer without a body: it reads as empty.
+    reader: Option<ReadableStreamDefaultReader>,
 }
 
-/// A streamed upstream body. Dropping it, or calling [`BodyCanceller::cancel`] on one of
-/// its cancellers, cancels the body and so closes the upstream connection.
-pub struct UpstreamBody {
-    reader: ReadableStreamDefaultReader,
-}
-
-/// Cancels an [`UpstreamBody`] from outside the task that reads it: a pending read then
+/// Cancels a [`FetchedBody`] from outside the task that reads it: a pending read then
 /// ends as if the body had ended.
 #[derive(Clone)]
 pub struct BodyCanceller(ReadableStreamDefaultReader);
@@ -81,28 +90,29 @@ impl BodyCanceller {
     }
 }
 
-impl UpstreamBody {
-    /// Takes the body of `response`; 502 when it has none.
-    pub fn of(response: &Response) -> Result<Self, GatewayError> {
-        let ResponseBody::Stream(stream) = response.body() else {
-            return Err(unreachable("its answer has no body"));
+impl FetchedBody {
+    /// Takes the body of `response`.
+    fn of(response: &Response) -> Self {
+        let reader = match response.body() {
+            ResponseBody::Stream(stream) => stream
+                .get_reader()
+                .dyn_into::<ReadableStreamDefaultReader>()
+                .ok(),
+            _ => None,
         };
-        let reader = stream
-            .get_reader()
-            .dyn_into::<ReadableStreamDefaultReader>()
-            .map_err(|_| unreachable("its answer body cannot be read"))?;
-        Ok(UpstreamBody { reader })
+        FetchedBody { reader }
     }
 
-    /// A handle that cancels this body.
-    pub fn canceller(&self) -> BodyCanceller {
-        BodyCanceller(self.reader.clone())
+    /// A handle that cancels this body, if it has one.
+    pub fn canceller(&self) -> Option<BodyCanceller> {
+        self.reader.clone().map(BodyCanceller)
     }
+}
 
-    /// The next piece of the body: `None` at its end (or once cancelled), `Some(Err(()))`
-    /// when the connection broke.
-    pub async fn next(&mut self) -> Option<Result<Vec<u8>, ()>> {
-        let result = match JsFuture::from(self.reader.read()).await {
+impl UpstreamBody for FetchedBody {
+    async fn next(&mut self) -> Option<Result<Vec<u8>, ()>> {
+        let reader = self.reader.as_ref()?;
+        let result = match JsFuture::from(reader.read()).await {
             Ok(result) => result.unchecked_into::<ReadableStreamReadResult>(),
             Err(_) => return Some(Err(())),
         };
@@ -114,9 +124,11 @@ impl UpstreamBody {
     }
 }
 
-impl Drop for UpstreamBody {
+impl Drop for FetchedBody {
     fn drop(&mut self) {
-        let _ = self.reader.cancel();
+        if let Some(reader) = &self.reader {
+            let _ = reader.cancel();
+        }
     }
 }
 

@@ -1,10 +1,10 @@
 //! The request path, stage by stage: route, config, validate, resolve, call, answer, log.
 
 use serde_json::json;
+use web_sys::AbortSignal;
 use worker::{Env, Request, Response};
 
 use super::admin;
-use super::attempts::{self, Call, Delivery};
 use super::background::Background;
 use super::cache::{self, CacheStep};
 use super::clock::{new_request_id, now_ms};
@@ -15,7 +15,9 @@ use super::jobs;
 use super::keys;
 use super::limiter::{self, Ask, LimiterStub, Settlement};
 use super::metrics::Observer;
+use super::ports::WorkerPorts;
 use super::respond;
+use super::stream;
 use crate::api::chat::ChatRequest;
 use crate::api::{usage_report, ModelList, OPENAPI};
 use crate::auth::Principal;
@@ -32,6 +34,8 @@ use crate::limit::TierLimits;
 use crate::observe::log::{LogLevel, RequestLog};
 use crate::output::redaction::refuse_unredactable;
 use crate::output::AnswerMeta;
+use crate::pipeline::answer::{self, Call};
+use crate::pipeline::deliver::{self, Answered, Delivery};
 use crate::router::{self, Matched, Route};
 use crate::upstream::{resolve, Resolved, Target};
 use serde::Deserialize;
@@ -553,23 +557,37 @@ async fn chat_completions(
         None => Some((meta.estimated_prompt_tokens, first.model)),
     };
     let settlement = admit(&request, ask, config, caller, exchange).await?;
+    let ports = WorkerPorts {
+        observer: exchange.observer.clone(),
+        client: client.clone(),
+    };
     if let Some(entry) = hit {
         meta.model.clone_from(&entry.completion.model);
-        let observer = exchange.observer.clone();
-        let delivery = Delivery::new(&client, &meta, &request, observer);
-        return Ok(attempts::replay(entry, delivery, &mut exchange.log));
+        let age = entry.age_s(now_ms());
+        let delivery = Delivery::new(&ports, &meta, &request);
+        let reply = answered(deliver::replay(entry, delivery, &mut exchange.log), client);
+        respond::set_header(reply.response(), "age", &age.to_string());
+        return Ok(reply);
     }
     let call = Call {
+        ports: &ports,
         config,
         request: &request,
         targets: resolved.targets,
         meta,
-        client,
         settlement,
         cache: writer,
-        observer: exchange.observer.clone(),
     };
-    attempts::answer(call, &mut exchange.log).await
+    let answer = answer::answer(call, &mut exchange.log).await?;
+    Ok(answered(answer, client))
+}
+
+/// The response for what the pipeline answered.
+fn answered(answer: Answered<WorkerPorts>, client: AbortSignal) -> Reply {
+    match answer {
+        Answered::Json(body) => Reply::Now(respond::json(200, body)),
+        Answered::Stream(stream) => Reply::Streaming(stream::response(stream, client)),
+    }
 }
 
 /// Asks the caller's limiter to admit the request: its request unit, a concurrency slot

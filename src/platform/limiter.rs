@@ -34,6 +34,7 @@ use crate::limit::limiter::{
 use crate::limit::period::{day_key, month_key};
 use crate::limit::price::Price;
 use crate::limit::{refusal_error, FailureMode, TierLimits};
+use crate::pipeline::ports::Settle;
 
 /// The Durable Object binding of [`RateLimiter`].
 pub const BINDING: &str = "RATE_LIMITER";
@@ -538,19 +539,19 @@ pub struct Settlement {
     usage: Usage,
 }
 
-impl Settlement {
-    /// Settles with `usage`.
-    pub fn settle(mut self, usage: &Usage) {
-        self.usage.clone_from(usage);
-    }
-
-    /// The same settlement, charged at `price`: the price of the model that answered,
-    /// which a fallback may have changed since admission.
-    pub fn repriced(mut self, price: Option<Price>) -> Settlement {
+impl Settle for Settlement {
+    fn repriced(mut self, price: Option<Price>) -> Settlement {
         self.price = price;
         self
     }
 
+    /// Queued for sending when the settlement is dropped, here.
+    fn settle(mut self, usage: &Usage) {
+        self.usage.clone_from(usage);
+    }
+}
+
+impl Settlement {
     /// The lease's name, for a later invocation to [`Settlement::resume`] it.
     pub fn lease(&self) -> &str {
         &self.lease

@@ -18,8 +18,9 @@ use super::clock::now_ms;
 use super::crypto::random_u32;
 use super::objects;
 use crate::error::{ErrorKind, GatewayError};
-use crate::observe::log::{LogLevel, RequestLog};
+use crate::observe::log::{breaker_line, LogLevel, RequestLog};
 use crate::observe::metrics::Metrics;
+use crate::resilience::breaker::Transition;
 
 /// The Durable Object binding of [`MetricsShard`].
 pub const BINDING: &str = "METRICS";
@@ -82,14 +83,17 @@ impl Observer {
     }
 
     /// Writes an event line (`warn`) and counts it: a circuit breaker's state change.
-    pub fn breaker_transition(&self, line: &serde_json::Value, target: &str, to: &str) {
+    pub fn breaker_transition(&self, transition: &Transition) {
         if self.level.allows("warn") {
-            worker::console_log!("{line}");
+            worker::console_log!("{}", breaker_line(transition, now_ms()));
         }
         if !self.metrics {
             return;
         }
-        let labels = [("target", target), ("to", to)];
+        let labels = [
+            ("target", transition.target.as_str()),
+            ("to", transition.to),
+        ];
         PENDING.with(|pending| {
             pending
                 .borrow_mut()

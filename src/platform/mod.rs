@@ -13,7 +13,6 @@
 //! request path. Everything they call is plain Rust.
 
 mod admin;
-mod attempts;
 mod background;
 mod cache;
 mod clock;
@@ -28,6 +27,7 @@ mod keys;
 mod limiter;
 mod metrics;
 mod objects;
+mod ports;
 mod queue;
 mod respond;
 mod stream;

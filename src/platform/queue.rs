@@ -15,16 +15,16 @@ use futures_util::future::join_all;
 use serde_json::{json, Value};
 use worker::{Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, RawMessage};
 
-use super::attempts::{self, Call};
 use super::background::Background;
 use super::clock::{new_request_id, now_ms};
 use super::crypto::{hmac_sha256_hex, random_u32};
 use super::env::config;
-use super::fetch::{self, UpstreamBody};
+use super::fetch;
 use super::job_store::JobStoreStub;
 use super::jobs::{ended, parse_url, principal_signing_key};
 use super::limiter::Settlement;
 use super::metrics::Observer;
+use super::ports::WorkerPorts;
 use crate::api::chat::{ChatRequest, Usage};
 use crate::config::Config;
 use crate::error::{ErrorKind, GatewayError};
@@ -32,6 +32,8 @@ use crate::jobs::webhook::{event_body, signature_header, signed_payload, SIGNATU
 use crate::jobs::{after_attempt, Change, Delivery, Job, Task, TaskKind, WebhookStatus};
 use crate::observe::log::RequestLog;
 use crate::output::AnswerMeta;
+use crate::pipeline::answer::{self, Call};
+use crate::pipeline::ports::Settle;
 use crate::upstream::{resolve, HttpCall};
 
 /// A queue whose name ends so is a dead-letter queue: its messages ran out of attempts.
@@ -197,6 +199,10 @@ impl Consumer<'_> {
         let client = web_sys::AbortController::new()
             .map_err(|_| GatewayError::new(ErrorKind::Internal, "no AbortController"))?
             .signal();
+        let ports = WorkerPorts {
+            observer: observer.clone(),
+            client,
+        };
         let meta = AnswerMeta {
             id: format!("chatcmpl-{}", log.request_id),
             created: log.ts / 1_000,
@@ -206,18 +212,17 @@ impl Consumer<'_> {
             redact_pii: config.redact_pii.output,
         };
         let call = Call {
+            ports: &ports,
             config,
             request,
             targets: resolved.targets,
             meta,
-            client,
             // Settled by the job's end, not by one attempt: a retried attempt must leave
             // the lease open.
             settlement: None,
             cache: None,
-            observer: observer.clone(),
         };
-        let (completion, usage) = attempts::complete(call, log).await?;
+        let (completion, usage) = answer::complete(call, log).await?;
         log.status = 200;
         Ok((json!(completion), usage))
     }
@@ -330,9 +335,8 @@ impl Consumer<'_> {
             body,
         };
         let timeout_ms = u64::from(config.jobs.webhook_timeout_ms);
+        // The answer's body is not needed: dropped, it is cancelled rather than read.
         let response = fetch::send(&call, timeout_ms).await?;
-        // The answer's body is not needed: cancel it rather than read it.
-        drop(UpstreamBody::of(&response));
-        Ok(response.status_code())
+        Ok(response.status)
     }
 }

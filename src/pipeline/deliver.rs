@@ -1,0 +1,126 @@
+//! An answer on its way to the client: a complete answer is stamped, settled, stored and
+//! sent as JSON; a stream is handed to the platform as an [`AnswerStream`], which settles,
+//! stores and logs when it ends.
+
+use std::rc::Rc;
+
+use serde_json::json;
+
+use super::answer::Answer;
+use super::ports::{CacheWrite, Ports, Settle};
+use super::stream::{AnswerStream, Ends};
+use crate::api::chat::{ChatCompletion, ChatRequest, Usage};
+use crate::cache::entry::Entry;
+use crate::observe::log::RequestLog;
+use crate::output::{AnswerMeta, ChunkEncoder};
+use crate::upstream::StreamEvent;
+
+/// What the client gets.
+pub enum Answered<P: Ports> {
+    /// A complete answer: the `chat.completion` JSON (status 200); the request's log line
+    /// is still to be written.
+    Json(String),
+    /// A streamed answer, which writes its own log line when it ends.
+    Stream(AnswerStream<P>),
+}
+
+/// Where an answer goes, what it settles and stores.
+pub struct Delivery<'a, P: Ports> {
+    pub(super) ports: &'a P,
+    pub(super) meta: &'a AnswerMeta,
+    pub(super) request: &'a ChatRequest,
+    pub(super) settlement: Option<P::Settlement>,
+    pub(super) cache: Option<P::CacheWriter>,
+}
+
+impl<'a, P: Ports> Delivery<'a, P> {
+    /// A delivery that settles and stores nothing.
+    pub fn new(ports: &'a P, meta: &'a AnswerMeta, request: &'a ChatRequest) -> Self {
+        Delivery {
+            ports,
+            meta,
+            request,
+            settlement: None,
+            cache: None,
+        }
+    }
+
+    /// What the answer's end does: settle, store.
+    fn ends(self) -> Ends<P> {
+        Ends {
+            settlement: self.settlement,
+            cache: self.cache,
+        }
+    }
+}
+
+/// The answer for a cached entry (`meta.model` being the model that gave it). It costs
+/// nothing: the admission took only a request, and nothing is settled.
+pub fn replay<P: Ports>(
+    entry: Rc<Entry>,
+    delivery: Delivery<'_, P>,
+    log: &mut RequestLog,
+) -> Answered<P> {
+    deliver(Answer::Cached(entry), delivery, log)
+}
+
+/// The answer for what an attempt produced: JSON, or a stream that writes its own log
+/// line. A complete answer is stored in the cache at once, a stream's once it completes.
+pub fn deliver<P: Ports>(
+    answer: Answer<P>,
+    delivery: Delivery<'_, P>,
+    log: &mut RequestLog,
+) -> Answered<P> {
+    let (ports, meta) = (delivery.ports, delivery.meta);
+    let events = |events: Vec<StreamEvent>, delay_ms: u32, log: &mut RequestLog, ends| {
+        log.status = 200;
+        let encoder = ChunkEncoder::new(meta.clone());
+        Answered::Stream(AnswerStream::events(
+            ports,
+            events,
+            delay_ms,
+            encoder,
+            log.clone(),
+            ends,
+        ))
+    };
+    let completion = match answer {
+        Answer::Mock(reply, delay_ms) if delivery.request.stream => {
+            return events(reply.events(), delay_ms, log, delivery.ends());
+        }
+        Answer::Cached(entry) if delivery.request.stream => {
+            return events(entry.events(), 0, log, delivery.ends());
+        }
+        answer => match answer.into_whole() {
+            Ok(completion) => completion,
+            Err(committed) => {
+                log.status = 200;
+                let stream =
+                    AnswerStream::upstream(ports, *committed, log.clone(), delivery.ends());
+                return Answered::Stream(stream);
+            }
+        },
+    };
+    let (completion, _) = settle_whole(completion, delivery, log);
+    Answered::Json(json!(completion).to_string())
+}
+
+/// A whole answer stamped with the request's id and model, its usage logged, settled and
+/// the answer stored in the cache as the delivery says.
+pub fn settle_whole<P: Ports>(
+    completion: ChatCompletion,
+    delivery: Delivery<'_, P>,
+    log: &mut RequestLog,
+) -> (ChatCompletion, Usage) {
+    let completion = delivery.meta.stamp(completion);
+    let usage = delivery.meta.usage_of(&completion);
+    log.set_usage(&usage, completion.usage.is_none());
+    let ends = delivery.ends();
+    if let Some(settlement) = ends.settlement {
+        settlement.settle(&usage);
+    }
+    if let Some(cache) = ends.cache {
+        log.cache_stored = cache.store(&completion);
+    }
+    (completion, usage)
+}

@@ -1,0 +1,379 @@
+//! Streamed answers: each upstream read (or mock event) becomes one client write, and the
+//! request's log line is written and its rate limits settled exactly once when the stream
+//! ends, however it ends.
+//!
+//! The platform may notice that the client left before the stream does (workerd aborts
+//! the request's signal but does not always drop the body stream): the accounting
+//! therefore lives in a [`Ledger`] that the stream and a [`StreamCloser`] share, and
+//! whichever sees the end first closes it.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use super::health::TargetHealth;
+use super::ports::{within, CacheWrite, Ports, Settle, UpstreamBody};
+use crate::error::GatewayError;
+use crate::observe::log::RequestLog;
+use crate::output::{ChunkEncoder, StreamOutcome, StreamTranslator};
+use crate::upstream::{out_of_time, unreachable, went_silent, StreamEvent};
+
+/// How long a streamed upstream answer may take.
+#[derive(Clone, Copy)]
+pub struct StreamTiming {
+    /// The longest silence between two pieces of the body.
+    pub idle_timeout_ms: u64,
+    /// When the request's total time runs out (Unix milliseconds).
+    pub deadline_ms: u64,
+    /// The total time limit, for the error message.
+    pub total_timeout_ms: u32,
+}
+
+impl StreamTiming {
+    /// The next piece of `body`, waiting no longer than the idle limit or the time left.
+    pub async fn read<P: Ports>(&self, ports: &P, body: &mut P::Body) -> Piece {
+        let left = self.deadline_ms.saturating_sub(ports.now_ms());
+        let wait = self.idle_timeout_ms.min(left);
+        match within(ports, wait, body.next()).await {
+            Some(Some(Ok(bytes))) => Piece::Bytes(bytes),
+            Some(None) => Piece::End(None),
+            Some(Some(Err(()))) => {
+                let broke = "the connection broke before the answer was complete";
+                Piece::End(Some(unreachable(broke)))
+            }
+            // A wait cut short by the total limit, not the idle one.
+            None if wait < self.idle_timeout_ms => {
+                Piece::End(Some(out_of_time(self.total_timeout_ms)))
+            }
+            None => Piece::End(Some(went_silent(self.idle_timeout_ms))),
+        }
+    }
+}
+
+/// What one read of an upstream body brought.
+pub enum Piece {
+    /// More bytes.
+    Bytes(Vec<u8>),
+    /// The end: normal (`None`), or the body broke or timed out.
+    End(Option<GatewayError>),
+}
+
+impl Piece {
+    /// The client bytes this piece completes.
+    pub fn translate(
+        self,
+        translator: &mut StreamTranslator,
+        encoder: &mut ChunkEncoder,
+    ) -> Vec<u8> {
+        match self {
+            Piece::Bytes(bytes) => translator.push(&bytes, encoder),
+            Piece::End(failure) => translator.end(failure, encoder),
+        }
+    }
+}
+
+/// An upstream stream the request committed to: its first client bytes were produced
+/// and nothing can be retried any more.
+pub struct CommittedStream<P: Ports> {
+    /// The rest of the upstream body.
+    pub body: P::Body,
+    /// Its translator, already past the first bytes.
+    pub translator: StreamTranslator,
+    /// The encoder that wrote the first bytes.
+    pub encoder: ChunkEncoder,
+    /// The client bytes produced so far.
+    pub first: Vec<u8>,
+    /// Its time limits.
+    pub timing: StreamTiming,
+    /// The target that answers, told how the stream ended.
+    pub health: TargetHealth<P>,
+}
+
+/// What a stream's end does besides its log line's fields: what it settles (the rate
+/// limits, with the usage delivered) and what it stores (the answer, in the response
+/// cache, if it completed).
+pub struct Ends<P: Ports> {
+    /// The request's rate-limit settlement.
+    pub settlement: Option<P::Settlement>,
+    /// Stores the completed answer.
+    pub cache: Option<P::CacheWriter>,
+}
+
+/// The answer's accounting (the encoder knows usage and outcome), its one log line, the
+/// settlement of its rate limits and its target's breaker report.
+pub struct Ledger<P: Ports> {
+    ports: P,
+    encoder: ChunkEncoder,
+    log: RequestLog,
+    /// The upstream target, for its circuit breaker (none for the built-in mock or a
+    /// replay).
+    health: Option<TargetHealth<P>>,
+    ends: Ends<P>,
+    written: bool,
+}
+
+/// How a stream ended, for the log line and the target's breaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamEnd {
+    /// The upstream finished and `[DONE]` was sent.
+    Completed,
+    /// The upstream failed or stopped early; an error event was sent.
+    Broken,
+    /// The client left (or stopped reading) first.
+    ClientClosed,
+}
+
+impl StreamEnd {
+    /// The name in the log line.
+    pub fn name(self) -> &'static str {
+        match self {
+            StreamEnd::Completed => "completed",
+            StreamEnd::Broken => "broken",
+            StreamEnd::ClientClosed => "client_closed",
+        }
+    }
+}
+
+impl<P: Ports> Ledger<P> {
+    /// Writes the log line unless it was written already. `client_gone` tells whether the
+    /// client disconnected.
+    fn close(&mut self, client_gone: bool) {
+        if std::mem::replace(&mut self.written, true) {
+            return;
+        }
+        if let (Some(cache), Some(completion)) = (&self.ends.cache, self.encoder.recorded()) {
+            self.log.cache_stored = cache.store(&completion);
+        }
+        let encoder = &self.encoder;
+        let usage = encoder.usage();
+        let end = match encoder.outcome() {
+            StreamOutcome::Completed => StreamEnd::Completed,
+            // An upstream cut by the client's disconnect is the client's doing, and a stream
+            // that is still open here was abandoned by its reader.
+            StreamOutcome::Broken if !client_gone => StreamEnd::Broken,
+            _ => StreamEnd::ClientClosed,
+        };
+        let log = &mut self.log;
+        log.latency_ms = self.ports.now_ms().saturating_sub(log.ts);
+        log.set_usage(&usage, !encoder.usage_is_reported());
+        log.stream_outcome = Some(end.name());
+        log.error = match end {
+            StreamEnd::Broken => encoder.error().map(|error| error.code().to_owned()),
+            _ => None,
+        };
+        self.ports.emit(log);
+        // The target's breaker learns how the stream went; a client leaving says nothing
+        // about the upstream.
+        if let Some(health) = &self.health {
+            match end {
+                StreamEnd::Completed => health.record(false),
+                StreamEnd::Broken => health.record(true),
+                StreamEnd::ClientClosed => {}
+            }
+        }
+        // What was delivered is charged, however the stream ended.
+        if let Some(settlement) = self.ends.settlement.take() {
+            settlement.settle(&usage);
+        }
+    }
+}
+
+/// Closes a stream's accounting from outside the stream, when the platform learns first
+/// that the client left.
+pub struct StreamCloser<P: Ports>(Rc<RefCell<Ledger<P>>>);
+
+impl<P: Ports> StreamCloser<P> {
+    /// The client left: log, settle and report, unless the stream's own end came first.
+    pub fn client_left(&self) {
+        // The stream never holds the borrow across an await, so this cannot collide.
+        if let Ok(mut ledger) = self.0.try_borrow_mut() {
+            ledger.close(true);
+        }
+    }
+}
+
+/// Where the events of a streamed answer come from.
+enum Input<P: Ports> {
+    /// The built-in mock or a replay: events in memory, a pause before each chunk after
+    /// the first.
+    Events {
+        events: VecDeque<StreamEvent>,
+        delay_ms: u32,
+        sent_first: bool,
+    },
+    /// An upstream SSE body; dropping it closes the upstream connection.
+    Upstream {
+        body: P::Body,
+        translator: StreamTranslator,
+        /// The client bytes read before the answer was committed to, not yet sent.
+        first: Option<Vec<u8>>,
+        timing: StreamTiming,
+    },
+}
+
+/// One streamed answer.
+pub struct AnswerStream<P: Ports> {
+    ports: P,
+    input: Input<P>,
+    ledger: Rc<RefCell<Ledger<P>>>,
+    ended: bool,
+}
+
+impl<P: Ports> AnswerStream<P> {
+    /// A stream of events held in memory (the mock's, or a cached answer's replay).
+    pub fn events(
+        ports: &P,
+        events: Vec<StreamEvent>,
+        delay_ms: u32,
+        encoder: ChunkEncoder,
+        log: RequestLog,
+        ends: Ends<P>,
+    ) -> Self {
+        let input = Input::Events {
+            events: events.into(),
+            delay_ms,
+            sent_first: false,
+        };
+        AnswerStream::new(ports, input, encoder, None, log, ends)
+    }
+
+    /// A stream translating the rest of a committed upstream answer.
+    pub fn upstream(
+        ports: &P,
+        committed: CommittedStream<P>,
+        log: RequestLog,
+        ends: Ends<P>,
+    ) -> Self {
+        let CommittedStream {
+            body,
+            translator,
+            encoder,
+            first,
+            timing,
+            health,
+        } = committed;
+        let input = Input::Upstream {
+            body,
+            translator,
+            first: Some(first),
+            timing,
+        };
+        AnswerStream::new(ports, input, encoder, Some(health), log, ends)
+    }
+
+    fn new(
+        ports: &P,
+        input: Input<P>,
+        mut encoder: ChunkEncoder,
+        health: Option<TargetHealth<P>>,
+        log: RequestLog,
+        ends: Ends<P>,
+    ) -> Self {
+        if ends.cache.is_some() {
+            encoder.record();
+        }
+        let ledger = Rc::new(RefCell::new(Ledger {
+            ports: ports.clone(),
+            encoder,
+            log,
+            health,
+            ends,
+            written: false,
+        }));
+        AnswerStream {
+            ports: ports.clone(),
+            input,
+            ledger,
+            ended: false,
+        }
+    }
+
+    /// A handle that closes the accounting when the client leaves first.
+    pub fn closer(&self) -> StreamCloser<P> {
+        StreamCloser(Rc::clone(&self.ledger))
+    }
+
+    /// The upstream body the stream reads, if it reads one (to cancel it from outside).
+    pub fn upstream_body(&self) -> Option<&P::Body> {
+        match &self.input {
+            Input::Upstream { body, .. } => Some(body),
+            Input::Events { .. } => None,
+        }
+    }
+
+    /// The next client bytes; `None` at the end. The first one stamps the log line's time
+    /// to first byte.
+    pub async fn next_chunk(&mut self) -> Option<Vec<u8>> {
+        let chunk = self.next_bytes().await?;
+        let mut ledger = self.ledger.borrow_mut();
+        if ledger.log.ttfb_ms.is_none() {
+            ledger.log.ttfb_ms = Some(self.ports.now_ms().saturating_sub(ledger.log.ts));
+        }
+        Some(chunk)
+    }
+
+    async fn next_bytes(&mut self) -> Option<Vec<u8>> {
+        while !self.ended {
+            // Each arm awaits its input first and only then takes the ledger, so a closer
+            // never finds it borrowed. A client that left is not an upstream failure: the
+            // stream just stops (the closer, or the drop, logs it).
+            let out = match &mut self.input {
+                Input::Events {
+                    events,
+                    delay_ms,
+                    sent_first,
+                } => {
+                    let Some(event) = events.pop_front() else {
+                        self.ended = true;
+                        return None;
+                    };
+                    if matches!(event, StreamEvent::Choices(_)) {
+                        if *sent_first && *delay_ms > 0 {
+                            self.ports.sleep(u64::from(*delay_ms)).await;
+                        }
+                        *sent_first = true;
+                    }
+                    if self.ports.client_gone() {
+                        return None;
+                    }
+                    let mut out = Vec::new();
+                    self.ledger.borrow_mut().encoder.encode(event, &mut out);
+                    out
+                }
+                Input::Upstream {
+                    body,
+                    translator,
+                    first,
+                    timing,
+                } => match first.take() {
+                    Some(first) => first,
+                    None => {
+                        let piece = timing.read(&self.ports, body).await;
+                        if self.ports.client_gone() {
+                            return None;
+                        }
+                        piece.translate(translator, &mut self.ledger.borrow_mut().encoder)
+                    }
+                },
+            };
+            if self.ledger.borrow().encoder.outcome() != StreamOutcome::Open {
+                self.ended = true;
+            }
+            if !out.is_empty() {
+                return Some(out);
+            }
+        }
+        None
+    }
+}
+
+impl<P: Ports> Drop for AnswerStream<P> {
+    /// The stream finished, or its reader dropped it: close the accounting unless the
+    /// closer already did.
+    fn drop(&mut self) {
+        let client_gone = self.ports.client_gone();
+        if let Ok(mut ledger) = self.ledger.try_borrow_mut() {
+            ledger.close(client_gone);
+        }
+    }
+}
