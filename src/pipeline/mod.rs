@@ -14,3 +14,8 @@ pub mod deliver;
 pub mod health;
 pub mod ports;
 pub mod stream;
+
+#[cfg(test)]
+mod testing;
+#[cfg(test)]
+mod tests;
