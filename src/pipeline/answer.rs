@@ -7,14 +7,11 @@
 //! committed to: an upstream that fails before that (an error event, a malformed first
 //! event, a stall, a reset) is retried like one that failed outright.
 
-use std::rc::Rc;
-
-use super::deliver::{self, Answered, Delivery};
+use super::deliver::{self, Answer, Answered, Delivery};
 use super::health::TargetHealth;
 use super::ports::{within, Ports, Settle, UpstreamBody, UpstreamResponse};
 use super::stream::{CommittedStream, Piece, StreamTiming};
 use crate::api::chat::{ChatCompletion, ChatRequest, Usage};
-use crate::cache::entry::Entry;
 use crate::config::Config;
 use crate::error::{ErrorKind, GatewayError};
 use crate::observe::log::{AttemptLog, RequestLog};
@@ -46,30 +43,6 @@ pub struct Call<'a, P: Ports> {
     pub settlement: Option<P::Settlement>,
     /// Stores the answer in the response cache, when the request may be cached.
     pub cache: Option<P::CacheWriter>,
-}
-
-/// What a successful attempt produced.
-pub enum Answer<P: Ports> {
-    /// A complete answer.
-    Complete(ChatCompletion),
-    /// A stream whose first client bytes are ready.
-    Stream(Box<CommittedStream<P>>),
-    /// The built-in mock answers (and the pause before each streamed piece).
-    Mock(MockReply, u32),
-    /// A cached answer.
-    Cached(Rc<Entry>),
-}
-
-impl<P: Ports> Answer<P> {
-    /// The whole answer, for a request that is not streamed; a stream stays as it is.
-    pub fn into_whole(self) -> Result<ChatCompletion, Box<CommittedStream<P>>> {
-        match self {
-            Answer::Complete(completion) => Ok(completion),
-            Answer::Mock(reply, _) => Ok(reply.completion()),
-            Answer::Cached(entry) => Ok(entry.completion.clone()),
-            Answer::Stream(committed) => Err(committed),
-        }
-    }
 }
 
 /// Why an attempt failed, and what that means for the next one.

@@ -6,14 +6,38 @@ use std::rc::Rc;
 
 use serde_json::json;
 
-use super::answer::Answer;
 use super::ports::{CacheWrite, Ports, Settle};
-use super::stream::{AnswerStream, Ends};
+use super::stream::{AnswerStream, CommittedStream, Ends};
 use crate::api::chat::{ChatCompletion, ChatRequest, Usage};
 use crate::cache::entry::Entry;
 use crate::observe::log::RequestLog;
 use crate::output::{AnswerMeta, ChunkEncoder};
+use crate::upstream::mock::MockReply;
 use crate::upstream::StreamEvent;
+
+/// What a successful attempt produced.
+pub enum Answer<P: Ports> {
+    /// A complete answer.
+    Complete(ChatCompletion),
+    /// A stream whose first client bytes are ready.
+    Stream(Box<CommittedStream<P>>),
+    /// The built-in mock answers (and the pause before each streamed piece).
+    Mock(MockReply, u32),
+    /// A cached answer.
+    Cached(Rc<Entry>),
+}
+
+impl<P: Ports> Answer<P> {
+    /// The whole answer, for a request that is not streamed; a stream stays as it is.
+    pub fn into_whole(self) -> Result<ChatCompletion, Box<CommittedStream<P>>> {
+        match self {
+            Answer::Complete(completion) => Ok(completion),
+            Answer::Mock(reply, _) => Ok(reply.completion()),
+            Answer::Cached(entry) => Ok(entry.completion.clone()),
+            Answer::Stream(committed) => Err(committed),
+        }
+    }
+}
 
 /// What the client gets.
 pub enum Answered<P: Ports> {

@@ -3,6 +3,8 @@
 //! run it; nothing here touches the runtime, so every branch is tested on the host with
 //! fake ports.
 //!
+//! - [`prepare`]: the caller's right to the model, validation, the guards, the prompt
+//!   policy and the route;
 //! - [`answer`]: the attempt loop over a route's targets (retries, backoff, circuit
 //!   breakers through [`health`], fallback, time limits);
 //! - [`deliver`]: a complete answer stamped, settled and stored, or a stream handed over;
@@ -13,6 +15,7 @@ pub mod answer;
 pub mod deliver;
 pub mod health;
 pub mod ports;
+pub mod prepare;
 pub mod stream;
 
 #[cfg(test)]

@@ -12,8 +12,8 @@ use worker::{Env, Request};
 
 use super::background::Background;
 use super::clock::{new_request_id, now_ms};
-use super::crypto::{hmac_sha256_hex, sha256_hex};
-use super::handler::{admit, prepare, read_json_body, Caller, Exchange, Prepared, Reply};
+use super::crypto::{hmac_sha256_hex, random_u32, sha256_hex};
+use super::exchange::{admit, read_json_body, Caller, Exchange, Reply};
 use super::job_store::JobStoreStub;
 use super::limiter::Settlement;
 use super::respond;
@@ -27,6 +27,7 @@ use crate::jobs::{
     check_idempotency_key, not_found, Change, Job, JobStatus, Submission, Task, TaskKind, Webhook,
     WebhookStatus,
 };
+use crate::pipeline::prepare::{prepare, Prepared};
 
 /// The queue producer binding jobs and webhook deliveries go through.
 const QUEUE_BINDING: &str = "JOBS";
@@ -57,7 +58,13 @@ pub async fn submit(
     // anyway.
     let Prepared {
         request, resolved, ..
-    } = prepare(&submission.request, config, caller, &mut exchange.log)?;
+    } = prepare(
+        &submission.request,
+        config,
+        &caller.principal,
+        &mut exchange.log,
+        random_u32(),
+    )?;
     // Only a keyed submission is ever compared with another.
     let fingerprint = match &key {
         Some(_) => sha256_hex(&body).await?,

@@ -1,0 +1,132 @@
+//! `POST /v1/chat/completions`: the request prepared, looked up in the response cache,
+//! admitted to its caller's limits and answered by the pipeline, as JSON or a stream.
+
+use web_sys::AbortSignal;
+use worker::{Env, Request};
+
+use super::cache::{self, CacheStep};
+use super::clock::now_ms;
+use super::crypto::random_u32;
+use super::exchange::{admit, read_json_body, Caller, Exchange, Reply};
+use super::ports::WorkerPorts;
+use super::respond;
+use super::stream;
+use crate::config::Config;
+use crate::error::GatewayError;
+use crate::output::AnswerMeta;
+use crate::pipeline::answer::{self, Call};
+use crate::pipeline::deliver::{self, Answered, Delivery};
+use crate::pipeline::prepare::{prepare, Prepared};
+use crate::upstream::Target;
+
+/// Answers one chat completion request of `caller`.
+pub async fn chat_completions(
+    req: &mut Request,
+    env: &Env,
+    config: &Config,
+    caller: &Caller,
+    exchange: &mut Exchange,
+) -> Result<Reply, GatewayError> {
+    let client = req.inner().signal();
+    let body = read_json_body(req, config).await?;
+    let Prepared {
+        request,
+        resolved,
+        flagged,
+    } = prepare(
+        &body,
+        config,
+        &caller.principal,
+        &mut exchange.log,
+        random_u32(),
+    )?;
+    let log = &mut exchange.log;
+    let first = &resolved.targets[0];
+    let mut meta = AnswerMeta {
+        id: format!("chatcmpl-{}", log.request_id),
+        created: log.ts / 1000,
+        model: first.model.to_owned(),
+        include_usage: request.include_usage,
+        estimated_prompt_tokens: request.estimated_prompt_tokens(),
+        redact_pii: config.redact_pii.output,
+    };
+    // The route's targets, in configured rather than tried order, name the answer.
+    let mut route: Vec<String> = resolved.targets.iter().map(Target::key).collect();
+    route.sort();
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let headers = (header("cache-control"), header("x-gateway-cache"));
+    // A flagged request's answer is neither served from nor kept in the cache.
+    let step = match flagged {
+        true => CacheStep::Bypass("guard_flagged"),
+        false => {
+            cache::prepare(
+                env,
+                &exchange.background,
+                &config.cache,
+                &request,
+                &route,
+                &caller.principal,
+                headers,
+            )
+            .await?
+        }
+    };
+    let (writer, hit) = match step {
+        CacheStep::Bypass(reason) => {
+            exchange.log.cache = Some("bypass");
+            exchange.log.cache_bypass = Some(reason);
+            (None, None)
+        }
+        CacheStep::Use {
+            writer,
+            read,
+            max_age_s,
+        } => {
+            let hit = match read {
+                true => writer.lookup(max_age_s).await,
+                false => None,
+            };
+            exchange.log.cache = Some(if hit.is_some() { "hit" } else { "miss" });
+            exchange.log.cache_key = Some(writer.hash.clone());
+            (Some(writer), hit)
+        }
+    };
+    // Admission is priced at the first target; the settlement at the one that answers. A
+    // hit is one request and nothing else.
+    let ask = match hit {
+        Some(_) => None,
+        None => Some((meta.estimated_prompt_tokens, first.model)),
+    };
+    let settlement = admit(&request, ask, config, caller, exchange).await?;
+    let ports = WorkerPorts {
+        observer: exchange.observer.clone(),
+        client: client.clone(),
+    };
+    if let Some(entry) = hit {
+        meta.model.clone_from(&entry.completion.model);
+        let age = entry.age_s(now_ms());
+        let delivery = Delivery::new(&ports, &meta, &request);
+        let reply = answered(deliver::replay(entry, delivery, &mut exchange.log), client);
+        respond::set_header(reply.response(), "age", &age.to_string());
+        return Ok(reply);
+    }
+    let call = Call {
+        ports: &ports,
+        config,
+        request: &request,
+        targets: resolved.targets,
+        meta,
+        settlement,
+        cache: writer,
+    };
+    let answer = answer::answer(call, &mut exchange.log).await?;
+    Ok(answered(answer, client))
+}
+
+/// The response for what the pipeline answered.
+fn answered(answer: Answered<WorkerPorts>, client: AbortSignal) -> Reply {
+    match answer {
+        Answered::Json(body) => Reply::Now(respond::json(200, body)),
+        Answered::Stream(stream) => Reply::Streaming(stream::response(stream, client)),
+    }
+}
