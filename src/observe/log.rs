@@ -34,7 +34,63 @@ impl LogLevel {
     }
 }
 
-/// Everything logged about one request.
+/// What the response cache did for a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CacheResult {
+    /// Answered from the cache.
+    Hit,
+    /// Looked up and not found (the answer may be stored).
+    Miss,
+    /// Left alone (see `cache_bypass`).
+    Bypass,
+}
+
+impl CacheResult {
+    /// The name in logs and metrics (`hit`, `miss`, `bypass`).
+    pub fn name(self) -> &'static str {
+        match self {
+            CacheResult::Hit => "hit",
+            CacheResult::Miss => "miss",
+            CacheResult::Bypass => "bypass",
+        }
+    }
+}
+
+/// What the prompt-injection guard did with a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GuardAction {
+    /// Refused it.
+    Blocked,
+    /// Let it through, marked.
+    Flagged,
+}
+
+impl GuardAction {
+    /// The name in logs and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            GuardAction::Blocked => "blocked",
+            GuardAction::Flagged => "flagged",
+        }
+    }
+}
+
+/// How a stream ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamEnd {
+    /// The upstream finished and `[DONE]` was sent.
+    Completed,
+    /// The upstream failed or stopped early; an error event was sent.
+    Broken,
+    /// The client left (or stopped reading) first.
+    ClientClosed,
+}
+
+/// Everything logged about one request: the request's one outcome, from which its log
+/// line, its metrics and its response headers are derived.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct RequestLog {
     /// Unix milliseconds when the request arrived.
@@ -79,9 +135,9 @@ pub struct RequestLog {
     /// The answer is the configured degradation message: every target failed.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub degraded: bool,
-    /// `hit`, `miss` or `bypass`: what the response cache did.
+    /// What the response cache did.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub cache: Option<&'static str>,
+    pub cache: Option<CacheResult>,
     /// Why the cache was bypassed (`not_deterministic`, `no_store`, ...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cache_bypass: Option<&'static str>,
@@ -133,9 +189,9 @@ pub struct RequestLog {
     /// Chat-template tokens removed from the request's text.
     #[serde(skip_serializing_if = "is_zero")]
     pub removed_template_tokens: u32,
-    /// What the prompt-injection guard did: `blocked` or `flagged`.
+    /// What the prompt-injection guard did.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub guard: Option<&'static str>,
+    pub guard: Option<GuardAction>,
     /// The injection score (0–100) of the message that made the guard act.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub guard_score: Option<u32>,
@@ -149,9 +205,9 @@ pub struct RequestLog {
     /// job a submission created.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub job_id: Option<String>,
-    /// `completed`, `broken` or `client_closed` for streams.
+    /// How a stream ended.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub stream_outcome: Option<&'static str>,
+    pub stream_outcome: Option<StreamEnd>,
 }
 
 /// One upstream call of a request (or one target its breaker skipped).
@@ -193,7 +249,7 @@ impl RequestLog {
         self.completion_tokens = Some(usage.completion_tokens);
         self.tokens_estimated = estimated;
         self.cost_nanousd = match (self.price, self.cache) {
-            (_, Some("hit")) | (None, _) => 0,
+            (_, Some(CacheResult::Hit)) | (None, _) => 0,
             (Some(price), _) => price.cost_nanousd(usage),
         };
         self.cost_usd = Some(self.cost_nanousd as f64 / 1e9);
@@ -206,6 +262,31 @@ impl RequestLog {
             400..=499 => "warn",
             _ => "info",
         };
+    }
+
+    /// The response headers that report this outcome: `x-request-id`; the target that
+    /// answered (or was tried last) and the calls made; `x-gateway-degraded`;
+    /// `x-guard-flags` when the injection guard acted; `x-cache` and `x-cache-key`.
+    pub fn response_headers(&self) -> Vec<(&'static str, String)> {
+        let mut headers = vec![("x-request-id", self.request_id.clone())];
+        if let (Some(provider), Some(model)) = (&self.provider, &self.upstream_model) {
+            headers.push(("x-gateway-provider", provider.clone()));
+            headers.push(("x-gateway-model", model.clone()));
+            headers.push(("x-gateway-attempts", self.attempts.to_string()));
+        }
+        if self.degraded {
+            headers.push(("x-gateway-degraded", "true".to_owned()));
+        }
+        if self.guard.is_some() {
+            headers.push(("x-guard-flags", self.guard_categories.join(",")));
+        }
+        if let Some(cache) = self.cache {
+            headers.push(("x-cache", cache.name().to_ascii_uppercase()));
+        }
+        if let Some(key) = &self.cache_key {
+            headers.push(("x-cache-key", key.clone()));
+        }
+        headers
     }
 
     /// The line as written to the log.
@@ -240,9 +321,53 @@ mod tests {
         };
         log.set_usage(&Usage::new(1_000, 500), false);
         assert_eq!((log.cost_nanousd, log.cost_usd), (2_000_000, Some(0.002)));
-        log.cache = Some("hit");
+        log.cache = Some(CacheResult::Hit);
         log.set_usage(&Usage::new(1_000, 500), false);
         assert_eq!((log.cost_nanousd, log.cost_usd), (0, Some(0.0)));
+    }
+
+    #[test]
+    fn headers_report_the_outcome() {
+        let log = RequestLog {
+            request_id: "r1".into(),
+            provider: Some("up".into()),
+            upstream_model: Some("m".into()),
+            attempts: 2,
+            guard: Some(GuardAction::Flagged),
+            guard_categories: vec!["role_hijack", "template_injection"],
+            cache: Some(CacheResult::Bypass),
+            ..RequestLog::default()
+        };
+        let headers = log.response_headers();
+        let get = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(get("x-request-id"), Some("r1"));
+        assert_eq!(
+            (get("x-gateway-provider"), get("x-gateway-attempts")),
+            (Some("up"), Some("2"))
+        );
+        assert_eq!(get("x-guard-flags"), Some("role_hijack,template_injection"));
+        assert_eq!(get("x-cache"), Some("BYPASS"));
+        assert_eq!(
+            (get("x-cache-key"), get("x-gateway-degraded")),
+            (None, None)
+        );
+        let line: serde_json::Value = serde_json::from_str(&log.to_line()).unwrap();
+        assert_eq!(
+            (line["guard"].as_str(), line["cache"].as_str()),
+            (Some("flagged"), Some("bypass"))
+        );
+        let ended = RequestLog {
+            stream_outcome: Some(StreamEnd::ClientClosed),
+            ..RequestLog::default()
+        };
+        assert!(ended
+            .to_line()
+            .contains(r#""stream_outcome":"client_closed""#));
     }
 
     #[test]

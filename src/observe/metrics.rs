@@ -11,7 +11,7 @@ use std::fmt::Write;
 
 use serde::{Deserialize, Serialize};
 
-use super::log::RequestLog;
+use super::log::{CacheResult, RequestLog};
 use crate::limit::period::{day_key, month_key};
 
 /// Request durations and times to first token, in seconds.
@@ -182,7 +182,7 @@ impl Metrics {
         // A team's usage counts answered requests only, as the principals' limiters do.
         let answered = matches!(log.route, "chat_completions" | "job_run") && log.status == 200;
         if let (Some(team), true) = (&log.team, answered) {
-            let paid = log.cache != Some("hit");
+            let paid = log.cache != Some(CacheResult::Hit);
             let usage = TeamUsage {
                 requests: 1,
                 prompt_tokens: log.prompt_tokens.filter(|_| paid).unwrap_or(0),
@@ -204,7 +204,7 @@ impl Metrics {
             None => "",
         };
         let status = log.status.to_string();
-        let cache = log.cache.unwrap_or("");
+        let cache = log.cache.map_or("", CacheResult::name);
         let labels = [
             ("route", log.route),
             ("status", status.as_str()),
@@ -262,7 +262,7 @@ impl Metrics {
         }
         if let Some(action) = log.guard {
             for category in &log.guard_categories {
-                let labels = [("action", action), ("category", *category)];
+                let labels = [("action", action.name()), ("category", *category)];
                 self.add("gateway_guard_injections_total", &labels, 1.0);
             }
         }
@@ -386,7 +386,7 @@ fn number(value: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::observe::log::AttemptLog;
+    use crate::observe::log::{AttemptLog, GuardAction};
 
     /// 2026-11-27T13:38:32Z.
     const NOW: u64 = 1_795_786_712_000;
@@ -401,7 +401,7 @@ mod tests {
             latency_ms,
             prompt_tokens: Some(10),
             completion_tokens: Some(5),
-            cache: Some("miss"),
+            cache: Some(CacheResult::Miss),
             ..RequestLog::default()
         }
     }
@@ -494,11 +494,11 @@ mod tests {
             ..RequestLog::default()
         };
         blocked.error = Some("prompt_injection_detected".into());
-        blocked.guard = Some("blocked");
+        blocked.guard = Some(GuardAction::Blocked);
         blocked.guard_categories = vec!["instruction_override", "role_hijack"];
         metrics.record(&blocked, NOW);
         let mut hit = request(200, 1);
-        hit.cache = Some("hit");
+        hit.cache = Some(CacheResult::Hit);
         metrics.record(&hit, NOW);
 
         let text = metrics.render();

@@ -14,7 +14,7 @@ use std::rc::Rc;
 use super::health::TargetHealth;
 use super::ports::{within, CacheWrite, Ports, Settle, UpstreamBody};
 use crate::error::GatewayError;
-use crate::observe::log::RequestLog;
+use crate::observe::log::{RequestLog, StreamEnd};
 use crate::output::{ChunkEncoder, StreamOutcome, StreamTranslator};
 use crate::upstream::{out_of_time, unreachable, went_silent, StreamEvent};
 
@@ -112,28 +112,6 @@ pub struct Ledger<P: Ports> {
     written: bool,
 }
 
-/// How a stream ended, for the log line and the target's breaker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StreamEnd {
-    /// The upstream finished and `[DONE]` was sent.
-    Completed,
-    /// The upstream failed or stopped early; an error event was sent.
-    Broken,
-    /// The client left (or stopped reading) first.
-    ClientClosed,
-}
-
-impl StreamEnd {
-    /// The name in the log line.
-    pub fn name(self) -> &'static str {
-        match self {
-            StreamEnd::Completed => "completed",
-            StreamEnd::Broken => "broken",
-            StreamEnd::ClientClosed => "client_closed",
-        }
-    }
-}
-
 impl<P: Ports> Ledger<P> {
     /// Writes the log line unless it was written already. `client_gone` tells whether the
     /// client disconnected.
@@ -156,7 +134,7 @@ impl<P: Ports> Ledger<P> {
         let log = &mut self.log;
         log.latency_ms = self.ports.now_ms().saturating_sub(log.ts);
         log.set_usage(&usage, !encoder.usage_is_reported());
-        log.stream_outcome = Some(end.name());
+        log.stream_outcome = Some(end);
         log.error = match end {
             StreamEnd::Broken => encoder.error().map(|error| error.code().to_owned()),
             _ => None,

@@ -10,7 +10,7 @@ use super::testing::{block_on, chunk, config, meta, request, stream_end, Fake, F
 use crate::api::chat::ChatRequest;
 use crate::config::Config;
 use crate::error::{ErrorKind, GatewayError};
-use crate::observe::log::RequestLog;
+use crate::observe::log::{RequestLog, StreamEnd};
 use crate::upstream::{resolve, timed_out, unreachable};
 
 const START_MS: u64 = 1_000_000;
@@ -267,7 +267,7 @@ fn a_stream_commits_after_its_first_bytes_and_is_settled_when_it_ends() {
     assert!(body.ends_with("data: [DONE]\n\n"));
     let record = ports.record.borrow();
     let line = record.lines.last().unwrap();
-    assert_eq!(line.stream_outcome, Some("completed"));
+    assert_eq!(line.stream_outcome, Some(StreamEnd::Completed));
     assert_eq!(line.completion_tokens, Some(2));
     assert!(line.ttfb_ms.is_some());
     assert_eq!(record.settled.borrow().len(), 1);
@@ -293,7 +293,7 @@ fn a_stream_that_breaks_after_its_first_bytes_ends_with_an_error_event() {
     assert!(!body.contains("[DONE]"));
     let record = ports.record.borrow();
     let line = record.lines.last().unwrap();
-    assert_eq!(line.stream_outcome, Some("broken"));
+    assert_eq!(line.stream_outcome, Some(StreamEnd::Broken));
     assert_eq!(line.error.as_deref(), Some("upstream_error"));
     assert!(line.tokens_estimated);
     assert_eq!(
@@ -370,7 +370,10 @@ fn a_client_that_leaves_stops_the_stream_without_blaming_the_upstream() {
     drop(stream);
     let record = ports.record.borrow();
     assert_eq!(record.lines.len(), 1, "one log line, however many ends");
-    assert_eq!(record.lines[0].stream_outcome, Some("client_closed"));
+    assert_eq!(
+        record.lines[0].stream_outcome,
+        Some(StreamEnd::ClientClosed)
+    );
     assert_eq!(record.settled.borrow().len(), 1);
     assert!(record.transitions.is_empty(), "the breaker learned nothing");
     assert!(record.stored.borrow().is_empty());

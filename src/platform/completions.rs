@@ -13,6 +13,7 @@ use super::respond;
 use super::stream;
 use crate::config::Config;
 use crate::error::GatewayError;
+use crate::observe::log::CacheResult;
 use crate::output::AnswerMeta;
 use crate::pipeline::answer::{self, Call};
 use crate::pipeline::deliver::{self, Answered, Delivery};
@@ -73,7 +74,7 @@ pub async fn chat_completions(
     };
     let (writer, hit) = match step {
         CacheStep::Bypass(reason) => {
-            exchange.log.cache = Some("bypass");
+            exchange.log.cache = Some(CacheResult::Bypass);
             exchange.log.cache_bypass = Some(reason);
             (None, None)
         }
@@ -86,7 +87,10 @@ pub async fn chat_completions(
                 true => writer.lookup(max_age_s).await,
                 false => None,
             };
-            exchange.log.cache = Some(if hit.is_some() { "hit" } else { "miss" });
+            exchange.log.cache = Some(match hit {
+                Some(_) => CacheResult::Hit,
+                None => CacheResult::Miss,
+            });
             exchange.log.cache_key = Some(writer.hash.clone());
             (Some(writer), hit)
         }

@@ -74,24 +74,8 @@ pub async fn handle(mut req: Request, env: &Env, background: Background) -> Resp
         respond::set_header(&response, name, &value);
     }
     let log = &mut exchange.log;
-    respond::set_header(&response, "x-request-id", &log.request_id);
-    // Which target answered, or was tried last, and after how many upstream calls.
-    if let (Some(provider), Some(model)) = (&log.provider, &log.upstream_model) {
-        respond::set_header(&response, "x-gateway-provider", provider);
-        respond::set_header(&response, "x-gateway-model", model);
-        respond::set_header(&response, "x-gateway-attempts", &log.attempts.to_string());
-    }
-    if log.degraded {
-        respond::set_header(&response, "x-gateway-degraded", "true");
-    }
-    if log.guard.is_some() {
-        respond::set_header(&response, "x-guard-flags", &log.guard_categories.join(","));
-    }
-    if let Some(cache) = log.cache {
-        respond::set_header(&response, "x-cache", &cache.to_ascii_uppercase());
-    }
-    if let Some(key) = &log.cache_key {
-        respond::set_header(&response, "x-cache-key", key);
+    for (name, value) in log.response_headers() {
+        respond::set_header(&response, name, &value);
     }
     if response.status_code() == 401 {
         // RFC 6750: no error code when the request carried no credentials at all.
