@@ -6,6 +6,7 @@
 //! work. There is no wildcard: credentials (the `Authorization` header) are always
 //! involved, and a wildcard would let any page spend a user's quota.
 
+use crate::config::source::Reader;
 use crate::error::{ErrorKind, GatewayError};
 
 /// Request headers a browser may send. The OpenAI SDKs also send `x-stainless-*` headers,
@@ -44,6 +45,15 @@ pub struct CorsPolicy {
 pub type HeaderList = Vec<(&'static str, String)>;
 
 impl CorsPolicy {
+    /// `CORS_ALLOWED_ORIGINS`.
+    pub fn load(r: &mut Reader) -> CorsPolicy {
+        let origins = r.var("CORS_ALLOWED_ORIGINS").unwrap_or_default();
+        CorsPolicy::parse(&origins).unwrap_or_else(|problem| {
+            r.error(problem);
+            CorsPolicy::default()
+        })
+    }
+
     /// Parses `CORS_ALLOWED_ORIGINS`: comma-separated `scheme://host[:port]` origins.
     pub fn parse(list: &str) -> Result<CorsPolicy, String> {
         let mut origins = Vec::new();

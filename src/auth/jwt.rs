@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::{Principal, PrincipalId};
+use crate::config::source::{is_loopback_http, Reader, Secret};
 use crate::error::{ErrorKind, GatewayError};
 
 /// A supported signature algorithm.
@@ -362,6 +363,111 @@ pub fn base64url_decode(text: &str) -> Option<Vec<u8>> {
         out.extend_from_slice(&bytes[1..chunk.len()]);
     }
     Some(out)
+}
+
+/// How JWTs from the app's identity provider are verified.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JwtConfig {
+    /// `JWT_ALGORITHMS`: accepted algorithms (default: those with key material).
+    pub algorithms: Vec<Algorithm>,
+    /// The `JWT_HS256_SECRET` secret (at least 32 bytes).
+    pub hs256_secret: Option<Secret>,
+    /// `JWT_JWKS_URL`: where public keys are fetched.
+    pub jwks_url: Option<String>,
+    /// `JWT_JWKS`: public keys given inline.
+    pub inline_keys: Vec<PublicKey>,
+    /// Claim checks and mapping.
+    pub policy: ClaimPolicy,
+    /// `JWKS_CACHE_SECONDS`: how long fetched keys are trusted.
+    pub jwks_cache_s: u32,
+    /// `JWKS_REFRESH_COOLDOWN_SECONDS`: least time between two fetches of the JWKS, so
+    /// tokens with made-up `kid`s cannot flood the identity provider.
+    pub jwks_refresh_cooldown_s: u32,
+}
+
+impl JwtConfig {
+    /// The JWT settings (`JWT_*`, `JWKS_*`), or `None` when no key material is configured.
+    pub fn load(r: &mut Reader) -> Option<JwtConfig> {
+        let hs256_secret = r.long_secret("JWT_HS256_SECRET", "bytes (RFC 7518)");
+        let jwks_url = r.text("JWT_JWKS_URL");
+        let inline = r.text("JWT_JWKS");
+        if hs256_secret.is_none() && jwks_url.is_none() && inline.is_none() {
+            return None;
+        }
+        if let Some(url) = &jwks_url {
+            if !url.starts_with("https://") && !is_loopback_http(url) {
+                r.error("JWT_JWKS_URL must be https (http only on loopback)");
+            }
+        }
+        let mut inline_keys = Vec::new();
+        if let Some(document) = &inline {
+            match parse_jwks(document) {
+                Ok((keys, skipped)) => {
+                    inline_keys = keys;
+                    for why in skipped {
+                        r.warn(format!("JWT_JWKS: {why}"));
+                    }
+                }
+                Err(problem) => r.error(format!("JWT_JWKS: {problem}")),
+            }
+        }
+        let algorithms = match r.text("JWT_ALGORITHMS") {
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter_map(|name| {
+                    Algorithm::parse(name).or_else(|| {
+                        r.error(format!(
+                            "JWT_ALGORITHMS: {name:?} is not HS256, RS256 or ES256"
+                        ));
+                        None
+                    })
+                })
+                .collect(),
+            None => {
+                let mut algorithms = Vec::new();
+                if hs256_secret.is_some() {
+                    algorithms.push(Algorithm::Hs256);
+                }
+                if jwks_url.is_some() || inline.is_some() {
+                    algorithms.extend([Algorithm::Rs256, Algorithm::Es256]);
+                }
+                algorithms
+            }
+        };
+        if algorithms.contains(&Algorithm::Hs256) && hs256_secret.is_none() {
+            r.error("JWT_ALGORITHMS allows HS256 but JWT_HS256_SECRET is not set");
+        }
+        let issuer = r.text("JWT_ISSUER");
+        let audience = r.text("JWT_AUDIENCE");
+        if issuer.is_none() || audience.is_none() {
+            r.warn(
+            "JWT_ISSUER or JWT_AUDIENCE is not set: tokens for other issuers or audiences signed \
+             with an accepted key pass",
+        );
+        }
+        let leeway_s = r.number("JWT_LEEWAY_SECONDS", 30, 0, 300).into();
+        let jwks_cache_s = r.number("JWKS_CACHE_SECONDS", 600, 0, 86_400);
+        let jwks_refresh_cooldown_s = r.number("JWKS_REFRESH_COOLDOWN_SECONDS", 60, 1, 3_600);
+        let claim = |name: &str, default: &str| r.text(name).unwrap_or_else(|| default.to_owned());
+        Some(JwtConfig {
+            algorithms,
+            hs256_secret,
+            jwks_url,
+            inline_keys,
+            policy: ClaimPolicy {
+                issuer,
+                audience,
+                leeway_s,
+                user_claim: claim("JWT_USER_CLAIM", "sub"),
+                tier_claim: claim("JWT_TIER_CLAIM", "tier"),
+                team_claim: claim("JWT_TEAM_CLAIM", "team"),
+                default_tier: claim("JWT_DEFAULT_TIER", "free"),
+            },
+            jwks_cache_s,
+            jwks_refresh_cooldown_s,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use crate::config::source::Reader;
 use crate::error::{ErrorKind, GatewayError};
 use crate::limit::TierLimits;
 
@@ -164,6 +165,22 @@ impl Principal {
 /// The longest bearer credential accepted (an API key is 54 bytes; a JWT carrying a few
 /// dozen claims is well under 2 KB). A longer one is refused before any decoding.
 pub const MAX_CREDENTIAL_BYTES: usize = 8 * 1024;
+
+/// `TEAMS`: settings by team.
+pub fn load_teams(r: &mut Reader) -> BTreeMap<String, TeamSettings> {
+    r.json("TEAMS", "{}")
+}
+
+/// `ANONYMOUS_MODELS`: the aliases callers without credentials may use.
+pub fn load_anonymous_models(r: &mut Reader) -> Vec<String> {
+    r.var("ANONYMOUS_MODELS")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|model| !model.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
 
 /// The token of an `Authorization: Bearer <token>` header, if there is one no longer than
 /// [`MAX_CREDENTIAL_BYTES`].

@@ -11,6 +11,7 @@ pub mod key;
 pub mod lru;
 
 use crate::api::chat::ChatRequest;
+use crate::config::source::Reader;
 
 /// Which requests are cached (`CACHE_MODE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,6 +121,40 @@ pub fn is_deterministic(request: &ChatRequest) -> bool {
         && request.n.unwrap_or(1) == 1
         && !request.passthrough.contains_key("tools")
         && !request.passthrough.contains_key("functions")
+}
+
+impl CacheConfig {
+    /// The response cache's settings (`CACHE_*`).
+    pub fn load(r: &mut Reader) -> CacheConfig {
+        let mode = r.choice(
+            "CACHE_MODE",
+            &[
+                ("deterministic", CacheMode::Deterministic),
+                ("all", CacheMode::All),
+                ("off", CacheMode::Off),
+            ],
+        );
+        let scope = r.choice(
+            "CACHE_SCOPE",
+            &[
+                ("principal", CacheScope::Principal),
+                ("team", CacheScope::Team),
+                ("global", CacheScope::Global),
+            ],
+        );
+        CacheConfig {
+            mode,
+            scope,
+            ttl_s: r.number("CACHE_TTL_SECONDS", 3_600, 1, 30 * 86_400),
+            l1_bytes: r.number("CACHE_L1_BYTES", 8 << 20, 0, 64 << 20) as usize,
+            l1_ttl_s: r.number("CACHE_L1_TTL_SECONDS", 60, 1, 86_400),
+            max_entry_bytes: r.number("CACHE_MAX_ENTRY_BYTES", 1 << 20, 1_024, 20 << 20) as usize,
+            truncated_answers: r.choice(
+                "CACHE_TRUNCATED_ANSWERS",
+                &[("false", false), ("true", true)],
+            ),
+        }
+    }
 }
 
 #[cfg(test)]

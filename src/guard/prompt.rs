@@ -5,6 +5,7 @@
 
 use super::sanitize::replace_tokens;
 use crate::api::chat::{ChatRequest, Content, Message, Role};
+use crate::config::source::Reader;
 use crate::error::{ErrorKind, GatewayError};
 
 /// The opening and closing delimiters around encapsulated content.
@@ -100,6 +101,23 @@ fn defuse(text: &str) -> String {
             .map(|(tag, inert)| (tag.len(), inert))
     });
     defused
+}
+
+impl PromptPolicy {
+    /// `SYSTEM_PROMPT`, `CLIENT_SYSTEM_MESSAGES`, `ENCAPSULATE_USER_CONTENT`.
+    pub fn load(r: &mut Reader) -> PromptPolicy {
+        PromptPolicy {
+            system_prompt: r.text("SYSTEM_PROMPT"),
+            client_system_messages: r.choice(
+                "CLIENT_SYSTEM_MESSAGES",
+                &[("allow", true), ("refuse", false)],
+            ),
+            encapsulate: r.choice(
+                "ENCAPSULATE_USER_CONTENT",
+                &[("false", false), ("true", true)],
+            ),
+        }
+    }
 }
 
 #[cfg(test)]

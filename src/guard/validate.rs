@@ -7,8 +7,39 @@
 use serde_json::{Map, Value};
 
 use crate::api::chat::{ChatRequest, Content, Message, Role};
-use crate::config::RequestLimits;
+use crate::config::source::Reader;
 use crate::error::{ErrorKind, GatewayError};
+
+/// The default `MAX_MESSAGE_CHARS`: the longest text the guards are built to scan in one
+/// message (their property tests go up to it).
+pub const DEFAULT_MAX_MESSAGE_CHARS: usize = 200_000;
+
+/// Bounds on what a client may send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestLimits {
+    /// `MAX_BODY_BYTES`: largest accepted request body.
+    pub max_body_bytes: usize,
+    /// `MAX_MESSAGES`: most messages in one request.
+    pub max_messages: usize,
+    /// `MAX_MESSAGE_CHARS`: longest text of one message, in characters.
+    pub max_message_chars: usize,
+    /// `MAX_OUTPUT_TOKENS`: highest `max_tokens` a client may ask for.
+    pub max_output_tokens: u32,
+}
+
+impl RequestLimits {
+    /// `MAX_BODY_BYTES`, `MAX_MESSAGES`, `MAX_MESSAGE_CHARS`, `MAX_OUTPUT_TOKENS`.
+    pub fn load(r: &mut Reader) -> RequestLimits {
+        let max_message_chars = DEFAULT_MAX_MESSAGE_CHARS as u32;
+        RequestLimits {
+            max_body_bytes: r.number("MAX_BODY_BYTES", 1_048_576, 1_024, 100 * 1_048_576) as usize,
+            max_messages: r.number("MAX_MESSAGES", 256, 1, 100_000) as usize,
+            max_message_chars: r.number("MAX_MESSAGE_CHARS", max_message_chars, 1, 100_000_000)
+                as usize,
+            max_output_tokens: r.number("MAX_OUTPUT_TOKENS", 32_768, 1, 10_000_000),
+        }
+    }
+}
 
 /// OpenAI parameters the gateway does not interpret but forwards verbatim to
 /// OpenAI-compatible upstreams. Anything else is refused as `unknown_parameter`, as OpenAI

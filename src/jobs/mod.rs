@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::api::chat::Usage;
+use crate::config::source::Reader;
 use crate::error::{ErrorKind, GatewayError};
 
 /// Largest completion (as JSON) a job keeps: the job store's values are limited, and a
@@ -593,6 +594,24 @@ impl JobsConfig {
     }
 }
 
+impl JobsConfig {
+    /// The jobs and webhook settings (`JOB_*`, `WEBHOOK_TIMEOUT_MS`, `WEBHOOK_ALLOWED_HOSTS`).
+    pub fn load(r: &mut Reader) -> JobsConfig {
+        let hosts = r.var("WEBHOOK_ALLOWED_HOSTS").unwrap_or_default();
+        let callbacks = callback::CallbackPolicy::parse(&hosts).unwrap_or_else(|problem| {
+            r.error(problem);
+            callback::CallbackPolicy::default()
+        });
+        JobsConfig {
+            ttl_s: r.number("JOB_TTL_SECONDS", 86_400, 1, 30 * 86_400),
+            retry_base_delay_s: r.number("JOB_RETRY_BASE_DELAY_SECONDS", 10, 0, 3_600),
+            retry_max_delay_s: r.number("JOB_RETRY_MAX_DELAY_SECONDS", 300, 0, 43_200),
+            webhook_timeout_ms: r.number("WEBHOOK_TIMEOUT_MS", 10_000, 1, 60_000),
+            callbacks,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -811,8 +830,8 @@ mod tests {
     #[test]
     fn a_validated_request_survives_the_job_store() {
         use crate::api::chat::ChatRequest;
-        use crate::config::RequestLimits;
         use crate::guard::validate::parse_chat_request;
+        use crate::guard::validate::RequestLimits;
         let body = json!({
             "model": "mock",
             "messages": [

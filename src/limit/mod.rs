@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use self::bucket::{Rate, MAX_LIMIT_WINDOW};
 use self::limiter::Refusal;
+use crate::config::source::Reader;
 use crate::error::{ErrorKind, GatewayError};
 
 /// The limits of a tier (and the shape of a key's overrides). A limit left out is not
@@ -151,6 +152,15 @@ pub const DEFAULT_RATE_LIMITS: &str = r#"{
 }"#;
 
 impl RateLimitConfig {
+    /// `RATE_LIMITS`; `None` when it cannot be read (the problem is noted).
+    pub fn load(r: &mut Reader) -> Option<RateLimitConfig> {
+        let limits: Option<RateLimitConfig> = r.json("RATE_LIMITS", DEFAULT_RATE_LIMITS);
+        for problem in limits.iter().flat_map(RateLimitConfig::problems) {
+            r.error(problem);
+        }
+        limits
+    }
+
     /// Every problem with the config, one sentence each.
     pub fn problems(&self) -> Vec<String> {
         let mut problems: Vec<String> = self

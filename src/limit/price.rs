@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::api::chat::Usage;
+use crate::config::source::Reader;
 
 /// The prices used when `PRICES` is not set: list prices of the models in the default
 /// routes (USD per million tokens), and the free built-in mock.
@@ -74,6 +75,17 @@ fn cached_prompt_tokens(usage: &Usage) -> u64 {
 
 /// Prices by upstream model name.
 pub type PriceTable = BTreeMap<String, Price>;
+
+/// `PRICES` (the list prices of the default routes' models when unset), each checked.
+pub fn load_prices(r: &mut Reader) -> PriceTable {
+    let prices: PriceTable = r.json("PRICES", DEFAULT_PRICES);
+    for (model, price) in &prices {
+        if let Some(problem) = price.problem() {
+            r.error(format!("PRICES.{model}: {problem}"));
+        }
+    }
+    prices
+}
 
 /// Nano-dollars as US dollars, for reports.
 pub fn usd(nanousd: u64) -> f64 {

@@ -7,6 +7,7 @@
 use serde::Serialize;
 
 use crate::api::chat::Usage;
+use crate::config::source::Reader;
 use crate::limit::price::Price;
 use crate::resilience::breaker::Transition;
 
@@ -23,6 +24,18 @@ pub enum LogLevel {
 }
 
 impl LogLevel {
+    /// `LOG_LEVEL`.
+    pub fn load(r: &mut Reader) -> LogLevel {
+        r.choice(
+            "LOG_LEVEL",
+            &[
+                ("info", LogLevel::Info),
+                ("warn", LogLevel::Warn),
+                ("error", LogLevel::Error),
+            ],
+        )
+    }
+
     /// Whether a line of `level` is written.
     pub fn allows(self, level: &str) -> bool {
         let rank = match level {

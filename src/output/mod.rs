@@ -311,7 +311,7 @@ impl StreamTranslator {
 mod tests {
     use super::*;
     use crate::api::chat::Delta;
-    use crate::config::Secret;
+    use crate::config::source::Secret;
     use crate::upstream::openai::OpenAi;
     use crate::upstream::HttpProvider;
     use serde_json::Value;

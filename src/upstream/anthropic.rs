@@ -16,7 +16,7 @@ use super::{unreachable, HttpCall, HttpProvider, StreamDecoder, StreamEvent};
 use crate::api::chat::{
     AssistantMessage, ChatCompletion, ChatRequest, Choice, ChunkChoice, Delta, Usage,
 };
-use crate::config::Secret;
+use crate::config::source::Secret;
 use crate::error::{ErrorKind, GatewayError};
 
 /// The API version the translation follows.

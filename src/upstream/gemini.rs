@@ -14,7 +14,7 @@ use super::{unreachable, HttpCall, HttpProvider, StreamDecoder, StreamEvent};
 use crate::api::chat::{
     AssistantMessage, ChatCompletion, ChatRequest, Choice, ChunkChoice, Delta, Usage,
 };
-use crate::config::Secret;
+use crate::config::source::Secret;
 use crate::error::GatewayError;
 
 /// A Gemini upstream at `base_url` (e.g. `https://generativelanguage.googleapis.com/v1beta`).

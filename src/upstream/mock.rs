@@ -8,7 +8,7 @@
 use crate::api::chat::{
     AssistantMessage, ChatCompletion, ChatRequest, Choice, ChunkChoice, Delta, Usage,
 };
-use crate::config::MockSettings;
+use crate::config::source::Reader;
 
 use super::StreamEvent;
 
@@ -141,6 +141,25 @@ impl MockReply {
                 .collect(),
             usage: Some(self.usage.clone()),
             system_fingerprint: None,
+        }
+    }
+}
+
+/// How the built-in mock provider answers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MockSettings {
+    /// `MOCK_CHUNKS`: how many content chunks a streamed answer has.
+    pub chunks: u32,
+    /// `MOCK_CHUNK_DELAY_MS`: pause before each chunk.
+    pub chunk_delay_ms: u32,
+}
+
+impl MockSettings {
+    /// `MOCK_CHUNKS`, `MOCK_CHUNK_DELAY_MS`.
+    pub fn load(r: &mut Reader) -> MockSettings {
+        MockSettings {
+            chunks: r.number("MOCK_CHUNKS", 8, 1, 10_000),
+            chunk_delay_ms: r.number("MOCK_CHUNK_DELAY_MS", 25, 0, 60_000),
         }
     }
 }

@@ -11,13 +11,16 @@ pub mod gemini;
 pub mod mock;
 pub mod openai;
 pub mod routing;
+pub mod settings;
 pub mod sse;
 pub mod translate;
 
 use crate::api::chat::{ChatCompletion, ChatRequest, ChunkChoice, Usage};
-use crate::config::{Config, HttpKind, ModelRoute, ProviderConfig, RouteTarget};
+use crate::config::Config;
 use crate::error::{ErrorKind, GatewayError};
 use routing::attempt_order;
+use routing::{ModelRoute, RouteTarget};
+use settings::{HttpKind, ProviderConfig};
 
 /// A provider-neutral piece of a streamed answer.
 #[derive(Debug, Clone, PartialEq)]

@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 use super::sse::SseEvent;
 use super::{unreachable, HttpCall, HttpProvider, StreamDecoder, StreamEvent};
 use crate::api::chat::{ChatCompletion, ChatRequest, ChunkChoice, Usage};
-use crate::config::Secret;
+use crate::config::source::Secret;
 use crate::error::{ErrorKind, GatewayError};
 
 /// An OpenAI-compatible upstream at `base_url`.

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::openai::{map_error_status, scrub_credentials};
 use crate::api::chat::{ChatRequest, Content, Role};
-use crate::config::Secret;
+use crate::config::source::Secret;
 use crate::error::GatewayError;
 
 /// Who speaks a conversation turn.

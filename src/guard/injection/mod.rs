@@ -16,6 +16,7 @@ use serde::Deserialize;
 
 pub use self::detector::Detector;
 use crate::api::chat::{ChatRequest, Role};
+use crate::config::source::Reader;
 
 /// What kind of attack a rule detects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -143,6 +144,17 @@ impl InjectionPolicy {
             ));
         }
         Ok(policy)
+    }
+
+    /// `PROMPT_INJECTION` (see [`InjectionPolicy::parse`]); the default blocks.
+    pub fn load(r: &mut Reader) -> InjectionPolicy {
+        let Some(text) = r.var("PROMPT_INJECTION") else {
+            return InjectionPolicy::default();
+        };
+        InjectionPolicy::parse(&text).unwrap_or_else(|problem| {
+            r.error(problem);
+            InjectionPolicy::default()
+        })
     }
 
     /// The action for a caller of `tier`.

@@ -15,6 +15,7 @@ pub use self::json::JsonRedactor;
 pub use self::scan::find;
 pub use self::stream::StreamRedactor;
 use crate::api::chat::ChatRequest;
+use crate::config::source::Reader;
 
 /// What a match is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,6 +134,30 @@ pub fn redact_request(request: &mut ChatRequest) -> u32 {
         }
     });
     replaced
+}
+
+/// Where personal data is redacted (`REDACT_PII`: `output`, `both` or `off`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PiiRedaction {
+    /// In answers, streamed or not.
+    pub output: bool,
+    /// In requests, before they go upstream.
+    pub input: bool,
+}
+
+impl PiiRedaction {
+    /// `REDACT_PII`.
+    pub fn load(r: &mut Reader) -> PiiRedaction {
+        let (output, input) = r.choice(
+            "REDACT_PII",
+            &[
+                ("off", (false, false)),
+                ("output", (true, false)),
+                ("both", (true, true)),
+            ],
+        );
+        PiiRedaction { output, input }
+    }
 }
 
 #[cfg(test)]
