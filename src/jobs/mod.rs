@@ -178,6 +178,41 @@ pub struct Webhook {
     pub delivered_at: Option<u64>,
 }
 
+/// What the Worker asks of a store (externally tagged: see [`Change`]).
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreCall {
+    /// Keep a new job, unless its idempotency key names one already. `request` is the
+    /// chat request, as JSON text.
+    Create { job: Box<Job>, request: String },
+    /// The job with this idempotency key.
+    Find(String),
+    /// The job with this id.
+    Get(String),
+    /// Apply a change (ended jobs are kept `ttl_s`).
+    Change {
+        id: String,
+        change: Change,
+        ttl_s: u64,
+    },
+    /// Forget a job (its submission failed after it was created).
+    Delete(String),
+}
+
+/// A store's answer.
+#[derive(Default, Serialize, Deserialize)]
+pub struct StoreReply {
+    /// The job, if there is one (for `create`: the new one or the existing one).
+    pub job: Option<Job>,
+    /// `create`: a new job was kept. `change`: the change did something (for a start:
+    /// the attempt should run).
+    pub changed: bool,
+    /// With a start that should run: the chat request to send, as JSON text.
+    pub request: Option<String>,
+    /// The change is not possible in the job's state (the error message).
+    pub conflict: Option<String>,
+}
+
 /// One job, as its principal's store keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Job {

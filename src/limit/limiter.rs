@@ -451,6 +451,95 @@ impl Limiter {
     }
 }
 
+/// What the Worker asks of a principal's limiter object. Every call but a reset carries
+/// the isolate's unsent settlements, applied first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimiterCall {
+    /// Admit a request (answers an [`AdmitResponse`]).
+    Admit(AdmitRequest),
+    /// The full report of `GET /v1/usage` (a [`Status`]).
+    Status(StatusRequest),
+    /// The rate figures for the headers (a [`Standing`]).
+    Standing(StatusRequest),
+    /// Only the settlements it carries (answers nothing).
+    Settle(StatusRequest),
+    /// Forget the buckets, leases and this period's spend (answers nothing).
+    Reset,
+    /// The object's alarm: expire leases, write what waits (answers nothing).
+    Expire,
+}
+
+/// When a call's changes go to storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Write {
+    /// Nothing changed.
+    Nothing,
+    /// With the next flush, a little later: a write holds every answer of the object until
+    /// it is durable, which would put a storage round trip on every request's path.
+    Later,
+    /// Before answering (a reset, expired leases, a flush that is due).
+    Now,
+}
+
+impl Limiter {
+    /// Runs `call` at `now_ms` (`dirty`: earlier changes wait to be written): its answer,
+    /// as JSON text, and when to write.
+    pub fn handle(&mut self, now_ms: u64, call: LimiterCall, dirty: bool) -> (String, Write) {
+        match call {
+            LimiterCall::Admit(request) => {
+                self.settle_all(now_ms, &request.settle);
+                (to_json(&self.admit(now_ms, &request)), Write::Later)
+            }
+            LimiterCall::Status(request) => {
+                let (limits, write) = self.settled(now_ms, request);
+                (to_json(&self.status(now_ms, &limits)), write)
+            }
+            LimiterCall::Standing(request) => {
+                let (limits, write) = self.settled(now_ms, request);
+                (to_json(&self.standing(now_ms, &limits)), write)
+            }
+            LimiterCall::Settle(request) => (String::new(), self.settled(now_ms, request).1),
+            LimiterCall::Reset => {
+                self.reset();
+                self.roll_periods(now_ms);
+                (String::new(), Write::Now)
+            }
+            LimiterCall::Expire => {
+                let expired = self.expire(now_ms);
+                let write = if expired || dirty {
+                    Write::Now
+                } else {
+                    Write::Nothing
+                };
+                (String::new(), write)
+            }
+        }
+    }
+
+    /// Applies the settlements `request` carries: the limits it names (or the last ones
+    /// seen), and whether anything changed.
+    fn settled(&mut self, now_ms: u64, request: StatusRequest) -> (TierLimits, Write) {
+        let write = match request.settle.is_empty() {
+            true => Write::Nothing,
+            false => Write::Later,
+        };
+        self.settle_all(now_ms, &request.settle);
+        let limits = request.limits.unwrap_or_else(|| self.rate.limits.clone());
+        (limits, write)
+    }
+
+    fn settle_all(&mut self, now_ms: u64, settlements: &[SettleRequest]) {
+        for settlement in settlements {
+            self.settle(now_ms, settlement);
+        }
+    }
+}
+
+fn to_json(value: &impl Serialize) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
 fn budget_status(usage: &PeriodUsage, limit_usd: Option<f64>) -> BudgetStatus {
     let cost_usd = usd(usage.cost_nanousd);
     BudgetStatus {
@@ -505,6 +594,55 @@ mod tests {
             completion_tokens: completion,
             cost_nanousd: cost,
         }
+    }
+
+    #[test]
+    fn calls_answer_in_their_own_shape_and_say_when_to_write() {
+        let mut limiter = Limiter::default();
+        let call = |settle| {
+            LimiterCall::Admit(AdmitRequest {
+                settle,
+                ..ask("a", 10, 0)
+            })
+        };
+        let (reply, write) = limiter.handle(NOW, call(Vec::new()), false);
+        let admitted: AdmitResponse = serde_json::from_str(&reply).unwrap();
+        assert_eq!((admitted.refused, write), (None, Write::Later));
+        // A settlement riding along with a status call is applied first.
+        let status = LimiterCall::Status(StatusRequest {
+            limits: None,
+            settle: vec![settle("a", 3, 4, 0)],
+        });
+        let (reply, write) = limiter.handle(NOW + 1, status, true);
+        let report: serde_json::Value = serde_json::from_str(&reply).unwrap();
+        assert_eq!(report["concurrent"]["in_use"], 0);
+        assert_eq!(report["today"]["completion_tokens"], 4);
+        assert_eq!(write, Write::Later);
+        let standing = LimiterCall::Standing(StatusRequest::default());
+        let (reply, write) = limiter.handle(NOW + 2, standing, true);
+        assert!(serde_json::from_str::<Standing>(&reply).is_ok());
+        assert_eq!(write, Write::Nothing, "nothing new to write");
+        // The alarm writes what waits; a reset at once.
+        assert_eq!(
+            limiter.handle(NOW + 3, LimiterCall::Expire, true).1,
+            Write::Now
+        );
+        assert_eq!(
+            limiter.handle(NOW + 3, LimiterCall::Expire, false).1,
+            Write::Nothing
+        );
+        assert_eq!(
+            limiter.handle(NOW + 4, LimiterCall::Reset, false).1,
+            Write::Now
+        );
+        assert_eq!(limiter.spend.day.requests, 0);
+        // The calls travel as externally tagged JSON.
+        let text = serde_json::to_string(&LimiterCall::Reset).unwrap();
+        assert_eq!(text, r#""reset""#);
+        assert_eq!(
+            serde_json::from_str::<LimiterCall>(&text).unwrap(),
+            LimiterCall::Reset
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! [`bucket`] is the exact token bucket, [`period`] the UTC calendar, [`price`] the cost
 //! of a request, [`headers`] the `x-ratelimit-*` and `retry-after` headers.
 
+pub mod admission;
 pub mod bucket;
 pub mod headers;
 pub mod limiter;

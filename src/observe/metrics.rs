@@ -102,6 +102,16 @@ impl TeamUsage {
     }
 }
 
+/// What the Worker asks of a metrics shard.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShardCall {
+    /// Merge an isolate's batch.
+    Add(Metrics),
+    /// Everything the shard holds.
+    Snapshot,
+}
+
 /// Counter and histogram series by metric name and rendered label set, and usage by team
 /// and period (`YYYY-MM-DD` or `YYYY-MM`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -281,6 +291,19 @@ impl Metrics {
                 let usd = cost_nanousd as f64 / 1e9;
                 self.add("gateway_cost_usd_total", &[("model", upstream_model)], usd);
             }
+        }
+    }
+
+    /// Runs a shard's `call` at `now_ms`: its answer, as JSON text, and whether the
+    /// metrics changed (and are to be written).
+    pub fn handle(&mut self, call: ShardCall, now_ms: u64) -> (String, bool) {
+        match call {
+            ShardCall::Add(batch) => {
+                self.merge(batch);
+                self.prune(now_ms);
+                (String::new(), true)
+            }
+            ShardCall::Snapshot => (serde_json::to_string(self).unwrap_or_default(), false),
         }
     }
 

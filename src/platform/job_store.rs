@@ -8,17 +8,16 @@
 
 use std::cell::Cell;
 
-use serde::{Deserialize, Serialize};
-use wasm_bindgen::JsValue;
+use serde::Serialize;
 use worker::{
-    durable_object, DurableObject, Env, ObjectNamespace, Request, Response, ScheduledTime,
-    SqlStorage, SqlStorageValue, State,
+    durable_object, DurableObject, Env, ObjectNamespace, Request, Response, SqlStorage,
+    SqlStorageValue, State,
 };
 
 use super::clock::now_ms;
-use super::objects;
+use super::objects::{self, Alarm};
 use crate::error::{ErrorKind, GatewayError};
-use crate::jobs::{Change, Job};
+use crate::jobs::{Change, Job, StoreCall, StoreReply};
 
 /// The Durable Object binding of [`JobStore`].
 pub const BINDING: &str = "JOB_STORE";
@@ -33,49 +32,13 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_expiry ON jobs (expires_at);";
 
-/// What the Worker asks of a store (externally tagged: see [`Change`]).
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum StoreRequest {
-    /// Keep a new job, unless its idempotency key names one already. `request` is the
-    /// chat request, as JSON text.
-    Create { job: Box<Job>, request: String },
-    /// The job with this idempotency key.
-    Find(String),
-    /// The job with this id.
-    Get(String),
-    /// Apply a change (ended jobs are kept `ttl_s`).
-    Change {
-        id: String,
-        change: Change,
-        ttl_s: u64,
-    },
-    /// Forget a job (its submission failed after it was created).
-    Delete(String),
-}
-
-/// A store's answer.
-#[derive(Default, Serialize, Deserialize)]
-pub struct StoreReply {
-    /// The job, if there is one (for `create`: the new one or the existing one).
-    pub job: Option<Job>,
-    /// `create`: a new job was kept. `change`: the change did something (for a start:
-    /// the attempt should run).
-    pub changed: bool,
-    /// With a start that should run: the chat request to send, as JSON text.
-    pub request: Option<String>,
-    /// The change is not possible in the job's state (the error message).
-    pub conflict: Option<String>,
-}
-
 /// One principal's jobs, as a Durable Object.
 #[durable_object]
 pub struct JobStore {
     state: State,
     /// Whether the table exists in this instance's storage.
     ready: Cell<bool>,
-    /// The alarm this instance has set (unix ms), if any: setting it again is skipped.
-    alarm_at: Cell<Option<i64>>,
+    alarm: Alarm,
 }
 
 impl DurableObject for JobStore {
@@ -83,32 +46,29 @@ impl DurableObject for JobStore {
         JobStore {
             state,
             ready: Cell::new(false),
-            alarm_at: Cell::new(None),
+            alarm: Alarm::default(),
         }
     }
 
-    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
-        // Parsed from text, like the records it holds: one copy of the parsing code.
-        let body = req.text().await?;
-        let result = serde_json::from_str::<StoreRequest>(&body)
-            .map_err(|err| format!("bad job store request: {err}"))
-            .and_then(|request| self.apply(request));
-        match result {
-            Ok(reply) => {
-                // Only a change can move the earliest expiry (a deletion leaves at worst an
-                // early alarm that finds nothing); polls skip the query.
-                if reply.changed {
-                    self.schedule_alarm().await;
-                }
-                Response::ok(serde_json::to_string(&reply).unwrap_or_default())
-            }
-            Err(problem) => Response::error(problem, 500),
+    async fn fetch(&self, req: Request) -> worker::Result<Response> {
+        let changed = Cell::new(false);
+        let response = objects::serve(req, |call| {
+            let reply = self.apply(call)?;
+            changed.set(reply.changed);
+            Ok(to_json(&reply))
+        })
+        .await;
+        // Only a change can move the earliest expiry (a deletion leaves at worst an early
+        // alarm that finds nothing); polls skip the query.
+        if changed.get() {
+            self.schedule_alarm().await;
         }
+        response
     }
 
     /// Deletes expired jobs, then sets the alarm for the next expiry.
     async fn alarm(&self) -> worker::Result<Response> {
-        self.alarm_at.set(None);
+        self.alarm.fired();
         let sql = self.sql()?;
         let now = now_ms() / 1_000;
         sql.exec("DELETE FROM jobs WHERE expires_at <= ?", vec![integer(now)])?;
@@ -128,12 +88,12 @@ impl JobStore {
     }
 
     /// Runs one request against SQLite; nothing here awaits, so requests never interleave.
-    fn apply(&self, request: StoreRequest) -> Result<StoreReply, String> {
+    fn apply(&self, request: StoreCall) -> Result<StoreReply, String> {
         let sql = self.sql().map_err(storage_error)?;
         let now_s = now_ms() / 1_000;
         let live = |row: Option<(Job, String)>| row.filter(|(job, _)| !job.is_expired(now_s));
         match request {
-            StoreRequest::Create { job, request } => {
+            StoreCall::Create { job, request } => {
                 if let Some(key) = &job.idempotency_key {
                     if let Some((existing, _)) = live(find(&sql, "idempotency_key", key)?) {
                         return Ok(StoreReply {
@@ -168,15 +128,15 @@ impl JobStore {
                     ..StoreReply::default()
                 })
             }
-            StoreRequest::Find(key) => Ok(StoreReply {
+            StoreCall::Find(key) => Ok(StoreReply {
                 job: live(find(&sql, "idempotency_key", &key)?).map(|(job, _)| job),
                 ..StoreReply::default()
             }),
-            StoreRequest::Get(id) => Ok(StoreReply {
+            StoreCall::Get(id) => Ok(StoreReply {
                 job: live(find(&sql, "id", &id)?).map(|(job, _)| job),
                 ..StoreReply::default()
             }),
-            StoreRequest::Change { id, change, ttl_s } => {
+            StoreCall::Change { id, change, ttl_s } => {
                 let Some((mut job, request)) = live(find(&sql, "id", &id)?) else {
                     return Ok(StoreReply::default());
                 };
@@ -206,7 +166,7 @@ impl JobStore {
                     conflict: None,
                 })
             }
-            StoreRequest::Delete(id) => {
+            StoreCall::Delete(id) => {
                 sql.exec("DELETE FROM jobs WHERE id = ?", vec![id.into()])
                     .map_err(storage_error)?;
                 Ok(StoreReply::default())
@@ -214,7 +174,7 @@ impl JobStore {
         }
     }
 
-    /// Sets the alarm at the earliest expiry, unless this instance set it there already.
+    /// Sets the alarm at the earliest expiry.
     async fn schedule_alarm(&self) {
         let Ok(sql) = self.sql() else { return };
         let next = sql
@@ -225,14 +185,8 @@ impl JobStore {
         let Some([SqlStorageValue::Integer(next)]) = next.as_deref() else {
             return;
         };
-        let at_ms = next.saturating_mul(1_000);
-        if self.alarm_at.get() == Some(at_ms) {
-            return;
-        }
-        let when = ScheduledTime::new(js_sys::Date::new(&JsValue::from_f64(at_ms as f64)));
-        if self.state.storage().set_alarm(when).await.is_ok() {
-            self.alarm_at.set(Some(at_ms));
-        }
+        let at_ms = u64::try_from(next.saturating_mul(1_000)).unwrap_or(0);
+        self.alarm.set_by(&self.state.storage(), at_ms).await;
     }
 }
 
@@ -284,17 +238,16 @@ impl JobStoreStub {
         })
     }
 
-    async fn call(&self, request: &StoreRequest) -> Result<StoreReply, GatewayError> {
-        let text = objects::call(&self.namespace, &self.name, "/", to_json(request))
+    async fn call(&self, call: &StoreCall) -> Result<StoreReply, GatewayError> {
+        objects::call(&self.namespace, &self.name, call)
             .await
-            .map_err(unavailable)?;
-        serde_json::from_str(&text).map_err(|_| unavailable("its answer was not understood"))
+            .map_err(unavailable)
     }
 
     /// Keeps `job` (queued) with its `request`. When the job's idempotency key names a
     /// live job already, nothing is kept and that job is returned with `changed: false`.
     pub async fn create(&self, job: Job, request: String) -> Result<StoreReply, GatewayError> {
-        self.call(&StoreRequest::Create {
+        self.call(&StoreCall::Create {
             job: Box::new(job),
             request,
         })
@@ -304,13 +257,13 @@ impl JobStoreStub {
     /// The live job submitted with idempotency key `key`.
     pub async fn find(&self, key: &str) -> Result<Option<Job>, GatewayError> {
         let key = key.to_owned();
-        Ok(self.call(&StoreRequest::Find(key)).await?.job)
+        Ok(self.call(&StoreCall::Find(key)).await?.job)
     }
 
     /// The live job `id`.
     pub async fn get(&self, id: &str) -> Result<Option<Job>, GatewayError> {
         let id = id.to_owned();
-        Ok(self.call(&StoreRequest::Get(id)).await?.job)
+        Ok(self.call(&StoreCall::Get(id)).await?.job)
     }
 
     /// Applies `change` to job `id`.
@@ -322,13 +275,13 @@ impl JobStoreStub {
     ) -> Result<StoreReply, GatewayError> {
         let id = id.to_owned();
         let ttl_s = u64::from(ttl_s);
-        self.call(&StoreRequest::Change { id, change, ttl_s }).await
+        self.call(&StoreCall::Change { id, change, ttl_s }).await
     }
 
     /// Forgets job `id`.
     pub async fn delete(&self, id: &str) -> Result<(), GatewayError> {
         let id = id.to_owned();
-        self.call(&StoreRequest::Delete(id)).await.map(|_| ())
+        self.call(&StoreCall::Delete(id)).await.map(|_| ())
     }
 }
 

@@ -1,322 +1,28 @@
-//! Rate limits in Durable Objects: the [`RateLimiter`] object (one per principal, SQLite
-//! storage) and the Worker's side of it, [`admit`] before the upstream call and
-//! [`Settlement`] after it.
-//!
-//! The object is single-threaded and every operation runs on its state in memory without
-//! awaiting, so concurrent requests of a principal are decided one after the other,
-//! exactly. The state is written to SQLite at most a second after it changes (see
-//! [`RateLimiter::apply`] for why not at once), so it survives the object being evicted,
-//! moved or restarted.
+//! The Worker's side of a principal's [`super::limiter_object::RateLimiter`]: the
+//! [`LimiterStub`] that calls it, [`admit`] before the upstream call and [`Settlement`]
+//! after it.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
-use serde::Serialize;
 use serde_json::Value;
-use wasm_bindgen::JsValue;
-use worker::{
-    durable_object, Delay, DurableObject, Env, ObjectNamespace, Request, Response, ScheduledTime,
-    SqlStorage, SqlStorageValue, State,
-};
+use worker::{Delay, Env, ObjectNamespace};
 
 use super::background::Background;
-use super::clock::now_ms;
 use super::objects;
 use crate::api::chat::Usage;
 use crate::config::Config;
 use crate::error::{ErrorKind, GatewayError};
-use crate::limit::limiter::{
-    AdmitRequest, AdmitResponse, Limiter, PeriodUsage, RateState, Refusal, SettleRequest, Spend,
-    Standing, StatusRequest,
-};
-use crate::limit::period::{day_key, month_key};
+use crate::limit::admission::{decide, Ask, Decision};
+use crate::limit::limiter::{AdmitRequest, LimiterCall, SettleRequest, Standing, StatusRequest};
 use crate::limit::price::Price;
-use crate::limit::{refusal_error, FailureMode, TierLimits};
+use crate::limit::TierLimits;
 use crate::pipeline::ports::Settle;
 
-/// The Durable Object binding of [`RateLimiter`].
+/// The Durable Object binding of [`super::limiter_object::RateLimiter`].
 pub const BINDING: &str = "RATE_LIMITER";
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS rate_state (
-  id INTEGER PRIMARY KEY CHECK (id = 1),
-  state TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS usage (
-  period TEXT PRIMARY KEY,
-  requests INTEGER NOT NULL,
-  prompt_tokens INTEGER NOT NULL,
-  completion_tokens INTEGER NOT NULL,
-  cost_nanousd INTEGER NOT NULL
-);";
-
-/// How long a change may wait in memory before it is written to SQLite.
-const FLUSH_DELAY_MS: u64 = 1_000;
-
-/// One principal's limits, as a Durable Object.
-#[durable_object]
-pub struct RateLimiter {
-    state: State,
-    /// The state in memory, loaded from SQLite on first use.
-    limiter: RefCell<Option<Limiter>>,
-    /// Changes not yet written to SQLite since this moment, if any.
-    dirty_since: Cell<Option<u64>>,
-    /// The alarm this instance has set, if any.
-    alarm_at: Cell<Option<u64>>,
-}
-
-impl DurableObject for RateLimiter {
-    fn new(state: State, _env: Env) -> Self {
-        RateLimiter {
-            state,
-            limiter: RefCell::new(None),
-            dirty_since: Cell::new(None),
-            alarm_at: Cell::new(None),
-        }
-    }
-
-    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
-        let op = req.path();
-        let body = req.bytes().await?;
-        match self.apply(&op, &body) {
-            Ok(reply) => {
-                self.schedule_alarm().await;
-                Response::ok(reply)
-            }
-            Err(problem) => Response::error(problem, 500),
-        }
-    }
-
-    /// Writes pending changes and expires leases; then sets the next alarm.
-    async fn alarm(&self) -> worker::Result<Response> {
-        self.alarm_at.set(None);
-        let result = self.apply("/expire", b"");
-        self.schedule_alarm().await;
-        match result {
-            Ok(_) => Response::ok(""),
-            Err(problem) => Response::error(problem, 500),
-        }
-    }
-}
-
-impl RateLimiter {
-    /// Runs one operation on the state in memory, without awaiting, and writes the state
-    /// back when it is due.
-    ///
-    /// Admissions and settlements are written behind, at most [`FLUSH_DELAY_MS`] later
-    /// (by the alarm): a write holds every answer of the object until it is durable (the
-    /// output gate), which would put a disk or replication round trip on every request's
-    /// path and cap a principal at a few hundred requests per second. The price is that if
-    /// the object crashes, up to the last second of counting is lost; a reset and lease
-    /// expiry are written at once.
-    fn apply(&self, op: &str, body: &[u8]) -> Result<String, String> {
-        let now = now_ms();
-        let sql = self.state.storage().sql();
-        let mut slot = self.limiter.borrow_mut();
-        let limiter = match slot.as_mut() {
-            Some(limiter) => limiter,
-            None => slot.insert(load(&sql, now)?),
-        };
-        let (reply, write) = match op {
-            "/admit" => {
-                let request = from_json::<AdmitRequest>(body)?;
-                settle_all(limiter, now, &request.settle);
-                (to_json(&limiter.admit(now, &request)), Write::Later)
-            }
-            "/status" | "/standing" | "/settle" => {
-                let request = from_json::<StatusRequest>(body)?;
-                settle_all(limiter, now, &request.settle);
-                let limits = request
-                    .limits
-                    .unwrap_or_else(|| limiter.rate.limits.clone());
-                let reply = match op {
-                    "/status" => to_json(&limiter.status(now, &limits)),
-                    "/standing" => to_json(&limiter.standing(now, &limits)),
-                    _ => String::new(),
-                };
-                let write = if request.settle.is_empty() {
-                    Write::Nothing
-                } else {
-                    Write::Later
-                };
-                (reply, write)
-            }
-            "/reset" => {
-                limiter.reset();
-                limiter.roll_periods(now);
-                (String::new(), Write::Now)
-            }
-            "/expire" => {
-                let expired = limiter.expire(now);
-                let write = if expired || self.dirty_since.get().is_some() {
-                    Write::Now
-                } else {
-                    Write::Nothing
-                };
-                (String::new(), write)
-            }
-            _ => return Err(format!("unknown operation {op}")),
-        };
-        match write {
-            Write::Nothing => Ok(reply),
-            Write::Later => {
-                if self.dirty_since.get().is_none() {
-                    self.dirty_since.set(Some(now));
-                }
-                Ok(reply)
-            }
-            Write::Now => match save(&sql, limiter) {
-                Ok(()) => {
-                    self.dirty_since.set(None);
-                    Ok(reply)
-                }
-                Err(problem) => {
-                    // Memory ran ahead of storage: reload from storage next time.
-                    *slot = None;
-                    self.dirty_since.set(None);
-                    Err(problem)
-                }
-            },
-        }
-    }
-
-    /// Sets the alarm for the next flush or lease expiry, unless one at least as early is
-    /// set already.
-    async fn schedule_alarm(&self) {
-        let expiry = self
-            .limiter
-            .borrow()
-            .as_ref()
-            .and_then(Limiter::next_expiry_ms);
-        let flush = self.dirty_since.get().map(|since| since + FLUSH_DELAY_MS);
-        let Some(next) = [expiry, flush].into_iter().flatten().min() else {
-            return;
-        };
-        if self.alarm_at.get().is_some_and(|at| at <= next) {
-            return;
-        }
-        let when = ScheduledTime::new(js_sys::Date::new(&JsValue::from_f64(next as f64)));
-        if self.state.storage().set_alarm(when).await.is_ok() {
-            self.alarm_at.set(Some(next));
-        }
-    }
-}
-
-/// When an operation's changes go to SQLite.
-enum Write {
-    /// Nothing changed.
-    Nothing,
-    /// With the next flush, at most [`FLUSH_DELAY_MS`] from now.
-    Later,
-    /// Before answering.
-    Now,
-}
-
-fn settle_all(limiter: &mut Limiter, now: u64, settlements: &[SettleRequest]) {
-    for settlement in settlements {
-        limiter.settle(now, settlement);
-    }
-}
-
-fn from_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
-    serde_json::from_slice(body).map_err(|err| format!("bad limiter request: {err}"))
-}
-
-fn to_json(value: &impl Serialize) -> String {
-    serde_json::to_string(value).unwrap_or_default()
-}
-
-fn sql_error(err: worker::Error) -> String {
-    format!("limiter storage failed: {err}")
-}
-
-/// Reads the state, and this day's and month's usage, from SQLite.
-fn load(sql: &SqlStorage, now: u64) -> Result<Limiter, String> {
-    sql.exec(SCHEMA, None).map_err(sql_error)?;
-    let rows = |query: &str,
-                bindings: Vec<SqlStorageValue>|
-     -> Result<Vec<Vec<SqlStorageValue>>, String> {
-        let cursor = sql.exec(query, bindings).map_err(sql_error)?;
-        cursor
-            .raw()
-            .collect::<worker::Result<_>>()
-            .map_err(sql_error)
-    };
-    let rate = match rows("SELECT state FROM rate_state WHERE id = 1", vec![])?
-        .first()
-        .map(Vec::as_slice)
-    {
-        Some([SqlStorageValue::String(state)]) => from_json(state.as_bytes())?,
-        _ => RateState::default(),
-    };
-    let (day, month) = (day_key(now), month_key(now));
-    let periods = rows(
-        "SELECT period, requests, prompt_tokens, completion_tokens, cost_nanousd \
-         FROM usage WHERE period IN (?, ?)",
-        vec![day.clone().into(), month.clone().into()],
-    )?;
-    let usage_of = |key: String| {
-        let number = |value: &SqlStorageValue| match value {
-            SqlStorageValue::Integer(n) => u64::try_from(*n).unwrap_or(0),
-            SqlStorageValue::Float(n) => *n as u64,
-            _ => 0,
-        };
-        match periods
-            .iter()
-            .find(|row| matches!(row.first(), Some(SqlStorageValue::String(p)) if *p == key))
-        {
-            Some(row) if row.len() == 5 => PeriodUsage {
-                period: key,
-                requests: number(&row[1]),
-                prompt_tokens: number(&row[2]),
-                completion_tokens: number(&row[3]),
-                cost_nanousd: number(&row[4]),
-            },
-            _ => PeriodUsage {
-                period: key,
-                ..PeriodUsage::default()
-            },
-        }
-    };
-    Ok(Limiter {
-        rate,
-        spend: Spend {
-            day: usage_of(day),
-            month: usage_of(month),
-        },
-    })
-}
-
-/// Writes the state and the current periods' usage back.
-fn save(sql: &SqlStorage, limiter: &Limiter) -> Result<(), String> {
-    sql.exec(
-        "INSERT INTO rate_state (id, state) VALUES (1, ?) \
-         ON CONFLICT (id) DO UPDATE SET state = excluded.state",
-        vec![to_json(&limiter.rate).into()],
-    )
-    .map_err(sql_error)?;
-    for usage in [&limiter.spend.day, &limiter.spend.month] {
-        let number = |n: u64| SqlStorageValue::try_from_i64(n.min(i64::MAX as u64) as i64);
-        let values = vec![
-            usage.period.as_str().into(),
-            number(usage.requests).map_err(sql_error)?,
-            number(usage.prompt_tokens).map_err(sql_error)?,
-            number(usage.completion_tokens).map_err(sql_error)?,
-            number(usage.cost_nanousd).map_err(sql_error)?,
-        ];
-        sql.exec(
-            "INSERT INTO usage VALUES (?, ?, ?, ?, ?) ON CONFLICT (period) DO UPDATE SET \
-             requests = excluded.requests, prompt_tokens = excluded.prompt_tokens, \
-             completion_tokens = excluded.completion_tokens, \
-             cost_nanousd = excluded.cost_nanousd",
-            values,
-        )
-        .map_err(sql_error)?;
-    }
-    Ok(())
-}
 
 /// A principal's limiter object, as seen from the Worker.
 #[derive(Clone)]
@@ -340,26 +46,19 @@ impl LimiterStub {
         Ok(LimiterStub { namespace, name })
     }
 
-    async fn call<T: DeserializeOwned>(&self, op: &str, body: String) -> Result<T, GatewayError> {
-        let text = objects::call(&self.namespace, &self.name, op, body)
-            .await
-            .map_err(unavailable)?;
-        let text = if text.is_empty() { "null" } else { &text };
-        serde_json::from_slice(text.as_bytes())
-            .map_err(|_| unavailable("its answer was not understood"))
-    }
-
-    /// Calls `op` with the request `build` makes around this isolate's unsent settlements
-    /// for the principal; if the call fails they are kept for the next one (settling a
-    /// lease twice is harmless: the object ignores the second time).
-    async fn call_settling<R: Serialize, T: DeserializeOwned>(
+    /// Sends `call`, made by `build` around this isolate's unsent settlements for the
+    /// principal; if the call fails they are kept for the next one (settling a lease
+    /// twice is harmless: the object ignores the second time).
+    async fn call<T: DeserializeOwned>(
         &self,
-        op: &str,
-        build: impl FnOnce(Vec<SettleRequest>) -> R,
+        build: impl FnOnce(Vec<SettleRequest>) -> LimiterCall,
     ) -> Result<T, GatewayError> {
         let unsent = UNSENT.with(|unsent| unsent.borrow_mut().remove(&self.name));
         let unsent = unsent.unwrap_or_default();
-        let result = self.call(op, to_json(&build(unsent.clone()))).await;
+        let call = build(unsent.clone());
+        let result = objects::call(&self.namespace, &self.name, &call)
+            .await
+            .map_err(unavailable);
         if result.is_err() && !unsent.is_empty() {
             UNSENT.with(|pending| {
                 pending
@@ -376,14 +75,14 @@ impl LimiterStub {
     /// last limits it was admitted with.
     pub async fn status(&self, limits: Option<&TierLimits>) -> Result<Value, GatewayError> {
         let limits = limits.cloned();
-        self.call_settling("/status", |settle| StatusRequest { limits, settle })
+        self.call(|settle| LimiterCall::Status(StatusRequest { limits, settle }))
             .await
     }
 
     /// The principal's rate figures under `limits`, for the `x-ratelimit-*` headers.
     pub async fn standing(&self, limits: &TierLimits) -> Result<Standing, GatewayError> {
         let limits = Some(limits.clone());
-        self.call_settling("/standing", |settle| StatusRequest { limits, settle })
+        self.call(|settle| LimiterCall::Standing(StatusRequest { limits, settle }))
             .await
     }
 
@@ -391,18 +90,20 @@ impl LimiterStub {
     async fn flush(&self) {
         let has_unsent = UNSENT.with(|unsent| unsent.borrow().contains_key(&self.name));
         if has_unsent {
-            let _ = self
-                .call_settling::<_, ()>("/settle", |settle| StatusRequest {
+            let settle = |settle| {
+                LimiterCall::Settle(StatusRequest {
                     limits: None,
                     settle,
                 })
-                .await;
+            };
+            let _ = self.call::<()>(settle).await;
         }
     }
 
     /// Forgets the principal's buckets, leases and this period's spend.
     pub async fn reset(&self) -> Result<(), GatewayError> {
-        self.call::<()>("/reset", String::new()).await
+        // Unsent settlements are dropped: the reset forgets the leases they settle.
+        self.call(|_| LimiterCall::Reset).await
     }
 }
 
@@ -411,18 +112,6 @@ fn unavailable(why: &str) -> GatewayError {
         ErrorKind::RateLimiterUnavailable,
         format!("the rate limiter is unavailable: {why}; try again shortly"),
     )
-}
-
-/// What a request asks of its principal's limiter before its upstream call.
-pub struct Ask<'a> {
-    /// The request id (the lease's name).
-    pub request_id: &'a str,
-    /// The upstream model's price, if it has one.
-    pub price: Option<Price>,
-    /// The prompt's estimated tokens.
-    pub prompt_tokens: u64,
-    /// The most the answer may write.
-    pub max_output_tokens: u64,
 }
 
 /// The limiter's decision on a request.
@@ -450,9 +139,8 @@ impl Admission {
     }
 }
 
-/// Asks the principal's limiter to admit a request under `limits`. When the limiter
-/// cannot be reached, the configured failure mode decides: 503 `rate_limiter_unavailable`
-/// (closed) or unlimited (open, and said so in [`Admission::failed_open`]).
+/// Asks the principal's limiter to admit a request under `limits`; what the answer (or
+/// its absence) decides is [`decide`]'s.
 pub async fn admit(
     stub: Result<LimiterStub, GatewayError>,
     limits: TierLimits,
@@ -463,54 +151,48 @@ pub async fn admit(
     if limits.is_unlimited() {
         return Admission::unlimited(false);
     }
-    let request = AdmitRequest {
-        lease: ask.request_id.to_owned(),
-        limits,
-        tokens: ask.prompt_tokens + ask.max_output_tokens,
-        cost_nanousd: ask.price.map_or(0, |price| {
-            price.estimate_nanousd(ask.prompt_tokens, ask.max_output_tokens)
-        }),
-        lease_ttl_ms: u64::from(config.rate_limits.lease_ttl_s) * 1_000,
-        settle: Vec::new(),
-    };
+    let request = ask.request(limits, &config.rate_limits);
     let answer = match &stub {
         Ok(stub) => {
-            stub.call_settling::<_, AdmitResponse>("/admit", |settle| AdmitRequest {
-                settle,
-                ..request.clone()
-            })
-            .await
+            let call = |settle| {
+                LimiterCall::Admit(AdmitRequest {
+                    settle,
+                    ..request.clone()
+                })
+            };
+            stub.call(call).await
         }
         Err(error) => Err(error.clone()),
     };
-    let answer = match (answer, config.rate_limits.failure_mode) {
-        (Ok(answer), _) => answer,
-        (Err(error), FailureMode::Closed) => {
-            return Admission {
-                standing: None,
-                verdict: Err(error),
-                failed_open: false,
-                refused_by: None,
-            }
-        }
-        (Err(_), FailureMode::Open) => return Admission::unlimited(true),
-    };
-    let verdict = match answer.refused {
-        Some(refusal) => Err(refusal_error(refusal, &request.limits, request.tokens)
-            .with_retry_after_ms(answer.retry_after_ms)),
-        None => Ok(stub.ok().map(|stub| Settlement {
-            stub,
-            lease: request.lease,
-            price: ask.price,
-            background: background.clone(),
-            usage: Usage::default(),
-        })),
-    };
-    Admission {
-        standing: Some(answer.standing),
-        verdict,
+    let refused = |error, standing, limit| Admission {
+        standing: Some(standing),
+        verdict: Err(error),
         failed_open: false,
-        refused_by: answer.refused.map(Refusal::name),
+        refused_by: Some(limit),
+    };
+    match decide(&request, answer, config.rate_limits.failure_mode) {
+        Decision::Admitted(standing) => Admission {
+            standing: Some(standing),
+            verdict: Ok(stub.ok().map(|stub| Settlement {
+                stub,
+                lease: request.lease,
+                price: ask.price,
+                background: background.clone(),
+                usage: Usage::default(),
+            })),
+            failed_open: false,
+            refused_by: None,
+        },
+        Decision::Refused {
+            error,
+            standing,
+            limit,
+        } => refused(error, standing, limit),
+        Decision::FailedOpen => Admission::unlimited(true),
+        Decision::FailedClosed(error) => Admission {
+            verdict: Err(error),
+            ..Admission::unlimited(false)
+        },
     }
 }
 

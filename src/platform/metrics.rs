@@ -7,19 +7,18 @@ use std::cell::{Cell, RefCell};
 use std::time::Duration;
 
 use serde_json::json;
-use wasm_bindgen::JsValue;
 use worker::{
-    durable_object, Delay, DurableObject, Env, Request, Response, ScheduledTime, SqlStorage,
-    SqlStorageValue, State,
+    durable_object, Delay, DurableObject, Env, Request, Response, SqlStorage, SqlStorageValue,
+    State,
 };
 
 use super::background::Background;
 use super::clock::now_ms;
 use super::crypto::random_u32;
-use super::objects;
+use super::objects::{self, Alarm};
 use crate::error::{ErrorKind, GatewayError};
 use crate::observe::log::{breaker_line, LogLevel, RequestLog};
-use crate::observe::metrics::Metrics;
+use crate::observe::metrics::{Metrics, ShardCall};
 use crate::resilience::breaker::Transition;
 
 /// The Durable Object binding of [`MetricsShard`].
@@ -117,12 +116,13 @@ async fn flush(env: &Env, shards: u32) -> Result<(), GatewayError> {
     }
     let namespace = env.durable_object(BINDING).map_err(|_| unavailable())?;
     let shard = SHARD.with(|shard| shard % shards);
-    let body = serde_json::to_string(&batch).unwrap_or_default();
-    if objects::call(&namespace, &format!("shard:{shard}"), "/add", body)
-        .await
-        .is_err()
-    {
-        PENDING.with(|pending| pending.borrow_mut().merge(batch));
+    let shard = format!("shard:{shard}");
+    let call = ShardCall::Add(batch);
+    let added: Result<(), _> = objects::call(&namespace, &shard, &call).await;
+    if added.is_err() {
+        if let ShardCall::Add(batch) = call {
+            PENDING.with(|pending| pending.borrow_mut().merge(batch));
+        }
         return Err(unavailable());
     }
     Ok(())
@@ -135,15 +135,10 @@ pub async fn collect(env: &Env, shards: u32) -> Result<Metrics, GatewayError> {
     let namespace = env.durable_object(BINDING).map_err(|_| unavailable())?;
     let mut total = Metrics::default();
     for shard in 0..shards {
-        let text = objects::call(
-            &namespace,
-            &format!("shard:{shard}"),
-            "/snapshot",
-            String::new(),
-        )
-        .await
-        .map_err(|_| unavailable())?;
-        let part: Metrics = serde_json::from_str(&text).map_err(|_| unavailable())?;
+        let shard = format!("shard:{shard}");
+        let part: Metrics = objects::call(&namespace, &shard, &ShardCall::Snapshot)
+            .await
+            .map_err(|_| unavailable())?;
         total.merge(part);
     }
     Ok(total)
@@ -170,7 +165,7 @@ pub async fn team_usage(env: &Env, shards: u32, team: &str) -> Result<String, Ga
 pub struct MetricsShard {
     state: State,
     metrics: RefCell<Option<Metrics>>,
-    alarm_set: Cell<bool>,
+    alarm: Alarm,
 }
 
 impl DurableObject for MetricsShard {
@@ -178,26 +173,28 @@ impl DurableObject for MetricsShard {
         MetricsShard {
             state,
             metrics: RefCell::new(None),
-            alarm_set: Cell::new(false),
+            alarm: Alarm::default(),
         }
     }
 
-    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
-        let op = req.path();
-        let body = req.bytes().await?;
-        let (reply, changed) = self.apply(&op, &body).map_err(worker::Error::RustError)?;
-        if changed && !self.alarm_set.replace(true) {
-            let at = (now_ms() + SAVE_DELAY_MS) as f64;
-            let when = ScheduledTime::new(js_sys::Date::new(&JsValue::from_f64(at)));
-            if self.state.storage().set_alarm(when).await.is_err() {
-                self.alarm_set.set(false);
-            }
+    async fn fetch(&self, req: Request) -> worker::Result<Response> {
+        let changed = Cell::new(false);
+        let response = objects::serve(req, |call| {
+            let (reply, did_change) = self.apply(call)?;
+            changed.set(did_change);
+            Ok(reply)
+        })
+        .await;
+        if changed.get() {
+            // The first change since the last write sets the save; later ones ride along.
+            let storage = self.state.storage();
+            self.alarm.set_by(&storage, now_ms() + SAVE_DELAY_MS).await;
         }
-        Response::ok(reply)
+        response
     }
 
     async fn alarm(&self) -> worker::Result<Response> {
-        self.alarm_set.set(false);
+        self.alarm.fired();
         let sql = self.state.storage().sql();
         if let Some(metrics) = self.metrics.borrow().as_ref() {
             save(&sql, metrics).map_err(worker::Error::RustError)?;
@@ -207,25 +204,15 @@ impl DurableObject for MetricsShard {
 }
 
 impl MetricsShard {
-    /// Runs `/add` (merge a batch) or `/snapshot` on the metrics in memory, without
-    /// awaiting; returns the reply and whether the metrics changed.
-    fn apply(&self, op: &str, body: &[u8]) -> Result<(String, bool), String> {
+    /// Runs `call` on the metrics in memory, without awaiting; returns the reply and
+    /// whether the metrics changed.
+    fn apply(&self, call: ShardCall) -> Result<(String, bool), String> {
         let mut slot = self.metrics.borrow_mut();
         let metrics = match slot.as_mut() {
             Some(metrics) => metrics,
             None => slot.insert(load(&self.state.storage().sql())?),
         };
-        match op {
-            "/add" => {
-                let batch: Metrics =
-                    serde_json::from_slice(body).map_err(|err| format!("bad batch: {err}"))?;
-                metrics.merge(batch);
-                metrics.prune(now_ms());
-                Ok((String::new(), true))
-            }
-            "/snapshot" => Ok((serde_json::to_string(metrics).unwrap_or_default(), false)),
-            _ => Err(format!("unknown operation {op}")),
-        }
+        Ok(metrics.handle(call, now_ms()))
     }
 }
 

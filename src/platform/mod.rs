@@ -27,6 +27,7 @@ mod jobs;
 mod jwt;
 mod keys;
 mod limiter;
+mod limiter_object;
 mod metrics;
 mod objects;
 mod ports;

@@ -1,23 +1,29 @@
-//! Calls to Durable Objects: one operation, a JSON body, the answer's text.
+//! What the gateway's Durable Objects share: one typed call from the Worker (a JSON
+//! request enum in, a JSON answer out), the object's side of it, and the alarm each
+//! object keeps for its own deferred work.
 
+use std::cell::Cell;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use wasm_bindgen::JsValue;
-use worker::{Method, ObjectNamespace, Request, RequestInit};
+use worker::{Method, ObjectNamespace, Request, RequestInit, Response, ScheduledTime, Storage};
 
-/// Sends operation `op` (a path, e.g. `/admit`) with `body` to the object named `name` in
-/// `namespace`; the answer's text when it is a 200, else why not.
-pub async fn call(
+/// Sends `call` to the object named `name` in `namespace`; its answer when it is a 200,
+/// else why not.
+pub async fn call<C: Serialize, R: DeserializeOwned>(
     namespace: &ObjectNamespace,
     name: &str,
-    op: &str,
-    body: String,
-) -> Result<String, &'static str> {
+    call: &C,
+) -> Result<R, &'static str> {
+    let body = serde_json::to_string(call).map_err(|_| "the call could not be written")?;
     let stub = namespace
         .get_by_name(name)
         .map_err(|_| "its Durable Object could not be addressed")?;
     let mut init = RequestInit::new();
     init.with_method(Method::Post)
         .with_body(Some(JsValue::from_str(&body)));
-    let request = Request::new_with_init(&format!("https://object{op}"), &init)
+    let request = Request::new_with_init("https://object/", &init)
         .map_err(|_| "the request could not be built")?;
     let mut response = stub
         .fetch_with_request(request)
@@ -30,5 +36,48 @@ pub async fn call(
     if response.status_code() != 200 {
         return Err("its Durable Object failed");
     }
-    Ok(text)
+    // An object that answers nothing answers `null`.
+    let text = if text.is_empty() { "null" } else { &text };
+    serde_json::from_str(text).map_err(|_| "its answer was not understood")
+}
+
+/// The object's side of [`call`]: the call read from `req`, run by `apply` (its answer as
+/// JSON text, or what went wrong), answered 200 or 500.
+pub async fn serve<C: DeserializeOwned>(
+    mut req: Request,
+    apply: impl FnOnce(C) -> Result<String, String>,
+) -> worker::Result<Response> {
+    let body = req.text().await?;
+    let result = serde_json::from_str::<C>(&body)
+        .map_err(|err| format!("bad call: {err}"))
+        .and_then(apply);
+    match result {
+        Ok(answer) => Response::ok(answer),
+        Err(problem) => Response::error(problem, 500),
+    }
+}
+
+/// The alarm an object sets for its deferred work: set only when none at least as early
+/// is set already, so that frequent requests cost no storage calls.
+#[derive(Default)]
+pub struct Alarm {
+    at: Cell<Option<u64>>,
+}
+
+impl Alarm {
+    /// Sets the alarm for `at_ms` (Unix ms), unless one at least as early is set.
+    pub async fn set_by(&self, storage: &Storage, at_ms: u64) {
+        if self.at.get().is_some_and(|at| at <= at_ms) {
+            return;
+        }
+        let when = ScheduledTime::new(js_sys::Date::new(&JsValue::from_f64(at_ms as f64)));
+        if storage.set_alarm(when).await.is_ok() {
+            self.at.set(Some(at_ms));
+        }
+    }
+
+    /// The alarm fired: none is set any more.
+    pub fn fired(&self) {
+        self.at.set(None);
+    }
 }
