@@ -1,10 +1,11 @@
 //! An OpenAI-compatible LLM gateway that runs as a Cloudflare Worker.
 //!
 //! The modules follow the request path: [`router`] → [`auth`] → [`guard`] → [`limit`] →
-//! [`upstream`] (through [`resilience`]) → [`output`], with [`config`], [`error`] and [`observe`] beside them;
-//! [`jobs`] runs the same path later, from a queue. All of it is plain
-//! Rust, tested on the host; `platform` (compiled for wasm only) is the thin shell that
-//! touches the Workers runtime.
+//! [`cache`] → [`upstream`] (through [`resilience`]) → [`output`], with [`config`],
+//! [`error`] and [`observe`] beside them; [`pipeline`] runs those stages in order over small
+//! ports, for the fetch handler and for [`jobs`] (the same path later, from a queue). All of
+//! it is plain Rust, tested on the host; `platform` (compiled for wasm only) holds the
+//! adapters that touch the Workers runtime and the Durable Object classes.
 
 pub mod api;
 pub mod auth;

@@ -1,16 +1,20 @@
-//! The shell: the only code that touches the Workers runtime (`worker`, `js_sys`).
+//! The shell: the only code that touches the Workers runtime (`worker`, `js_sys`,
+//! `web_sys`): adapters and the Durable Object classes.
 //!
-//! Each file wraps one platform concept: [`env`] reads vars and secrets into the cached
+//! [`handler`] is HTTP in and out (routing, CORS, headers); [`exchange`] holds what a
+//! request's routes share (its log line, the authenticated caller, its body, admission);
+//! [`completions`] is the chat completion route; [`ports`] implements the pipeline's ports
+//! on the runtime and [`stream`] turns a streamed answer into the response body. Each
+//! other file wraps one platform concept: [`env`] reads vars and secrets into the cached
 //! [`crate::config::Config`], [`clock`] gives time and ids, [`crypto`] WebCrypto and
 //! randomness, [`keys`] the API-key store in KV and authentication, [`jwt`] JWT
-//! verification, [`limiter`] the rate-limit Durable Object and its client, [`background`]
-//! work after the response, [`admin`] the admin API, [`attempts`] the calls to a route's
-//! targets (retries, breakers, fallback), [`cache`] the response cache (isolate + KV),
-//! [`metrics`] the log line and the metrics Durable Object, [`objects`] Durable Object
-//! calls, [`fetch`] upstream calls and bodies, [`jobs`] the jobs API, [`job_store`] the
-//! jobs' Durable Object, [`queue`] the queue consumer (job attempts and webhooks),
-//! [`stream`] streamed answers, [`respond`] HTTP responses, and [`handler`] runs the
-//! request path. Everything they call is plain Rust.
+//! verification, [`limiter_object`] the rate-limit Durable Object and [`limiter`] its
+//! client, [`background`] work after the response, [`admin`] the admin API, [`cache`] the
+//! response cache (isolate + KV), [`metrics`] the log line and the metrics Durable Object,
+//! [`objects`] what the Durable Objects share, [`fetch`] upstream calls and bodies,
+//! [`jobs`] the jobs API, [`job_store`] the jobs' Durable Object, [`queue`] the queue
+//! consumer (job attempts and webhooks), [`respond`] HTTP responses. Everything they call
+//! is plain Rust.
 
 mod admin;
 mod background;

@@ -17,6 +17,18 @@ pub async fn call<C: Serialize, R: DeserializeOwned>(
     call: &C,
 ) -> Result<R, &'static str> {
     let body = serde_json::to_string(call).map_err(|_| "the call could not be written")?;
+    let text = send(namespace, name, body).await?;
+    // An object that answers nothing answers `null`.
+    let text = if text.is_empty() { "null" } else { &text };
+    serde_json::from_str(text).map_err(|_| "its answer was not understood")
+}
+
+/// The exchange itself, the same for every call (so that it is compiled once).
+async fn send(
+    namespace: &ObjectNamespace,
+    name: &str,
+    body: String,
+) -> Result<String, &'static str> {
     let stub = namespace
         .get_by_name(name)
         .map_err(|_| "its Durable Object could not be addressed")?;
@@ -36,9 +48,7 @@ pub async fn call<C: Serialize, R: DeserializeOwned>(
     if response.status_code() != 200 {
         return Err("its Durable Object failed");
     }
-    // An object that answers nothing answers `null`.
-    let text = if text.is_empty() { "null" } else { &text };
-    serde_json::from_str(text).map_err(|_| "its answer was not understood")
+    Ok(text)
 }
 
 /// The object's side of [`call`]: the call read from `req`, run by `apply` (its answer as
