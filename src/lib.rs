@@ -2,7 +2,8 @@
 //!
 //! The modules follow the request path: [`router`] → [`auth`] → [`guard`] → [`limit`] →
 //! [`cache`] → [`upstream`] (through [`resilience`]) → [`output`], with [`config`],
-//! [`error`] and [`observe`] beside them; [`pipeline`] runs those stages in order over small
+//! [`error`] and [`observe`] beside them; every provider codec in [`upstream`] translates
+//! from one [`conversation`]; [`pipeline`] runs those stages in order over small
 //! ports, for the fetch handler and for [`jobs`] (the same path later, from a queue). All of
 //! it is plain Rust, tested on the host; `platform` (compiled for wasm only) holds the
 //! adapters that touch the Workers runtime and the Durable Object classes.
@@ -11,6 +12,7 @@ pub mod api;
 pub mod auth;
 pub mod cache;
 pub mod config;
+pub mod conversation;
 pub mod error;
 pub mod guard;
 pub mod jobs;

@@ -122,6 +122,10 @@ pub struct Message {
     /// For `assistant` messages: the tool calls it made, kept verbatim.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Value>,
+    /// For `assistant` messages: the reasoning the gateway returned with it (see
+    /// [`AssistantMessage::reasoning_details`]), sent back so the provider can continue it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_details: Option<Value>,
 }
 
 /// A validated chat completion request. It serializes (in its own shape, not the wire
@@ -215,6 +219,28 @@ impl ChatRequest {
         }
     }
 
+    /// Calls `f` on the arguments (JSON text) of every tool call in the history.
+    pub fn for_each_tool_arguments(&mut self, mut f: impl FnMut(&mut String)) {
+        for message in &mut self.messages {
+            let calls = message.tool_calls.as_mut().and_then(Value::as_array_mut);
+            for call in calls.into_iter().flatten() {
+                if let Some(Value::String(arguments)) = call.pointer_mut("/function/arguments") {
+                    f(arguments);
+                }
+            }
+        }
+    }
+
+    /// Whether any message carries an image, audio or a file.
+    pub fn has_non_text_parts(&self) -> bool {
+        self.messages.iter().any(|message| match &message.content {
+            Content::Parts(parts) => parts
+                .iter()
+                .any(|part| !matches!(part["type"].as_str(), Some("text" | "refusal"))),
+            _ => false,
+        })
+    }
+
     /// The text of the last user message, if any.
     pub fn last_user_text(&self) -> Option<String> {
         self.messages
@@ -283,6 +309,13 @@ pub struct AssistantMessage {
     /// (`reasoning_content`, as DeepSeek and vLLM name it, or `reasoning`).
     #[serde(default, alias = "reasoning", skip_serializing_if = "Option::is_none")]
     pub reasoning_content: Option<String>,
+    /// The reasoning as the provider must get it back on the next turn: an array of
+    /// `{"type": "reasoning.text", "text", "signature", "format"}` (Anthropic's signed
+    /// thinking) and `{"type": "reasoning.encrypted", "data", "format", "id"?}` (Anthropic's
+    /// redacted thinking, Gemini's thought signatures, `id` naming the tool call it
+    /// belongs to).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_details: Option<Value>,
     /// Tool calls, kept verbatim.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Value>,
@@ -372,6 +405,9 @@ pub struct Delta {
     /// The next piece of the model's reasoning (see [`AssistantMessage::reasoning_content`]).
     #[serde(default, alias = "reasoning", skip_serializing_if = "Option::is_none")]
     pub reasoning_content: Option<String>,
+    /// Whole entries of [`AssistantMessage::reasoning_details`], each sent once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_details: Option<Value>,
     /// Tool call fragments, kept verbatim.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Value>,

@@ -60,6 +60,7 @@ impl Entry {
                 content: Some(message.content.clone().unwrap_or_default()),
                 refusal: message.refusal.clone(),
                 reasoning_content: message.reasoning_content.clone(),
+                reasoning_details: message.reasoning_details.clone(),
                 tool_calls,
             };
             events.push(StreamEvent::Choices(vec![ChunkChoice {
@@ -117,13 +118,14 @@ pub fn storable(completion: &ChatCompletion, size: usize, config: &CacheConfig) 
     finished && !completion.choices.is_empty() && size <= config.max_entry_bytes
 }
 
-/// Rebuilds the complete answer from a stream's events as they pass. Streamed tool-call
-/// fragments are not reassembled: such an answer is not recorded.
+/// Rebuilds the complete answer from a stream's events as they pass, tool calls from
+/// their fragments (by their stream `index`).
 #[derive(Debug, Default)]
 pub struct Recorder {
     choices: BTreeMap<u32, RecordedChoice>,
     usage: Option<Usage>,
-    has_tool_calls: bool,
+    /// A fragment named no call index: the calls cannot be put together.
+    unusable: bool,
 }
 
 #[derive(Debug, Default)]
@@ -131,7 +133,64 @@ struct RecordedChoice {
     content: String,
     refusal: Option<String>,
     reasoning: Option<String>,
+    reasoning_details: Vec<Value>,
+    tool_calls: BTreeMap<u64, RecordedCall>,
     finish_reason: Option<String>,
+}
+
+/// One tool call, put together from its fragments.
+#[derive(Debug, Default)]
+struct RecordedCall {
+    id: String,
+    name: String,
+    arguments: String,
+}
+
+impl RecordedChoice {
+    /// Adds the fragments of `tool_calls` (a delta's array); false for one without an
+    /// index.
+    fn add_tool_calls(&mut self, tool_calls: &Value) -> bool {
+        for fragment in tool_calls.as_array().into_iter().flatten() {
+            let Some(index) = fragment["index"].as_u64() else {
+                return false;
+            };
+            let call = self.tool_calls.entry(index).or_default();
+            let text = |pointer: &str| fragment.pointer(pointer).and_then(Value::as_str);
+            if let Some(id) = text("/id") {
+                call.id = id.to_owned();
+            }
+            if let Some(name) = text("/function/name") {
+                call.name.push_str(name);
+            }
+            if let Some(arguments) = text("/function/arguments") {
+                call.arguments.push_str(arguments);
+            }
+        }
+        true
+    }
+
+    fn message(self) -> AssistantMessage {
+        let calls: Vec<Value> = self
+            .tool_calls
+            .into_values()
+            .map(|call| {
+                serde_json::json!({
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": call.arguments},
+                })
+            })
+            .collect();
+        AssistantMessage {
+            role: "assistant".to_owned(),
+            content: Some(self.content),
+            refusal: self.refusal,
+            reasoning_content: self.reasoning,
+            reasoning_details: (!self.reasoning_details.is_empty())
+                .then_some(Value::Array(self.reasoning_details)),
+            tool_calls: (!calls.is_empty()).then_some(Value::Array(calls)),
+        }
+    }
 }
 
 impl Recorder {
@@ -153,10 +212,15 @@ impl Recorder {
                             text.get_or_insert_with(String::new).push_str(piece);
                         }
                     }
+                    if let Some(Value::Array(details)) = &delta.reasoning_details {
+                        recorded.reasoning_details.extend(details.iter().cloned());
+                    }
+                    if let Some(calls) = &delta.tool_calls {
+                        self.unusable |= !recorded.add_tool_calls(calls);
+                    }
                     if choice.finish_reason.is_some() {
                         recorded.finish_reason.clone_from(&choice.finish_reason);
                     }
-                    self.has_tool_calls |= choice.delta.tool_calls.is_some();
                 }
             }
             StreamEvent::Usage(usage) => self.usage = Some(usage.clone()),
@@ -166,22 +230,16 @@ impl Recorder {
 
     /// The answer the events made, if it can be stored as one.
     pub fn completion(self, model: &str) -> Option<ChatCompletion> {
-        if self.has_tool_calls || self.choices.is_empty() {
+        if self.unusable || self.choices.is_empty() {
             return None;
         }
         let choices = self
             .choices
             .into_iter()
-            .map(|(index, recorded)| Choice {
+            .map(|(index, mut recorded)| Choice {
                 index,
-                message: AssistantMessage {
-                    role: "assistant".to_owned(),
-                    content: Some(recorded.content),
-                    refusal: recorded.refusal,
-                    reasoning_content: recorded.reasoning,
-                    tool_calls: None,
-                },
-                finish_reason: recorded.finish_reason,
+                finish_reason: recorded.finish_reason.take(),
+                message: recorded.message(),
                 logprobs: None,
             })
             .collect();
@@ -296,10 +354,51 @@ mod tests {
     }
 
     #[test]
-    fn tool_calls_replay_with_their_index_but_are_not_recorded_from_streams() {
-        let mut answer = completion("tool_calls");
-        answer.choices[0].message.tool_calls = Some(
-            json!([{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]),
+    fn streamed_tool_calls_are_put_together_and_replay_with_their_index() {
+        let fragment = |calls: Value, finish: Option<&str>| {
+            StreamEvent::Choices(vec![ChunkChoice {
+                index: 0,
+                delta: Delta {
+                    tool_calls: Some(calls),
+                    ..Delta::default()
+                },
+                finish_reason: finish.map(str::to_owned),
+                logprobs: None,
+            }])
+        };
+        let mut recorder = Recorder::default();
+        for event in [
+            fragment(
+                json!([{"index": 0, "id": "c1", "type": "function", "function": {"name": "f", "arguments": ""}}]),
+                None,
+            ),
+            fragment(
+                json!([{"index": 0, "function": {"arguments": "{\"a\":"}}]),
+                None,
+            ),
+            fragment(
+                json!([{"index": 1, "id": "c2", "type": "function", "function": {"name": "g", "arguments": "{}"}}]),
+                None,
+            ),
+            fragment(
+                json!([{"index": 0, "function": {"arguments": "1}"}}]),
+                Some("tool_calls"),
+            ),
+            StreamEvent::Done,
+        ] {
+            recorder.record(&event);
+        }
+        let answer = recorder.completion("gpt-x").unwrap();
+        assert_eq!(
+            answer.choices[0].message.tool_calls,
+            Some(json!([
+                {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{\"a\":1}"}},
+                {"id": "c2", "type": "function", "function": {"name": "g", "arguments": "{}"}},
+            ]))
+        );
+        assert_eq!(
+            answer.choices[0].finish_reason.as_deref(),
+            Some("tool_calls")
         );
         let entry = Entry {
             stored_ms: 0,
@@ -309,12 +408,23 @@ mod tests {
         let StreamEvent::Choices(first) = &entry.events()[0] else {
             panic!("a chunk first");
         };
-        assert_eq!(first[0].delta.tool_calls.as_ref().unwrap()[0]["index"], 0);
-        let mut recorder = Recorder::default();
+        assert_eq!(first[0].delta.tool_calls.as_ref().unwrap()[1]["index"], 1);
+        let mut replayed = Recorder::default();
         entry
             .events()
             .iter()
-            .for_each(|event| recorder.record(event));
-        assert_eq!(recorder.completion("gpt-x"), None);
+            .for_each(|event| replayed.record(event));
+        assert_eq!(replayed.completion("gpt-x"), Some(entry.completion.clone()));
+
+        let mut unindexed = Recorder::default();
+        unindexed.record(&fragment(
+            json!([{"id": "c1", "function": {"name": "f"}}]),
+            None,
+        ));
+        assert_eq!(
+            unindexed.completion("gpt-x"),
+            None,
+            "fragments without an index"
+        );
     }
 }

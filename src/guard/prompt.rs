@@ -69,6 +69,7 @@ pub fn apply(policy: &PromptPolicy, request: &mut ChatRequest) -> Result<(), Gat
                 name: None,
                 tool_call_id: None,
                 tool_calls: None,
+                reasoning_details: None,
             },
         );
     }

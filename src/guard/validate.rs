@@ -337,9 +337,18 @@ fn parse_message(
             "tool messages need a tool_call_id",
         ));
     }
-    // `refusal` and `audio` appear when clients send back an assistant message verbatim.
-    fields.remove("refusal");
-    fields.remove("audio");
+    let reasoning_details = fields.remove("reasoning_details").filter(|v| !v.is_null());
+    if reasoning_details.as_ref().is_some_and(|v| !v.is_array()) {
+        return Err(GatewayError::invalid(
+            at("reasoning_details"),
+            "reasoning_details must be an array",
+        ));
+    }
+    // These appear when clients send back an assistant message verbatim; the reasoning
+    // text goes back through `reasoning_details`, which carries its signature.
+    for echoed in ["refusal", "audio", "reasoning_content", "reasoning"] {
+        fields.remove(echoed);
+    }
     if let Some(unknown) = fields.keys().next() {
         return Err(GatewayError::new(
             ErrorKind::UnknownParameter,
@@ -353,6 +362,7 @@ fn parse_message(
         name,
         tool_call_id,
         tool_calls,
+        reasoning_details,
     })
 }
 

@@ -348,7 +348,9 @@ mod tests {
     fn translator(include_usage: bool) -> Pipe {
         let key = Secret::new("sk-k");
         Pipe {
-            translator: StreamTranslator::new(OpenAi::new("http://h", &key).stream_decoder()),
+            translator: StreamTranslator::new(
+                OpenAi::new("http://h", &key).stream_decoder("chatcmpl-1"),
+            ),
             encoder: ChunkEncoder::new(meta(include_usage)),
         }
     }

@@ -1,8 +1,10 @@
 //! Personal data and secrets out of an answer (`REDACT_PII=output` or `both`), in every
 //! field that carries the model's text: the content, the refusal, the reasoning and the
-//! arguments of tool calls (as JSON, see [`JsonRedactor`]). Log probabilities repeat the
-//! text token by token, which cannot be redacted without changing the tokens, and audio
-//! cannot be read at all: asking for either while redaction is on is refused before any
+//! arguments of tool calls (as JSON, see [`JsonRedactor`]). Signed reasoning
+//! (`reasoning_details` of type `reasoning.text`) is dropped: its text cannot be changed
+//! without breaking its signature, and is already in `reasoning_content`, redacted. Log
+//! probabilities repeat the text token by token, which cannot be redacted without
+//! changing the tokens, and audio cannot be read at all: asking for either while redaction is on is refused before any
 //! upstream call ([`refuse_unredactable`]), and log probabilities an upstream sends anyway
 //! are dropped.
 
@@ -75,7 +77,18 @@ pub fn redact_completion(completion: &mut ChatCompletion) {
                 *arguments = redacted;
             }
         }
+        drop_signed_reasoning(&mut message.reasoning_details);
         choice.logprobs = None;
+    }
+}
+
+/// Leaves only the opaque entries of `reasoning_details` (see the module's documentation).
+fn drop_signed_reasoning(details: &mut Option<Value>) {
+    if let Some(Value::Array(entries)) = details {
+        entries.retain(|entry| entry["type"] != "reasoning.text");
+        if entries.is_empty() {
+            *details = None;
+        }
     }
 }
 
@@ -109,6 +122,7 @@ impl ChoiceRedactor {
                 *field = Some(text);
             }
         }
+        drop_signed_reasoning(&mut delta.reasoning_details);
         let calls = delta.tool_calls.iter_mut().flat_map(calls_mut);
         for (position, call) in calls.enumerate() {
             let index = call["index"].as_u64().unwrap_or(position as u64);
@@ -191,6 +205,28 @@ mod tests {
                 (index, arguments)
             })
             .collect()
+    }
+
+    #[test]
+    fn signed_reasoning_is_dropped_and_opaque_reasoning_kept() {
+        let details = json!([
+            {"type": "reasoning.text", "text": "mail jane@example.com", "signature": "s", "format": "anthropic"},
+            {"type": "reasoning.encrypted", "data": "opaque", "format": "anthropic"}]);
+        let mut delta = Delta {
+            reasoning_details: Some(details.clone()),
+            ..Delta::default()
+        };
+        ChoiceRedactor::default().redact(&mut delta, true);
+        assert_eq!(
+            delta.reasoning_details,
+            Some(json!([{"type": "reasoning.encrypted", "data": "opaque", "format": "anthropic"}]))
+        );
+        let mut only_signed = Delta {
+            reasoning_details: Some(json!([details[0].clone()])),
+            ..Delta::default()
+        };
+        ChoiceRedactor::default().redact(&mut only_signed, false);
+        assert_eq!(only_signed.reasoning_details, None);
     }
 
     #[test]

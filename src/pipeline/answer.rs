@@ -266,7 +266,7 @@ async fn attempt<P: Ports>(
     }
     let answer = read_answer(ports, response, &timing).await?;
     let completion = provider
-        .parse_completion(&answer)
+        .parse_completion(&answer, &meta.id)
         .map_err(|error| AttemptError::new(error, Failure::NETWORK))?;
     health.record(false);
     Ok(Answer::Complete(completion))
@@ -366,7 +366,7 @@ async fn first_bytes<P: Ports>(
     timing: StreamTiming,
     health: &TargetHealth<P>,
 ) -> Result<Answer<P>, AttemptError> {
-    let mut translator = StreamTranslator::new(provider.stream_decoder());
+    let mut translator = StreamTranslator::new(provider.stream_decoder(&meta.id));
     let mut encoder = ChunkEncoder::new(meta.clone());
     loop {
         let first = timing

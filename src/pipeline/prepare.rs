@@ -97,7 +97,7 @@ fn guard_injection(
             log.guard_categories.join(", ")
         ),
     )
-    .with_param(format!("messages[{}].content", verdict.message)))
+    .with_param(format!("messages[{}].{}", verdict.message, verdict.field)))
 }
 
 #[cfg(test)]

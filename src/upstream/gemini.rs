@@ -1,21 +1,71 @@
-//! Google Gemini (`generateContent`, `streamGenerateContent?alt=sse`): OpenAI requests
-//! become `contents` and `generationConfig`, answers and stream chunks come back as OpenAI
-//! shapes. Safety blocks become `finish_reason: "content_filter"`.
+//! Google Gemini (`generateContent`, `streamGenerateContent?alt=sse`): the canonical
+//! conversation becomes `contents` of typed parts, answers and stream chunks come back as
+//! OpenAI shapes.
 //!
-//! Gemini's stream has no `[DONE]`: the chunk that carries a `finishReason` ends the answer.
+//! - `system` and `developer` messages become `systemInstruction`; images, PDFs and audio
+//!   become `inlineData` (base64) or `fileData` (a URL); tools become
+//!   `functionDeclarations` (their JSON Schema as `parametersJsonSchema`), the history's
+//!   calls `functionCall` parts and the tool messages `functionResponse` parts in the
+//!   user's turn; `tool_choice` is `toolConfig`.
+//! - `response_format` is `responseMimeType: application/json`, with the schema as
+//!   `responseJsonSchema` (full JSON Schema, as OpenAI's is; `responseSchema` takes only
+//!   an OpenAPI subset without `additionalProperties` or `$ref`).
+//! - `reasoning_effort` is a `thinkingConfig` budget; thought summaries come back as
+//!   `reasoning_content`. Gemini signs its parts (`thoughtSignature`): each signature
+//!   comes back in `reasoning_details` (naming the tool call it belongs to), and goes back
+//!   on the same part when the client sends the assistant message again.
+//! - Gemini names no tool calls: their ids are made from the answer's id.
+//!
+//! Safety blocks become `finish_reason: "content_filter"`. Gemini's stream has no
+//! `[DONE]`: the chunk that carries a `finishReason` ends the answer.
+
+use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::openai::scrub_credentials;
 use super::sse::SseEvent;
-use super::translate::{map_error_message, refuse_params, text_conversation, Speaker};
+use super::translate::{
+    map_error_message, non_empty, non_empty_array, refuse_params, text_beside, tool_arguments,
+    tool_result_object, unsupported,
+};
 use super::{unreachable, HttpCall, HttpProvider, StreamDecoder, StreamEvent};
 use crate::api::chat::{
     AssistantMessage, ChatCompletion, ChatRequest, Choice, ChunkChoice, Delta, Usage,
 };
 use crate::config::source::Secret;
+use crate::conversation::{
+    Conversation, Media, MediaSource, OutputFormat, Part, Reasoning, ReasoningEffort, Speaker,
+    ToolChoice,
+};
 use crate::error::GatewayError;
+
+/// The `format` of the reasoning details this provider makes and takes back.
+const FORMAT: &str = "gemini";
+
+/// Parameters Gemini has no equivalent for.
+const REFUSED: &[&str] = &[
+    "logit_bias",
+    "logprobs",
+    "top_logprobs",
+    "modalities",
+    "audio",
+    "prediction",
+    "web_search_options",
+];
+
+/// Media types by the file extension of a URL: Gemini needs the type of a `fileData` part.
+const URL_TYPES: &[(&str, &str)] = &[
+    (".png", "image/png"),
+    (".jpg", "image/jpeg"),
+    (".jpeg", "image/jpeg"),
+    (".webp", "image/webp"),
+    (".heic", "image/heic"),
+    (".gif", "image/gif"),
+    (".pdf", "application/pdf"),
+    (".txt", "text/plain"),
+];
 
 /// A Gemini upstream at `base_url` (e.g. `https://generativelanguage.googleapis.com/v1beta`).
 pub struct Gemini<'a> {
@@ -32,27 +82,14 @@ impl<'a> Gemini<'a> {
 
 /// The Gemini request body for `request`, or a 400 for what it cannot express.
 pub fn translate_request(request: &ChatRequest) -> Result<Value, GatewayError> {
-    refuse_params(
-        request,
-        &["tools", "tool_choice", "functions", "function_call"],
-    )?;
-    let conversation = text_conversation(request)?;
-    let system: Vec<Value> = conversation
-        .system
-        .into_iter()
-        .map(|text| json!({"text": text}))
-        .collect();
-    let contents: Vec<Value> = conversation
-        .turns
-        .into_iter()
-        .map(|(speaker, text)| {
-            let role = match speaker {
-                Speaker::User => "user",
-                Speaker::Assistant => "model",
-            };
-            json!({"role": role, "parts": [{"text": text}]})
-        })
-        .collect();
+    refuse_params(request, REFUSED)?;
+    let conversation = Conversation::of(request)?;
+    if conversation.parallel_tool_calls == Some(false) {
+        return Err(unsupported(
+            "parallel_tool_calls",
+            "parallel_tool_calls: false",
+        ));
+    }
     let mut config = Map::new();
     let mut put = |name: &str, value: Option<Value>| {
         if let Some(value) = value {
@@ -73,15 +110,173 @@ pub fn translate_request(request: &ChatRequest) -> Result<Value, GatewayError> {
         "stopSequences",
         (!request.stop.is_empty()).then(|| json!(request.stop)),
     );
+    match &conversation.output {
+        OutputFormat::Text => {}
+        OutputFormat::JsonObject => put("responseMimeType", Some(json!("application/json"))),
+        OutputFormat::JsonSchema { schema, .. } => {
+            put("responseMimeType", Some(json!("application/json")));
+            put("responseJsonSchema", Some(schema.clone()));
+        }
+    }
+    put(
+        "thinkingConfig",
+        conversation.reasoning_effort.map(|effort| match effort {
+            ReasoningEffort::None => json!({"thinkingBudget": 0}),
+            effort => json!({"thinkingBudget": effort.budget_tokens(), "includeThoughts": true}),
+        }),
+    );
     let mut body = Map::new();
-    body.insert("contents".into(), Value::Array(contents));
-    if !system.is_empty() {
-        body.insert("systemInstruction".into(), json!({"parts": system}));
+    body.insert("contents".into(), Value::Array(contents(&conversation)?));
+    if !conversation.instructions.is_empty() {
+        let parts: Vec<Value> = conversation
+            .instructions
+            .iter()
+            .map(|text| json!({"text": text}))
+            .collect();
+        body.insert("systemInstruction".into(), json!({"parts": parts}));
+    }
+    if !conversation.tools.is_empty() {
+        let declarations: Vec<Value> = conversation
+            .tools
+            .iter()
+            .map(|tool| {
+                let mut declaration =
+                    json!({"name": tool.name, "parametersJsonSchema": tool.parameters});
+                if let Some(description) = &tool.description {
+                    declaration["description"] = json!(description);
+                }
+                declaration
+            })
+            .collect();
+        body.insert(
+            "tools".into(),
+            json!([{"functionDeclarations": declarations}]),
+        );
+    }
+    if let Some(choice) = &conversation.tool_choice {
+        let config = match choice {
+            ToolChoice::Auto => json!({"mode": "AUTO"}),
+            ToolChoice::None => json!({"mode": "NONE"}),
+            ToolChoice::Required => json!({"mode": "ANY"}),
+            ToolChoice::Function(name) => json!({"mode": "ANY", "allowedFunctionNames": [name]}),
+        };
+        body.insert(
+            "toolConfig".into(),
+            json!({"functionCallingConfig": config}),
+        );
     }
     if !config.is_empty() {
         body.insert("generationConfig".into(), Value::Object(config));
     }
     Ok(Value::Object(body))
+}
+
+/// The turns as Gemini `contents` (turns left empty are dropped, and the roles still
+/// alternate).
+fn contents(conversation: &Conversation) -> Result<Vec<Value>, GatewayError> {
+    let mut contents: Vec<Value> = Vec::new();
+    for turn in &conversation.turns {
+        let parts = parts(&turn.parts)?;
+        if parts.is_empty() {
+            continue;
+        }
+        let role = match turn.speaker {
+            Speaker::User => "user",
+            Speaker::Assistant => "model",
+        };
+        match contents.last_mut() {
+            Some(last) if last["role"] == role => {
+                if let Some(existing) = last["parts"].as_array_mut() {
+                    existing.extend(parts);
+                }
+            }
+            _ => contents.push(json!({"role": role, "parts": parts})),
+        }
+    }
+    Ok(contents)
+}
+
+/// One turn's parts as Gemini parts, each signature back on the part it came with: a
+/// call's on its `functionCall`, the text's on the first text part.
+fn parts(turn: &[Part]) -> Result<Vec<Value>, GatewayError> {
+    let signatures: Vec<&Reasoning> = turn
+        .iter()
+        .filter_map(|part| match part {
+            Part::Reasoning(reasoning) if reasoning.format == FORMAT => Some(reasoning),
+            _ => None,
+        })
+        .filter(|reasoning| reasoning.encrypted.is_some())
+        .collect();
+    let signature_of = |call_id: Option<&str>| {
+        signatures
+            .iter()
+            .find(|reasoning| reasoning.call_id.as_deref() == call_id)
+            .and_then(|reasoning| reasoning.encrypted.clone())
+    };
+    let mut text_signature = signature_of(None);
+    let mut parts = Vec::with_capacity(turn.len());
+    for part in turn {
+        let value = match part {
+            Part::Text(text) if text.is_empty() => continue,
+            Part::Text(text) => {
+                let mut value = json!({"text": text});
+                if let Some(signature) = text_signature.take() {
+                    value["thoughtSignature"] = json!(signature);
+                }
+                value
+            }
+            Part::Image(media) | Part::File(media) | Part::Audio(media) => media_part(media)?,
+            Part::ToolCall(call) => {
+                let mut value =
+                    json!({"functionCall": {"name": call.name, "args": tool_arguments(call)?}});
+                if let Some(signature) = signature_of(Some(&call.id)) {
+                    value["thoughtSignature"] = json!(signature);
+                }
+                value
+            }
+            Part::ToolResult(result) => {
+                let Some(name) = &result.name else {
+                    return Err(GatewayError::invalid(
+                        "messages",
+                        format!(
+                            "the tool message for call {:?} answers no tool call of the conversation, and this model's provider needs the tool's name",
+                            result.call_id.chars().take(64).collect::<String>()
+                        ),
+                    ));
+                };
+                json!({"functionResponse": {"name": name, "response": tool_result_object(&result.content)}})
+            }
+            // Thought summaries are not sent back; signatures go on their parts above.
+            Part::Reasoning(_) => continue,
+        };
+        parts.push(value);
+    }
+    Ok(parts)
+}
+
+/// An image, a file or audio as `inlineData` or `fileData`.
+fn media_part(media: &Media) -> Result<Value, GatewayError> {
+    match &media.source {
+        MediaSource::Base64 { mime, data } => {
+            Ok(json!({"inlineData": {"mimeType": mime, "data": data}}))
+        }
+        MediaSource::Url(url) => {
+            let path = url.split(['?', '#']).next().unwrap_or_default();
+            let path = path.to_ascii_lowercase();
+            let mime = URL_TYPES
+                .iter()
+                .find(|(extension, _)| path.ends_with(extension))
+                .map(|(_, mime)| *mime)
+                .ok_or_else(|| {
+                    GatewayError::invalid(
+                        &media.param,
+                        "this model's provider needs the media type of a URL: give the file as a data: URL, or a URL whose path ends in .png, .jpg, .webp, .heic, .gif, .pdf or .txt",
+                    )
+                })?;
+            Ok(json!({"fileData": {"mimeType": mime, "fileUri": url}}))
+        }
+        MediaSource::FileId(_) => Err(unsupported(&media.param, "OpenAI file ids")),
+    }
 }
 
 /// Gemini's `finishReason` as an OpenAI `finish_reason`.
@@ -121,7 +316,31 @@ struct Candidate {
 #[derive(Deserialize, Default)]
 struct CandidateContent {
     #[serde(default)]
-    parts: Vec<Value>,
+    parts: Vec<ResponsePart>,
+}
+
+/// One part of an answer: text, a thought summary or a function call, maybe signed.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct ResponsePart {
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    thought: bool,
+    #[serde(default)]
+    function_call: Option<FunctionCall>,
+    #[serde(default)]
+    thought_signature: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct FunctionCall {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    args: Option<Value>,
 }
 
 #[derive(Deserialize, Default, Clone, Copy)]
@@ -130,7 +349,13 @@ struct UsageMetadata {
     #[serde(default)]
     prompt_token_count: u64,
     #[serde(default)]
+    tool_use_prompt_token_count: u64,
+    #[serde(default)]
+    cached_content_token_count: u64,
+    #[serde(default)]
     candidates_token_count: u64,
+    #[serde(default)]
+    thoughts_token_count: u64,
 }
 
 #[derive(Deserialize, Default)]
@@ -138,18 +363,6 @@ struct UsageMetadata {
 struct PromptFeedback {
     #[serde(default)]
     block_reason: Option<String>,
-}
-
-impl Candidate {
-    /// The answer text; thought summaries (`"thought": true` parts) are not the answer.
-    fn text(&self) -> String {
-        self.content
-            .iter()
-            .flat_map(|content| &content.parts)
-            .filter(|part| part.get("thought").and_then(Value::as_bool) != Some(true))
-            .filter_map(|part| part.get("text").and_then(Value::as_str))
-            .collect()
-    }
 }
 
 impl Response {
@@ -162,9 +375,99 @@ impl Response {
                 .is_some_and(|feedback| feedback.block_reason.is_some())
     }
 
+    /// OpenAI usage: thoughts are output (as OpenAI counts reasoning), the prompt counts
+    /// what tools added to it, and the cached part of the prompt is `cached_tokens`.
     fn usage(&self) -> Option<Usage> {
-        self.usage_metadata
-            .map(|usage| Usage::new(usage.prompt_token_count, usage.candidates_token_count))
+        let counts = self.usage_metadata?;
+        let mut usage = Usage::new(
+            counts.prompt_token_count + counts.tool_use_prompt_token_count,
+            counts.candidates_token_count + counts.thoughts_token_count,
+        );
+        if counts.cached_content_token_count > 0 {
+            usage.prompt_tokens_details =
+                Some(json!({"cached_tokens": counts.cached_content_token_count}));
+        }
+        if counts.thoughts_token_count > 0 {
+            usage.completion_tokens_details =
+                Some(json!({"reasoning_tokens": counts.thoughts_token_count}));
+        }
+        Some(usage)
+    }
+}
+
+/// What one candidate's parts add to its answer: text, thoughts, tool calls (numbered
+/// from `calls_before`) and signatures.
+#[derive(Default)]
+struct Pieces {
+    text: String,
+    reasoning: String,
+    calls: Vec<Value>,
+    details: Vec<Value>,
+}
+
+impl Pieces {
+    fn of(parts: &[ResponsePart], ids: &CallIds, calls_before: usize) -> Pieces {
+        let mut pieces = Pieces::default();
+        for part in parts {
+            let mut call_id = None;
+            if let Some(call) = &part.function_call {
+                let index = calls_before + pieces.calls.len();
+                let id = call.id.clone().unwrap_or_else(|| ids.id(index));
+                let arguments = call
+                    .args
+                    .as_ref()
+                    .map_or_else(|| "{}".to_owned(), Value::to_string);
+                pieces.calls.push(json!({
+                    "index": index,
+                    "id": id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": arguments},
+                }));
+                call_id = Some(id);
+            } else if let Some(text) = &part.text {
+                match part.thought {
+                    true => pieces.reasoning.push_str(text),
+                    false => pieces.text.push_str(text),
+                }
+            }
+            if let Some(signature) = &part.thought_signature {
+                let mut detail =
+                    json!({"type": "reasoning.encrypted", "data": signature, "format": FORMAT});
+                if let Some(id) = call_id {
+                    detail["id"] = json!(id);
+                }
+                pieces.details.push(detail);
+            }
+        }
+        pieces
+    }
+}
+
+/// Makes the ids of one answer's tool calls: `call_<24 characters of the answer's id>_<n>`,
+/// unique across a conversation and within the 40 characters OpenAI allows an id.
+struct CallIds(String);
+
+impl CallIds {
+    fn new(answer_id: &str) -> CallIds {
+        let stem = answer_id.strip_prefix("chatcmpl-").unwrap_or(answer_id);
+        CallIds(
+            stem.chars()
+                .filter(char::is_ascii_alphanumeric)
+                .take(24)
+                .collect(),
+        )
+    }
+
+    fn id(&self, index: usize) -> String {
+        format!("call_{}_{index}", self.0)
+    }
+}
+
+/// A candidate's `finish_reason`: `tool_calls` when it called a tool.
+fn candidate_finish(reason: &str, called: bool) -> &'static str {
+    match (finish_reason(reason), called) {
+        ("stop", true) => "tool_calls",
+        (reason, _) => reason,
     }
 }
 
@@ -186,36 +489,46 @@ impl HttpProvider for Gemini<'_> {
         })
     }
 
-    fn parse_completion(&self, body: &[u8]) -> Result<ChatCompletion, GatewayError> {
+    fn parse_completion(
+        &self,
+        body: &[u8],
+        answer_id: &str,
+    ) -> Result<ChatCompletion, GatewayError> {
         let response: Response = serde_json::from_slice(body)
             .map_err(|err| unreachable(&format!("its answer is not a Gemini response ({err})")))?;
-        let mut choices: Vec<Choice> = response
-            .candidates
-            .iter()
-            .map(|candidate| Choice {
+        let ids = CallIds::new(answer_id);
+        let mut choices: Vec<Choice> = Vec::with_capacity(response.candidates.len());
+        for candidate in &response.candidates {
+            let parts = candidate.content.as_ref().map_or(&[][..], |c| &c.parts);
+            let mut pieces = Pieces::of(parts, &ids, 0);
+            let reason = candidate.finish_reason.as_deref().unwrap_or("STOP");
+            let finish = candidate_finish(reason, !pieces.calls.is_empty());
+            for call in &mut pieces.calls {
+                if let Some(object) = call.as_object_mut() {
+                    object.remove("index");
+                }
+            }
+            choices.push(Choice {
                 index: candidate.index,
                 message: AssistantMessage {
                     role: "assistant".into(),
-                    content: Some(candidate.text()),
+                    content: text_beside(pieces.text, &pieces.calls),
                     refusal: None,
-                    reasoning_content: None,
-                    tool_calls: None,
+                    reasoning_content: non_empty(pieces.reasoning),
+                    reasoning_details: non_empty_array(pieces.details),
+                    tool_calls: non_empty_array(pieces.calls),
                 },
-                finish_reason: Some(
-                    finish_reason(candidate.finish_reason.as_deref().unwrap_or("STOP")).into(),
-                ),
+                finish_reason: Some(finish.into()),
                 logprobs: None,
-            })
-            .collect();
+            });
+        }
         if response.blocked() {
             choices.push(Choice {
                 index: 0,
                 message: AssistantMessage {
                     role: "assistant".into(),
                     content: Some(String::new()),
-                    refusal: None,
-                    reasoning_content: None,
-                    tool_calls: None,
+                    ..AssistantMessage::default()
                 },
                 finish_reason: Some("content_filter".into()),
                 logprobs: None,
@@ -232,10 +545,11 @@ impl HttpProvider for Gemini<'_> {
         })
     }
 
-    fn stream_decoder(&self) -> Box<dyn StreamDecoder> {
+    fn stream_decoder(&self, answer_id: &str) -> Box<dyn StreamDecoder> {
         Box::new(GeminiDecoder {
             api_key: self.api_key.clone(),
-            sent_role: false,
+            ids: CallIds::new(answer_id),
+            candidates: BTreeMap::new(),
         })
     }
 
@@ -244,9 +558,44 @@ impl HttpProvider for Gemini<'_> {
     }
 }
 
+/// What the stream has said of one candidate so far.
+#[derive(Default)]
+struct CandidateState {
+    sent_role: bool,
+    calls: usize,
+}
+
 struct GeminiDecoder {
     api_key: Secret,
-    sent_role: bool,
+    ids: CallIds,
+    candidates: BTreeMap<u32, CandidateState>,
+}
+
+impl GeminiDecoder {
+    fn choice(&mut self, candidate: &Candidate) -> ChunkChoice {
+        let state = self.candidates.entry(candidate.index).or_default();
+        let parts = candidate.content.as_ref().map_or(&[][..], |c| &c.parts);
+        let pieces = Pieces::of(parts, &self.ids, state.calls);
+        state.calls += pieces.calls.len();
+        let role = (!std::mem::replace(&mut state.sent_role, true)).then(|| "assistant".to_owned());
+        let finish_reason = candidate
+            .finish_reason
+            .as_deref()
+            .map(|reason| candidate_finish(reason, state.calls > 0).to_owned());
+        ChunkChoice {
+            index: candidate.index,
+            delta: Delta {
+                role,
+                content: text_beside(pieces.text, &pieces.calls),
+                refusal: None,
+                reasoning_content: non_empty(pieces.reasoning),
+                reasoning_details: non_empty_array(pieces.details),
+                tool_calls: non_empty_array(pieces.calls),
+            },
+            finish_reason,
+            logprobs: None,
+        }
+    }
 }
 
 impl StreamDecoder for GeminiDecoder {
@@ -261,31 +610,18 @@ impl StreamDecoder for GeminiDecoder {
         }
         let response: Response = serde_json::from_value(value)
             .map_err(|err| unreachable(&format!("it sent an unreadable stream chunk ({err})")))?;
-        let role = (!std::mem::replace(&mut self.sent_role, true)).then(|| "assistant".to_owned());
-        let mut finished = response.blocked();
         let mut choices: Vec<ChunkChoice> = response
             .candidates
             .iter()
-            .map(|candidate| {
-                let reason = candidate.finish_reason.as_deref().map(finish_reason);
-                finished |= reason.is_some();
-                ChunkChoice {
-                    index: candidate.index,
-                    delta: Delta {
-                        role: role.clone(),
-                        content: Some(candidate.text()),
-                        ..Delta::default()
-                    },
-                    finish_reason: reason.map(str::to_owned),
-                    logprobs: None,
-                }
-            })
+            .map(|candidate| self.choice(candidate))
             .collect();
+        let finished = response.blocked() || choices.iter().any(|c| c.finish_reason.is_some());
         if response.blocked() {
+            let sent_role = self.candidates.entry(0).or_default().sent_role;
             choices.push(ChunkChoice {
                 index: 0,
                 delta: Delta {
-                    role,
+                    role: (!sent_role).then(|| "assistant".to_owned()),
                     content: Some(String::new()),
                     ..Delta::default()
                 },
@@ -310,41 +646,32 @@ impl StreamDecoder for GeminiDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::chat::{Content, Message, Role};
+    use crate::guard::validate::parse_for_tests;
 
-    fn request(stream: bool) -> ChatRequest {
-        let message = |role, text: &str| Message {
-            role,
-            content: Content::Text(text.into()),
-            name: None,
-            tool_call_id: None,
-            tool_calls: None,
-        };
-        ChatRequest {
-            model: "gemini".into(),
-            messages: vec![
-                message(Role::System, "be brief"),
-                message(Role::User, "hi"),
-                message(Role::Assistant, "hello"),
-                message(Role::User, "bye"),
-            ],
-            stream,
-            include_usage: false,
-            max_tokens: Some(64),
-            max_tokens_is_completion: false,
-            temperature: Some(0.7),
-            top_p: None,
-            n: None,
-            stop: vec!["END".into()],
-            presence_penalty: None,
-            frequency_penalty: None,
-            passthrough: Map::new(),
+    fn body(request: Value) -> Result<Value, GatewayError> {
+        translate_request(&parse_for_tests(&request.to_string()))
+    }
+
+    fn event(data: Value) -> SseEvent {
+        SseEvent {
+            event: None,
+            data: data.to_string(),
         }
     }
 
     #[test]
     fn requests_translate_to_contents_and_generation_config() {
         let key = Secret::new("AIza-test-key");
+        let request = |stream: bool| {
+            parse_for_tests(
+                &json!({"model": "m", "stream": stream, "max_tokens": 64, "temperature": 0.7,
+                    "stop": ["END"], "seed": 3, "n": 2,
+                    "messages": [{"role": "system", "content": "be brief"},
+                        {"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"},
+                        {"role": "user", "content": "bye"}]})
+                .to_string(),
+            )
+        };
         let call = Gemini::new("https://g/v1beta", &key)
             .build_call(&request(true), "gemini-2.5-flash")
             .unwrap();
@@ -365,7 +692,8 @@ mod tests {
                     {"role": "user", "parts": [{"text": "bye"}]},
                 ],
                 "systemInstruction": {"parts": [{"text": "be brief"}]},
-                "generationConfig": {"maxOutputTokens": 64, "temperature": 0.7, "stopSequences": ["END"]},
+                "generationConfig": {"maxOutputTokens": 64, "temperature": 0.7,
+                    "stopSequences": ["END"], "seed": 3, "candidateCount": 2},
             })
         );
         let plain = Gemini::new("https://g/v1beta", &key)
@@ -375,82 +703,224 @@ mod tests {
     }
 
     #[test]
-    fn answers_and_safety_blocks_translate_back() {
-        let key = Secret::new("k");
-        let provider = Gemini::new("h", &key);
-        let completion = provider
-            .parse_completion(br#"{"candidates":[{"content":{"role":"model","parts":[{"text":"thinking...","thought":true},{"text":"Hi"},{"text":" there"}]},"finishReason":"MAX_TOKENS","index":0}],"usageMetadata":{"promptTokenCount":7,"candidatesTokenCount":2,"totalTokenCount":9}}"#)
-            .unwrap();
+    fn tools_media_and_signatures_become_parts() {
+        let body = body(json!({"model": "m", "tool_choice": {"type": "function", "function": {"name": "weather"}},
+            "tools": [{"type": "function", "function": {"name": "weather", "description": "by city",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "additionalProperties": false}}}],
+            "messages": [
+                {"role": "user", "content": [{"type": "text", "text": "this city?"},
+                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBOR"}},
+                    {"type": "image_url", "image_url": {"url": "https://x.test/b.JPG?size=2"}},
+                    {"type": "input_audio", "input_audio": {"data": "UklG", "format": "wav"}}]},
+                {"role": "assistant", "content": "Checking.", "tool_calls": [
+                    {"id": "call_a", "type": "function", "function": {"name": "weather", "arguments": "{\"city\":\"Paris\"}"}},
+                    {"id": "call_b", "type": "function", "function": {"name": "weather", "arguments": "{\"city\":\"Rome\"}"}}],
+                 "reasoning_details": [
+                    {"type": "reasoning.encrypted", "data": "sig-a", "format": "gemini", "id": "call_a"},
+                    {"type": "reasoning.encrypted", "data": "sig-text", "format": "gemini"},
+                    {"type": "reasoning.text", "text": "t", "signature": "s", "format": "anthropic"}]},
+                {"role": "tool", "tool_call_id": "call_a", "content": "{\"temp\": 18}"},
+                {"role": "tool", "tool_call_id": "call_b", "content": "sunny"}]}))
+        .unwrap();
         assert_eq!(
-            completion.choices[0].message.content.as_deref(),
-            Some("Hi there")
+            body["contents"],
+            json!([
+                {"role": "user", "parts": [
+                    {"text": "this city?"},
+                    {"inlineData": {"mimeType": "image/png", "data": "iVBOR"}},
+                    {"fileData": {"mimeType": "image/jpeg", "fileUri": "https://x.test/b.JPG?size=2"}},
+                    {"inlineData": {"mimeType": "audio/wav", "data": "UklG"}}]},
+                {"role": "model", "parts": [
+                    {"text": "Checking.", "thoughtSignature": "sig-text"},
+                    {"functionCall": {"name": "weather", "args": {"city": "Paris"}}, "thoughtSignature": "sig-a"},
+                    {"functionCall": {"name": "weather", "args": {"city": "Rome"}}}]},
+                {"role": "user", "parts": [
+                    {"functionResponse": {"name": "weather", "response": {"temp": 18}}},
+                    {"functionResponse": {"name": "weather", "response": {"result": "sunny"}}}]},
+            ])
         );
         assert_eq!(
-            completion.choices[0].finish_reason.as_deref(),
-            Some("length")
+            body["tools"],
+            json!([{"functionDeclarations": [{"name": "weather", "description": "by city",
+                "parametersJsonSchema": {"type": "object", "properties": {"city": {"type": "string"}}, "additionalProperties": false}}]}])
         );
-        assert_eq!(completion.usage, Some(Usage::new(7, 2)));
-        let blocked = provider.parse_completion(br#"{"promptFeedback":{"blockReason":"SAFETY"},"usageMetadata":{"promptTokenCount":7}}"#).unwrap();
         assert_eq!(
-            blocked.choices[0].finish_reason.as_deref(),
-            Some("content_filter")
-        );
-        let unsafe_answer = provider
-            .parse_completion(br#"{"candidates":[{"finishReason":"SAFETY","index":0}]}"#)
-            .unwrap();
-        assert_eq!(
-            unsafe_answer.choices[0].finish_reason.as_deref(),
-            Some("content_filter")
+            body["toolConfig"],
+            json!({"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["weather"]}})
         );
     }
 
     #[test]
-    fn the_stream_ends_at_the_chunk_with_a_finish_reason() {
+    fn structured_output_and_effort_are_generation_config() {
+        let body = body(json!({"model": "m", "reasoning_effort": "high",
+            "response_format": {"type": "json_schema", "json_schema": {"name": "o", "schema": {"type": "object"}}},
+            "messages": [{"role": "user", "content": "hi"}]}))
+        .unwrap();
+        assert_eq!(
+            body["generationConfig"],
+            json!({"responseMimeType": "application/json", "responseJsonSchema": {"type": "object"},
+                "thinkingConfig": {"thinkingBudget": 24576, "includeThoughts": true}})
+        );
+        let off = self::body(json!({"model": "m", "reasoning_effort": "none", "response_format": {"type": "json_object"},
+            "messages": [{"role": "user", "content": "hi"}]}))
+        .unwrap();
+        assert_eq!(
+            off["generationConfig"],
+            json!({"responseMimeType": "application/json", "thinkingConfig": {"thinkingBudget": 0}})
+        );
+    }
+
+    #[test]
+    fn what_gemini_cannot_take_is_refused_by_name() {
+        let user = |content: Value| json!({"model": "m", "messages": [{"role": "user", "content": content}]});
+        for (request, param) in [
+            (
+                json!({"model": "m", "logprobs": true, "messages": [{"role": "user", "content": "hi"}]}),
+                "logprobs",
+            ),
+            (
+                json!({"model": "m", "parallel_tool_calls": false, "messages": [{"role": "user", "content": "hi"}]}),
+                "parallel_tool_calls",
+            ),
+            (
+                user(json!([{"type": "image_url", "image_url": {"url": "https://x.test/image"}}])),
+                "messages[0].content[0]",
+            ),
+            (
+                user(json!([{"type": "file", "file": {"file_id": "file-1"}}])),
+                "messages[0].content[0]",
+            ),
+            (
+                json!({"model": "m", "messages": [{"role": "tool", "tool_call_id": "x", "content": "orphan"}]}),
+                "messages",
+            ),
+        ] {
+            assert_eq!(
+                body(request.clone()).unwrap_err().param.as_deref(),
+                Some(param),
+                "{request}"
+            );
+        }
+    }
+
+    #[test]
+    fn answers_carry_thoughts_calls_signatures_and_usage_details() {
         let key = Secret::new("k");
-        let mut decoder = Gemini::new("h", &key).stream_decoder();
-        let event = |data: &str| SseEvent {
-            event: None,
-            data: data.into(),
-        };
-        let first = decoder.decode(&event(r#"{"candidates":[{"content":{"parts":[{"text":"Hel"}],"role":"model"},"index":0}]}"#)).unwrap();
-        let StreamEvent::Choices(choices) = &first[0] else {
-            panic!()
-        };
+        let provider = Gemini::new("h", &key);
+        let answer = provider
+            .parse_completion(
+                json!({"candidates": [{"index": 0, "finishReason": "STOP", "content": {"role": "model", "parts": [
+                    {"text": "thinking...", "thought": true},
+                    {"functionCall": {"name": "weather", "args": {"city": "Paris"}}, "thoughtSignature": "sig-1"},
+                    {"functionCall": {"name": "time"}}]}}],
+                    "usageMetadata": {"promptTokenCount": 10, "cachedContentTokenCount": 6, "candidatesTokenCount": 4, "thoughtsTokenCount": 20}})
+                .to_string()
+                .as_bytes(),
+                "chatcmpl-0123456789abcdef0123456789abcdef",
+            )
+            .unwrap();
+        let message = &answer.choices[0].message;
         assert_eq!(
-            (
-                choices[0].delta.role.as_deref(),
-                choices[0].delta.content.as_deref()
-            ),
-            (Some("assistant"), Some("Hel"))
+            answer.choices[0].finish_reason.as_deref(),
+            Some("tool_calls")
         );
-        assert_eq!(first.len(), 1);
-        let last = decoder.decode(&event(r#"{"candidates":[{"content":{"parts":[{"text":"lo"}],"role":"model"},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":2}}"#)).unwrap();
-        let StreamEvent::Choices(choices) = &last[0] else {
-            panic!()
-        };
+        assert_eq!(message.content, None);
+        assert_eq!(message.reasoning_content.as_deref(), Some("thinking..."));
+        let id = "call_0123456789abcdef01234567_0";
+        assert!(id.len() <= 40);
         assert_eq!(
-            (
-                choices[0].delta.role.as_deref(),
-                choices[0].finish_reason.as_deref()
-            ),
-            (None, Some("stop"))
+            message.tool_calls,
+            Some(json!([
+                {"id": id, "type": "function", "function": {"name": "weather", "arguments": "{\"city\":\"Paris\"}"}},
+                {"id": "call_0123456789abcdef01234567_1", "type": "function", "function": {"name": "time", "arguments": "{}"}}]))
         );
+        assert_eq!(
+            message.reasoning_details,
+            Some(
+                json!([{"type": "reasoning.encrypted", "data": "sig-1", "format": "gemini", "id": id}])
+            )
+        );
+        let usage = answer.usage.unwrap();
+        assert_eq!((usage.prompt_tokens, usage.completion_tokens), (10, 24));
+        assert_eq!(
+            usage.prompt_tokens_details,
+            Some(json!({"cached_tokens": 6}))
+        );
+        assert_eq!(
+            usage.completion_tokens_details,
+            Some(json!({"reasoning_tokens": 20}))
+        );
+
+        let blocked = provider
+            .parse_completion(br#"{"promptFeedback":{"blockReason":"SAFETY"},"usageMetadata":{"promptTokenCount":7}}"#, "chatcmpl-1")
+            .unwrap();
+        assert_eq!(
+            blocked.choices[0].finish_reason.as_deref(),
+            Some("content_filter")
+        );
+        let truncated = provider
+            .parse_completion(br#"{"candidates":[{"content":{"parts":[{"text":"Hi"}]},"finishReason":"MAX_TOKENS"}]}"#, "chatcmpl-1")
+            .unwrap();
+        assert_eq!(
+            truncated.choices[0].finish_reason.as_deref(),
+            Some("length")
+        );
+        assert_eq!(truncated.choices[0].message.content.as_deref(), Some("Hi"));
+    }
+
+    #[test]
+    fn streamed_calls_are_numbered_across_chunks_and_the_finish_says_tool_calls() {
+        let key = Secret::new("k");
+        let mut decoder = Gemini::new("h", &key).stream_decoder("chatcmpl-abc");
+        let first = decoder
+            .decode(&event(
+                json!({"candidates": [{"index": 0, "content": {"role": "model", "parts": [
+                {"text": "Let me check."}]}}]}),
+            ))
+            .unwrap();
+        let second = decoder
+            .decode(&event(json!({"candidates": [{"index": 0, "content": {"role": "model", "parts": [
+                {"functionCall": {"name": "weather", "args": {"city": "Paris"}}, "thoughtSignature": "sig"}]}}]})))
+            .unwrap();
+        let last = decoder
+            .decode(&event(json!({"candidates": [{"index": 0, "finishReason": "STOP", "content": {"role": "model", "parts": [
+                {"functionCall": {"name": "time", "args": {}}}]}}],
+                "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 2}})))
+            .unwrap();
+        let choice = |events: &[StreamEvent]| match &events[0] {
+            StreamEvent::Choices(choices) => choices[0].clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(choice(&first).delta.role.as_deref(), Some("assistant"));
+        assert_eq!(
+            choice(&first).delta.content.as_deref(),
+            Some("Let me check.")
+        );
+        let call = choice(&second).delta;
+        assert_eq!(call.role, None);
+        assert_eq!(call.content, None);
+        assert_eq!(
+            call.tool_calls,
+            Some(json!([{"index": 0, "id": "call_abc_0", "type": "function",
+                "function": {"name": "weather", "arguments": "{\"city\":\"Paris\"}"}}]))
+        );
+        assert_eq!(
+            call.reasoning_details,
+            Some(
+                json!([{"type": "reasoning.encrypted", "data": "sig", "format": "gemini", "id": "call_abc_0"}])
+            )
+        );
+        let end = choice(&last);
+        assert_eq!(end.delta.tool_calls.as_ref().unwrap()[0]["index"], 1);
+        assert_eq!(end.finish_reason.as_deref(), Some("tool_calls"));
         assert_eq!(
             last[1..],
             [StreamEvent::Usage(Usage::new(3, 2)), StreamEvent::Done]
         );
         assert!(decoder
-            .decode(&event(r#"{"error":{"code":500,"message":"internal"}}"#))
+            .decode(&event(
+                json!({"error": {"code": 500, "message": "internal"}})
+            ))
             .is_err());
-    }
-
-    #[test]
-    fn tools_and_images_are_refused() {
-        let mut with_tools = request(false);
-        with_tools.passthrough.insert("tools".into(), json!([]));
-        assert_eq!(
-            translate_request(&with_tools).unwrap_err().param.as_deref(),
-            Some("tools")
-        );
     }
 }

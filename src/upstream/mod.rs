@@ -56,10 +56,15 @@ pub trait HttpProvider {
     /// The request for `request`, sent to the upstream model `model`; a 400 when the
     /// provider cannot express something the request asks for.
     fn build_call(&self, request: &ChatRequest, model: &str) -> Result<HttpCall, GatewayError>;
-    /// Parses a complete (non-streaming) 2xx answer.
-    fn parse_completion(&self, body: &[u8]) -> Result<ChatCompletion, GatewayError>;
-    /// A fresh decoder for one streamed answer.
-    fn stream_decoder(&self) -> Box<dyn StreamDecoder>;
+    /// Parses a complete (non-streaming) 2xx answer; `answer_id` (the gateway's id for
+    /// the answer) makes the ids of tool calls the provider leaves unnamed.
+    fn parse_completion(
+        &self,
+        body: &[u8],
+        answer_id: &str,
+    ) -> Result<ChatCompletion, GatewayError>;
+    /// A fresh decoder for one streamed answer (`answer_id` as in `parse_completion`).
+    fn stream_decoder(&self, answer_id: &str) -> Box<dyn StreamDecoder>;
     /// The client-facing error for a non-2xx upstream answer.
     fn map_error(&self, status: u16, body: &[u8]) -> GatewayError;
 }

@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 
 use super::sse::SseEvent;
 use super::{unreachable, HttpCall, HttpProvider, StreamDecoder, StreamEvent};
-use crate::api::chat::{ChatCompletion, ChatRequest, ChunkChoice, Usage};
+use crate::api::chat::{ChatCompletion, ChatRequest, ChunkChoice, Message, Usage};
 use crate::config::source::Secret;
 use crate::error::{ErrorKind, GatewayError};
 
@@ -29,7 +29,7 @@ impl HttpProvider for OpenAi<'_> {
     fn build_call(&self, request: &ChatRequest, model: &str) -> Result<HttpCall, GatewayError> {
         let mut body = Map::new();
         body.insert("model".into(), json!(model));
-        body.insert("messages".into(), json!(request.messages));
+        body.insert("messages".into(), messages(&request.messages));
         if request.stream {
             body.insert("stream".into(), json!(true));
             body.insert("stream_options".into(), json!({"include_usage": true}));
@@ -77,12 +77,12 @@ impl HttpProvider for OpenAi<'_> {
         })
     }
 
-    fn parse_completion(&self, body: &[u8]) -> Result<ChatCompletion, GatewayError> {
+    fn parse_completion(&self, body: &[u8], _: &str) -> Result<ChatCompletion, GatewayError> {
         serde_json::from_slice(body)
             .map_err(|err| unreachable(&format!("its answer is not a chat completion ({err})")))
     }
 
-    fn stream_decoder(&self) -> Box<dyn StreamDecoder> {
+    fn stream_decoder(&self, _: &str) -> Box<dyn StreamDecoder> {
         Box::new(OpenAiDecoder {
             api_key: self.api_key.clone(),
         })
@@ -91,6 +91,28 @@ impl HttpProvider for OpenAi<'_> {
     fn map_error(&self, status: u16, body: &[u8]) -> GatewayError {
         map_openai_error(status, body, self.api_key)
     }
+}
+
+/// The messages as sent: reasoning that another provider made (`reasoning_details`
+/// entries of format `anthropic` or `gemini`, see [`crate::conversation::Reasoning`])
+/// stays behind, as no OpenAI-compatible server can continue it; entries an
+/// OpenAI-compatible server returned itself go back to it.
+fn messages(messages: &[Message]) -> Value {
+    let mut value = json!(messages);
+    for message in value.as_array_mut().into_iter().flatten() {
+        let Some(object) = message.as_object_mut() else {
+            continue;
+        };
+        if let Some(Value::Array(details)) = object.get_mut("reasoning_details") {
+            details.retain(|detail| {
+                !matches!(detail["format"].as_str(), Some("anthropic" | "gemini"))
+            });
+            if details.is_empty() {
+                object.remove("reasoning_details");
+            }
+        }
+    }
+    value
 }
 
 struct OpenAiDecoder {
@@ -228,6 +250,7 @@ mod tests {
                 name: None,
                 tool_call_id: None,
                 tool_calls: None,
+                reasoning_details: None,
             }],
             stream,
             include_usage: false,
@@ -245,6 +268,36 @@ mod tests {
 
     fn key() -> Secret {
         Secret::new("sk-live-abcdefghijklmnop")
+    }
+
+    #[test]
+    fn reasoning_another_provider_made_stays_behind() {
+        let key = key();
+        let mut request = request(false);
+        request.messages.push(Message {
+            role: Role::Assistant,
+            content: Content::Text("hello".into()),
+            name: None,
+            tool_call_id: None,
+            tool_calls: None,
+            reasoning_details: Some(json!([
+                {"type": "reasoning.text", "text": "t", "signature": "s", "format": "anthropic"},
+                {"type": "reasoning.encrypted", "data": "d", "format": "gemini"},
+                {"type": "reasoning.encrypted", "data": "own", "format": "openai-responses-v1"}])),
+        });
+        let mut only_foreign = request.messages[1].clone();
+        only_foreign.reasoning_details =
+            Some(json!([{"type": "reasoning.encrypted", "data": "d", "format": "gemini"}]));
+        request.messages.push(only_foreign);
+        let call = OpenAi::new("http://h", &key)
+            .build_call(&request, "m")
+            .unwrap();
+        let body: Value = serde_json::from_str(&call.body).unwrap();
+        assert_eq!(
+            body["messages"][1]["reasoning_details"],
+            json!([{"type": "reasoning.encrypted", "data": "own", "format": "openai-responses-v1"}])
+        );
+        assert!(body["messages"][2].get("reasoning_details").is_none());
     }
 
     #[test]
@@ -290,7 +343,7 @@ mod tests {
     #[test]
     fn stream_events_decode_to_choices_usage_and_done() {
         let key = key();
-        let mut decoder = OpenAi::new("http://h", &key).stream_decoder();
+        let mut decoder = OpenAi::new("http://h", &key).stream_decoder("chatcmpl-1");
         let event = |data: &str| SseEvent {
             event: None,
             data: data.into(),
@@ -315,7 +368,7 @@ mod tests {
     #[test]
     fn stream_errors_and_garbage_become_upstream_errors() {
         let key = key();
-        let mut decoder = OpenAi::new("http://h", &key).stream_decoder();
+        let mut decoder = OpenAi::new("http://h", &key).stream_decoder("chatcmpl-1");
         for data in [
             "not json",
             r#"{"choices": "nope"}"#,

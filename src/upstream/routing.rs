@@ -70,6 +70,8 @@ impl AutoRoute {
             || request.passthrough.contains_key("functions")
         {
             Some("tools")
+        } else if request.has_non_text_parts() {
+            Some("media")
         } else if request.estimated_prompt_tokens() > self.max_simple_prompt_tokens {
             Some("long_prompt")
         } else if request.messages.len() > MAX_SIMPLE_MESSAGES {
@@ -184,6 +186,12 @@ mod tests {
             choose(&request("Hi", json!({"tools": [{"type": "function"}]}))),
             ("large", "tools")
         );
+        let mut image = request("What is this?", json!({}));
+        image.messages[0].content = crate::api::chat::Content::Parts(vec![
+            json!({"type": "text", "text": "What is this?"}),
+            json!({"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}),
+        ]);
+        assert_eq!(choose(&image), ("large", "media"));
         assert_eq!(
             choose(&request(&"word ".repeat(100), json!({}))),
             ("large", "long_prompt")

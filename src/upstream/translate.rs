@@ -1,31 +1,14 @@
-//! What the non-OpenAI providers share when translating: they take text only and no tools,
-//! so they refuse what they cannot express with a 400 naming the field, and they report
-//! errors as `{"error": {"message": ...}}`.
+//! What the non-OpenAI providers share when translating: refusing what they cannot
+//! express with a 400 naming the field, reading a tool call's arguments and a tool's
+//! answer as JSON, and reading errors of the shape `{"error": {"message": ...}}`.
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::openai::{map_error_status, scrub_credentials};
-use crate::api::chat::{ChatRequest, Content, Role};
+use crate::api::chat::ChatRequest;
 use crate::config::source::Secret;
+use crate::conversation::ToolCall;
 use crate::error::GatewayError;
-
-/// Who speaks a conversation turn.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Speaker {
-    /// The end user.
-    User,
-    /// The model.
-    Assistant,
-}
-
-/// A conversation as text: the system prompt parts and the turns, in order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TextConversation {
-    /// `system` and `developer` messages.
-    pub system: Vec<String>,
-    /// `user` and `assistant` messages.
-    pub turns: Vec<(Speaker, String)>,
-}
 
 /// 400 for the first of `params` the request carries.
 pub fn refuse_params(request: &ChatRequest, params: &[&str]) -> Result<(), GatewayError> {
@@ -33,50 +16,75 @@ pub fn refuse_params(request: &ChatRequest, params: &[&str]) -> Result<(), Gatew
         .iter()
         .find(|name| request.passthrough.contains_key(**name))
     {
-        Some(name) => Err(GatewayError::invalid(
-            *name,
-            format!("{name} is not supported for this model's provider"),
-        )),
+        Some(name) => Err(unsupported(name, name)),
         None => Ok(()),
     }
 }
 
-/// The conversation as text, or 400 for non-text parts and tool messages.
-pub fn text_conversation(request: &ChatRequest) -> Result<TextConversation, GatewayError> {
-    let mut conversation = TextConversation {
-        system: Vec::new(),
-        turns: Vec::new(),
-    };
-    for (index, message) in request.messages.iter().enumerate() {
-        if let Content::Parts(parts) = &message.content {
-            if let Some(part) = parts
-                .iter()
-                .position(|p| p.get("type").and_then(Value::as_str) != Some("text"))
-            {
-                return Err(GatewayError::invalid(
-                    format!("messages[{index}].content[{part}]"),
-                    "only text content is supported for this model's provider",
-                ));
-            }
-        }
-        let text = message.content.text();
-        match message.role {
-            Role::System | Role::Developer => conversation.system.push(text),
-            Role::User if message.tool_calls.is_none() => {
-                conversation.turns.push((Speaker::User, text))
-            }
-            Role::Assistant if message.tool_calls.is_none() => {
-                conversation.turns.push((Speaker::Assistant, text))
-            }
-            _ => {
-                return Err(GatewayError::invalid(
-                    format!("messages[{index}]"),
-                    "tool messages are not supported for this model's provider",
-                ))
-            }
-        }
+/// 400 naming `param`: `what` is not supported for the model's provider.
+pub fn unsupported(param: &str, what: &str) -> GatewayError {
+    GatewayError::invalid(
+        param,
+        format!("{what} is not supported for this model's provider"),
+    )
+}
+
+/// 400 naming `param` unless `mime` is one of `accepted`.
+pub fn media_type_is(mime: &str, accepted: &[&str], param: &str) -> Result<(), GatewayError> {
+    if accepted.contains(&mime) {
+        return Ok(());
     }
-    Ok(conversation)
+    Err(GatewayError::invalid(
+        param,
+        format!(
+            "media type {mime:?} is not supported for this model's provider (supported: {})",
+            accepted.join(", ")
+        ),
+    ))
+}
+
+/// A tool call's arguments as the JSON object the provider wants; a 400 when the model's
+/// earlier arguments (sent back in the history) are not one.
+pub fn tool_arguments(call: &ToolCall) -> Result<Value, GatewayError> {
+    let arguments = if call.arguments.trim().is_empty() {
+        "{}"
+    } else {
+        &call.arguments
+    };
+    match serde_json::from_str(arguments) {
+        Ok(Value::Object(object)) => Ok(Value::Object(object)),
+        _ => Err(GatewayError::invalid(
+            "messages",
+            format!(
+                "the arguments of tool call {:?} are not a JSON object",
+                call.id.chars().take(64).collect::<String>()
+            ),
+        )),
+    }
+}
+
+/// A tool's answer as a JSON object: the object it wrote, or its text under `result`.
+pub fn tool_result_object(content: &str) -> Value {
+    match serde_json::from_str(content) {
+        Ok(Value::Object(object)) => Value::Object(object),
+        _ => json!({"result": content}),
+    }
+}
+
+/// The text of an answer (or of a stream piece) beside its tool calls: none when there are
+/// calls and no text, as OpenAI sends `content: null` beside tool calls.
+pub fn text_beside(text: String, calls: &[Value]) -> Option<String> {
+    (!text.is_empty() || calls.is_empty()).then_some(text)
+}
+
+/// `text`, unless it is empty.
+pub fn non_empty(text: String) -> Option<String> {
+    (!text.is_empty()).then_some(text)
+}
+
+/// `values` as a JSON array, unless there are none.
+pub fn non_empty_array(values: Vec<Value>) -> Option<Value> {
+    (!values.is_empty()).then_some(Value::Array(values))
 }
 
 /// The client's error for a non-2xx answer whose body is `{"error": {"message": ...}}`.

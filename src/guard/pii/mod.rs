@@ -122,8 +122,9 @@ pub(super) fn replace_after(
     out
 }
 
-/// Redacts the text of every message of `request` in place; returns how many matches
-/// were replaced.
+/// Redacts the text of every message of `request` in place, and the arguments of the
+/// tool calls in its history (as JSON, see [`JsonRedactor`]); returns how many matches
+/// were replaced in the text, plus one for each tool call whose arguments changed.
 pub fn redact_request(request: &mut ChatRequest) -> u32 {
     let mut replaced = 0;
     request.for_each_text(|text| {
@@ -131,6 +132,15 @@ pub fn redact_request(request: &mut ChatRequest) -> u32 {
         if !matches.is_empty() {
             *text = replace(text, &matches);
             replaced += matches.len() as u32;
+        }
+    });
+    request.for_each_tool_arguments(|arguments| {
+        let mut redactor = JsonRedactor::default();
+        let mut redacted = redactor.push(arguments);
+        redacted.push_str(&redactor.finish());
+        if redacted != *arguments {
+            replaced += 1;
+            *arguments = redacted;
         }
     });
     replaced
@@ -227,6 +237,31 @@ mod tests {
         assert_linear("redaction", MAX_TEXT, |text| {
             redact(text);
         });
+    }
+
+    #[test]
+    fn request_redaction_reaches_tool_arguments_and_keeps_them_json() {
+        let mut request = crate::guard::validate::parse_for_tests(
+            r#"{"model": "m", "messages": [{"role": "user", "content": "mail jane@example.com"},
+                {"role": "assistant", "content": null, "tool_calls": [{"id": "c", "type": "function",
+                    "function": {"name": "send", "arguments": "{\"to\": \"jane@example.com\", \"n\": 2}"}}]},
+                {"role": "tool", "tool_call_id": "c", "content": "sent to jane@example.com"}]}"#,
+        );
+        assert_eq!(redact_request(&mut request), 3);
+        let arguments = request.messages[1].tool_calls.as_ref().unwrap()[0]["function"]
+            ["arguments"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let parsed: serde_json::Value = serde_json::from_str(&arguments).unwrap();
+        assert_eq!(
+            parsed,
+            serde_json::json!({"to": "[REDACTED_EMAIL]", "n": 2})
+        );
+        assert_eq!(
+            request.messages[2].content.text(),
+            "sent to [REDACTED_EMAIL]"
+        );
     }
 
     #[test]
