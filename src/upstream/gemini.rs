@@ -13,7 +13,8 @@
 //! - `reasoning_effort` is a `thinkingConfig` budget; thought summaries come back as
 //!   `reasoning_content`. Gemini signs its parts (`thoughtSignature`): each signature
 //!   comes back in `reasoning_details` (naming the tool call it belongs to), and goes back
-//!   on the same part when the client sends the assistant message again.
+//!   on the same part when the client sends the assistant message again; calls another
+//!   provider made go with the signature Google documents for them.
 //! - Gemini names no tool calls: their ids are made from the answer's id.
 //!
 //! Safety blocks become `finish_reason: "content_filter"`. Gemini's stream has no
@@ -54,6 +55,10 @@ const REFUSED: &[&str] = &[
     "prediction",
     "web_search_options",
 ];
+
+/// The signature Google documents for function calls that Gemini did not make (a
+/// conversation that began on another provider): Gemini 3 refuses unsigned calls.
+const UNSIGNED_CALL: &str = "skip_thought_signature_validator";
 
 /// Media types by the file extension of a URL: Gemini needs the type of a `fileData` part.
 const URL_TYPES: &[(&str, &str)] = &[
@@ -227,12 +232,11 @@ fn parts(turn: &[Part]) -> Result<Vec<Value>, GatewayError> {
             }
             Part::Image(media) | Part::File(media) | Part::Audio(media) => media_part(media)?,
             Part::ToolCall(call) => {
-                let mut value =
-                    json!({"functionCall": {"name": call.name, "args": tool_arguments(call)?}});
-                if let Some(signature) = signature_of(Some(&call.id)) {
-                    value["thoughtSignature"] = json!(signature);
-                }
-                value
+                let signature = signature_of(Some(&call.id));
+                json!({
+                    "functionCall": {"name": call.name, "args": tool_arguments(call)?},
+                    "thoughtSignature": signature.as_deref().unwrap_or(UNSIGNED_CALL),
+                })
             }
             Part::ToolResult(result) => {
                 let Some(name) = &result.name else {
@@ -733,7 +737,7 @@ mod tests {
                 {"role": "model", "parts": [
                     {"text": "Checking.", "thoughtSignature": "sig-text"},
                     {"functionCall": {"name": "weather", "args": {"city": "Paris"}}, "thoughtSignature": "sig-a"},
-                    {"functionCall": {"name": "weather", "args": {"city": "Rome"}}}]},
+                    {"functionCall": {"name": "weather", "args": {"city": "Rome"}}, "thoughtSignature": UNSIGNED_CALL}]},
                 {"role": "user", "parts": [
                     {"functionResponse": {"name": "weather", "response": {"temp": 18}}},
                     {"functionResponse": {"name": "weather", "response": {"result": "sunny"}}}]},

@@ -40,7 +40,7 @@ describe("an Anthropic upstream", () => {
     assert.deepEqual(seen.body, {
       model: "claude-ok",
       system: "Be brief.",
-      messages: [{ role: "user", content: "Hi" }],
+      messages: [{ role: "user", content: [{ type: "text", text: "Hi" }] }],
       max_tokens: 512,
       temperature: 0.5,
     });
@@ -70,9 +70,9 @@ describe("an Anthropic upstream", () => {
 
   test("what Anthropic cannot express is a 400 that never reaches it", async () => {
     const before = fixture.upstream.requests.length;
-    const response = await chat(fixture.gateway.url, { model: "claude", messages, tools: [{ type: "function", function: { name: "f" } }] });
+    const response = await chat(fixture.gateway.url, { model: "claude", messages, seed: 7 });
     assert.equal(response.status, 400);
-    assert.equal((await response.json()).error.param, "tools");
+    assert.equal((await response.json()).error.param, "seed");
     assert.equal(fixture.upstream.requests.length, before);
   });
 });

@@ -20,12 +20,16 @@
 //   { hold: true }         a stream that sends its first content event, then waits for
 //                          release() and sends the rest 50 ms apart
 //   { split: true }        a stream written one byte at a time
-//   { burst: true }        a stream written in one piece (the benchmark's per-chunk cost)
+//   { burst: true }        a stream written in one piece (the benchmark's per-chunk cost);
+//                          also for every model named `<name>-burst-<n>`
 //   { handle(req, res, call) }  a wire-specific answer (error bodies that echo keys, ...)
-// Every request is recorded with the time it arrived; so is every request whose
-// connection the gateway closed before the answer finished (`aborted`).
+// A wire may check each request against its provider's rules first (`validate`): a
+// request the real API would reject gets the 400 it would get, and is recorded with the
+// reason (`rejected`). Every request is recorded with the time it arrived; so is every
+// request whose connection the gateway closed before the answer finished (`aborted`).
 
 import http from "node:http";
+import { burstPieces } from "./mock-answers.mjs";
 
 /** Answers `res` with a JSON body (`payload`, or text already serialized). */
 export function sendJson(res, status, payload, headers = {}) {
@@ -46,6 +50,8 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms).unref());
  *   wire.malformed(call)       a frame whose data is not JSON
  *   wire.error(status, message) an error body
  *   wire.named                 faults by model name
+ *   wire.validate(call)        optional: why the request breaks the provider's rules (a
+ *                              400 in the wire's format), or null when it keeps them
  */
 export async function startUpstreamServer(wire) {
   const requests = [];
@@ -85,7 +91,12 @@ export async function startUpstreamServer(wire) {
     if (!route) return json(404, wire.error(404, "no such route"));
 
     const call = { ...route, body, req };
-    const fault = scripts.get(route.model)?.shift() ?? wire.named[route.model] ?? {};
+    const invalid = wire.validate?.(call);
+    if (invalid) {
+      record.rejected = invalid;
+      return json(400, wire.error(400, invalid));
+    }
+    const fault = scripts.get(route.model)?.shift() ?? wire.named[route.model] ?? (burstPieces(route.model) ? { burst: true } : {});
     if (fault.handle) {
       finished = true;
       return fault.handle(req, res, call);
