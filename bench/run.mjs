@@ -49,6 +49,10 @@ const ONLY = process.env.BENCH_ONLY ?? "";
 // Jobs (BENCH_ONLY=jobs alone): submissions at c1, each followed to its end, then a burst.
 const JOB_REQUESTS = Number(process.env.BENCH_REQUESTS_JOBS ?? 20);
 const JOBS_BURST = Number(process.env.BENCH_JOBS_BURST ?? 200);
+// Tool calls in streams (BENCH_ONLY=tools): per provider, a 50-chunk text answer and a
+// 50-chunk tool call, both sent in one write, to the same request with the same tools.
+const TOOL_STREAM_PROVIDERS = ["openai", "anthropic", "gemini"];
+const TOOL_STREAM_REQUESTS = Number(process.env.BENCH_REQUESTS_TOOLS ?? 300);
 const CLK_TCK = 100; // Linux USER_HZ: /proc times are in 1/100 s.
 
 function buildFloor() {
@@ -80,10 +84,11 @@ function hostileBench(kb) {
 }
 
 /** Starts the mock upstream in a child process; resolves to its base URL. */
+/** The mock upstreams' process: `url` is OpenAI's, `urls` every provider's. */
 function startUpstream() {
   const child = fork(path.join(root, "bench/upstream.mjs"), [], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
   return new Promise((resolve, reject) => {
-    child.once("message", (url) => resolve({ url, close: () => child.kill() }));
+    child.once("message", (urls) => resolve({ url: urls.openai, urls, close: () => child.kill() }));
     child.once("error", reject);
   });
 }
@@ -399,6 +404,45 @@ async function jobRuns(upstreamUrl) {
   }
 }
 
+/**
+ * The tool-call stream bodies, `text:<provider>` and `tool:<provider>`: the same messages
+ * and tools, the tool call forced or refused (`tool_choice`).
+ */
+function toolStreamBodies(messages) {
+  // One string argument, as long as the text answer, so both carry about as many bytes.
+  const note = Array.from({ length: STREAM_CHUNKS }, (_, i) => ["alpha", "beta", "gamma", "delta"][i % 4]).join(" ");
+  const tools = [{ type: "function", function: { name: "record", description: "Records a note.", parameters: { type: "object", properties: { note: { type: "string", enum: [note] } }, required: ["note"] } } }];
+  const forced = { type: "function", function: { name: "record" } };
+  // The OpenAI mock streams the deltas it is given: the call's name, then its arguments.
+  const args = JSON.stringify({ note });
+  const size = Math.ceil(args.length / (STREAM_CHUNKS - 1));
+  const deltas = [{ tool_calls: [{ index: 0, id: "call_bench", type: "function", function: { name: "record", arguments: "" } }] }];
+  for (let at = 0; at < args.length; at += size) deltas.push({ tool_calls: [{ index: 0, function: { arguments: args.slice(at, at + size) } }] });
+  const request = (model, toolChoice, metadata) => JSON.stringify({ model, messages, stream: true, tools, tool_choice: toolChoice, ...(metadata ? { metadata } : {}) });
+  return {
+    "text:openai": request("burst", "none", { chunks: String(STREAM_CHUNKS) }),
+    "tool:openai": request("burst", forced, { deltas: JSON.stringify(deltas), finish: "tool_calls" }),
+    "text:anthropic": request("burst-claude", "none"),
+    "tool:anthropic": request("burst-claude", forced),
+    "text:gemini": request("burst-gemini", "none"),
+    "tool:gemini": request("burst-gemini", forced),
+  };
+}
+
+/** Fails the run unless each tool-call stream body is answered as intended. */
+async function checkToolStreams(url, bodies) {
+  for (const mode of Object.keys(bodies).filter((name) => /^(text|tool):/.test(name))) {
+    const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: bodies[mode] });
+    const text = await response.text();
+    const chunks = text.split("\n\n").filter((event) => event.startsWith("data: {")).map((event) => JSON.parse(event.slice(6)));
+    const field = mode.startsWith("tool") ? "tool_calls" : "content";
+    const carrying = chunks.filter((chunk) => chunk.choices?.[0]?.delta?.[field]).length;
+    if (response.status !== 200 || carrying < STREAM_CHUNKS || !text.endsWith("data: [DONE]\n\n")) {
+      throw new Error(`${mode}: ${carrying} chunks with ${field}, not ${STREAM_CHUNKS} (status ${response.status}): ${text.slice(0, 300)}`);
+    }
+  }
+}
+
 async function main() {
   console.log("building the floor Worker (bench/floor)...");
   buildFloor();
@@ -428,9 +472,20 @@ async function main() {
     },
   };
   const gatewayBindings = {
-    PROVIDERS: JSON.stringify({ up: { type: "openai", base_url: upstream.url, api_key_secret: "UP_KEY" } }),
-    ROUTES: JSON.stringify({ bench: { provider: "up", model: "ok" }, burst: { provider: "up", model: "burst" } }),
-    ANONYMOUS_MODELS: "bench,burst",
+    PROVIDERS: JSON.stringify({
+      up: { type: "openai", base_url: upstream.url, api_key_secret: "UP_KEY" },
+      claude: { type: "anthropic", base_url: `${upstream.urls.anthropic}/v1`, api_key_secret: "UP_KEY" },
+      google: { type: "gemini", base_url: `${upstream.urls.gemini}/v1beta`, api_key_secret: "UP_KEY" },
+    }),
+    ROUTES: JSON.stringify({
+      bench: { provider: "up", model: "ok" },
+      burst: { provider: "up", model: "burst" },
+      // The mock Anthropic and Gemini models named `<name>-burst-<n>` answer in one write,
+      // their text or tool input in n pieces.
+      "burst-claude": { provider: "claude", model: `claude-burst-${STREAM_CHUNKS}` },
+      "burst-gemini": { provider: "google", model: `gemini-burst-${STREAM_CHUNKS}` },
+    }),
+    ANONYMOUS_MODELS: "bench,burst,burst-claude,burst-gemini",
     JWT_JWKS: JSON.stringify(jwks),
     JWT_ISSUER: "bench",
     JWT_AUDIENCE: "gateway",
@@ -474,6 +529,7 @@ async function main() {
     long: JSON.stringify({ model: "burst", messages, stream: true, metadata: { chunks: String(LONG_STREAM_CHUNKS) } }),
     "guard-in": JSON.stringify({ model: "bench", messages: [{ role: "user", content: guardText(GUARD_KB * 1024) }] }),
     "guard-out": JSON.stringify({ model: "burst", messages, stream: true, metadata: { words: JSON.stringify(guardPieces(GUARD_KB * 1024)) } }),
+    ...toolStreamBodies(messages),
   };
   // Which targets and concurrencies each mode is measured with.
   const plan = {
@@ -483,7 +539,9 @@ async function main() {
     long: { concurrencies: [1], targets: ["direct", "floor", "gateway"] },
     "guard-in": { concurrencies: [1], targets: ["direct", "gw-guard", "gateway", "gw+pii"] },
     "guard-out": { concurrencies: [1], targets: ["direct", "gw-guard", "gateway", "gw+pii"] },
+    ...Object.fromEntries(Object.keys(toolStreamBodies(messages)).map((mode) => [mode, { concurrencies: [1], targets: ["gateway"], group: "tools" }])),
   };
+  await checkToolStreams(targets.gateway.url, bodies);
 
   const results = {}; // key `${target}/${mode}/c${n}` -> list of run results
   let cacheWorkload = null;
@@ -492,9 +550,9 @@ async function main() {
     for (let run = 1; run <= RUNS; run++) {
       for (const mode of Object.keys(bodies)) {
         for (const concurrency of plan[mode].concurrencies) {
-          if (ONLY && !ONLY.split("/").every((part) => [mode, `c${concurrency}`].includes(part))) continue;
+          if (ONLY && !ONLY.split("/").every((part) => [mode, plan[mode].group, `c${concurrency}`].includes(part))) continue;
           for (const name of plan[mode].targets) {
-            const count = mode === "long" ? LONG_STREAM_REQUESTS : mode.startsWith("guard") ? GUARD_REQUESTS : REQUESTS[concurrency];
+            const count = mode === "long" ? LONG_STREAM_REQUESTS : mode.startsWith("guard") ? GUARD_REQUESTS : plan[mode].group === "tools" ? TOOL_STREAM_REQUESTS : REQUESTS[concurrency];
             const result = await load(targets[name], bodies[mode], concurrency, count);
             (results[`${name}/${mode}/c${concurrency}`] ??= []).push(result);
           }
@@ -591,6 +649,14 @@ async function main() {
     const added = (mode) => m(`gateway/${mode}/c1`, "cpu") - m(`floor/${mode}/c1`, "cpu");
     console.log(`\ntranslation (a ${LONG_STREAM_CHUNKS}-chunk stream the upstream sends in one write, c1, gateway CPU over the floor's):`);
     console.log(`  +${f(added("long"), 3)} ms CPU per stream (gateway ${f(m("gateway/long/c1", "cpu"), 3)}, floor ${f(m("floor/long/c1", "cpu"), 3)}), ${f(added("long") / LONG_STREAM_CHUNKS, 4)} ms per chunk`);
+  }
+  if (results["gateway/text:openai/c1"]) {
+    console.log(`\ntool calls in streams (${STREAM_CHUNKS} chunks the upstream sends in one write, c1; gateway CPU per chunk; target: a tool call ≤ 1.00x text):`);
+    for (const provider of TOOL_STREAM_PROVIDERS) {
+      const perChunk = (kind) => m(`gateway/${kind}:${provider}/c1`, "cpu") / STREAM_CHUNKS;
+      const shape = provider === "gemini" ? `${STREAM_CHUNKS} functionCall parts` : `one call's arguments in ${STREAM_CHUNKS} pieces`;
+      console.log(`  ${provider.padEnd(9)} text ${f(perChunk("text"), 4)} ms, tool call ${f(perChunk("tool"), 4)} ms (${f(perChunk("tool") / perChunk("text"))}x; ${shape})`);
+    }
   }
   if (measured("guard-in", 1) || measured("guard-out", 1)) {
     // CPU per request of one gateway over another's, per KB guarded.
