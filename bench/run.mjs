@@ -415,9 +415,12 @@ function toolStreamBodies(messages) {
   const forced = { type: "function", function: { name: "record" } };
   // The OpenAI mock streams the deltas it is given: the call's name, then its arguments.
   const args = JSON.stringify({ note });
-  const size = Math.ceil(args.length / (STREAM_CHUNKS - 1));
+  const pieces = STREAM_CHUNKS - 1;
   const deltas = [{ tool_calls: [{ index: 0, id: "call_bench", type: "function", function: { name: "record", arguments: "" } }] }];
-  for (let at = 0; at < args.length; at += size) deltas.push({ tool_calls: [{ index: 0, function: { arguments: args.slice(at, at + size) } }] });
+  for (let i = 0; i < pieces; i++) {
+    const piece = args.slice(Math.floor((i * args.length) / pieces), Math.floor(((i + 1) * args.length) / pieces));
+    deltas.push({ tool_calls: [{ index: 0, function: { arguments: piece } }] });
+  }
   const request = (model, toolChoice, metadata) => JSON.stringify({ model, messages, stream: true, tools, tool_choice: toolChoice, ...(metadata ? { metadata } : {}) });
   return {
     "text:openai": request("burst", "none", { chunks: String(STREAM_CHUNKS) }),
@@ -474,8 +477,8 @@ async function main() {
   const gatewayBindings = {
     PROVIDERS: JSON.stringify({
       up: { type: "openai", base_url: upstream.url, api_key_secret: "UP_KEY" },
-      claude: { type: "anthropic", base_url: `${upstream.urls.anthropic}/v1`, api_key_secret: "UP_KEY" },
-      google: { type: "gemini", base_url: `${upstream.urls.gemini}/v1beta`, api_key_secret: "UP_KEY" },
+      claude: { type: "anthropic", base_url: upstream.urls.anthropic, api_key_secret: "UP_KEY" },
+      google: { type: "gemini", base_url: upstream.urls.gemini, api_key_secret: "UP_KEY" },
     }),
     ROUTES: JSON.stringify({
       bench: { provider: "up", model: "ok" },
