@@ -1,5 +1,6 @@
 //! Maps method and path to a route: the first stage of the request path.
 
+use crate::api::Surface;
 use crate::error::{ErrorKind, GatewayError};
 
 /// An endpoint of the gateway.
@@ -7,6 +8,10 @@ use crate::error::{ErrorKind, GatewayError};
 pub enum Route {
     /// `POST /v1/chat/completions`.
     ChatCompletions,
+    /// `POST /v1/messages`: the Anthropic Messages API.
+    Messages,
+    /// `POST /v1/messages/count_tokens`: a Messages request's prompt size.
+    CountTokens,
     /// `GET /v1/models`.
     Models,
     /// `GET /v1/usage`: the caller's limits, what is left of them and its spend.
@@ -59,6 +64,8 @@ impl Route {
     pub fn name(self) -> &'static str {
         match self {
             Route::ChatCompletions => "chat_completions",
+            Route::Messages => "messages",
+            Route::CountTokens => "count_tokens",
             Route::Models => "models",
             Route::Usage => "usage",
             Route::CreateJob => "create_job",
@@ -86,6 +93,8 @@ impl Route {
 /// wherever `GET` is.
 const ROUTES: &[(&str, &str, Route)] = &[
     ("/v1/chat/completions", "POST", Route::ChatCompletions),
+    ("/v1/messages", "POST", Route::Messages),
+    ("/v1/messages/count_tokens", "POST", Route::CountTokens),
     ("/v1/models", "GET", Route::Models),
     ("/v1/usage", "GET", Route::Usage),
     ("/v1/jobs", "POST", Route::CreateJob),
@@ -159,6 +168,16 @@ pub fn route<'a>(method: &str, path: &'a str) -> Result<Matched<'a>, GatewayErro
     }
 }
 
+/// The wire format of the answers and errors for `path`: Anthropic's under
+/// `/v1/messages` (unknown paths and wrong methods there included), else OpenAI's.
+pub fn surface(path: &str) -> Surface {
+    let path = trim(path);
+    match path == "/v1/messages" || path.starts_with("/v1/messages/") {
+        true => Surface::Messages,
+        false => Surface::ChatCompletions,
+    }
+}
+
 /// The 404 for a path no route serves.
 pub fn not_found(path: &str) -> GatewayError {
     GatewayError::new(
@@ -225,6 +244,21 @@ mod tests {
         assert_eq!(route_of("GET", "/v1/models"), Ok(Route::Models));
         assert_eq!(route_of("HEAD", "/healthz"), Ok(Route::Health));
         assert_eq!(route_of("GET", "/readyz"), Ok(Route::Ready));
+    }
+
+    #[test]
+    fn the_messages_paths_answer_in_anthropics_format() {
+        assert_eq!(route_of("POST", "/v1/messages"), Ok(Route::Messages));
+        assert_eq!(
+            route_of("POST", "/v1/messages/count_tokens"),
+            Ok(Route::CountTokens)
+        );
+        for path in ["/v1/messages", "/v1/messages/", "/v1/messages/batches"] {
+            assert_eq!(surface(path), Surface::Messages, "{path}");
+        }
+        for path in ["/v1/chat/completions", "/v1/messagesx", "/healthz"] {
+            assert_eq!(surface(path), Surface::ChatCompletions, "{path}");
+        }
     }
 
     #[test]

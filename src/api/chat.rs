@@ -291,6 +291,15 @@ impl Usage {
             ..Usage::default()
         }
     }
+
+    /// `prompt_tokens_details.cached_tokens`: the part of the prompt read from a cache.
+    pub fn cached_tokens(&self) -> u64 {
+        self.prompt_tokens_details
+            .as_ref()
+            .and_then(|details| details.get("cached_tokens"))
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+    }
 }
 
 /// The assistant's message in a non-streaming answer.

@@ -1,6 +1,8 @@
-//! The public wire format: OpenAI Chat Completions and the small gateway endpoints.
+//! The public wire formats: OpenAI Chat Completions, the Anthropic Messages API (a codec
+//! into the same requests and answers), and the small gateway endpoints.
 
 pub mod chat;
+pub mod messages;
 
 /// The OpenAPI 3.1 description of every route, served at `GET /openapi.json`.
 pub const OPENAPI: &str = include_str!("../../openapi.json");
@@ -8,7 +10,46 @@ pub const OPENAPI: &str = include_str!("../../openapi.json");
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use self::chat::{ChatCompletion, Usage};
+use crate::error::GatewayError;
 use crate::limit::TierLimits;
+
+/// The wire format a client speaks: how its answers and errors are written. Every
+/// surface's request becomes a chat completion request; only the edges differ.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Surface {
+    /// OpenAI Chat Completions (and every gateway endpoint of its family).
+    #[default]
+    ChatCompletions,
+    /// The Anthropic Messages API.
+    Messages,
+}
+
+impl Surface {
+    /// The id of an answer to request `request_id`.
+    pub fn answer_id(self, request_id: &str) -> String {
+        match self {
+            Surface::ChatCompletions => format!("chatcmpl-{request_id}"),
+            Surface::Messages => format!("msg_{request_id}"),
+        }
+    }
+
+    /// A complete answer's body.
+    pub fn answer_body(self, completion: &ChatCompletion, usage: &Usage) -> String {
+        match self {
+            Surface::ChatCompletions => json!(completion).to_string(),
+            Surface::Messages => messages::message(completion, usage).to_string(),
+        }
+    }
+
+    /// An error's body: an OpenAI error object, or Anthropic's.
+    pub fn error_body(self, error: &GatewayError) -> String {
+        match self {
+            Surface::ChatCompletions => error.to_json(),
+            Surface::Messages => messages::error_json(error),
+        }
+    }
+}
 
 /// The body of `GET /v1/usage` and `GET /admin/limits/{principal}`: `status`, the
 /// limiter's report (remaining requests and tokens, concurrency, spend today and this

@@ -9,10 +9,14 @@
 use crate::config::source::Reader;
 use crate::error::{ErrorKind, GatewayError};
 
-/// Request headers a browser may send. The OpenAI SDKs also send `x-stainless-*` headers,
-/// which are allowed by prefix.
+/// Request headers a browser may send (the Anthropic SDKs' among them). The OpenAI and
+/// Anthropic SDKs also send `x-stainless-*` headers, which are allowed by prefix.
 const ALLOWED_HEADERS: &[&str] = &[
     "authorization",
+    "x-api-key",
+    "anthropic-version",
+    "anthropic-beta",
+    "anthropic-dangerous-direct-browser-access",
     "content-type",
     "x-request-id",
     "openai-organization",

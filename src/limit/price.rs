@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use serde_json::Value;
 
 use crate::api::chat::Usage;
 use crate::config::source::Reader;
@@ -40,7 +39,7 @@ fn nanos(tokens: u64, usd_per_million: f64) -> f64 {
 impl Price {
     /// The cost of `usage`, in nano-dollars, rounded to the nearest.
     pub fn cost_nanousd(&self, usage: &Usage) -> u64 {
-        let cached = cached_prompt_tokens(usage).min(usage.prompt_tokens);
+        let cached = usage.cached_tokens().min(usage.prompt_tokens);
         let fresh = usage.prompt_tokens - cached;
         let total = nanos(fresh, self.input)
             + nanos(cached, self.cached_input.unwrap_or(self.input))
@@ -61,16 +60,6 @@ impl Price {
             .any(|usd| !usd.is_finite() || *usd < 0.0 || *usd > 1_000_000.0)
             .then_some("prices must be numbers from 0 to 1000000 (USD per million tokens)")
     }
-}
-
-/// `prompt_tokens_details.cached_tokens`, as OpenAI reports it.
-fn cached_prompt_tokens(usage: &Usage) -> u64 {
-    usage
-        .prompt_tokens_details
-        .as_ref()
-        .and_then(|details| details.get("cached_tokens"))
-        .and_then(Value::as_u64)
-        .unwrap_or(0)
 }
 
 /// Prices by upstream model name.

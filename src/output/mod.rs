@@ -1,5 +1,6 @@
-//! The answer on its way out: provider-neutral events become OpenAI `chat.completion.chunk`
-//! SSE bytes, and token usage is counted as they pass.
+//! The answer on its way out: provider-neutral events become the client's SSE bytes
+//! (OpenAI `chat.completion.chunk`s, or Anthropic's events for the Messages surface), and
+//! token usage is counted as they pass.
 //!
 //! [`ChunkEncoder`] writes each event the moment it arrives; [`StreamTranslator`] puts the
 //! SSE parser, a provider's decoder and the encoder together so that every piece of
@@ -12,6 +13,8 @@ use serde::Serialize;
 
 use self::redaction::{redact_completion, ChoiceRedactor};
 use crate::api::chat::{estimate_tokens, ChatCompletion, ChatCompletionChunk, ChunkChoice, Usage};
+use crate::api::messages::EventWriter;
+use crate::api::Surface;
 use crate::cache::entry::Recorder;
 use crate::error::GatewayError;
 use crate::upstream::sse::SseParser;
@@ -21,7 +24,7 @@ use std::collections::BTreeMap;
 /// What every chunk of one answer shares.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AnswerMeta {
-    /// `chatcmpl-<request id>`.
+    /// The answer's id (see [`Surface::answer_id`]).
     pub id: String,
     /// Unix seconds.
     pub created: u64,
@@ -33,6 +36,8 @@ pub struct AnswerMeta {
     pub estimated_prompt_tokens: u64,
     /// Replace personal data and secrets in the answer's text with markers.
     pub redact_pii: bool,
+    /// The wire format the client reads.
+    pub surface: Surface,
 }
 
 impl AnswerMeta {
@@ -72,10 +77,13 @@ pub enum StreamOutcome {
     Broken,
 }
 
-/// Encodes neutral events as OpenAI SSE, one event at a time.
+/// Encodes neutral events as the client's SSE, one event at a time.
 #[derive(Debug)]
 pub struct ChunkEncoder {
     meta: AnswerMeta,
+    /// Anthropic's event writer, for the Messages surface (which keeps state: the open
+    /// content block); `None` writes OpenAI chunks.
+    messages: Option<EventWriter>,
     usage: Option<Usage>,
     /// Bytes of text delivered (every field the model writes), for a usage estimate.
     text_bytes: usize,
@@ -92,6 +100,7 @@ impl ChunkEncoder {
     /// An encoder for one answer.
     pub fn new(meta: AnswerMeta) -> Self {
         ChunkEncoder {
+            messages: (meta.surface == Surface::Messages).then(EventWriter::default),
             meta,
             usage: None,
             text_bytes: 0,
@@ -148,11 +157,16 @@ impl ChunkEncoder {
             StreamEvent::Choices(choices) => self.write_chunk(&choices, None, out),
             StreamEvent::Usage(usage) => self.usage = Some(usage),
             StreamEvent::Done => {
-                if self.meta.include_usage {
-                    let usage = self.usage();
-                    self.write_chunk(&[], Some(&usage), out);
+                let usage = self.usage();
+                match &mut self.messages {
+                    Some(writer) => writer.done(&self.meta.id, &self.meta.model, &usage, out),
+                    None => {
+                        if self.meta.include_usage {
+                            self.write_chunk(&[], Some(&usage), out);
+                        }
+                        out.extend_from_slice(b"data: [DONE]\n\n");
+                    }
                 }
-                out.extend_from_slice(b"data: [DONE]\n\n");
                 self.outcome = StreamOutcome::Completed;
             }
         }
@@ -194,9 +208,14 @@ impl ChunkEncoder {
         if !rest.is_empty() {
             self.write_chunk(&rest, None, out);
         }
-        out.extend_from_slice(b"data: ");
-        out.extend_from_slice(error.to_json().as_bytes());
-        out.extend_from_slice(b"\n\n");
+        match &mut self.messages {
+            Some(writer) => writer.fail(&error, out),
+            None => {
+                out.extend_from_slice(b"data: ");
+                out.extend_from_slice(error.to_json().as_bytes());
+                out.extend_from_slice(b"\n\n");
+            }
+        }
         self.outcome = StreamOutcome::Broken;
         self.error = Some(error);
     }
@@ -226,7 +245,19 @@ impl ChunkEncoder {
         self.error.as_ref()
     }
 
-    fn write_chunk(&self, choices: &[ChunkChoice], usage: Option<&Usage>, out: &mut Vec<u8>) {
+    /// Writes one chunk: `choices` (OpenAI's or Anthropic's events), or OpenAI's usage chunk.
+    fn write_chunk(&mut self, choices: &[ChunkChoice], usage: Option<&Usage>, out: &mut Vec<u8>) {
+        if let Some(writer) = &mut self.messages {
+            let meta = &self.meta;
+            writer.chunk(
+                &meta.id,
+                &meta.model,
+                meta.estimated_prompt_tokens,
+                choices,
+                out,
+            );
+            return;
+        }
         let chunk = ChatCompletionChunk {
             id: &self.meta.id,
             object: "chat.completion.chunk",
@@ -324,6 +355,7 @@ mod tests {
             include_usage,
             estimated_prompt_tokens: 7,
             redact_pii: false,
+            surface: Surface::ChatCompletions,
         }
     }
 

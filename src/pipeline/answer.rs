@@ -219,6 +219,55 @@ fn every_target_failed(alias: &str, chain: &[AttemptLog], attempts: u32) -> Gate
     )
 }
 
+/// A prompt's size in tokens, and whether the provider counted it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenCount {
+    /// The tokens.
+    pub tokens: u64,
+    /// Counted by the provider (`false`: the gateway's estimate).
+    pub exact: bool,
+}
+
+/// `request`'s prompt tokens as `target` counts them, when its provider can (one call,
+/// within the first-byte and total limits); otherwise, or when that call fails, the
+/// gateway's estimate.
+pub async fn count_prompt_tokens<P: Ports>(
+    ports: &P,
+    request: &ChatRequest,
+    target: &Target<'_>,
+    policy: &ResiliencePolicy,
+) -> TokenCount {
+    let estimate = TokenCount {
+        tokens: request.estimated_prompt_tokens(),
+        exact: false,
+    };
+    let Backend::Http(provider) = &target.backend else {
+        return estimate;
+    };
+    let Some(call) = provider.count_tokens_call(request, target.model) else {
+        return estimate;
+    };
+    let timing = StreamTiming {
+        idle_timeout_ms: u64::from(policy.idle_timeout_ms),
+        deadline_ms: ports.now_ms() + u64::from(policy.total_timeout_ms),
+        total_timeout_ms: policy.total_timeout_ms,
+    };
+    let counted = match ports.send(&call, u64::from(policy.ttfb_timeout_ms)).await {
+        Ok(response) if response.status == 200 => read_answer(ports, response, &timing).await.ok(),
+        _ => None,
+    };
+    let tokens = counted
+        .and_then(|body| serde_json::from_slice::<serde_json::Value>(&body).ok())
+        .and_then(|answer| answer["input_tokens"].as_u64());
+    match tokens {
+        Some(tokens) => TokenCount {
+            tokens,
+            exact: true,
+        },
+        None => estimate,
+    }
+}
+
 /// One call to one target.
 async fn attempt<P: Ports>(
     target: &Target<'_>,

@@ -4,8 +4,6 @@
 
 use std::rc::Rc;
 
-use serde_json::json;
-
 use super::ports::{CacheWrite, Ports, Settle};
 use super::stream::{AnswerStream, CommittedStream, Ends};
 use crate::api::chat::{ChatCompletion, ChatRequest, Usage};
@@ -41,7 +39,8 @@ impl<P: Ports> Answer<P> {
 
 /// What the client gets.
 pub enum Answered<P: Ports> {
-    /// A complete answer: the `chat.completion` JSON (status 200); the request's log line
+    /// A complete answer: the `chat.completion` JSON, or the surface's equivalent (status
+    /// 200); the request's log line
     /// is still to be written.
     Json(String),
     /// A streamed answer, which writes its own log line when it ends.
@@ -125,8 +124,9 @@ pub fn deliver<P: Ports>(
             }
         },
     };
-    let (completion, _) = settle_whole(completion, delivery, log);
-    Answered::Json(json!(completion).to_string())
+    let surface = meta.surface;
+    let (completion, usage) = settle_whole(completion, delivery, log);
+    Answered::Json(surface.answer_body(&completion, &usage))
 }
 
 /// A whole answer stamped with the request's id and model, its usage logged, settled and

@@ -11,6 +11,7 @@ use std::task::{Context, Poll, Waker};
 
 use super::ports::{CacheWrite, Ports, Settle, UpstreamBody, UpstreamResponse};
 use crate::api::chat::{ChatCompletion, ChatRequest, Usage};
+use crate::api::Surface;
 use crate::config::{Config, ConfigSource};
 use crate::error::{ErrorKind, GatewayError};
 use crate::guard::validate::parse_for_tests;
@@ -429,5 +430,6 @@ pub fn meta(request: &ChatRequest) -> AnswerMeta {
         include_usage: true,
         estimated_prompt_tokens: request.estimated_prompt_tokens(),
         redact_pii: false,
+        surface: Surface::ChatCompletions,
     }
 }

@@ -1,6 +1,9 @@
-//! `POST /v1/chat/completions`: the request prepared, looked up in the response cache,
-//! admitted to its caller's limits and answered by the pipeline, as JSON or a stream.
+//! `POST /v1/chat/completions` and `POST /v1/messages`: the request (a Messages request
+//! translated first) prepared, looked up in the response cache, admitted to its caller's
+//! limits and answered by the pipeline, as JSON or a stream in the client's format; and
+//! `POST /v1/messages/count_tokens`.
 
+use serde_json::json;
 use web_sys::AbortSignal;
 use worker::{Env, Request};
 
@@ -11,6 +14,8 @@ use super::exchange::{admit, read_json_body, Caller, Exchange, Reply};
 use super::ports::WorkerPorts;
 use super::respond;
 use super::stream;
+use crate::api::messages;
+use crate::api::Surface;
 use crate::config::Config;
 use crate::error::GatewayError;
 use crate::observe::log::CacheResult;
@@ -20,16 +25,21 @@ use crate::pipeline::deliver::{self, Answered, Delivery};
 use crate::pipeline::prepare::{prepare, Prepared};
 use crate::upstream::Target;
 
-/// Answers one chat completion request of `caller`.
+/// Answers one chat completion request of `caller`, read and answered in `surface`'s
+/// wire format.
 pub async fn chat_completions(
     req: &mut Request,
     env: &Env,
     config: &Config,
     caller: &Caller,
+    surface: Surface,
     exchange: &mut Exchange,
 ) -> Result<Reply, GatewayError> {
     let client = req.inner().signal();
-    let body = read_json_body(req, config).await?;
+    let mut body = read_json_body(req, config).await?;
+    if surface == Surface::Messages {
+        body = messages::chat_request(&body, false)?;
+    }
     let Prepared {
         request,
         resolved,
@@ -44,12 +54,13 @@ pub async fn chat_completions(
     let log = &mut exchange.log;
     let first = &resolved.targets[0];
     let mut meta = AnswerMeta {
-        id: format!("chatcmpl-{}", log.request_id),
+        id: surface.answer_id(&log.request_id),
         created: log.ts / 1000,
         model: first.model.to_owned(),
         include_usage: request.include_usage,
         estimated_prompt_tokens: request.estimated_prompt_tokens(),
         redact_pii: config.redact_pii.output,
+        surface,
     };
     // The route's targets, in configured rather than tried order, name the answer.
     let mut route: Vec<String> = resolved.targets.iter().map(Target::key).collect();
@@ -125,6 +136,39 @@ pub async fn chat_completions(
     };
     let answer = answer::answer(call, &mut exchange.log).await?;
     Ok(answered(answer, client))
+}
+
+/// Counts a Messages request's prompt tokens, `{"input_tokens": n}`, after the same checks
+/// as the request itself (the caller may use the model, the request is valid and passes
+/// the guards): as the route's first target counts them where its provider can
+/// (`x-gateway-token-count: exact`), else the gateway's estimate (`estimate`).
+pub async fn count_tokens(
+    req: &mut Request,
+    config: &Config,
+    caller: &Caller,
+    exchange: &mut Exchange,
+) -> Result<Reply, GatewayError> {
+    let body = read_json_body(req, config).await?;
+    let body = messages::chat_request(&body, true)?;
+    let prepared = prepare(
+        &body,
+        config,
+        &caller.principal,
+        &mut exchange.log,
+        random_u32(),
+    )?;
+    let ports = WorkerPorts {
+        observer: exchange.observer.clone(),
+        client: req.inner().signal(),
+    };
+    let target = &prepared.resolved.targets[0];
+    let policy = &config.resilience;
+    let count = answer::count_prompt_tokens(&ports, &prepared.request, target, policy).await;
+    let body = json!({"input_tokens": count.tokens}).to_string();
+    let response = respond::json(200, body);
+    let how = if count.exact { "exact" } else { "estimate" };
+    respond::set_header(&response, "x-gateway-token-count", how);
+    Ok(Reply::Now(response))
 }
 
 /// The response for what the pipeline answered.

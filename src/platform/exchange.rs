@@ -53,6 +53,15 @@ pub fn authorization(req: &Request) -> Option<String> {
     req.headers().get("authorization").ok().flatten()
 }
 
+/// A `/v1` caller's credential: the `Authorization` header, or an `x-api-key` (as the
+/// Anthropic SDKs send the key) taken as a bearer credential.
+pub fn credential(req: &Request) -> Option<String> {
+    authorization(req).or_else(|| {
+        let key = req.headers().get("x-api-key").ok().flatten()?;
+        Some(format!("Bearer {key}"))
+    })
+}
+
 /// An authenticated `/v1` caller: who it is, its limits, and its limiter.
 pub struct Caller {
     /// Who it is.
@@ -73,13 +82,8 @@ pub async fn authenticated(
     exchange: &mut Exchange,
 ) -> Result<Caller, GatewayError> {
     let address = client_ip(req);
-    let principal = keys::authenticate(
-        authorization(req).as_deref(),
-        address.as_deref(),
-        config,
-        env,
-    )
-    .await?;
+    let principal =
+        keys::authenticate(credential(req).as_deref(), address.as_deref(), config, env).await?;
     exchange.log.principal = Some(principal.id.clone());
     exchange.log.team.clone_from(&principal.team);
     exchange.log.key_id.clone_from(&principal.key_id);

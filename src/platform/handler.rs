@@ -6,9 +6,9 @@ use worker::{Env, Request, Response};
 use super::admin;
 use super::background::Background;
 use super::clock::{new_request_id, now_ms};
-use super::completions::chat_completions;
+use super::completions::{chat_completions, count_tokens};
 use super::env::config;
-use super::exchange::{authenticated, authorization, usable, Caller, Exchange, Reply};
+use super::exchange::{authenticated, authorization, credential, usable, Caller, Exchange, Reply};
 use super::fetch::{read_capped, Body, MAX_DRAINED_BYTES};
 use super::jobs;
 use super::keys;
@@ -47,7 +47,7 @@ pub async fn handle(mut req: Request, env: &Env, background: Background) -> Resp
     };
     let path = req.path();
     let browser = Browser::of(&req, &config);
-    let had_credentials = req.headers().has("authorization").unwrap_or(false);
+    let had_credentials = credential(&req).is_some();
     let served = serve(&mut req, env, &config, &browser, &path, &mut exchange).await;
     if served.is_err() {
         discard_unread_body(&mut req).await;
@@ -61,7 +61,8 @@ pub async fn handle(mut req: Request, env: &Env, background: Background) -> Resp
             let allow = (error.kind == ErrorKind::MethodNotAllowed)
                 .then(|| router::allowed_methods(&path))
                 .flatten();
-            (respond::error(&error, allow.as_deref()), true)
+            let surface = router::surface(&path);
+            (respond::error(&error, surface, allow.as_deref()), true)
         }
     };
     // Every response to a limited caller says where it stands, errors included.
@@ -209,10 +210,16 @@ async fn serve(
             let report = usage_report(&principal.id, Some(&principal.tier), Some(&limits), status);
             Ok(Reply::Now(respond::json(200, report.to_string())))
         }
-        Route::ChatCompletions => {
+        Route::ChatCompletions | Route::Messages => {
             let config = usable(config)?;
             let caller = authenticated(req, config, env, exchange).await?;
-            chat_completions(req, env, config, &caller, exchange).await
+            let surface = router::surface(path);
+            chat_completions(req, env, config, &caller, surface, exchange).await
+        }
+        Route::CountTokens => {
+            let config = usable(config)?;
+            let caller = authenticated(req, config, env, exchange).await?;
+            count_tokens(req, config, &caller, exchange).await
         }
         Route::CreateJob => {
             let config = usable(config)?;

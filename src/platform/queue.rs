@@ -26,6 +26,7 @@ use super::limiter::Settlement;
 use super::metrics::Observer;
 use super::ports::WorkerPorts;
 use crate::api::chat::{ChatRequest, Usage};
+use crate::api::Surface;
 use crate::config::Config;
 use crate::error::{ErrorKind, GatewayError};
 use crate::jobs::webhook::{event_body, signature_header, signed_payload, SIGNATURE_HEADER};
@@ -210,6 +211,7 @@ impl Consumer<'_> {
             include_usage: false,
             estimated_prompt_tokens: request.estimated_prompt_tokens(),
             redact_pii: config.redact_pii.output,
+            surface: Surface::ChatCompletions,
         };
         let call = Call {
             ports: &ports,

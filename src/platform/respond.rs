@@ -3,6 +3,7 @@
 use futures_util::Stream;
 use worker::{Headers, Response};
 
+use crate::api::Surface;
 use crate::error::GatewayError;
 use crate::limit::headers::retry_headers;
 
@@ -20,10 +21,10 @@ pub fn prometheus(body: String) -> Response {
     )
 }
 
-/// The OpenAI error object for `error`, with its status (and `Allow` for a 405,
-/// `retry-after` when the error says when to retry).
-pub fn error(error: &GatewayError, allow: Option<&str>) -> Response {
-    let response = json(error.status(), error.to_json());
+/// The error object for `error` in the client's wire format, with its status (and `Allow`
+/// for a 405, `retry-after` when the error says when to retry).
+pub fn error(error: &GatewayError, surface: Surface, allow: Option<&str>) -> Response {
+    let response = json(error.status(), surface.error_body(error));
     if let Some(allow) = allow {
         set_header(&response, "allow", allow);
     }
@@ -58,6 +59,7 @@ pub fn event_stream(chunks: impl Stream<Item = Vec<u8>> + 'static) -> Response {
                 crate::error::ErrorKind::Internal,
                 "could not open the stream",
             ),
+            Surface::default(),
             None,
         ),
     }

@@ -364,18 +364,41 @@ fn reasoning_detail(block: &Value) -> Value {
     }
 }
 
-impl HttpProvider for Anthropic<'_> {
-    fn build_call(&self, request: &ChatRequest, model: &str) -> Result<HttpCall, GatewayError> {
-        let body = translate_request(request, model, self.default_max_tokens)?;
-        Ok(HttpCall {
-            url: format!("{}/messages", self.base_url),
+impl Anthropic<'_> {
+    fn call(&self, path: &str, body: &Value) -> HttpCall {
+        HttpCall {
+            url: format!("{}{path}", self.base_url),
             headers: vec![
                 ("x-api-key", self.api_key.expose().to_owned()),
                 ("anthropic-version", ANTHROPIC_VERSION.to_owned()),
                 ("content-type", "application/json".to_owned()),
             ],
             body: body.to_string(),
-        })
+        }
+    }
+}
+
+/// The fields of a Messages request that `count_tokens` takes.
+const COUNTED: &[&str] = &[
+    "model",
+    "messages",
+    "system",
+    "tools",
+    "tool_choice",
+    "thinking",
+];
+
+impl HttpProvider for Anthropic<'_> {
+    fn build_call(&self, request: &ChatRequest, model: &str) -> Result<HttpCall, GatewayError> {
+        let body = translate_request(request, model, self.default_max_tokens)?;
+        Ok(self.call("/messages", &body))
+    }
+
+    fn count_tokens_call(&self, request: &ChatRequest, model: &str) -> Option<HttpCall> {
+        let mut body = translate_request(request, model, self.default_max_tokens).ok()?;
+        body.as_object_mut()?
+            .retain(|field, _| COUNTED.contains(&field.as_str()));
+        Some(self.call("/messages/count_tokens", &body))
     }
 
     fn parse_completion(
@@ -831,6 +854,28 @@ mod tests {
         assert_eq!(
             structured["tool_choice"],
             json!({"type": "tool", "name": ANSWER_TOOL})
+        );
+    }
+
+    #[test]
+    fn token_counts_send_only_what_count_tokens_takes() {
+        let key = Secret::new("k");
+        let request = parse_for_tests(
+            &json!({"model": "m", "max_tokens": 50, "temperature": 0.5, "stream": true,
+                "messages": [{"role": "system", "content": "S"}, {"role": "user", "content": "hi"}],
+                "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]})
+            .to_string(),
+        );
+        let call = Anthropic::new("https://a.test/v1", &key, 100)
+            .count_tokens_call(&request, "claude")
+            .unwrap();
+        assert_eq!(call.url, "https://a.test/v1/messages/count_tokens");
+        let body: Value = serde_json::from_str(&call.body).unwrap();
+        let mut fields: Vec<&String> = body.as_object().unwrap().keys().collect();
+        fields.sort();
+        assert_eq!(
+            fields,
+            ["messages", "model", "system", "tool_choice", "tools"]
         );
     }
 

@@ -67,6 +67,11 @@ pub trait HttpProvider {
     fn stream_decoder(&self, answer_id: &str) -> Box<dyn StreamDecoder>;
     /// The client-facing error for a non-2xx upstream answer.
     fn map_error(&self, status: u16, body: &[u8]) -> GatewayError;
+    /// The call that counts `request`'s prompt tokens exactly, answered with
+    /// `{"input_tokens": n}`, for a provider that can (Anthropic's `count_tokens`).
+    fn count_tokens_call(&self, _request: &ChatRequest, _model: &str) -> Option<HttpCall> {
+        None
+    }
 }
 
 /// Who answers a target's calls.

@@ -41,6 +41,8 @@ describe("openapi.json", () => {
       "/v1/chat/completions",
       "/v1/jobs",
       "/v1/jobs/{id}",
+      "/v1/messages",
+      "/v1/messages/count_tokens",
       "/v1/models",
       "/v1/usage",
       "/v1/webhooks/signing_key",
@@ -60,6 +62,12 @@ describe("openapi.json", () => {
     for (const chunk of events.slice(0, -1)) check("ChatCompletionChunk", chunk);
     check("Error", await (await chat(gateway.url, { ...body, temperature: 9 })).json());
     check("Error", await (await fetch(`${gateway.url}/nowhere`)).json());
+    const messages = (path, request) => fetch(`${gateway.url}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(request) });
+    const message = { model: "mock", max_tokens: 16, messages: [{ role: "user", content: "hi" }] };
+    check("AnthropicMessageRequest", message);
+    check("AnthropicMessage", await (await messages("/v1/messages", message)).json());
+    check("TokenCount", await (await messages("/v1/messages/count_tokens", { model: "mock", messages: message.messages })).json());
+    check("AnthropicError", await (await messages("/v1/messages", { ...message, max_tokens: undefined })).json());
   });
 
   test("describes the admin responses as they are", async () => {

@@ -1,6 +1,7 @@
 // A mock Anthropic Messages server on 127.0.0.1, in Anthropic's exact wire format
-// (`POST /v1/messages`, named SSE events with `ping`s, `message_stop` at the end), with
-// the fault injection of upstream-server.mjs.
+// (`POST /v1/messages`, named SSE events with `ping`s, `message_stop` at the end; and
+// `POST /v1/messages/count_tokens`, which counts the prompt's JSON characters plus 1000),
+// with the fault injection of upstream-server.mjs.
 //
 // It checks every request as strictly as the real API (`validate`): roles alternate and
 // begin with the user; blocks are well formed (image and document sources, tool_use ids);
@@ -30,6 +31,8 @@ import { sendJson, startUpstreamServer } from "./upstream-server.mjs";
 
 const WORDS = ["Hello", " from", " Claude"];
 const TOP_LEVEL = new Set(["model", "messages", "max_tokens", "system", "stop_sequences", "stream", "temperature", "top_p", "top_k", "tools", "tool_choice", "thinking", "metadata"]);
+// What `POST /v1/messages/count_tokens` takes.
+const COUNTED = new Set(["model", "messages", "system", "tools", "tool_choice", "thinking"]);
 const IMAGE_TYPES = new Set(["image/jpeg", "image/png", "image/gif", "image/webp"]);
 const TOOL_ID = /^[a-zA-Z0-9_-]+$/;
 const TOOL_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
@@ -41,12 +44,12 @@ const ERROR_TYPES = { 400: "invalid_request_error", 401: "authentication_error",
 const blocksOf = (message) => (typeof message.content === "string" ? [{ type: "text", text: message.content }] : message.content);
 
 /** The first rule of the Messages API that `body` breaks, or null. */
-export function anthropicViolation(body) {
+export function anthropicViolation(body, counting = false) {
   const r = rules();
   if (!r.check(isObject(body), "the body must be a JSON object")) return r.first;
-  for (const field of Object.keys(body)) r.check(TOP_LEVEL.has(field), `${field}: Extra inputs are not permitted`);
+  for (const field of Object.keys(body)) r.check((counting ? COUNTED : TOP_LEVEL).has(field), `${field}: Extra inputs are not permitted`);
   r.check(typeof body.model === "string", "model: Field required");
-  r.check(Number.isInteger(body.max_tokens) && body.max_tokens > 0, "max_tokens: Field required");
+  r.check(counting || (Number.isInteger(body.max_tokens) && body.max_tokens > 0), "max_tokens: Field required");
   r.check(body.system === undefined || typeof body.system === "string" || Array.isArray(body.system), "system: Input should be a valid string");
   r.check(body.temperature === undefined || (body.temperature >= 0 && body.temperature <= 1), "temperature: range: 0..1");
   if (!r.check(Array.isArray(body.messages) && body.messages.length > 0, "messages: at least one message is required")) return r.first;
@@ -66,7 +69,7 @@ export function anthropicViolation(body) {
   const thinking = body.thinking;
   if (thinking !== undefined) {
     r.check(thinking.type === "enabled" && Number.isInteger(thinking.budget_tokens) && thinking.budget_tokens >= 1024, "thinking.budget_tokens: Input should be greater than or equal to 1024");
-    r.check(thinking.budget_tokens < body.max_tokens, "`max_tokens` must be greater than `thinking.budget_tokens`");
+    r.check(counting || thinking.budget_tokens < body.max_tokens, "`max_tokens` must be greater than `thinking.budget_tokens`");
     r.check(body.temperature === undefined && body.top_p === undefined && body.top_k === undefined, "temperature, top_p and top_k may not be set when thinking is enabled");
     r.check(!["any", "tool"].includes(choice?.type), "Thinking may not be enabled when tool_choice forces tool use.");
   }
@@ -204,11 +207,14 @@ function textPieces(text, n) {
 export const ANTHROPIC_WIRE = {
   base: "/v1",
   route(req, body) {
+    if (req.url === "/v1/messages/count_tokens") return { model: body?.model, stream: false, counting: true };
     if (req.url !== "/v1/messages") return null;
     return { model: body?.model, stream: Boolean(body?.stream) };
   },
-  validate: ({ body }) => anthropicViolation(body),
-  answer: ({ model, body }) => {
+  validate: ({ body, counting }) => anthropicViolation(body, counting),
+  answer: ({ model, body, counting }) => {
+    // A count that no estimate would give: the prompt's JSON characters.
+    if (counting) return { input_tokens: JSON.stringify(body.messages).length + 1000 };
     const content = answerBlocks(model, body);
     return {
       id: "msg_mock", type: "message", role: "assistant", model, content,

@@ -18,15 +18,49 @@
 //   garbage       streams one chunk, then an event that is not JSON
 //   split         streams the answer one byte per write (chunk edges everywhere)
 //   burst         streams the whole answer in one write
+//   agent         answers like a model: calls the first tool offered (the named one when
+//                 tool_choice names it; arguments from its schema) unless tool_choice is
+//                 none or the last message is a tool result; then "The tool said: ...";
+//                 "I see ..." for image and file parts; else the words above. Streams send
+//                 text and each call's arguments in pieces
 //   redirect      307 to /stolen on this server (a gateway must not follow it with its key)
 // The events of a stream: role chunk, one chunk per word, finish chunk, usage chunk, [DONE].
 
+import { piecesOf, sampleOf } from "./mock-answers.mjs";
 import { sendJson, startUpstreamServer } from "./upstream-server.mjs";
 
 const WORDS = ["Hello", " from", " the", " mock", " upstream", " server", "."];
 
 /** The answer's pieces when the request names them (`metadata.words`, a JSON array). */
 const wordsOf = (body) => (body?.metadata?.words ? JSON.parse(body.metadata.words) : null);
+
+/** The `agent` model's message and finish reason for `body`. */
+function agentAnswer(body) {
+  const last = body.messages.at(-1);
+  const tools = (body.tools ?? []).map((tool) => tool.function);
+  const named = body.tool_choice?.function?.name;
+  if (tools.length > 0 && body.tool_choice !== "none" && last.role !== "tool") {
+    const tool = tools.find((candidate) => candidate.name === named) ?? tools[0];
+    const call = { id: `call_agent_${body.messages.length}`, type: "function", function: { name: tool.name, arguments: JSON.stringify(sampleOf(tool.parameters)) } };
+    return { message: { role: "assistant", content: null, tool_calls: [call] }, finish: "tool_calls" };
+  }
+  const results = [];
+  for (let i = body.messages.length - 1; i >= 0 && body.messages[i].role === "tool"; i--) results.unshift(body.messages[i].content);
+  const parts = Array.isArray(last.content) ? last.content.filter((part) => part.type !== "text") : [];
+  let content = WORDS.join("");
+  if (results.length > 0) content = `The tool said: ${results.join("; ")}`;
+  else if (parts.length > 0) content = `I see ${parts.map((part) => (part.type === "image_url" ? `image ${part.image_url.url.slice(0, 22)}` : part.type)).join(", ")}`;
+  return { message: { role: "assistant", content, refusal: null }, finish: "stop" };
+}
+
+/** The `agent` model's answer as stream deltas: text in pieces, each call's arguments in pieces. */
+function agentDeltas({ message }) {
+  if (!message.tool_calls) return piecesOf(message.content).map((content) => ({ content }));
+  return message.tool_calls.flatMap((call, index) => [
+    { tool_calls: [{ index, id: call.id, type: "function", function: { name: call.function.name, arguments: "" } }] },
+    ...piecesOf(call.function.arguments).map((piece) => ({ tool_calls: [{ index, function: { arguments: piece } }] })),
+  ]);
+}
 
 const frame = (payload) => `data: ${typeof payload === "string" ? payload : JSON.stringify(payload)}\n\n`;
 
@@ -54,7 +88,8 @@ export const OPENAI_WIRE = {
   answer({ model, body }) {
     const chunks = body?.metadata?.chunks ? Number(body.metadata.chunks) : 5;
     const words = wordsOf(body);
-    const scripted = body?.metadata?.message ? JSON.parse(body.metadata.message) : null;
+    const agent = model === "agent" ? agentAnswer(body) : null;
+    const scripted = body?.metadata?.message ? JSON.parse(body.metadata.message) : agent?.message;
     return {
       id: "chatcmpl-upstream",
       object: "chat.completion",
@@ -65,7 +100,7 @@ export const OPENAI_WIRE = {
           index: 0,
           message: scripted ?? { role: "assistant", content: (words ?? WORDS.slice(0, chunks)).join(""), refusal: null },
           logprobs: null,
-          finish_reason: body?.metadata?.finish ?? "stop",
+          finish_reason: body?.metadata?.finish ?? agent?.finish ?? "stop",
         },
       ],
       usage: { prompt_tokens: 11, completion_tokens: 5, total_tokens: 16 },
@@ -75,11 +110,12 @@ export const OPENAI_WIRE = {
     const chunks = body?.metadata?.chunks ? Number(body.metadata.chunks) : 5;
     const words = wordsOf(body) ?? Array.from({ length: chunks }, (_, i) => WORDS[i % WORDS.length]);
     const prompt = JSON.stringify(body.messages).length;
-    const deltas = body?.metadata?.deltas ? JSON.parse(body.metadata.deltas) : words.map((word) => ({ content: word }));
+    const agent = model === "agent" ? agentAnswer(body) : null;
+    const deltas = body?.metadata?.deltas ? JSON.parse(body.metadata.deltas) : agent ? agentDeltas(agent) : words.map((word) => ({ content: word }));
     return [
       frame(chunk(model, { role: "assistant", content: "" })),
       ...deltas.map((delta) => frame(chunk(model, delta))),
-      frame(chunk(model, {}, body?.metadata?.finish ?? "stop")),
+      frame(chunk(model, {}, body?.metadata?.finish ?? agent?.finish ?? "stop")),
       frame({ ...chunk(model, {}), choices: [], usage: { prompt_tokens: prompt, completion_tokens: chunks, total_tokens: prompt + chunks } }),
       frame("[DONE]"),
     ];
