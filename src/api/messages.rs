@@ -454,12 +454,7 @@ pub fn message(completion: &ChatCompletion, usage: &Usage) -> Value {
                 content.push(json!({"type": "text", "text": text}));
             }
         }
-        for call in message
-            .tool_calls
-            .iter()
-            .filter_map(Value::as_array)
-            .flatten()
-        {
+        for call in entries(&message.tool_calls) {
             content.push(json!({
                 "type": "tool_use",
                 "id": call["id"],
@@ -545,12 +540,7 @@ impl EventWriter {
                 out,
             );
         }
-        for detail in delta
-            .reasoning_details
-            .iter()
-            .filter_map(Value::as_array)
-            .flatten()
-        {
+        for detail in entries(&delta.reasoning_details) {
             self.reasoning(detail, out);
         }
         for text in [&delta.content, &delta.refusal].into_iter().flatten() {
@@ -562,12 +552,7 @@ impl EventWriter {
                 );
             }
         }
-        for call in delta
-            .tool_calls
-            .iter()
-            .filter_map(Value::as_array)
-            .flatten()
-        {
+        for call in entries(&delta.tool_calls) {
             self.tool_call(call, out);
         }
         if let Some(reason) = &choice.finish_reason {
@@ -705,6 +690,11 @@ impl EventWriter {
             );
         }
     }
+}
+
+/// The entries of a list field (`tool_calls`, `reasoning_details`), none when absent.
+fn entries(list: &Option<Value>) -> impl Iterator<Item = &Value> {
+    list.iter().filter_map(Value::as_array).flatten()
 }
 
 /// One named SSE event.

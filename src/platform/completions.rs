@@ -36,21 +36,15 @@ pub async fn chat_completions(
     exchange: &mut Exchange,
 ) -> Result<Reply, GatewayError> {
     let client = req.inner().signal();
-    let mut body = read_json_body(req, config).await?;
-    if surface == Surface::Messages {
-        body = messages::chat_request(&body, false)?;
-    }
+    let translate = |body: Vec<u8>| match surface {
+        Surface::ChatCompletions => Ok(body),
+        Surface::Messages => messages::chat_request(&body, false),
+    };
     let Prepared {
         request,
         resolved,
         flagged,
-    } = prepare(
-        &body,
-        config,
-        &caller.principal,
-        &mut exchange.log,
-        random_u32(),
-    )?;
+    } = read_prepared(req, config, caller, exchange, translate).await?;
     let log = &mut exchange.log;
     let first = &resolved.targets[0];
     let mut meta = AnswerMeta {
@@ -148,15 +142,8 @@ pub async fn count_tokens(
     caller: &Caller,
     exchange: &mut Exchange,
 ) -> Result<Reply, GatewayError> {
-    let body = read_json_body(req, config).await?;
-    let body = messages::chat_request(&body, true)?;
-    let prepared = prepare(
-        &body,
-        config,
-        &caller.principal,
-        &mut exchange.log,
-        random_u32(),
-    )?;
+    let translate = |body: Vec<u8>| messages::chat_request(&body, true);
+    let prepared = read_prepared(req, config, caller, exchange, translate).await?;
     let ports = WorkerPorts {
         observer: exchange.observer.clone(),
         client: req.inner().signal(),
@@ -169,6 +156,19 @@ pub async fn count_tokens(
     let how = if count.exact { "exact" } else { "estimate" };
     respond::set_header(&response, "x-gateway-token-count", how);
     Ok(Reply::Now(response))
+}
+
+/// The request body read, made a chat completion request by `translate`, and prepared.
+async fn read_prepared<'c>(
+    req: &mut Request,
+    config: &'c Config,
+    caller: &Caller,
+    exchange: &mut Exchange,
+    translate: impl FnOnce(Vec<u8>) -> Result<Vec<u8>, GatewayError>,
+) -> Result<Prepared<'c>, GatewayError> {
+    let body = translate(read_json_body(req, config).await?)?;
+    let log = &mut exchange.log;
+    prepare(&body, config, &caller.principal, log, random_u32())
 }
 
 /// The response for what the pipeline answered.
