@@ -646,9 +646,10 @@ impl EventWriter {
 
     fn tool_call(&mut self, call: &Value, out: &mut Vec<u8>) {
         let number = call["index"].as_u64().unwrap_or(0);
-        let index = match (self.calls.get(&number), call.get("id")) {
-            (Some(index), _) => *index,
-            (None, _) => {
+        // A call's first fragment opens its block; the rest are its arguments.
+        let index = match self.calls.get(&number) {
+            Some(index) => *index,
+            None => {
                 let block = json!({"type": "tool_use", "id": call["id"], "name": call["function"]["name"], "input": {}});
                 let index = self.open_block(Block::ToolUse, block, out);
                 self.calls.insert(number, index);
