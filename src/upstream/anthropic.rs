@@ -19,8 +19,8 @@ use serde_json::{json, Map, Value};
 use super::openai::scrub_credentials;
 use super::sse::SseEvent;
 use super::translate::{
-    map_error_message, media_type_is, non_empty, non_empty_array, refuse_params, text_beside,
-    tool_arguments, unsupported,
+    map_error_message, media_type_is, non_empty, non_empty_array, push_turn, refuse_params,
+    text_beside, tool_arguments, unsupported,
 };
 use super::{unreachable, HttpCall, HttpProvider, StreamDecoder, StreamEvent};
 use crate::api::chat::{
@@ -233,21 +233,11 @@ fn messages(conversation: &Conversation) -> Result<Vec<Value>, GatewayError> {
                 blocks.push(block);
             }
         }
-        if blocks.is_empty() {
-            continue;
-        }
         let role = match turn.speaker {
             Speaker::User => "user",
             Speaker::Assistant => "assistant",
         };
-        match messages.last_mut() {
-            Some(last) if last["role"] == role => {
-                if let Some(content) = last["content"].as_array_mut() {
-                    content.extend(blocks);
-                }
-            }
-            _ => messages.push(json!({"role": role, "content": blocks})),
-        }
+        push_turn(&mut messages, role, "content", blocks);
     }
     Ok(messages)
 }

@@ -28,8 +28,8 @@ use serde_json::{json, Map, Value};
 use super::openai::scrub_credentials;
 use super::sse::SseEvent;
 use super::translate::{
-    map_error_message, non_empty, non_empty_array, refuse_params, text_beside, tool_arguments,
-    tool_result_object, unsupported,
+    map_error_message, non_empty, non_empty_array, push_turn, refuse_params, text_beside,
+    tool_arguments, tool_result_object, unsupported,
 };
 use super::{unreachable, HttpCall, HttpProvider, StreamDecoder, StreamEvent};
 use crate::api::chat::{
@@ -181,22 +181,11 @@ pub fn translate_request(request: &ChatRequest) -> Result<Value, GatewayError> {
 fn contents(conversation: &Conversation) -> Result<Vec<Value>, GatewayError> {
     let mut contents: Vec<Value> = Vec::new();
     for turn in &conversation.turns {
-        let parts = parts(&turn.parts)?;
-        if parts.is_empty() {
-            continue;
-        }
         let role = match turn.speaker {
             Speaker::User => "user",
             Speaker::Assistant => "model",
         };
-        match contents.last_mut() {
-            Some(last) if last["role"] == role => {
-                if let Some(existing) = last["parts"].as_array_mut() {
-                    existing.extend(parts);
-                }
-            }
-            _ => contents.push(json!({"role": role, "parts": parts})),
-        }
+        push_turn(&mut contents, role, "parts", parts(&turn.parts)?);
     }
     Ok(contents)
 }

@@ -95,3 +95,20 @@ pub fn map_error_message(status: u16, body: &[u8], api_key: &Secret) -> GatewayE
         .map(|message| scrub_credentials(&message, api_key));
     map_error_status(status, message)
 }
+
+/// Appends a turn of `role` holding `pieces` (under `field`: `content` blocks, `parts`) to
+/// `turns`, merged into the last turn when it has the same role (the providers want roles
+/// to alternate); an empty turn is left out.
+pub fn push_turn(turns: &mut Vec<Value>, role: &str, field: &str, pieces: Vec<Value>) {
+    if pieces.is_empty() {
+        return;
+    }
+    match turns.last_mut() {
+        Some(last) if last["role"] == role => {
+            if let Some(existing) = last[field].as_array_mut() {
+                existing.extend(pieces);
+            }
+        }
+        _ => turns.push(json!({"role": role, field: pieces})),
+    }
+}
