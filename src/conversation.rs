@@ -177,6 +177,36 @@ pub enum ReasoningEffort {
 }
 
 impl ReasoningEffort {
+    /// Every effort, least first.
+    pub const ALL: [ReasoningEffort; 5] = [
+        ReasoningEffort::None,
+        ReasoningEffort::Minimal,
+        ReasoningEffort::Low,
+        ReasoningEffort::Medium,
+        ReasoningEffort::High,
+    ];
+
+    /// Its name in `reasoning_effort`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReasoningEffort::None => "none",
+            ReasoningEffort::Minimal => "minimal",
+            ReasoningEffort::Low => "low",
+            ReasoningEffort::Medium => "medium",
+            ReasoningEffort::High => "high",
+        }
+    }
+
+    /// The least effort that thinks and whose budget holds `budget` tokens; `High` for
+    /// more than any holds.
+    pub fn covering(budget: u64) -> ReasoningEffort {
+        Self::ALL[1..]
+            .iter()
+            .copied()
+            .find(|effort| u64::from(effort.budget_tokens()) >= budget)
+            .unwrap_or(ReasoningEffort::High)
+    }
+
     /// The thinking budget in tokens for this effort (0 for none), for providers that take
     /// a budget rather than a level.
     pub fn budget_tokens(self) -> u32 {
@@ -554,20 +584,16 @@ fn reasoning_effort(request: &ChatRequest) -> Result<Option<ReasoningEffort>, Ga
     let Some(value) = request.passthrough.get("reasoning_effort") else {
         return Ok(None);
     };
-    let effort = match value.as_str() {
-        Some("none") => ReasoningEffort::None,
-        Some("minimal") => ReasoningEffort::Minimal,
-        Some("low") => ReasoningEffort::Low,
-        Some("medium") => ReasoningEffort::Medium,
-        Some("high") => ReasoningEffort::High,
-        _ => {
-            return Err(GatewayError::invalid(
-                "reasoning_effort",
-                "reasoning_effort must be none, minimal, low, medium or high",
-            ))
-        }
-    };
-    Ok(Some(effort))
+    let effort = ReasoningEffort::ALL
+        .into_iter()
+        .find(|effort| value.as_str() == Some(effort.name()));
+    match effort {
+        Some(effort) => Ok(Some(effort)),
+        None => Err(GatewayError::invalid(
+            "reasoning_effort",
+            "reasoning_effort must be none, minimal, low, medium or high",
+        )),
+    }
 }
 
 #[cfg(test)]

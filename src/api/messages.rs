@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Map, Value};
 
 use crate::api::chat::{ChatCompletion, ChunkChoice, Usage};
+use crate::conversation::ReasoningEffort;
 use crate::error::{ErrorKind, GatewayError};
 
 /// The start of a `redacted_thinking` block's data that carries another provider's
@@ -369,15 +370,12 @@ fn tool_choice(choice: &Value, chat: &mut Map<String, Value>) -> Result<(), Gate
 }
 
 /// `thinking` as a `reasoning_effort`: the level whose budget (see
-/// `ReasoningEffort::budget_tokens`) is the nearest at or above the one asked for.
+/// [`ReasoningEffort::covering`]) is the nearest at or above the one asked for.
 fn reasoning_effort(thinking: &Value) -> Result<&'static str, GatewayError> {
     match thinking["type"].as_str() {
-        Some("disabled") => Ok("none"),
+        Some("disabled") => Ok(ReasoningEffort::None.name()),
         Some("enabled") => match thinking["budget_tokens"].as_u64() {
-            Some(0..=1_024) => Ok("minimal"),
-            Some(1_025..=2_048) => Ok("low"),
-            Some(2_049..=8_192) => Ok("medium"),
-            Some(_) => Ok("high"),
+            Some(budget) => Ok(ReasoningEffort::covering(budget).name()),
             None => Err(GatewayError::invalid(
                 "thinking.budget_tokens",
                 "budget_tokens: Field required",
