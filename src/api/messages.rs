@@ -504,8 +504,13 @@ enum Block {
 
 /// Writes a chat answer's chunks as Anthropic's stream events, one chunk at a time
 /// (the first choice only: a Messages request has one).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct EventWriter {
+    /// The answer's id and model, as `message_start` names them.
+    id: String,
+    model: String,
+    /// The prompt's size `message_start` reports, before the upstream's count is known.
+    estimated_prompt_tokens: u64,
     started: bool,
     /// The open block and its index.
     open: Option<(Block, usize)>,
@@ -517,16 +522,23 @@ pub struct EventWriter {
 }
 
 impl EventWriter {
+    /// A writer for the answer `id` of `model`.
+    pub fn new(id: &str, model: &str, estimated_prompt_tokens: u64) -> Self {
+        EventWriter {
+            id: id.to_owned(),
+            model: model.to_owned(),
+            estimated_prompt_tokens,
+            started: false,
+            open: None,
+            blocks: 0,
+            calls: BTreeMap::new(),
+            stop_reason: None,
+        }
+    }
+
     /// Appends the events for one chunk's choices to `out`.
-    pub fn chunk(
-        &mut self,
-        id: &str,
-        model: &str,
-        prompt_tokens: u64,
-        choices: &[ChunkChoice],
-        out: &mut Vec<u8>,
-    ) {
-        self.start(id, model, prompt_tokens, out);
+    pub fn chunk(&mut self, choices: &[ChunkChoice], out: &mut Vec<u8>) {
+        self.start(self.estimated_prompt_tokens, out);
         let Some(choice) = choices.iter().find(|choice| choice.index == 0) else {
             return;
         };
@@ -561,8 +573,8 @@ impl EventWriter {
 
     /// Ends the answer: `message_delta` with the stop reason and the usage, then
     /// `message_stop`.
-    pub fn done(&mut self, id: &str, model: &str, usage: &Usage, out: &mut Vec<u8>) {
-        self.start(id, model, usage.prompt_tokens, out);
+    pub fn done(&mut self, usage: &Usage, out: &mut Vec<u8>) {
+        self.start(usage.prompt_tokens, out);
         self.close(out);
         let delta =
             json!({"stop_reason": self.stop_reason.unwrap_or("end_turn"), "stop_sequence": null});
@@ -581,13 +593,13 @@ impl EventWriter {
         out.extend_from_slice(b"\n\n");
     }
 
-    fn start(&mut self, id: &str, model: &str, prompt_tokens: u64, out: &mut Vec<u8>) {
+    fn start(&mut self, prompt_tokens: u64, out: &mut Vec<u8>) {
         if self.started {
             return;
         }
         self.started = true;
         let message = json!({
-            "id": id, "type": "message", "role": "assistant", "model": model, "content": [],
+            "id": self.id, "type": "message", "role": "assistant", "model": self.model, "content": [],
             "stop_reason": null, "stop_sequence": null,
             "usage": {"input_tokens": prompt_tokens, "output_tokens": 0},
         });
@@ -948,7 +960,7 @@ mod tests {
 
     #[test]
     fn a_stream_becomes_anthropics_events_block_by_block() {
-        let mut writer = EventWriter::default();
+        let mut writer = EventWriter::new("msg_1", "m", 7);
         let mut out = Vec::new();
         let deltas = [
             Delta {
@@ -981,16 +993,10 @@ mod tests {
             },
         ];
         for delta in deltas {
-            writer.chunk("msg_1", "m", 7, &[choice(delta, None)], &mut out);
+            writer.chunk(&[choice(delta, None)], &mut out);
         }
-        writer.chunk(
-            "msg_1",
-            "m",
-            7,
-            &[choice(Delta::default(), Some("tool_calls"))],
-            &mut out,
-        );
-        writer.done("msg_1", "m", &Usage::new(11, 5), &mut out);
+        writer.chunk(&[choice(Delta::default(), Some("tool_calls"))], &mut out);
+        writer.done(&Usage::new(11, 5), &mut out);
         let events = events(&out);
         let names: Vec<&str> = events.iter().map(|(name, _)| name.as_str()).collect();
         assert_eq!(
@@ -1037,12 +1043,9 @@ mod tests {
 
     #[test]
     fn a_broken_stream_ends_with_an_error_event() {
-        let mut writer = EventWriter::default();
+        let mut writer = EventWriter::new("msg_1", "m", 7);
         let mut out = Vec::new();
         writer.chunk(
-            "msg_1",
-            "m",
-            7,
             &[choice(
                 Delta {
                     content: Some("Hi".into()),

@@ -100,7 +100,8 @@ impl ChunkEncoder {
     /// An encoder for one answer.
     pub fn new(meta: AnswerMeta) -> Self {
         ChunkEncoder {
-            messages: (meta.surface == Surface::Messages).then(EventWriter::default),
+            messages: (meta.surface == Surface::Messages)
+                .then(|| EventWriter::new(&meta.id, &meta.model, meta.estimated_prompt_tokens)),
             meta,
             usage: None,
             text_bytes: 0,
@@ -159,7 +160,7 @@ impl ChunkEncoder {
             StreamEvent::Done => {
                 let usage = self.usage();
                 match &mut self.messages {
-                    Some(writer) => writer.done(&self.meta.id, &self.meta.model, &usage, out),
+                    Some(writer) => writer.done(&usage, out),
                     None => {
                         if self.meta.include_usage {
                             self.write_chunk(&[], Some(&usage), out);
@@ -248,14 +249,7 @@ impl ChunkEncoder {
     /// Writes one chunk: `choices` (OpenAI's or Anthropic's events), or OpenAI's usage chunk.
     fn write_chunk(&mut self, choices: &[ChunkChoice], usage: Option<&Usage>, out: &mut Vec<u8>) {
         if let Some(writer) = &mut self.messages {
-            let meta = &self.meta;
-            writer.chunk(
-                &meta.id,
-                &meta.model,
-                meta.estimated_prompt_tokens,
-                choices,
-                out,
-            );
+            writer.chunk(choices, out);
             return;
         }
         let chunk = ChatCompletionChunk {
