@@ -40,8 +40,7 @@ impl<P: Ports> Answer<P> {
 /// What the client gets.
 pub enum Answered<P: Ports> {
     /// A complete answer: the `chat.completion` JSON, or the surface's equivalent (status
-    /// 200); the request's log line
-    /// is still to be written.
+    /// 200); the request's log line is still to be written.
     Json(String),
     /// A streamed answer, which writes its own log line when it ends.
     Stream(AnswerStream<P>),
