@@ -25,6 +25,7 @@ import path from "node:path";
 import zlib from "node:zlib";
 import { fileURLToPath } from "node:url";
 import { hostileTexts } from "../tests/support/hostile-text.mjs";
+import { piecesOf } from "../tests/support/mock-answers.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -415,12 +416,10 @@ function toolStreamBodies(messages) {
   const forced = { type: "function", function: { name: "record" } };
   // The OpenAI mock streams the deltas it is given: the call's name, then its arguments.
   const args = JSON.stringify({ note });
-  const pieces = STREAM_CHUNKS - 1;
-  const deltas = [{ tool_calls: [{ index: 0, id: "call_bench", type: "function", function: { name: "record", arguments: "" } }] }];
-  for (let i = 0; i < pieces; i++) {
-    const piece = args.slice(Math.floor((i * args.length) / pieces), Math.floor(((i + 1) * args.length) / pieces));
-    deltas.push({ tool_calls: [{ index: 0, function: { arguments: piece } }] });
-  }
+  const deltas = [
+    { tool_calls: [{ index: 0, id: "call_bench", type: "function", function: { name: "record", arguments: "" } }] },
+    ...piecesOf(args, STREAM_CHUNKS - 1).map((piece) => ({ tool_calls: [{ index: 0, function: { arguments: piece } }] })),
+  ];
   const request = (model, toolChoice, metadata) => JSON.stringify({ model, messages, stream: true, tools, tool_choice: toolChoice, ...(metadata ? { metadata } : {}) });
   return {
     "text:openai": request("burst", "none", { chunks: String(STREAM_CHUNKS) }),
