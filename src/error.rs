@@ -82,6 +82,10 @@ pub enum ErrorKind {
     WebhooksDisabled,
     /// The job store or the queue could not be reached.
     JobsUnavailable,
+    /// The caller has no stored response with this id (or it expired).
+    ResponseNotFound,
+    /// The response store could not be reached.
+    ResponsesUnavailable,
     /// A bug or a platform failure inside the gateway.
     Internal,
 }
@@ -99,7 +103,10 @@ impl ErrorKind {
             | ErrorKind::InvalidCallbackUrl => 400,
             ErrorKind::UnsupportedMediaType => 415,
             ErrorKind::PayloadTooLarge => 413,
-            ErrorKind::ModelNotFound | ErrorKind::NotFound | ErrorKind::JobNotFound => 404,
+            ErrorKind::ModelNotFound
+            | ErrorKind::NotFound
+            | ErrorKind::JobNotFound
+            | ErrorKind::ResponseNotFound => 404,
             ErrorKind::JobNotCancellable | ErrorKind::KeyRevoked => 409,
             ErrorKind::IdempotencyKeyReused => 422,
             ErrorKind::MethodNotAllowed => 405,
@@ -113,7 +120,8 @@ impl ErrorKind {
             | ErrorKind::UpstreamRateLimited => 429,
             ErrorKind::StoreUnavailable
             | ErrorKind::RateLimiterUnavailable
-            | ErrorKind::JobsUnavailable => 503,
+            | ErrorKind::JobsUnavailable
+            | ErrorKind::ResponsesUnavailable => 503,
             ErrorKind::ConfigInvalid
             | ErrorKind::ProviderNotConfigured
             | ErrorKind::AllProvidersFailed => 503,
@@ -162,6 +170,8 @@ impl ErrorKind {
             ErrorKind::InvalidCallbackUrl => "invalid_callback_url",
             ErrorKind::WebhooksDisabled => "webhooks_disabled",
             ErrorKind::JobsUnavailable => "jobs_unavailable",
+            ErrorKind::ResponseNotFound => "response_not_found",
+            ErrorKind::ResponsesUnavailable => "responses_unavailable",
             ErrorKind::Internal => "internal_error",
         }
     }
@@ -329,6 +339,12 @@ mod tests {
             (ErrorKind::InvalidCallbackUrl, 400, "invalid_callback_url"),
             (ErrorKind::WebhooksDisabled, 403, "webhooks_disabled"),
             (ErrorKind::JobsUnavailable, 503, "jobs_unavailable"),
+            (ErrorKind::ResponseNotFound, 404, "response_not_found"),
+            (
+                ErrorKind::ResponsesUnavailable,
+                503,
+                "responses_unavailable",
+            ),
             (ErrorKind::Internal, 500, "internal_error"),
         ];
         for (kind, status, code) in table {

@@ -12,6 +12,12 @@ pub enum Route {
     Messages,
     /// `POST /v1/messages/count_tokens`: a Messages request's prompt size.
     CountTokens,
+    /// `POST /v1/responses`: the OpenAI Responses API.
+    Responses,
+    /// `GET /v1/responses/{id}`: a stored response.
+    GetResponse,
+    /// `DELETE /v1/responses/{id}`: forget a stored response.
+    DeleteResponse,
     /// `GET /v1/models`.
     Models,
     /// `GET /v1/usage`: the caller's limits, what is left of them and its spend.
@@ -66,6 +72,9 @@ impl Route {
             Route::ChatCompletions => "chat_completions",
             Route::Messages => "messages",
             Route::CountTokens => "count_tokens",
+            Route::Responses => "responses",
+            Route::GetResponse => "get_response",
+            Route::DeleteResponse => "delete_response",
             Route::Models => "models",
             Route::Usage => "usage",
             Route::CreateJob => "create_job",
@@ -95,6 +104,9 @@ const ROUTES: &[(&str, &str, Route)] = &[
     ("/v1/chat/completions", "POST", Route::ChatCompletions),
     ("/v1/messages", "POST", Route::Messages),
     ("/v1/messages/count_tokens", "POST", Route::CountTokens),
+    ("/v1/responses", "POST", Route::Responses),
+    ("/v1/responses/{id}", "GET", Route::GetResponse),
+    ("/v1/responses/{id}", "DELETE", Route::DeleteResponse),
     ("/v1/models", "GET", Route::Models),
     ("/v1/usage", "GET", Route::Usage),
     ("/v1/jobs", "POST", Route::CreateJob),
@@ -172,9 +184,16 @@ pub fn route<'a>(method: &str, path: &'a str) -> Result<Matched<'a>, GatewayErro
 /// `/v1/messages` (unknown paths and wrong methods there included), else OpenAI's.
 pub fn surface(path: &str) -> Surface {
     let path = trim(path);
-    match path == "/v1/messages" || path.starts_with("/v1/messages/") {
-        true => Surface::Messages,
-        false => Surface::ChatCompletions,
+    let under = |root: &str| {
+        path.strip_prefix(root)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    };
+    if under("/v1/messages") {
+        Surface::Messages
+    } else if under("/v1/responses") {
+        Surface::Responses
+    } else {
+        Surface::ChatCompletions
     }
 }
 
@@ -259,6 +278,22 @@ mod tests {
         for path in ["/v1/chat/completions", "/v1/messagesx", "/healthz"] {
             assert_eq!(surface(path), Surface::ChatCompletions, "{path}");
         }
+    }
+
+    #[test]
+    fn the_responses_paths_carry_the_response_id() {
+        assert_eq!(route_of("POST", "/v1/responses"), Ok(Route::Responses));
+        let matched = route("GET", "/v1/responses/resp_1").unwrap();
+        assert_eq!(
+            (matched.route, matched.id),
+            (Route::GetResponse, Some("resp_1"))
+        );
+        let matched = route("DELETE", "/v1/responses/resp_1").unwrap();
+        assert_eq!(matched.route, Route::DeleteResponse);
+        for path in ["/v1/responses", "/v1/responses/resp_1"] {
+            assert_eq!(surface(path), Surface::Responses, "{path}");
+        }
+        assert_eq!(surface("/v1/responsesx"), Surface::ChatCompletions);
     }
 
     #[test]

@@ -19,7 +19,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
-use crate::api::chat::{ChatCompletion, ChunkChoice, Usage};
+use super::chat::{ChatCompletion, ChunkChoice, Usage};
+use super::{entries, write_event, EventStream};
 use crate::conversation::ReasoningEffort;
 use crate::error::{ErrorKind, GatewayError};
 
@@ -521,23 +522,8 @@ pub struct EventWriter {
     stop_reason: Option<&'static str>,
 }
 
-impl EventWriter {
-    /// A writer for the answer `id` of `model`.
-    pub fn new(id: &str, model: &str, estimated_prompt_tokens: u64) -> Self {
-        EventWriter {
-            id: id.to_owned(),
-            model: model.to_owned(),
-            estimated_prompt_tokens,
-            started: false,
-            open: None,
-            blocks: 0,
-            calls: BTreeMap::new(),
-            stop_reason: None,
-        }
-    }
-
-    /// Appends the events for one chunk's choices to `out`.
-    pub fn chunk(&mut self, choices: &[ChunkChoice], out: &mut Vec<u8>) {
+impl EventStream for EventWriter {
+    fn chunk(&mut self, choices: &[ChunkChoice], out: &mut Vec<u8>) {
         self.start(self.estimated_prompt_tokens, out);
         let Some(choice) = choices.iter().find(|choice| choice.index == 0) else {
             return;
@@ -573,24 +559,40 @@ impl EventWriter {
 
     /// Ends the answer: `message_delta` with the stop reason and the usage, then
     /// `message_stop`.
-    pub fn done(&mut self, usage: &Usage, out: &mut Vec<u8>) {
+    fn done(&mut self, usage: &Usage, out: &mut Vec<u8>) {
         self.start(usage.prompt_tokens, out);
         self.close(out);
         let delta =
             json!({"stop_reason": self.stop_reason.unwrap_or("end_turn"), "stop_sequence": null});
-        write(
+        write_event(
             out,
             "message_delta",
             &json!({"type": "message_delta", "delta": delta, "usage": usage_json(usage)}),
         );
-        write(out, "message_stop", &json!({"type": "message_stop"}));
+        write_event(out, "message_stop", &json!({"type": "message_stop"}));
     }
 
     /// Ends a broken answer with an `error` event.
-    pub fn fail(&mut self, error: &GatewayError, out: &mut Vec<u8>) {
+    fn fail(&mut self, error: &GatewayError, out: &mut Vec<u8>) {
         out.extend_from_slice(b"event: error\ndata: ");
         out.extend_from_slice(error_json(error).as_bytes());
         out.extend_from_slice(b"\n\n");
+    }
+}
+
+impl EventWriter {
+    /// A writer for the answer `id` of `model`.
+    pub fn new(id: &str, model: &str, estimated_prompt_tokens: u64) -> Self {
+        EventWriter {
+            id: id.to_owned(),
+            model: model.to_owned(),
+            estimated_prompt_tokens,
+            started: false,
+            open: None,
+            blocks: 0,
+            calls: BTreeMap::new(),
+            stop_reason: None,
+        }
     }
 
     fn start(&mut self, prompt_tokens: u64, out: &mut Vec<u8>) {
@@ -603,12 +605,12 @@ impl EventWriter {
             "stop_reason": null, "stop_sequence": null,
             "usage": {"input_tokens": prompt_tokens, "output_tokens": 0},
         });
-        write(
+        write_event(
             out,
             "message_start",
             &json!({"type": "message_start", "message": message}),
         );
-        write(out, "ping", &json!({"type": "ping"}));
+        write_event(out, "ping", &json!({"type": "ping"}));
     }
 
     /// A delta for a block of `kind`: the open one, or a new one.
@@ -623,7 +625,7 @@ impl EventWriter {
                 self.open_block(kind, block, out)
             }
         };
-        write(
+        write_event(
             out,
             "content_block_delta",
             &json!({"type": "content_block_delta", "index": index, "delta": delta}),
@@ -671,7 +673,7 @@ impl EventWriter {
             .filter(|text| !text.is_empty())
         {
             let delta = json!({"type": "input_json_delta", "partial_json": arguments});
-            write(
+            write_event(
                 out,
                 "content_block_delta",
                 &json!({"type": "content_block_delta", "index": index, "delta": delta}),
@@ -684,7 +686,7 @@ impl EventWriter {
         let index = self.blocks;
         self.blocks += 1;
         self.open = Some((kind, index));
-        write(
+        write_event(
             out,
             "content_block_start",
             &json!({"type": "content_block_start", "index": index, "content_block": block}),
@@ -694,28 +696,13 @@ impl EventWriter {
 
     fn close(&mut self, out: &mut Vec<u8>) {
         if let Some((_, index)) = self.open.take() {
-            write(
+            write_event(
                 out,
                 "content_block_stop",
                 &json!({"type": "content_block_stop", "index": index}),
             );
         }
     }
-}
-
-/// The entries of a list field (`tool_calls`, `reasoning_details`), none when absent.
-fn entries(list: &Option<Value>) -> impl Iterator<Item = &Value> {
-    list.iter().filter_map(Value::as_array).flatten()
-}
-
-/// One named SSE event.
-fn write(out: &mut Vec<u8>, event: &str, data: &Value) {
-    out.extend_from_slice(b"event: ");
-    out.extend_from_slice(event.as_bytes());
-    out.extend_from_slice(b"\ndata: ");
-    // A JSON value always serializes.
-    let _ = serde_json::to_writer(&mut *out, data);
-    out.extend_from_slice(b"\n\n");
 }
 
 #[cfg(test)]

@@ -1,16 +1,18 @@
-//! The public wire formats: OpenAI Chat Completions, the Anthropic Messages API (a codec
-//! into the same requests and answers), and the small gateway endpoints.
+//! The public wire formats: OpenAI Chat Completions, the OpenAI Responses API and the
+//! Anthropic Messages API (codecs into the same requests and answers), and the small
+//! gateway endpoints.
 
 pub mod chat;
 pub mod messages;
+pub mod responses;
 
 /// The OpenAPI 3.1 description of every route, served at `GET /openapi.json`.
 pub const OPENAPI: &str = include_str!("../../openapi.json");
 
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
-use self::chat::{ChatCompletion, Usage};
+use self::chat::{ChatCompletion, ChunkChoice, Usage};
 use crate::error::GatewayError;
 use crate::limit::TierLimits;
 
@@ -23,6 +25,8 @@ pub enum Surface {
     ChatCompletions,
     /// The Anthropic Messages API.
     Messages,
+    /// The OpenAI Responses API.
+    Responses,
 }
 
 impl Surface {
@@ -31,24 +35,57 @@ impl Surface {
         match self {
             Surface::ChatCompletions => format!("chatcmpl-{request_id}"),
             Surface::Messages => format!("msg_{request_id}"),
+            Surface::Responses => format!("resp_{request_id}"),
         }
     }
 
-    /// A complete answer's body.
-    pub fn answer_body(self, completion: &ChatCompletion, usage: &Usage) -> String {
+    /// A complete answer's body; a `response` repeats `echo` of its request.
+    pub fn answer_body(
+        self,
+        completion: &ChatCompletion,
+        usage: &Usage,
+        echo: &Map<String, Value>,
+    ) -> String {
         match self {
             Surface::ChatCompletions => json!(completion).to_string(),
             Surface::Messages => messages::message(completion, usage).to_string(),
+            Surface::Responses => responses::response(completion, usage, echo).to_string(),
         }
     }
 
     /// An error's body: an OpenAI error object, or Anthropic's.
     pub fn error_body(self, error: &GatewayError) -> String {
         match self {
-            Surface::ChatCompletions => error.to_json(),
+            Surface::ChatCompletions | Surface::Responses => error.to_json(),
             Surface::Messages => messages::error_json(error),
         }
     }
+}
+
+/// A surface's stream of events, written from chat chunks as they pass. Chat Completions
+/// needs none: its chunks are written as they are.
+pub trait EventStream: std::fmt::Debug {
+    /// Appends the events for one chunk's choices to `out`.
+    fn chunk(&mut self, choices: &[ChunkChoice], out: &mut Vec<u8>);
+    /// Ends the answer, with its `usage`.
+    fn done(&mut self, usage: &Usage, out: &mut Vec<u8>);
+    /// Ends a broken answer with `error`.
+    fn fail(&mut self, error: &GatewayError, out: &mut Vec<u8>);
+}
+
+/// The entries of a list field (`tool_calls`, `reasoning_details`), none when absent.
+fn entries(list: &Option<Value>) -> impl Iterator<Item = &Value> {
+    list.iter().filter_map(Value::as_array).flatten()
+}
+
+/// One named SSE event.
+fn write_event(out: &mut Vec<u8>, event: &str, data: &Value) {
+    out.extend_from_slice(b"event: ");
+    out.extend_from_slice(event.as_bytes());
+    out.extend_from_slice(b"\ndata: ");
+    // A JSON value always serializes.
+    let _ = serde_json::to_writer(&mut *out, data);
+    out.extend_from_slice(b"\n\n");
 }
 
 /// The body of `GET /v1/usage` and `GET /admin/limits/{principal}`: `status`, the

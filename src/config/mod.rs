@@ -75,6 +75,9 @@ pub struct Config {
     pub prices: PriceTable,
     /// Asynchronous jobs and their webhooks.
     pub jobs: JobsConfig,
+    /// `RESPONSE_TTL_SECONDS`: how long a stored response (`POST /v1/responses` with
+    /// `store`) can be read and continued.
+    pub response_ttl_s: u32,
     /// The `WEBHOOK_SIGNING_SECRET` webhooks are signed with; without it, submissions with
     /// a `callback_url` are refused.
     pub webhook_secret: Option<Secret>,
@@ -109,6 +112,7 @@ impl Config {
         let admin_token = r.long_secret("ADMIN_TOKEN", "characters");
         let jwt = JwtConfig::load(&mut r);
         let jobs = JobsConfig::load(&mut r);
+        let response_ttl_s = r.number("RESPONSE_TTL_SECONDS", 2_592_000, 1, 31_536_000);
         let webhook_secret = r.long_secret("WEBHOOK_SIGNING_SECRET", "characters");
         let teams = load_teams(&mut r);
         let rate_limits = RateLimitConfig::load(&mut r);
@@ -168,6 +172,7 @@ impl Config {
                 rate_limits,
                 prices,
                 jobs,
+                response_ttl_s,
                 webhook_secret,
                 warnings,
             }),

@@ -1,5 +1,5 @@
 //! The answer on its way out: provider-neutral events become the client's SSE bytes
-//! (OpenAI `chat.completion.chunk`s, or Anthropic's events for the Messages surface), and
+//! (OpenAI `chat.completion.chunk`s, or the surface's events: Anthropic's, Responses'), and
 //! token usage is counted as they pass.
 //!
 //! [`ChunkEncoder`] writes each event the moment it arrives; [`StreamTranslator`] puts the
@@ -13,13 +13,14 @@ use serde::Serialize;
 
 use self::redaction::{redact_completion, ChoiceRedactor};
 use crate::api::chat::{estimate_tokens, ChatCompletion, ChatCompletionChunk, ChunkChoice, Usage};
-use crate::api::messages::EventWriter;
-use crate::api::Surface;
+use crate::api::{messages, responses, EventStream, Surface};
 use crate::cache::entry::Recorder;
 use crate::error::GatewayError;
 use crate::upstream::sse::SseParser;
 use crate::upstream::{unreachable, StreamDecoder, StreamEvent};
+use serde_json::{Map, Value};
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 /// What every chunk of one answer shares.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,6 +39,9 @@ pub struct AnswerMeta {
     pub redact_pii: bool,
     /// The wire format the client reads.
     pub surface: Surface,
+    /// What the answer repeats of its request (a `response` object's `instructions`,
+    /// `tools`, ...); empty for the other surfaces.
+    pub echo: Rc<Map<String, Value>>,
 }
 
 impl AnswerMeta {
@@ -64,6 +68,30 @@ impl AnswerMeta {
             Usage::new(self.estimated_prompt_tokens, estimate_tokens(bytes))
         })
     }
+
+    /// A complete answer's body in the client's format.
+    pub fn answer_body(&self, completion: &ChatCompletion, usage: &Usage) -> String {
+        self.surface.answer_body(completion, usage, &self.echo)
+    }
+
+    /// The surface's event writer; `None` for Chat Completions, whose chunks are written
+    /// as they are.
+    fn event_stream(&self) -> Option<Box<dyn EventStream>> {
+        match self.surface {
+            Surface::ChatCompletions => None,
+            Surface::Messages => Some(Box::new(messages::EventWriter::new(
+                &self.id,
+                &self.model,
+                self.estimated_prompt_tokens,
+            ))),
+            Surface::Responses => Some(Box::new(responses::EventWriter::new(
+                &self.id,
+                self.created,
+                &self.model,
+                &self.echo,
+            ))),
+        }
+    }
 }
 
 /// How a stream ended, for the log line.
@@ -81,9 +109,9 @@ pub enum StreamOutcome {
 #[derive(Debug)]
 pub struct ChunkEncoder {
     meta: AnswerMeta,
-    /// Anthropic's event writer, for the Messages surface (which keeps state: the open
-    /// content block); `None` writes OpenAI chunks.
-    messages: Option<EventWriter>,
+    /// The surface's event writer (which keeps state: the open content block or output
+    /// item); `None` writes OpenAI chunks.
+    events: Option<Box<dyn EventStream>>,
     usage: Option<Usage>,
     /// Bytes of text delivered (every field the model writes), for a usage estimate.
     text_bytes: usize,
@@ -100,8 +128,7 @@ impl ChunkEncoder {
     /// An encoder for one answer.
     pub fn new(meta: AnswerMeta) -> Self {
         ChunkEncoder {
-            messages: (meta.surface == Surface::Messages)
-                .then(|| EventWriter::new(&meta.id, &meta.model, meta.estimated_prompt_tokens)),
+            events: meta.event_stream(),
             meta,
             usage: None,
             text_bytes: 0,
@@ -112,17 +139,27 @@ impl ChunkEncoder {
         }
     }
 
-    /// Records the answer as it passes, so that it can be stored once complete.
+    /// Records the answer as it passes, so that it can be stored once complete (from
+    /// the first call on: a second call changes nothing).
     pub fn record(&mut self) {
-        self.recorder = Some(Recorder::default());
+        self.recorder.get_or_insert_with(Recorder::default);
     }
 
-    /// The complete answer, if it was recorded and the stream completed.
+    /// The id of the answer being written.
+    pub fn answer_id(&self) -> &str {
+        &self.meta.id
+    }
+
+    /// The complete answer (with the answer's id and time), if it was recorded and the
+    /// stream completed.
     pub fn recorded(&mut self) -> Option<ChatCompletion> {
         if self.outcome != StreamOutcome::Completed {
             return None;
         }
-        self.recorder.take()?.completion(&self.meta.model)
+        let mut completion = self.recorder.take()?.completion(&self.meta.model)?;
+        completion.id.clone_from(&self.meta.id);
+        completion.created = self.meta.created;
+        Some(completion)
     }
 
     /// Appends the SSE bytes for `event` to `out`.
@@ -159,7 +196,7 @@ impl ChunkEncoder {
             StreamEvent::Usage(usage) => self.usage = Some(usage),
             StreamEvent::Done => {
                 let usage = self.usage();
-                match &mut self.messages {
+                match &mut self.events {
                     Some(writer) => writer.done(&usage, out),
                     None => {
                         if self.meta.include_usage {
@@ -209,7 +246,7 @@ impl ChunkEncoder {
         if !rest.is_empty() {
             self.write_chunk(&rest, None, out);
         }
-        match &mut self.messages {
+        match &mut self.events {
             Some(writer) => writer.fail(&error, out),
             None => {
                 out.extend_from_slice(b"data: ");
@@ -248,7 +285,7 @@ impl ChunkEncoder {
 
     /// Writes one chunk: `choices` (OpenAI's or Anthropic's events), or OpenAI's usage chunk.
     fn write_chunk(&mut self, choices: &[ChunkChoice], usage: Option<&Usage>, out: &mut Vec<u8>) {
-        if let Some(writer) = &mut self.messages {
+        if let Some(writer) = &mut self.events {
             writer.chunk(choices, out);
             return;
         }
@@ -350,6 +387,7 @@ mod tests {
             estimated_prompt_tokens: 7,
             redact_pii: false,
             surface: Surface::ChatCompletions,
+            echo: Default::default(),
         }
     }
 

@@ -7,7 +7,7 @@
 //! committed to: an upstream that fails before that (an error event, a malformed first
 //! event, a stall, a reset) is retried like one that failed outright.
 
-use super::deliver::{self, Answer, Answered, Delivery};
+use super::deliver::{self, Answer, Answered, Delivery, Keep};
 use super::health::TargetHealth;
 use super::ports::{within, Ports, Settle, UpstreamBody, UpstreamResponse};
 use super::stream::{CommittedStream, Piece, StreamTiming};
@@ -43,6 +43,8 @@ pub struct Call<'a, P: Ports> {
     pub settlement: Option<P::Settlement>,
     /// Stores the answer in the response cache, when the request may be cached.
     pub cache: Option<P::CacheWriter>,
+    /// Keeps the complete answer (a stored response).
+    pub keep: Option<Keep>,
 }
 
 /// Why an attempt failed, and what that means for the next one.
@@ -153,6 +155,7 @@ async fn try_targets<P: Ports, R>(
                 let delivery = Delivery {
                     settlement: call.settlement.map(|settlement| settlement.repriced(price)),
                     cache: call.cache,
+                    keep: call.keep,
                     ..Delivery::new(ports, &meta, call.request)
                 };
                 return Ok(finish(answer, delivery, log));
@@ -186,6 +189,7 @@ async fn try_targets<P: Ports, R>(
         let reply = Answer::Mock(MockReply::fixed(message), 0);
         let delivery = Delivery {
             settlement: call.settlement,
+            keep: call.keep,
             ..Delivery::new(ports, &meta, call.request)
         };
         return Ok(finish(reply, delivery, log));
@@ -311,7 +315,12 @@ async fn attempt<P: Ports>(
         return Err(refusal(ports, target, provider, response, &timing).await);
     }
     if call.request.stream {
-        return first_bytes(ports, response.body, provider, meta, timing, health).await;
+        let mut encoder = ChunkEncoder::new(meta.clone());
+        // The first bytes are part of the answer to store or keep.
+        if call.cache.is_some() || call.keep.is_some() {
+            encoder.record();
+        }
+        return first_bytes(ports, response.body, provider, encoder, timing, health).await;
     }
     let answer = read_answer(ports, response, &timing).await?;
     let completion = provider
@@ -411,12 +420,11 @@ async fn first_bytes<P: Ports>(
     ports: &P,
     mut body: P::Body,
     provider: &dyn HttpProvider,
-    meta: &AnswerMeta,
+    mut encoder: ChunkEncoder,
     timing: StreamTiming,
     health: &TargetHealth<P>,
 ) -> Result<Answer<P>, AttemptError> {
-    let mut translator = StreamTranslator::new(provider.stream_decoder(&meta.id));
-    let mut encoder = ChunkEncoder::new(meta.clone());
+    let mut translator = StreamTranslator::new(provider.stream_decoder(encoder.answer_id()));
     loop {
         let first = timing
             .read(ports, &mut body)

@@ -13,6 +13,10 @@ use crate::output::{AnswerMeta, ChunkEncoder};
 use crate::upstream::mock::MockReply;
 use crate::upstream::StreamEvent;
 
+/// Keeps a whole answer, as the client got it, with its usage (the Responses API's
+/// `store`); called once the answer is complete, never for a broken stream.
+pub type Keep = Box<dyn FnOnce(&ChatCompletion, &Usage)>;
+
 /// What a successful attempt produced.
 pub enum Answer<P: Ports> {
     /// A complete answer.
@@ -53,6 +57,7 @@ pub struct Delivery<'a, P: Ports> {
     pub(super) request: &'a ChatRequest,
     pub(super) settlement: Option<P::Settlement>,
     pub(super) cache: Option<P::CacheWriter>,
+    pub(super) keep: Option<Keep>,
 }
 
 impl<'a, P: Ports> Delivery<'a, P> {
@@ -64,14 +69,22 @@ impl<'a, P: Ports> Delivery<'a, P> {
             request,
             settlement: None,
             cache: None,
+            keep: None,
         }
     }
 
-    /// What the answer's end does: settle, store.
+    /// The same delivery, keeping the whole answer with `keep`.
+    pub fn keeping(mut self, keep: Option<Keep>) -> Self {
+        self.keep = keep;
+        self
+    }
+
+    /// What the answer's end does: settle, store, keep.
     fn ends(self) -> Ends<P> {
         Ends {
             settlement: self.settlement,
             cache: self.cache,
+            keep: self.keep,
         }
     }
 }
@@ -123,13 +136,12 @@ pub fn deliver<P: Ports>(
             }
         },
     };
-    let surface = meta.surface;
     let (completion, usage) = settle_whole(completion, delivery, log);
-    Answered::Json(surface.answer_body(&completion, &usage))
+    Answered::Json(meta.answer_body(&completion, &usage))
 }
 
-/// A whole answer stamped with the request's id and model, its usage logged, settled and
-/// the answer stored in the cache as the delivery says.
+/// A whole answer stamped with the request's id and model, its usage logged, settled, and
+/// the answer stored in the cache and kept as the delivery says.
 pub fn settle_whole<P: Ports>(
     completion: ChatCompletion,
     delivery: Delivery<'_, P>,
@@ -144,6 +156,9 @@ pub fn settle_whole<P: Ports>(
     }
     if let Some(cache) = ends.cache {
         log.cache_stored = cache.store(&completion);
+    }
+    if let Some(keep) = ends.keep {
+        keep(&completion, &usage);
     }
     (completion, usage)
 }

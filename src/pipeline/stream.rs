@@ -11,6 +11,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 
+use super::deliver::Keep;
 use super::health::TargetHealth;
 use super::ports::{within, CacheWrite, Ports, Settle, UpstreamBody};
 use crate::error::GatewayError;
@@ -97,6 +98,8 @@ pub struct Ends<P: Ports> {
     pub settlement: Option<P::Settlement>,
     /// Stores the completed answer.
     pub cache: Option<P::CacheWriter>,
+    /// Keeps the completed answer.
+    pub keep: Option<Keep>,
 }
 
 /// The answer's accounting (the encoder knows usage and outcome), its one log line, the
@@ -119,11 +122,15 @@ impl<P: Ports> Ledger<P> {
         if std::mem::replace(&mut self.written, true) {
             return;
         }
-        if let (Some(cache), Some(completion)) = (&self.ends.cache, self.encoder.recorded()) {
-            self.log.cache_stored = cache.store(&completion);
+        let recorded = self.encoder.recorded();
+        if let (Some(cache), Some(completion)) = (&self.ends.cache, &recorded) {
+            self.log.cache_stored = cache.store(completion);
         }
         let encoder = &self.encoder;
         let usage = encoder.usage();
+        if let (Some(keep), Some(completion)) = (self.ends.keep.take(), &recorded) {
+            keep(completion, &usage);
+        }
         let end = match encoder.outcome() {
             StreamOutcome::Completed => StreamEnd::Completed,
             // An upstream cut by the client's disconnect is the client's doing, and a stream
@@ -247,7 +254,7 @@ impl<P: Ports> AnswerStream<P> {
         log: RequestLog,
         ends: Ends<P>,
     ) -> Self {
-        if ends.cache.is_some() {
+        if ends.cache.is_some() || ends.keep.is_some() {
             encoder.record();
         }
         let ledger = Rc::new(RefCell::new(Ledger {

@@ -431,5 +431,6 @@ pub fn meta(request: &ChatRequest) -> AnswerMeta {
         estimated_prompt_tokens: request.estimated_prompt_tokens(),
         redact_pii: false,
         surface: Surface::ChatCompletions,
+        echo: Default::default(),
     }
 }

@@ -35,6 +35,7 @@ fn run(
         meta: meta(request),
         settlement: Some(ports.settlement()),
         cache: Some(ports.cache()),
+        keep: None,
     };
     let result = block_on(answer(call, &mut log));
     (result, log)
@@ -272,11 +273,11 @@ fn a_stream_commits_after_its_first_bytes_and_is_settled_when_it_ends() {
     assert!(line.ttfb_ms.is_some());
     assert_eq!(record.settled.borrow().len(), 1);
     assert_eq!(record.settled.borrow()[0].1.completion_tokens, 2);
-    assert_eq!(
-        record.stored.borrow().len(),
-        1,
-        "a completed stream is stored"
-    );
+    let stored = record.stored.borrow();
+    assert_eq!(stored.len(), 1, "a completed stream is stored");
+    // Its first bytes, read before the stream was committed to, included.
+    let message = &stored[0].choices[0].message;
+    assert_eq!(message.content.as_deref(), Some("Hello"));
 }
 
 #[test]
@@ -454,6 +455,7 @@ fn a_job_gets_the_whole_answer_and_its_usage() {
         meta: meta(&request),
         settlement: None,
         cache: None,
+        keep: None,
     };
     let (completion, usage) = block_on(complete(call, &mut log)).unwrap();
     assert_eq!(

@@ -1,9 +1,11 @@
-//! `POST /v1/chat/completions` and `POST /v1/messages`: the request (a Messages request
-//! translated first) prepared, looked up in the response cache, admitted to its caller's
-//! limits and answered by the pipeline, as JSON or a stream in the client's format; and
-//! `POST /v1/messages/count_tokens`.
+//! `POST /v1/chat/completions`, `POST /v1/messages` and `POST /v1/responses`: the request
+//! (a Messages or Responses request translated first) prepared, looked up in the response
+//! cache, admitted to its caller's limits and answered by the pipeline, as JSON or a
+//! stream in the client's format; and `POST /v1/messages/count_tokens`.
 
-use serde_json::json;
+use std::rc::Rc;
+
+use serde_json::{json, Map};
 use web_sys::AbortSignal;
 use worker::{Env, Request};
 
@@ -13,6 +15,7 @@ use super::crypto::random_u32;
 use super::exchange::{admit, read_json_body, Caller, Exchange, Reply};
 use super::ports::WorkerPorts;
 use super::respond;
+use super::responses;
 use super::stream;
 use crate::api::messages;
 use crate::api::Surface;
@@ -36,15 +39,28 @@ pub async fn chat_completions(
     exchange: &mut Exchange,
 ) -> Result<Reply, GatewayError> {
     let client = req.inner().signal();
-    let translate = |body: Vec<u8>| match surface {
-        Surface::ChatCompletions => Ok(body),
-        Surface::Messages => messages::chat_request(&body, false),
+    let body = read_json_body(req, config).await?;
+    let (body, echo, keep) = match surface {
+        Surface::ChatCompletions => (body, Map::new(), None),
+        Surface::Messages => (messages::chat_request(&body, false)?, Map::new(), None),
+        Surface::Responses => {
+            let background = &exchange.background;
+            let (translated, keep) =
+                responses::read(&body, env, config, caller, background).await?;
+            (translated.chat, translated.echo, keep)
+        }
     };
     let Prepared {
         request,
         resolved,
         flagged,
-    } = read_prepared(req, config, caller, exchange, translate).await?;
+    } = prepare(
+        &body,
+        config,
+        &caller.principal,
+        &mut exchange.log,
+        random_u32(),
+    )?;
     let log = &mut exchange.log;
     let first = &resolved.targets[0];
     let mut meta = AnswerMeta {
@@ -55,6 +71,7 @@ pub async fn chat_completions(
         estimated_prompt_tokens: request.estimated_prompt_tokens(),
         redact_pii: config.redact_pii.output,
         surface,
+        echo: Rc::new(echo),
     };
     // The route's targets, in configured rather than tried order, name the answer.
     let mut route: Vec<String> = resolved.targets.iter().map(Target::key).collect();
@@ -114,7 +131,7 @@ pub async fn chat_completions(
     if let Some(entry) = hit {
         meta.model.clone_from(&entry.completion.model);
         let age = entry.age_s(now_ms());
-        let delivery = Delivery::new(&ports, &meta, &request);
+        let delivery = Delivery::new(&ports, &meta, &request).keeping(keep);
         let reply = answered(deliver::replay(entry, delivery, &mut exchange.log), client);
         respond::set_header(reply.response(), "age", &age.to_string());
         return Ok(reply);
@@ -127,6 +144,7 @@ pub async fn chat_completions(
         meta,
         settlement,
         cache: writer,
+        keep,
     };
     let answer = answer::answer(call, &mut exchange.log).await?;
     Ok(answered(answer, client))
@@ -142,8 +160,14 @@ pub async fn count_tokens(
     caller: &Caller,
     exchange: &mut Exchange,
 ) -> Result<Reply, GatewayError> {
-    let translate = |body: Vec<u8>| messages::chat_request(&body, true);
-    let prepared = read_prepared(req, config, caller, exchange, translate).await?;
+    let body = messages::chat_request(&read_json_body(req, config).await?, true)?;
+    let prepared = prepare(
+        &body,
+        config,
+        &caller.principal,
+        &mut exchange.log,
+        random_u32(),
+    )?;
     let ports = WorkerPorts {
         observer: exchange.observer.clone(),
         client: req.inner().signal(),
@@ -156,19 +180,6 @@ pub async fn count_tokens(
     let how = if count.exact { "exact" } else { "estimate" };
     respond::set_header(&response, "x-gateway-token-count", how);
     Ok(Reply::Now(response))
-}
-
-/// The request body read, made a chat completion request by `translate`, and prepared.
-async fn read_prepared<'c>(
-    req: &mut Request,
-    config: &'c Config,
-    caller: &Caller,
-    exchange: &mut Exchange,
-    translate: impl FnOnce(Vec<u8>) -> Result<Vec<u8>, GatewayError>,
-) -> Result<Prepared<'c>, GatewayError> {
-    let body = translate(read_json_body(req, config).await?)?;
-    let log = &mut exchange.log;
-    prepare(&body, config, &caller.principal, log, random_u32())
 }
 
 /// The response for what the pipeline answered.

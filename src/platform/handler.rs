@@ -14,6 +14,7 @@ use super::jobs;
 use super::keys;
 use super::metrics::Observer;
 use super::respond;
+use super::responses;
 use crate::api::{usage_report, ModelList, OPENAPI};
 use crate::config::{Config, ConfigErrors};
 use crate::error::ErrorKind;
@@ -210,7 +211,7 @@ async fn serve(
             let report = usage_report(&principal.id, Some(&principal.tier), Some(&limits), status);
             Ok(Reply::Now(respond::json(200, report.to_string())))
         }
-        Route::ChatCompletions | Route::Messages => {
+        Route::ChatCompletions | Route::Messages | Route::Responses => {
             let config = usable(config)?;
             let caller = authenticated(req, config, env, exchange).await?;
             let surface = router::surface(path);
@@ -220,6 +221,15 @@ async fn serve(
             let config = usable(config)?;
             let caller = authenticated(req, config, env, exchange).await?;
             count_tokens(req, config, &caller, exchange).await
+        }
+        Route::GetResponse | Route::DeleteResponse => {
+            let config = usable(config)?;
+            let caller = authenticated(req, config, env, exchange).await?;
+            let id = id.unwrap_or_default();
+            match route {
+                Route::GetResponse => responses::get(env, &caller, id).await,
+                _ => responses::delete(env, &caller, id).await,
+            }
         }
         Route::CreateJob => {
             let config = usable(config)?;

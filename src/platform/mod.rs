@@ -13,7 +13,8 @@
 //! response cache (isolate + KV), [`metrics`] the log line and the metrics Durable Object,
 //! [`objects`] what the Durable Objects share, [`fetch`] upstream calls and bodies,
 //! [`jobs`] the jobs API, [`job_store`] the jobs' Durable Object, [`queue`] the queue
-//! consumer (job attempts and webhooks), [`respond`] HTTP responses. Everything they call
+//! consumer (job attempts and webhooks), [`responses`] the Responses API's stored
+//! responses and [`response_store`] their Durable Object, [`respond`] HTTP responses. Everything they call
 //! is plain Rust.
 
 mod admin;
@@ -37,6 +38,8 @@ mod objects;
 mod ports;
 mod queue;
 mod respond;
+mod response_store;
+mod responses;
 mod stream;
 
 use worker::{event, Context, Env, MessageBatch, Request, Response, Result};

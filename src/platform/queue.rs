@@ -212,6 +212,7 @@ impl Consumer<'_> {
             estimated_prompt_tokens: request.estimated_prompt_tokens(),
             redact_pii: config.redact_pii.output,
             surface: Surface::ChatCompletions,
+            echo: Default::default(),
         };
         let call = Call {
             ports: &ports,
@@ -223,6 +224,7 @@ impl Consumer<'_> {
             // the lease open.
             settlement: None,
             cache: None,
+            keep: None,
         };
         let (completion, usage) = answer::complete(call, log).await?;
         log.status = 200;

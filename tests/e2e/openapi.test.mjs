@@ -44,6 +44,8 @@ describe("openapi.json", () => {
       "/v1/messages",
       "/v1/messages/count_tokens",
       "/v1/models",
+      "/v1/responses",
+      "/v1/responses/{id}",
       "/v1/usage",
       "/v1/webhooks/signing_key",
     ]);
@@ -68,6 +70,13 @@ describe("openapi.json", () => {
     check("AnthropicMessage", await (await messages("/v1/messages", message)).json());
     check("TokenCount", await (await messages("/v1/messages/count_tokens", { model: "mock", messages: message.messages })).json());
     check("AnthropicError", await (await messages("/v1/messages", { ...message, max_tokens: undefined })).json());
+    const request = { model: "mock", input: "hi", instructions: "Be brief.", max_output_tokens: 64 };
+    check("ResponseRequest", request);
+    const created = await (await messages("/v1/responses", request)).json();
+    check("Response", created);
+    check("Response", await (await fetch(`${gateway.url}/v1/responses/${created.id}`)).json());
+    check("DeletedResponse", await (await fetch(`${gateway.url}/v1/responses/${created.id}`, { method: "DELETE" })).json());
+    check("Error", await (await fetch(`${gateway.url}/v1/responses/${created.id}`)).json());
   });
 
   test("describes the admin responses as they are", async () => {

@@ -1,0 +1,995 @@
+//! The OpenAI Responses API as a front door (`POST /v1/responses`, the default of the
+//! Vercel AI SDK's `openai(model)`, the OpenAI Agents SDK and Codex): a request becomes a
+//! chat completion request for the one pipeline, and the answer, whole or streamed, goes
+//! back as a `response` object or the Responses event sequence, whichever provider gave it.
+//!
+//! - [`ResponsesRequest`] reads the request: `input` (text, or items: messages with
+//!   `input_text` / `input_image` / `input_file` parts, `function_call`,
+//!   `function_call_output`, `reasoning`), `instructions`, function `tools`, `tool_choice`,
+//!   `text.format`, `reasoning.effort`. What the chat shape cannot carry (built-in tools,
+//!   `background`, item references) is a 400 naming the field.
+//! - [`response`] writes a complete answer as a `response`; [`EventWriter`] writes a stream
+//!   as `response.created` ... `response.completed` (or `.incomplete` / `.failed`), each
+//!   event numbered by `sequence_number`.
+//! - [`StoredResponse`] is what `store` keeps: the response object, and the conversation
+//!   so far as chat messages, which a turn naming it in `previous_response_id` continues.
+//! - Reasoning keeps its signatures: a `reasoning` item's `encrypted_content` holds the
+//!   answer's `reasoning_details` as JSON, and comes back to the provider that signed it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use super::chat::{ChatCompletion, ChunkChoice, Usage};
+use super::{entries, write_event, EventStream};
+use crate::error::{ErrorKind, GatewayError};
+
+/// The request fields the translation reads; anything else is refused, as OpenAI does.
+/// `truncation`, `include`, `service_tier`, `prompt_cache_key` and `stream_options` are
+/// accepted and have no effect: the gateway never truncates, always returns reasoning as
+/// `encrypted_content`, and has one tier of service.
+const KNOWN: &[&str] = &[
+    "model",
+    "input",
+    "instructions",
+    "tools",
+    "tool_choice",
+    "text",
+    "reasoning",
+    "max_output_tokens",
+    "temperature",
+    "top_p",
+    "parallel_tool_calls",
+    "metadata",
+    "user",
+    "safety_identifier",
+    "stream",
+    "store",
+    "previous_response_id",
+    "truncation",
+    "include",
+    "service_tier",
+    "prompt_cache_key",
+    "stream_options",
+];
+
+/// The request fields a `response` object repeats.
+const ECHOED: &[&str] = &[
+    "instructions",
+    "tools",
+    "tool_choice",
+    "text",
+    "reasoning",
+    "max_output_tokens",
+    "temperature",
+    "top_p",
+    "parallel_tool_calls",
+    "metadata",
+    "user",
+    "store",
+    "previous_response_id",
+];
+
+/// A Responses request, read and checked for fields the gateway does not serve.
+#[derive(Debug)]
+pub struct ResponsesRequest {
+    fields: Map<String, Value>,
+}
+
+/// A Responses request as the pipeline takes it.
+#[derive(Debug)]
+pub struct Translated {
+    /// The chat completion request (JSON bytes): instructions, the stored conversation,
+    /// then this turn's input.
+    pub chat: Vec<u8>,
+    /// The conversation to store with the answer: the stored one and this turn's input,
+    /// as chat messages (instructions are not carried to the next turn, as at OpenAI).
+    pub conversation: Vec<Value>,
+    /// What the `response` object repeats of the request.
+    pub echo: Map<String, Value>,
+}
+
+impl ResponsesRequest {
+    /// Reads a request body: a JSON object of known fields.
+    pub fn parse(body: &[u8]) -> Result<Self, GatewayError> {
+        let fields: Map<String, Value> = serde_json::from_slice(body).map_err(|_| {
+            GatewayError::new(ErrorKind::InvalidJson, "the body is not a JSON object")
+        })?;
+        if let Some(field) = fields.keys().find(|key| !KNOWN.contains(&key.as_str())) {
+            return Err(GatewayError::new(
+                ErrorKind::UnknownParameter,
+                format!("Unsupported parameter: '{field}'"),
+            )
+            .with_param(field));
+        }
+        if fields.get("background") == Some(&Value::Bool(true)) {
+            return Err(GatewayError::invalid(
+                "background",
+                "background responses are served as jobs: POST /v1/jobs",
+            ));
+        }
+        Ok(ResponsesRequest { fields })
+    }
+
+    /// The stored response this turn continues.
+    pub fn previous_response_id(&self) -> Option<&str> {
+        self.fields.get("previous_response_id")?.as_str()
+    }
+
+    /// Whether the answer is stored (the default, as at OpenAI).
+    pub fn store(&self) -> bool {
+        self.fields.get("store") != Some(&Value::Bool(false))
+    }
+
+    /// The chat completion request for this turn after `history` (the conversation of the
+    /// response named by `previous_response_id`, or none).
+    pub fn translate(&self, history: Vec<Value>) -> Result<Translated, GatewayError> {
+        let fields = &self.fields;
+        let mut chat = Map::new();
+        chat.insert(
+            "model".into(),
+            fields.get("model").cloned().unwrap_or(Value::Null),
+        );
+        let mut conversation = history;
+        let input = fields
+            .get("input")
+            .ok_or_else(|| GatewayError::invalid("input", "input: Field required"))?;
+        conversation.extend(input_messages(input)?);
+        let mut messages = Vec::with_capacity(conversation.len() + 1);
+        match fields.get("instructions") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(text)) => messages.push(json!({"role": "system", "content": text})),
+            Some(_) => {
+                return Err(GatewayError::invalid(
+                    "instructions",
+                    "instructions: a string",
+                ))
+            }
+        }
+        messages.extend(conversation.iter().cloned());
+        chat.insert("messages".into(), Value::Array(messages));
+        if fields.get("stream") == Some(&Value::Bool(true)) {
+            chat.insert("stream".into(), json!(true));
+            // The usage goes in `response.completed`, whatever the client asked.
+            chat.insert("stream_options".into(), json!({"include_usage": true}));
+        }
+        for (from, to) in [
+            ("max_output_tokens", "max_completion_tokens"),
+            ("temperature", "temperature"),
+            ("top_p", "top_p"),
+            ("parallel_tool_calls", "parallel_tool_calls"),
+            ("safety_identifier", "user"),
+            ("user", "user"),
+        ] {
+            if let Some(value) = fields.get(from).filter(|value| !value.is_null()) {
+                chat.insert(to.into(), value.clone());
+            }
+        }
+        if let Some(tools) = fields.get("tools") {
+            chat.insert("tools".into(), self::tools(tools)?);
+        }
+        if let Some(choice) = fields.get("tool_choice") {
+            chat.insert("tool_choice".into(), tool_choice(choice)?);
+        }
+        if let Some(format) = fields.get("text").and_then(|text| text.get("format")) {
+            if let Some(format) = response_format(format)? {
+                chat.insert("response_format".into(), format);
+            }
+        }
+        if let Some(effort) = fields.get("reasoning").and_then(|r| r.get("effort")) {
+            if !effort.is_null() {
+                chat.insert("reasoning_effort".into(), effort.clone());
+            }
+        }
+        let echo = ECHOED
+            .iter()
+            .filter_map(|name| Some(((*name).to_owned(), fields.get(*name)?.clone())))
+            .collect();
+        Ok(Translated {
+            chat: Value::Object(chat).to_string().into_bytes(),
+            conversation,
+            echo,
+        })
+    }
+}
+
+/// `input` as chat messages: a string is one user message; items are messages, function
+/// calls (joined to the assistant message before them), their outputs and reasoning
+/// (given to the assistant message after it).
+fn input_messages(input: &Value) -> Result<Vec<Value>, GatewayError> {
+    let items = match input {
+        Value::String(text) => return Ok(vec![json!({"role": "user", "content": text})]),
+        Value::Array(items) => items,
+        _ => {
+            return Err(GatewayError::invalid(
+                "input",
+                "input: text or a list of items",
+            ))
+        }
+    };
+    let mut messages: Vec<Value> = Vec::with_capacity(items.len());
+    // Reasoning waiting for the assistant message it belongs to.
+    let mut details: Vec<Value> = Vec::new();
+    // Whether the last message is an assistant turn that a function call may join.
+    let mut assistant_open = false;
+    for (i, item) in items.iter().enumerate() {
+        let at = format!("input[{i}]");
+        let kind = match (item["type"].as_str(), item.get("role")) {
+            (Some(kind), _) => kind,
+            (None, Some(_)) => "message",
+            (None, None) => {
+                return Err(GatewayError::invalid(
+                    format!("{at}.type"),
+                    "type: Field required",
+                ))
+            }
+        };
+        match kind {
+            "message" => {
+                let message = message(item, &at)?;
+                assistant_open = message["role"] == "assistant";
+                messages.push(message);
+            }
+            "function_call" => {
+                let call = json!({
+                    "id": item["call_id"],
+                    "type": "function",
+                    "function": {"name": item["name"], "arguments": item["arguments"]},
+                });
+                match messages.last_mut().filter(|_| assistant_open) {
+                    Some(last) => match last["tool_calls"].as_array_mut() {
+                        Some(calls) => calls.push(call),
+                        None => last["tool_calls"] = json!([call]),
+                    },
+                    None => {
+                        messages.push(
+                            json!({"role": "assistant", "content": "", "tool_calls": [call]}),
+                        );
+                        assistant_open = true;
+                    }
+                }
+            }
+            "function_call_output" => {
+                messages.push(json!({
+                    "role": "tool",
+                    "tool_call_id": item["call_id"],
+                    "content": output_text(&item["output"], &format!("{at}.output"))?,
+                }));
+                assistant_open = false;
+            }
+            "reasoning" => {
+                // Reasoning the gateway wrote carries its details; anything else (an
+                // OpenAI-encrypted summary) cannot be given to another provider.
+                let carried = item["encrypted_content"]
+                    .as_str()
+                    .and_then(|text| serde_json::from_str::<Vec<Value>>(text).ok());
+                details.extend(carried.into_iter().flatten());
+                assistant_open = false;
+            }
+            "item_reference" => {
+                return Err(GatewayError::invalid(
+                    format!("{at}.type"),
+                    "item references are not served: send the item, or previous_response_id",
+                ))
+            }
+            other => {
+                return Err(GatewayError::invalid(
+                    format!("{at}.type"),
+                    format!(
+                        "{other}: input items are message, function_call, \
+                         function_call_output or reasoning"
+                    ),
+                ))
+            }
+        }
+        if !details.is_empty() {
+            if let Some(last) = messages.last_mut().filter(|_| assistant_open) {
+                let list = last
+                    .as_object_mut()
+                    .map(|fields| fields.entry("reasoning_details").or_insert(json!([])));
+                if let Some(Value::Array(list)) = list {
+                    list.append(&mut details);
+                }
+            }
+        }
+    }
+    Ok(messages)
+}
+
+/// A `message` item as a chat message.
+fn message(item: &Value, at: &str) -> Result<Value, GatewayError> {
+    let role = match item["role"].as_str() {
+        Some(role @ ("user" | "system" | "developer" | "assistant")) => role,
+        _ => {
+            return Err(GatewayError::invalid(
+                format!("{at}.role"),
+                "role: user, system, developer or assistant",
+            ))
+        }
+    };
+    let parts = match &item["content"] {
+        Value::String(text) => return Ok(json!({"role": role, "content": text})),
+        Value::Array(parts) => parts,
+        _ => {
+            return Err(GatewayError::invalid(
+                format!("{at}.content"),
+                "content: text or a list of parts",
+            ))
+        }
+    };
+    if role == "assistant" {
+        let mut text = String::new();
+        for (j, part) in parts.iter().enumerate() {
+            match (part["type"].as_str(), &part["text"], &part["refusal"]) {
+                (Some("output_text"), Value::String(piece), _)
+                | (Some("refusal"), _, Value::String(piece)) => text.push_str(piece),
+                _ => {
+                    return Err(GatewayError::invalid(
+                        format!("{at}.content[{j}].type"),
+                        "assistant parts are output_text or refusal",
+                    ))
+                }
+            }
+        }
+        return Ok(json!({"role": role, "content": text}));
+    }
+    let mut chat_parts = Vec::with_capacity(parts.len());
+    for (j, part) in parts.iter().enumerate() {
+        chat_parts.push(content_part(part, &format!("{at}.content[{j}]"))?);
+    }
+    Ok(json!({"role": role, "content": chat_parts}))
+}
+
+/// An `input_text`, `input_image` or `input_file` part as a chat content part.
+fn content_part(part: &Value, at: &str) -> Result<Value, GatewayError> {
+    let refuse = |field: &str, why: &str| Err(GatewayError::invalid(format!("{at}.{field}"), why));
+    match part["type"].as_str() {
+        Some("input_text") => match part["text"].as_str() {
+            Some(text) => Ok(json!({"type": "text", "text": text})),
+            None => refuse("text", "text: Field required"),
+        },
+        Some("input_image") => match part["image_url"].as_str() {
+            Some(url) => {
+                let mut image = json!({"url": url});
+                if let Some(detail) = part["detail"].as_str() {
+                    image["detail"] = json!(detail);
+                }
+                Ok(json!({"type": "image_url", "image_url": image}))
+            }
+            None => refuse(
+                "image_url",
+                "images are sent as image_url (an https or data URL); file ids are not served",
+            ),
+        },
+        Some("input_file") => {
+            let mut file = Map::new();
+            for name in ["file_data", "file_id", "filename"] {
+                if let Some(value) = part[name].as_str() {
+                    file.insert(name.into(), json!(value));
+                }
+            }
+            if file.contains_key("file_data") || file.contains_key("file_id") {
+                Ok(json!({"type": "file", "file": file}))
+            } else {
+                refuse(
+                    "file_data",
+                    "files are sent as file_data (a data URL) or file_id",
+                )
+            }
+        }
+        _ => refuse(
+            "type",
+            "input parts are input_text, input_image or input_file",
+        ),
+    }
+}
+
+/// A function call's output (text, or `input_text` parts) as text.
+fn output_text(output: &Value, at: &str) -> Result<String, GatewayError> {
+    match output {
+        Value::String(text) => Ok(text.clone()),
+        Value::Array(parts) => {
+            let mut text = String::new();
+            for part in parts {
+                match (part["type"].as_str(), part["text"].as_str()) {
+                    (Some("input_text"), Some(piece)) => text.push_str(piece),
+                    _ => {
+                        return Err(GatewayError::invalid(
+                            at,
+                            "function call outputs can hold text only",
+                        ))
+                    }
+                }
+            }
+            Ok(text)
+        }
+        _ => Err(GatewayError::invalid(
+            at,
+            "output: text or input_text parts",
+        )),
+    }
+}
+
+/// Function `tools` as chat tools (built-in tools such as `web_search` run at OpenAI).
+fn tools(tools: &Value) -> Result<Value, GatewayError> {
+    let tools = tools
+        .as_array()
+        .ok_or_else(|| GatewayError::invalid("tools", "tools: a list"))?;
+    let mut functions = Vec::with_capacity(tools.len());
+    for (i, tool) in tools.iter().enumerate() {
+        if tool["type"] != "function" {
+            return Err(GatewayError::invalid(
+                format!("tools[{i}].type"),
+                format!(
+                    "{} is a tool OpenAI runs itself; the gateway serves function tools only",
+                    tool["type"]
+                ),
+            ));
+        }
+        let mut function = Map::new();
+        for name in ["name", "description", "parameters", "strict"] {
+            if let Some(value) = tool.get(name).filter(|value| !value.is_null()) {
+                function.insert(name.into(), value.clone());
+            }
+        }
+        functions.push(json!({"type": "function", "function": function}));
+    }
+    Ok(Value::Array(functions))
+}
+
+fn tool_choice(choice: &Value) -> Result<Value, GatewayError> {
+    match (choice.as_str(), choice["type"].as_str()) {
+        (Some(mode @ ("auto" | "none" | "required")), _) => Ok(json!(mode)),
+        (None, Some("function")) => {
+            Ok(json!({"type": "function", "function": {"name": choice["name"]}}))
+        }
+        _ => Err(GatewayError::invalid(
+            "tool_choice",
+            "tool_choice: auto, none, required or a function",
+        )),
+    }
+}
+
+/// `text.format` as a chat `response_format` (`text` needs none).
+fn response_format(format: &Value) -> Result<Option<Value>, GatewayError> {
+    match format["type"].as_str() {
+        Some("text") => Ok(None),
+        Some("json_object") => Ok(Some(json!({"type": "json_object"}))),
+        Some("json_schema") => {
+            let mut schema = Map::new();
+            for name in ["name", "description", "schema", "strict"] {
+                if let Some(value) = format.get(name).filter(|value| !value.is_null()) {
+                    schema.insert(name.into(), value.clone());
+                }
+            }
+            Ok(Some(json!({"type": "json_schema", "json_schema": schema})))
+        }
+        _ => Err(GatewayError::invalid(
+            "text.format.type",
+            "text.format.type: text, json_object or json_schema",
+        )),
+    }
+}
+
+/// What `store` keeps of one response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredResponse {
+    /// The `response` object, as `GET /v1/responses/{id}` serves it.
+    pub response: Value,
+    /// The conversation up to and including the answer, as chat messages.
+    pub conversation: Vec<Value>,
+}
+
+impl StoredResponse {
+    /// The record of `completion` (its first choice), answering `conversation`.
+    pub fn new(response: Value, mut conversation: Vec<Value>, completion: &ChatCompletion) -> Self {
+        if let Some(message) = completion.choices.first().map(|choice| &choice.message) {
+            let text = [&message.content, &message.refusal]
+                .into_iter()
+                .flatten()
+                .map(String::as_str)
+                .collect::<String>();
+            let mut turn = json!({"role": "assistant", "content": text});
+            if let Some(calls) = &message.tool_calls {
+                turn["tool_calls"] = calls.clone();
+            }
+            if let Some(details) = &message.reasoning_details {
+                turn["reasoning_details"] = details.clone();
+            }
+            conversation.push(turn);
+        }
+        StoredResponse {
+            response,
+            conversation,
+        }
+    }
+}
+
+/// The kind of an output item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Reasoning,
+    Message,
+    FunctionCall,
+}
+
+/// One output item, whole or being streamed.
+#[derive(Debug)]
+struct Item {
+    kind: Kind,
+    id: String,
+    /// The message's text, the call's arguments, or the reasoning summary.
+    text: String,
+    /// A function call's `call_id` and `name`.
+    call_id: Value,
+    name: Value,
+    /// A reasoning item's details (signatures), carried as `encrypted_content`.
+    details: Vec<Value>,
+    done: bool,
+}
+
+impl Item {
+    fn new(kind: Kind, response_id: &str, output_index: usize) -> Self {
+        let prefix = match kind {
+            Kind::Reasoning => "rs",
+            Kind::Message => "msg",
+            Kind::FunctionCall => "fc",
+        };
+        let suffix = response_id.strip_prefix("resp_").unwrap_or(response_id);
+        Item {
+            kind,
+            id: format!("{prefix}_{suffix}_{output_index}"),
+            text: String::new(),
+            call_id: Value::Null,
+            name: Value::Null,
+            details: Vec::new(),
+            done: false,
+        }
+    }
+
+    /// The item as the API shows it, `in_progress` until done.
+    fn render(&self) -> Value {
+        let status = if self.done {
+            "completed"
+        } else {
+            "in_progress"
+        };
+        match self.kind {
+            Kind::Message => {
+                let content = match self.done {
+                    true => vec![text_part(&self.text)],
+                    false => Vec::new(),
+                };
+                json!({"id": self.id, "type": "message", "status": status, "role": "assistant", "content": content})
+            }
+            Kind::FunctionCall => json!({
+                "id": self.id, "type": "function_call", "status": status,
+                "call_id": self.call_id, "name": self.name,
+                "arguments": if self.done { self.text.as_str() } else { "" },
+            }),
+            Kind::Reasoning => {
+                let summary = match (self.done, self.text.is_empty()) {
+                    (true, false) => vec![json!({"type": "summary_text", "text": self.text})],
+                    _ => Vec::new(),
+                };
+                let mut item = json!({"id": self.id, "type": "reasoning", "summary": summary});
+                if self.done && !self.details.is_empty() {
+                    item["encrypted_content"] =
+                        json!(Value::from(self.details.clone()).to_string());
+                }
+                item
+            }
+        }
+    }
+}
+
+fn text_part(text: &str) -> Value {
+    json!({"type": "output_text", "text": text, "annotations": [], "logprobs": []})
+}
+
+/// The `response` object's `status` and `incomplete_details` for a finish reason.
+fn status(finish_reason: Option<&str>) -> (&'static str, Value) {
+    match finish_reason {
+        Some("length") => ("incomplete", json!({"reason": "max_output_tokens"})),
+        Some("content_filter") => ("incomplete", json!({"reason": "content_filter"})),
+        _ => ("completed", Value::Null),
+    }
+}
+
+/// The Responses usage object.
+fn usage_json(usage: &Usage) -> Value {
+    let reasoning = usage
+        .completion_tokens_details
+        .as_ref()
+        .and_then(|details| details["reasoning_tokens"].as_u64())
+        .unwrap_or(0);
+    json!({
+        "input_tokens": usage.prompt_tokens,
+        "input_tokens_details": {"cached_tokens": usage.cached_tokens()},
+        "output_tokens": usage.completion_tokens,
+        "output_tokens_details": {"reasoning_tokens": reasoning},
+        "total_tokens": usage.prompt_tokens + usage.completion_tokens,
+    })
+}
+
+/// A `response` object without output: its id, time, model and what it repeats of the
+/// request, with the API's defaults for what the request left out.
+fn skeleton(id: &str, created: u64, model: &str, echo: &Map<String, Value>) -> Map<String, Value> {
+    let mut response = json!({
+        "id": id, "object": "response", "created_at": created, "status": "in_progress",
+        "error": null, "incomplete_details": null, "model": model, "output": [],
+        "instructions": null, "max_output_tokens": null, "metadata": {},
+        "parallel_tool_calls": true, "previous_response_id": null,
+        "reasoning": {"effort": null, "summary": null}, "store": true,
+        "temperature": null, "text": {"format": {"type": "text"}}, "tool_choice": "auto",
+        "tools": [], "top_p": null, "truncation": "disabled", "usage": null, "user": null,
+    });
+    let mut fields = match response.take() {
+        Value::Object(fields) => fields,
+        _ => Map::new(),
+    };
+    fields.extend(
+        echo.iter()
+            .map(|(name, value)| (name.clone(), value.clone())),
+    );
+    fields
+}
+
+/// Finishes a skeleton with its output, status and usage.
+fn finished(
+    mut response: Map<String, Value>,
+    items: &[Item],
+    finish_reason: Option<&str>,
+    usage: &Usage,
+) -> Value {
+    let (status, incomplete) = status(finish_reason);
+    response.insert("status".into(), json!(status));
+    response.insert("incomplete_details".into(), incomplete);
+    response.insert(
+        "output".into(),
+        items.iter().map(Item::render).collect::<Vec<_>>().into(),
+    );
+    response.insert("usage".into(), usage_json(usage));
+    Value::Object(response)
+}
+
+/// A complete answer (`chat.completion`, its first choice) as a `response` object.
+pub fn response(completion: &ChatCompletion, usage: &Usage, echo: &Map<String, Value>) -> Value {
+    let id = &completion.id;
+    let mut items = Vec::new();
+    let mut push = |kind, fill: &dyn Fn(&mut Item)| {
+        let mut item = Item::new(kind, id, items.len());
+        fill(&mut item);
+        item.done = true;
+        items.push(item);
+    };
+    let choice = completion.choices.first();
+    if let Some(message) = choice.map(|choice| &choice.message) {
+        let details = entries(&message.reasoning_details)
+            .cloned()
+            .collect::<Vec<_>>();
+        if message.reasoning_content.is_some() || !details.is_empty() {
+            push(Kind::Reasoning, &|item| {
+                item.text = message.reasoning_content.clone().unwrap_or_default();
+                item.details.clone_from(&details);
+            });
+        }
+        let text = [&message.content, &message.refusal]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .collect::<String>();
+        if !text.is_empty() {
+            push(Kind::Message, &|item| item.text.clone_from(&text));
+        }
+        for call in entries(&message.tool_calls) {
+            push(Kind::FunctionCall, &|item| {
+                item.call_id = call["id"].clone();
+                item.name = call["function"]["name"].clone();
+                item.text = call["function"]["arguments"]
+                    .as_str()
+                    .unwrap_or("{}")
+                    .to_owned();
+            });
+        }
+    }
+    let finish_reason = choice.and_then(|choice| choice.finish_reason.as_deref());
+    let response = skeleton(id, completion.created, &completion.model, echo);
+    finished(response, &items, finish_reason, usage)
+}
+
+/// Writes a chat answer's chunks as the Responses event sequence, one chunk at a time
+/// (the first choice only: a Responses request has one).
+#[derive(Debug)]
+pub struct EventWriter {
+    /// The response object so far, without output.
+    response: Map<String, Value>,
+    sequence_number: u64,
+    started: bool,
+    items: Vec<Item>,
+    /// The message or reasoning item being written, by index into `items`.
+    open: Option<usize>,
+    /// The item of each function call (by its chat `index`).
+    calls: BTreeMap<u64, usize>,
+    finish_reason: Option<String>,
+}
+
+impl EventStream for EventWriter {
+    /// Appends the events for one chunk's choices to `out`.
+    fn chunk(&mut self, choices: &[ChunkChoice], out: &mut Vec<u8>) {
+        self.start(out);
+        let Some(choice) = choices.iter().find(|choice| choice.index == 0) else {
+            return;
+        };
+        let delta = &choice.delta;
+        if let Some(thinking) = delta.reasoning_content.as_deref().filter(|t| !t.is_empty()) {
+            self.text(Kind::Reasoning, thinking, out);
+        }
+        for detail in entries(&delta.reasoning_details) {
+            let index = self.open_item(Kind::Reasoning, out);
+            self.items[index].details.push(detail.clone());
+        }
+        for text in [&delta.content, &delta.refusal].into_iter().flatten() {
+            if !text.is_empty() {
+                self.text(Kind::Message, text, out);
+            }
+        }
+        for call in entries(&delta.tool_calls) {
+            self.tool_call(call, out);
+        }
+        if let Some(reason) = &choice.finish_reason {
+            self.close_all(out);
+            self.finish_reason = Some(reason.clone());
+        }
+    }
+
+    /// Ends the answer: every item done, then `response.completed` (or `.incomplete`)
+    /// with the whole output and the usage.
+    fn done(&mut self, usage: &Usage, out: &mut Vec<u8>) {
+        self.start(out);
+        self.close_all(out);
+        let response = finished(
+            self.response.clone(),
+            &self.items,
+            self.finish_reason.as_deref(),
+            usage,
+        );
+        let kind = match response["status"].as_str() {
+            Some("incomplete") => "response.incomplete",
+            _ => "response.completed",
+        };
+        self.emit(kind, json!({"response": response}), out);
+    }
+
+    /// Ends a broken answer: an `error` event, then `response.failed` with what was
+    /// written so far.
+    fn fail(&mut self, error: &GatewayError, out: &mut Vec<u8>) {
+        self.start(out);
+        let (code, message) = (error.code(), &error.message);
+        self.emit(
+            "error",
+            json!({"code": code, "message": message, "param": error.param}),
+            out,
+        );
+        let mut response = self.response.clone();
+        response.insert("status".into(), json!("failed"));
+        response.insert("error".into(), json!({"code": code, "message": message}));
+        let output = self.items.iter().map(Item::render).collect::<Vec<_>>();
+        response.insert("output".into(), output.into());
+        self.emit("response.failed", json!({"response": response}), out);
+    }
+}
+
+impl EventWriter {
+    /// A writer for the response `id` of `model`, created at `created` (Unix seconds),
+    /// repeating `echo` of its request.
+    pub fn new(id: &str, created: u64, model: &str, echo: &Map<String, Value>) -> Self {
+        EventWriter {
+            response: skeleton(id, created, model, echo),
+            sequence_number: 0,
+            started: false,
+            items: Vec::new(),
+            open: None,
+            calls: BTreeMap::new(),
+            finish_reason: None,
+        }
+    }
+
+    fn start(&mut self, out: &mut Vec<u8>) {
+        if std::mem::replace(&mut self.started, true) {
+            return;
+        }
+        let response = Value::Object(self.response.clone());
+        self.emit("response.created", json!({"response": response}), out);
+        self.emit("response.in_progress", json!({"response": response}), out);
+    }
+
+    /// A piece of message text or reasoning summary, in the open item of `kind` or a new one.
+    fn text(&mut self, kind: Kind, text: &str, out: &mut Vec<u8>) {
+        let index = self.open_item(kind, out);
+        let item = &mut self.items[index];
+        let first = item.text.is_empty();
+        item.text.push_str(text);
+        let item_id = item.id.clone();
+        if kind == Kind::Reasoning && first {
+            // A summary part opens with its first text (signatures alone have none).
+            self.emit(
+                "response.reasoning_summary_part.added",
+                json!({"item_id": item_id, "output_index": index, "summary_index": 0, "part": {"type": "summary_text", "text": ""}}),
+                out,
+            );
+        }
+        match kind {
+            Kind::Message => self.emit(
+                "response.output_text.delta",
+                json!({"item_id": item_id, "output_index": index, "content_index": 0, "delta": text, "logprobs": []}),
+                out,
+            ),
+            _ => self.emit(
+                "response.reasoning_summary_text.delta",
+                json!({"item_id": item_id, "output_index": index, "summary_index": 0, "delta": text}),
+                out,
+            ),
+        }
+    }
+
+    /// The open message or reasoning item of `kind`, or a new one (closing the other).
+    fn open_item(&mut self, kind: Kind, out: &mut Vec<u8>) -> usize {
+        if let Some(index) = self.open.filter(|index| self.items[*index].kind == kind) {
+            return index;
+        }
+        self.close_open(out);
+        let index = self.add(kind, out);
+        self.open = Some(index);
+        index
+    }
+
+    fn tool_call(&mut self, call: &Value, out: &mut Vec<u8>) {
+        let number = call["index"].as_u64().unwrap_or(0);
+        let index = match self.calls.get(&number) {
+            Some(index) => *index,
+            None => {
+                self.close_open(out);
+                let index = self.items.len();
+                let mut item = Item::new(Kind::FunctionCall, self.id(), index);
+                item.call_id = call["id"].clone();
+                item.name = call["function"]["name"].clone();
+                self.items.push(item);
+                self.added(index, out);
+                self.calls.insert(number, index);
+                index
+            }
+        };
+        let Some(arguments) = call["function"]["arguments"].as_str() else {
+            return;
+        };
+        let item = &mut self.items[index];
+        if arguments.is_empty() || item.done {
+            return;
+        }
+        item.text.push_str(arguments);
+        let item_id = item.id.clone();
+        self.emit(
+            "response.function_call_arguments.delta",
+            json!({"item_id": item_id, "output_index": index, "delta": arguments}),
+            out,
+        );
+    }
+
+    fn id(&self) -> &str {
+        self.response["id"].as_str().unwrap_or_default()
+    }
+
+    /// Adds an item of `kind` (a message gets its text part at once).
+    fn add(&mut self, kind: Kind, out: &mut Vec<u8>) -> usize {
+        let index = self.items.len();
+        let item = Item::new(kind, self.id(), index);
+        self.items.push(item);
+        self.added(index, out);
+        index
+    }
+
+    fn added(&mut self, index: usize, out: &mut Vec<u8>) {
+        let item = &self.items[index];
+        let (item_id, rendered, kind) = (item.id.clone(), item.render(), item.kind);
+        self.emit(
+            "response.output_item.added",
+            json!({"output_index": index, "item": rendered}),
+            out,
+        );
+        if kind == Kind::Message {
+            self.emit(
+                "response.content_part.added",
+                json!({"item_id": item_id, "output_index": index, "content_index": 0, "part": text_part("")}),
+                out,
+            );
+        }
+    }
+
+    fn close_open(&mut self, out: &mut Vec<u8>) {
+        if let Some(index) = self.open.take() {
+            self.close(index, out);
+        }
+    }
+
+    fn close_all(&mut self, out: &mut Vec<u8>) {
+        self.open = None;
+        for index in 0..self.items.len() {
+            self.close(index, out);
+        }
+    }
+
+    /// Ends an item: its `.done` events, then `response.output_item.done`.
+    fn close(&mut self, index: usize, out: &mut Vec<u8>) {
+        let item = &mut self.items[index];
+        if std::mem::replace(&mut item.done, true) {
+            return;
+        }
+        let (item_id, text) = (item.id.clone(), item.text.clone());
+        match item.kind {
+            Kind::Message => {
+                self.emit(
+                    "response.output_text.done",
+                    json!({"item_id": item_id, "output_index": index, "content_index": 0, "text": text, "logprobs": []}),
+                    out,
+                );
+                self.emit(
+                    "response.content_part.done",
+                    json!({"item_id": item_id, "output_index": index, "content_index": 0, "part": text_part(&text)}),
+                    out,
+                );
+            }
+            Kind::Reasoning if !text.is_empty() => {
+                self.emit(
+                    "response.reasoning_summary_text.done",
+                    json!({"item_id": item_id, "output_index": index, "summary_index": 0, "text": text}),
+                    out,
+                );
+                self.emit(
+                    "response.reasoning_summary_part.done",
+                    json!({"item_id": item_id, "output_index": index, "summary_index": 0, "part": {"type": "summary_text", "text": text}}),
+                    out,
+                );
+            }
+            Kind::Reasoning => {}
+            Kind::FunctionCall => self.emit(
+                "response.function_call_arguments.done",
+                json!({"item_id": item_id, "output_index": index, "arguments": text}),
+                out,
+            ),
+        }
+        let rendered = self.items[index].render();
+        self.emit(
+            "response.output_item.done",
+            json!({"output_index": index, "item": rendered}),
+            out,
+        );
+    }
+
+    /// One event: `event: <kind>` and its data, numbered.
+    fn emit(&mut self, kind: &str, mut data: Value, out: &mut Vec<u8>) {
+        data["type"] = json!(kind);
+        data["sequence_number"] = json!(self.sequence_number);
+        self.sequence_number += 1;
+        write_event(out, kind, &data);
+    }
+}
+
+/// A call to one principal's response store (a Durable Object).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum StoreCall {
+    /// Keep `record` as `id` until `expires_at` (Unix seconds); answers `null`.
+    Put {
+        /// The response id.
+        id: String,
+        /// What is kept.
+        record: Box<StoredResponse>,
+        /// When it is forgotten.
+        expires_at: u64,
+    },
+    /// The live record `id`, or `null`.
+    Get(String),
+    /// Forget `id`; answers whether it was there.
+    Delete(String),
+}
