@@ -993,3 +993,347 @@ pub enum StoreCall {
     /// Forget `id`; answers whether it was there.
     Delete(String),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::chat::{AssistantMessage, Choice, Delta};
+
+    fn translate(body: Value, history: Vec<Value>) -> Translated {
+        let request = ResponsesRequest::parse(body.to_string().as_bytes()).unwrap();
+        request.translate(history).unwrap()
+    }
+
+    fn chat(translated: &Translated) -> Value {
+        serde_json::from_slice(&translated.chat).unwrap()
+    }
+
+    fn refused(body: Value) -> GatewayError {
+        ResponsesRequest::parse(body.to_string().as_bytes())
+            .and_then(|request| request.translate(Vec::new()))
+            .unwrap_err()
+    }
+
+    #[test]
+    fn a_request_becomes_the_chat_request_it_means() {
+        let details = json!([{"type": "reasoning.text", "text": "hm", "signature": "sig", "format": "anthropic"}]);
+        let body = json!({
+            "model": "m", "instructions": "Be brief.", "stream": true, "max_output_tokens": 100,
+            "temperature": 0.4, "top_p": 0.9, "parallel_tool_calls": false, "safety_identifier": "u-1",
+            "metadata": {"ticket": "T-1"}, "store": false, "truncation": "disabled",
+            "tools": [{"type": "function", "name": "weather", "description": "w", "parameters": {"type": "object"}, "strict": true}],
+            "tool_choice": {"type": "function", "name": "weather"},
+            "text": {"format": {"type": "json_schema", "name": "place", "schema": {"type": "object"}, "strict": true}},
+            "reasoning": {"effort": "low", "summary": "auto"},
+            "input": [
+                {"role": "developer", "content": "Use metric units."},
+                {"type": "message", "role": "user", "content": [
+                    {"type": "input_text", "text": "Weather here?"},
+                    {"type": "input_image", "image_url": "https://x.test/a.png", "detail": "low"},
+                    {"type": "input_file", "filename": "a.pdf", "file_data": "data:application/pdf;base64,JVBER"}]},
+                {"type": "reasoning", "id": "rs_1", "summary": [{"type": "summary_text", "text": "hm"}],
+                 "encrypted_content": details.to_string()},
+                {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Looking."}]},
+                {"type": "function_call", "call_id": "call_1", "name": "weather", "arguments": "{\"city\":\"Paris\"}"},
+                {"type": "function_call", "call_id": "call_2", "name": "weather", "arguments": "{\"city\":\"Rome\"}"},
+                {"type": "function_call_output", "call_id": "call_1", "output": "18C"},
+                {"type": "function_call_output", "call_id": "call_2", "output": [{"type": "input_text", "text": "21C"}]},
+            ],
+        });
+        let history = vec![
+            json!({"role": "user", "content": "Hi"}),
+            json!({"role": "assistant", "content": "Hello"}),
+        ];
+        let translated = translate(body, history);
+        let assistant = json!({"role": "assistant", "content": "Looking.", "reasoning_details": details, "tool_calls": [
+            {"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": "{\"city\":\"Paris\"}"}},
+            {"id": "call_2", "type": "function", "function": {"name": "weather", "arguments": "{\"city\":\"Rome\"}"}}]});
+        let turns = vec![
+            json!({"role": "user", "content": "Hi"}),
+            json!({"role": "assistant", "content": "Hello"}),
+            json!({"role": "developer", "content": "Use metric units."}),
+            json!({"role": "user", "content": [
+                {"type": "text", "text": "Weather here?"},
+                {"type": "image_url", "image_url": {"url": "https://x.test/a.png", "detail": "low"}},
+                {"type": "file", "file": {"filename": "a.pdf", "file_data": "data:application/pdf;base64,JVBER"}}]}),
+            assistant,
+            json!({"role": "tool", "tool_call_id": "call_1", "content": "18C"}),
+            json!({"role": "tool", "tool_call_id": "call_2", "content": "21C"}),
+        ];
+        assert_eq!(translated.conversation, turns);
+        let mut messages = vec![json!({"role": "system", "content": "Be brief."})];
+        messages.extend(turns);
+        assert_eq!(
+            chat(&translated),
+            json!({
+                "model": "m", "stream": true, "stream_options": {"include_usage": true},
+                "max_completion_tokens": 100, "temperature": 0.4, "top_p": 0.9,
+                "parallel_tool_calls": false, "user": "u-1",
+                "tools": [{"type": "function", "function": {"name": "weather", "description": "w", "parameters": {"type": "object"}, "strict": true}}],
+                "tool_choice": {"type": "function", "function": {"name": "weather"}},
+                "response_format": {"type": "json_schema", "json_schema": {"name": "place", "schema": {"type": "object"}, "strict": true}},
+                "reasoning_effort": "low",
+                "messages": messages,
+            })
+        );
+        assert_eq!(translated.echo["metadata"], json!({"ticket": "T-1"}));
+        assert_eq!(translated.echo["store"], json!(false));
+        assert!(!translated.echo.contains_key("input"));
+    }
+
+    #[test]
+    fn what_the_chat_shape_cannot_carry_is_refused_naming_it() {
+        let base = || json!({"model": "m", "input": "hi"});
+        let with = |field: &str, value: Value| {
+            let mut body = base();
+            body[field] = value;
+            body
+        };
+        let cases = [
+            (with("conversation", json!("c_1")), "conversation"),
+            (with("background", json!(true)), "background"),
+            (
+                with("tools", json!([{"type": "web_search"}])),
+                "tools[0].type",
+            ),
+            (
+                with("tool_choice", json!({"type": "file_search"})),
+                "tool_choice",
+            ),
+            (
+                with("text", json!({"format": {"type": "yaml"}})),
+                "text.format.type",
+            ),
+            (
+                with("input", json!([{"type": "item_reference", "id": "msg_1"}])),
+                "input[0].type",
+            ),
+            (
+                with(
+                    "input",
+                    json!([{"role": "user", "content": [{"type": "input_image", "file_id": "f"}]}]),
+                ),
+                "input[0].content[0].image_url",
+            ),
+            (
+                with("input", json!([{"role": "tool", "content": "x"}])),
+                "input[0].role",
+            ),
+            (with("input", json!(7)), "input"),
+            (json!({"model": "m"}), "input"),
+        ];
+        for (body, param) in cases {
+            let error = refused(body);
+            assert_eq!(error.status(), 400);
+            assert_eq!(error.param.as_deref(), Some(param), "{}", error.message);
+        }
+        assert_eq!(
+            refused(json!({"model": "m", "input": "hi", "x": 1})).code(),
+            "unknown_parameter"
+        );
+    }
+
+    fn completion(message: AssistantMessage, finish_reason: &str) -> ChatCompletion {
+        ChatCompletion {
+            id: "resp_1".into(),
+            object: "chat.completion".into(),
+            created: 1_700_000_000,
+            model: "m".into(),
+            choices: vec![Choice {
+                index: 0,
+                message,
+                finish_reason: Some(finish_reason.into()),
+                logprobs: None,
+            }],
+            usage: None,
+            system_fingerprint: None,
+        }
+    }
+
+    #[test]
+    fn an_answer_becomes_a_response_whose_items_come_back_as_the_same_turn() {
+        let details = json!([{"type": "reasoning.encrypted", "data": "g-sig", "format": "gemini", "id": "call_1"}]);
+        let answer = completion(
+            AssistantMessage {
+                content: Some("Looking.".into()),
+                reasoning_content: Some("hm".into()),
+                reasoning_details: Some(details.clone()),
+                tool_calls: Some(
+                    json!([{"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": "{\"city\":\"Paris\"}"}}]),
+                ),
+                ..AssistantMessage::default()
+            },
+            "tool_calls",
+        );
+        let mut usage = Usage::new(10, 5);
+        usage.completion_tokens_details = Some(json!({"reasoning_tokens": 2}));
+        let echo = Map::from_iter([("metadata".to_owned(), json!({"n": "1"}))]);
+        let response = response(&answer, &usage, &echo);
+        assert_eq!(response["object"], "response");
+        assert_eq!(response["status"], "completed");
+        assert_eq!(response["metadata"], json!({"n": "1"}));
+        assert_eq!(response["created_at"], 1_700_000_000);
+        assert_eq!(
+            response["usage"],
+            json!({"input_tokens": 10, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": 5,
+                   "output_tokens_details": {"reasoning_tokens": 2}, "total_tokens": 15})
+        );
+        let output = response["output"].as_array().unwrap();
+        let kinds: Vec<&str> = output
+            .iter()
+            .map(|item| item["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(kinds, ["reasoning", "message", "function_call"]);
+        assert_eq!(
+            output[0]["summary"],
+            json!([{"type": "summary_text", "text": "hm"}])
+        );
+        assert_eq!(output[1]["content"][0]["text"], "Looking.");
+        assert_eq!(output[2]["call_id"], "call_1");
+        // The items sent back as input are the assistant turn that gave them.
+        let translated = translate(json!({"model": "m", "input": output}), Vec::new());
+        let stored = StoredResponse::new(response.clone(), Vec::new(), &answer);
+        assert_eq!(translated.conversation, stored.conversation);
+        assert_eq!(stored.conversation[0]["reasoning_details"], details);
+        // A cut answer is incomplete.
+        let cut = super::response(
+            &completion(AssistantMessage::default(), "length"),
+            &usage,
+            &Map::new(),
+        );
+        assert_eq!(
+            (cut["status"].as_str(), &cut["incomplete_details"]),
+            (Some("incomplete"), &json!({"reason": "max_output_tokens"}))
+        );
+    }
+
+    fn events(out: &[u8]) -> Vec<Value> {
+        let text = String::from_utf8(out.to_vec()).unwrap();
+        text.split("\n\n")
+            .filter(|event| !event.is_empty())
+            .map(|event| {
+                let (name, data) = event.split_once('\n').unwrap();
+                let data: Value =
+                    serde_json::from_str(data.strip_prefix("data: ").unwrap()).unwrap();
+                assert_eq!(
+                    Some(data["type"].as_str().unwrap()),
+                    name.strip_prefix("event: ")
+                );
+                data
+            })
+            .collect()
+    }
+
+    fn choice(delta: Delta, finish_reason: Option<&str>) -> ChunkChoice {
+        ChunkChoice {
+            index: 0,
+            delta,
+            finish_reason: finish_reason.map(str::to_owned),
+            logprobs: None,
+        }
+    }
+
+    #[test]
+    fn a_stream_becomes_the_event_sequence_item_by_item() {
+        let mut writer = EventWriter::new("resp_1", 1, "m", &Map::new());
+        let mut out = Vec::new();
+        let call = |value: Value| Delta {
+            tool_calls: Some(value),
+            ..Delta::default()
+        };
+        let deltas = [
+            Delta {
+                reasoning_content: Some("hm".into()),
+                ..Delta::default()
+            },
+            Delta {
+                reasoning_details: Some(
+                    json!([{"type": "reasoning.text", "text": "hm", "signature": "sig", "format": "anthropic"}]),
+                ),
+                ..Delta::default()
+            },
+            Delta {
+                content: Some("Loo".into()),
+                ..Delta::default()
+            },
+            Delta {
+                content: Some("king.".into()),
+                ..Delta::default()
+            },
+            call(
+                json!([{"index": 0, "id": "call_1", "type": "function", "function": {"name": "weather", "arguments": ""}}]),
+            ),
+            call(json!([{"index": 0, "function": {"arguments": "{\"city\":"}}])),
+            call(json!([{"index": 0, "function": {"arguments": "\"Paris\"}"}}])),
+        ];
+        for delta in deltas {
+            writer.chunk(&[choice(delta, None)], &mut out);
+        }
+        writer.chunk(&[choice(Delta::default(), Some("tool_calls"))], &mut out);
+        writer.done(&Usage::new(7, 3), &mut out);
+        let events = events(&out);
+        let kinds: Vec<&str> = events
+            .iter()
+            .map(|event| event["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "response.created",
+                "response.in_progress",
+                "response.output_item.added",
+                "response.reasoning_summary_part.added",
+                "response.reasoning_summary_text.delta",
+                "response.reasoning_summary_text.done",
+                "response.reasoning_summary_part.done",
+                "response.output_item.done",
+                "response.output_item.added",
+                "response.content_part.added",
+                "response.output_text.delta",
+                "response.output_text.delta",
+                "response.output_text.done",
+                "response.content_part.done",
+                "response.output_item.done",
+                "response.output_item.added",
+                "response.function_call_arguments.delta",
+                "response.function_call_arguments.delta",
+                "response.function_call_arguments.done",
+                "response.output_item.done",
+                "response.completed",
+            ]
+        );
+        let numbers: Vec<u64> = events
+            .iter()
+            .map(|event| event["sequence_number"].as_u64().unwrap())
+            .collect();
+        assert_eq!(numbers, (0..events.len() as u64).collect::<Vec<_>>());
+        let done = &events.last().unwrap()["response"];
+        assert_eq!(done["status"], "completed");
+        assert_eq!(done["usage"]["total_tokens"], 10);
+        let output = done["output"].as_array().unwrap();
+        assert_eq!(output[0]["encrypted_content"], json!(json!([{"type": "reasoning.text", "text": "hm", "signature": "sig", "format": "anthropic"}]).to_string()));
+        assert_eq!(output[1]["content"][0]["text"], "Looking.");
+        assert_eq!(output[2]["arguments"], "{\"city\":\"Paris\"}");
+        assert_eq!(output[2]["status"], "completed");
+    }
+
+    #[test]
+    fn a_broken_stream_ends_with_error_then_response_failed() {
+        let mut writer = EventWriter::new("resp_1", 1, "m", &Map::new());
+        let mut out = Vec::new();
+        let text = Delta {
+            content: Some("Hel".into()),
+            ..Delta::default()
+        };
+        writer.chunk(&[choice(text, None)], &mut out);
+        writer.fail(&crate::upstream::unreachable("it broke"), &mut out);
+        let events = events(&out);
+        let last = &events[events.len() - 2..];
+        assert_eq!(last[0]["type"], "error");
+        assert_eq!(last[0]["code"], "upstream_error");
+        assert_eq!(last[1]["type"], "response.failed");
+        assert_eq!(last[1]["response"]["status"], "failed");
+        assert_eq!(last[1]["response"]["error"]["code"], "upstream_error");
+        assert_eq!(last[1]["response"]["output"][0]["status"], "in_progress");
+    }
+}
