@@ -7,6 +7,8 @@
 //! committed to: an upstream that fails before that (an error event, a malformed first
 //! event, a stall, a reset) is retried like one that failed outright.
 
+use std::future::Future;
+
 use super::deliver::{self, Answer, Answered, Delivery, Keep};
 use super::health::TargetHealth;
 use super::ports::{within, Ports, Settle, UpstreamBody, UpstreamResponse};
@@ -48,7 +50,7 @@ pub struct Call<'a, P: Ports> {
 }
 
 /// Why an attempt failed, and what that means for the next one.
-struct AttemptError {
+pub(super) struct AttemptError {
     error: GatewayError,
     failure: Failure,
     /// How the attempt ended, for the log: the upstream's status or the error code.
@@ -56,7 +58,7 @@ struct AttemptError {
 }
 
 impl AttemptError {
-    fn new(error: GatewayError, failure: Failure) -> Self {
+    pub(super) fn new(error: GatewayError, failure: Failure) -> Self {
         let outcome = error.code().to_owned();
         AttemptError {
             error,
@@ -102,17 +104,90 @@ async fn try_targets<P: Ports, R>(
 ) -> Result<R, GatewayError> {
     let ports = call.ports;
     let policy = &call.config.resilience;
+    let tried = attempt_targets(
+        ports,
+        &call.targets,
+        policy,
+        &call.request.model,
+        log,
+        |index, deadline_ms, health| {
+            let target = &call.targets[index];
+            let meta = AnswerMeta {
+                model: target.model.to_owned(),
+                ..call.meta.clone()
+            };
+            let call = &call;
+            async move {
+                let answer = attempt(target, call, &meta, policy, deadline_ms, &health).await?;
+                Ok((answer, meta))
+            }
+        },
+    )
+    .await;
+    match tried {
+        Ok((index, (answer, meta))) => {
+            let price = call.config.prices.get(call.targets[index].model).copied();
+            log.price = price;
+            let delivery = Delivery {
+                settlement: call.settlement.map(|settlement| settlement.repriced(price)),
+                cache: call.cache,
+                keep: call.keep,
+                ..Delivery::new(ports, &meta, call.request)
+            };
+            Ok(finish(answer, delivery, log))
+        }
+        Err(NoAnswer::Refused(error)) => Err(error),
+        Err(NoAnswer::Exhausted(error)) => {
+            let Some(message) = &policy.degraded_message else {
+                return Err(error);
+            };
+            log.degraded = true;
+            let meta = AnswerMeta {
+                model: call.request.model.clone(),
+                ..call.meta
+            };
+            let reply = Answer::Mock(MockReply::fixed(message), 0);
+            let delivery = Delivery {
+                settlement: call.settlement,
+                keep: call.keep,
+                ..Delivery::new(ports, &meta, call.request)
+            };
+            Ok(finish(reply, delivery, log))
+        }
+    }
+}
+
+/// Why no target answered.
+pub(super) enum NoAnswer {
+    /// An attempt failed in a way no other attempt can mend (the request itself was
+    /// refused): its error.
+    Refused(GatewayError),
+    /// Every attempt the plan allowed failed: the last error (a one-target route), or 503
+    /// `all_providers_failed`.
+    Exhausted(GatewayError),
+}
+
+/// Runs `attempt` on `targets` (by index, with the request's deadline and the target's
+/// breaker) as the resilience policy plans: retries with backoff, circuit breakers,
+/// fallback along the chain, the total time limit. Every attempt and skip is logged in
+/// `log.chain`. The index of the target that answered and its output, or why none did.
+pub(super) async fn attempt_targets<P: Ports, T, Attempt>(
+    ports: &P,
+    targets: &[Target<'_>],
+    policy: &ResiliencePolicy,
+    alias: &str,
+    log: &mut RequestLog,
+    mut attempt: impl FnMut(usize, u64, TargetHealth<P>) -> Attempt,
+) -> Result<(usize, T), NoAnswer>
+where
+    Attempt: Future<Output = Result<T, AttemptError>>,
+{
     let deadline_ms = log.ts + u64::from(policy.total_timeout_ms);
-    let health: Vec<TargetHealth<P>> = call
-        .targets
+    let health: Vec<TargetHealth<P>> = targets
         .iter()
         .map(|target| TargetHealth::of(target, &policy.breaker, ports))
         .collect();
-    let mut plan = AttemptPlan::new(
-        (0..call.targets.len()).collect(),
-        &policy.retry,
-        deadline_ms,
-    );
+    let mut plan = AttemptPlan::new((0..targets.len()).collect(), &policy.retry, deadline_ms);
     let mut last_error = None;
     loop {
         let mut skipped = Vec::new();
@@ -132,33 +207,21 @@ async fn try_targets<P: Ports, R>(
         if ports.client_gone() {
             break;
         }
-        let target = &call.targets[index];
+        let target = &targets[index];
         log.provider = Some(target.provider_name.to_owned());
         log.upstream_model = Some(target.model.to_owned());
         log.attempts = plan.attempts();
-        let meta = AnswerMeta {
-            model: target.model.to_owned(),
-            ..call.meta.clone()
-        };
         let started = ports.now_ms();
-        let attempt = attempt(target, &call, &meta, policy, deadline_ms, &health[index]).await;
+        let outcome = attempt(index, deadline_ms, health[index].clone()).await;
         let ms = ports.now_ms().saturating_sub(started);
-        match attempt {
-            Ok(answer) => {
+        match outcome {
+            Ok(output) => {
                 log.chain.push(AttemptLog {
                     target: health[index].key.clone(),
                     outcome: "ok".to_owned(),
                     ms,
                 });
-                let price = call.config.prices.get(target.model).copied();
-                log.price = price;
-                let delivery = Delivery {
-                    settlement: call.settlement.map(|settlement| settlement.repriced(price)),
-                    cache: call.cache,
-                    keep: call.keep,
-                    ..Delivery::new(ports, &meta, call.request)
-                };
-                return Ok(finish(answer, delivery, log));
+                return Ok((index, output));
             }
             Err(AttemptError {
                 error,
@@ -172,7 +235,7 @@ async fn try_targets<P: Ports, R>(
                 });
                 health[index].record(failure.counts_against_target());
                 match plan.after_failure(failure, ports.now_ms(), ports.random_u32()) {
-                    Next::Stop => return Err(error),
+                    Next::Stop => return Err(NoAnswer::Refused(error)),
                     Next::Retry { after_ms } => ports.sleep(after_ms).await,
                     Next::Fallback => {}
                 }
@@ -180,25 +243,11 @@ async fn try_targets<P: Ports, R>(
             }
         }
     }
-    if let Some(message) = &policy.degraded_message {
-        log.degraded = true;
-        let meta = AnswerMeta {
-            model: call.request.model.clone(),
-            ..call.meta
-        };
-        let reply = Answer::Mock(MockReply::fixed(message), 0);
-        let delivery = Delivery {
-            settlement: call.settlement,
-            keep: call.keep,
-            ..Delivery::new(ports, &meta, call.request)
-        };
-        return Ok(finish(reply, delivery, log));
-    }
-    Err(match last_error {
+    Err(NoAnswer::Exhausted(match last_error {
         // A one-target route keeps the upstream's own error (a 504, a 502, a mapped 4xx).
-        Some(error) if call.targets.len() == 1 => error,
-        _ => every_target_failed(&call.request.model, &log.chain, plan.attempts()),
-    })
+        Some(error) if targets.len() == 1 => error,
+        _ => every_target_failed(alias, &log.chain, plan.attempts()),
+    }))
 }
 
 /// 503 `all_providers_failed`, saying how each target last ended.
