@@ -14,6 +14,8 @@ pub enum Route {
     CountTokens,
     /// `POST /v1/responses`: the OpenAI Responses API.
     Responses,
+    /// `POST /v1/embeddings`.
+    Embeddings,
     /// `GET /v1/responses/{id}`: a stored response.
     GetResponse,
     /// `DELETE /v1/responses/{id}`: forget a stored response.
@@ -73,6 +75,7 @@ impl Route {
             Route::Messages => "messages",
             Route::CountTokens => "count_tokens",
             Route::Responses => "responses",
+            Route::Embeddings => "embeddings",
             Route::GetResponse => "get_response",
             Route::DeleteResponse => "delete_response",
             Route::Models => "models",
@@ -105,6 +108,7 @@ const ROUTES: &[(&str, &str, Route)] = &[
     ("/v1/messages", "POST", Route::Messages),
     ("/v1/messages/count_tokens", "POST", Route::CountTokens),
     ("/v1/responses", "POST", Route::Responses),
+    ("/v1/embeddings", "POST", Route::Embeddings),
     ("/v1/responses/{id}", "GET", Route::GetResponse),
     ("/v1/responses/{id}", "DELETE", Route::DeleteResponse),
     ("/v1/models", "GET", Route::Models),

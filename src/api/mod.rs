@@ -3,6 +3,7 @@
 //! gateway endpoints.
 
 pub mod chat;
+pub mod embeddings;
 pub mod messages;
 pub mod responses;
 

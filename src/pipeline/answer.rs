@@ -22,7 +22,7 @@ use crate::resilience::plan::{AttemptPlan, Next};
 use crate::resilience::retry::{retry_after_ms, Failure};
 use crate::resilience::ResiliencePolicy;
 use crate::upstream::mock::{self, MockReply};
-use crate::upstream::{self, out_of_time, Backend, HttpProvider, Target};
+use crate::upstream::{self, out_of_time, Backend, HttpCall, HttpProvider, Target};
 
 /// Most bytes read from an upstream error body: enough for any error object.
 const MAX_UPSTREAM_ERROR_BYTES: usize = 64 * 1024;
@@ -342,27 +342,8 @@ async fn attempt<P: Ports>(
     let upstream_call = provider
         .build_call(call.request, target.model)
         .map_err(|error| AttemptError::new(error, Failure::TargetUnusable))?;
-    let left = || deadline_ms.saturating_sub(ports.now_ms());
-    let ttfb_ms = u64::from(policy.ttfb_timeout_ms).min(left());
-    let response = ports.send(&upstream_call, ttfb_ms).await.map_err(|error| {
-        let error = if error.kind == ErrorKind::UpstreamTimeout
-            && ttfb_ms < u64::from(policy.ttfb_timeout_ms)
-        {
-            out_of_time(policy.total_timeout_ms)
-        } else {
-            error
-        };
-        AttemptError::new(error, Failure::NETWORK)
-    })?;
-    let timing = StreamTiming {
-        idle_timeout_ms: u64::from(policy.idle_timeout_ms),
-        deadline_ms,
-        total_timeout_ms: policy.total_timeout_ms,
-    };
-    let status = response.status;
-    if !(200..300).contains(&status) {
-        return Err(refusal(ports, target, provider, response, &timing).await);
-    }
+    let (response, timing) =
+        send(ports, target, provider, &upstream_call, policy, deadline_ms).await?;
     if call.request.stream {
         let mut encoder = ChunkEncoder::new(meta.clone());
         // The first bytes are part of the answer to store or keep.
@@ -377,6 +358,40 @@ async fn attempt<P: Ports>(
         .map_err(|error| AttemptError::new(error, Failure::NETWORK))?;
     health.record(false);
     Ok(Answer::Complete(completion))
+}
+
+/// Sends `upstream_call` to `target`, within the first-byte limit and what is left of the
+/// request's time: its 2xx response and the time limits for reading it, or the failed
+/// attempt (a refusal read and mapped by its provider).
+pub(super) async fn send<P: Ports>(
+    ports: &P,
+    target: &Target<'_>,
+    provider: &dyn HttpProvider,
+    upstream_call: &HttpCall,
+    policy: &ResiliencePolicy,
+    deadline_ms: u64,
+) -> Result<(UpstreamResponse<P::Body>, StreamTiming), AttemptError> {
+    let left = || deadline_ms.saturating_sub(ports.now_ms());
+    let ttfb_ms = u64::from(policy.ttfb_timeout_ms).min(left());
+    let response = ports.send(upstream_call, ttfb_ms).await.map_err(|error| {
+        let error = if error.kind == ErrorKind::UpstreamTimeout
+            && ttfb_ms < u64::from(policy.ttfb_timeout_ms)
+        {
+            out_of_time(policy.total_timeout_ms)
+        } else {
+            error
+        };
+        AttemptError::new(error, Failure::NETWORK)
+    })?;
+    let timing = StreamTiming {
+        idle_timeout_ms: u64::from(policy.idle_timeout_ms),
+        deadline_ms,
+        total_timeout_ms: policy.total_timeout_ms,
+    };
+    if !(200..300).contains(&response.status) {
+        return Err(refusal(ports, target, provider, response, &timing).await);
+    }
+    Ok((response, timing))
 }
 
 /// The failed attempt an upstream's non-2xx answer makes: its error body read (at most
@@ -435,7 +450,7 @@ async fn read_to_cap(body: &mut impl UpstreamBody, cap: usize) -> Vec<u8> {
 
 /// Reads a complete (non-streaming) answer piece by piece, each within the idle limit, up
 /// to [`MAX_UPSTREAM_ANSWER_BYTES`].
-async fn read_answer<P: Ports>(
+pub(super) async fn read_answer<P: Ports>(
     ports: &P,
     mut response: UpstreamResponse<P::Body>,
     timing: &StreamTiming,

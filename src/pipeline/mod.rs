@@ -8,11 +8,13 @@
 //! - [`answer`]: the attempt loop over a route's targets (retries, backoff, circuit
 //!   breakers through [`health`], fallback, time limits);
 //! - [`deliver`]: a complete answer stamped, settled and stored, or a stream handed over;
+//! - [`embed`]: an embeddings request through the same attempt loop;
 //! - [`stream`]: a streamed answer and its ledger (usage, settlement, cache write, the
 //!   breaker report and the log line, exactly once however it ends).
 
 pub mod answer;
 pub mod deliver;
+pub mod embed;
 pub mod health;
 pub mod ports;
 pub mod prepare;

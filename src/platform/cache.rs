@@ -163,19 +163,22 @@ impl CacheWrite for CacheWriter {
             return false;
         }
         self.keep(&Rc::new(entry), text.len(), now);
-        let Ok(kv) = self.env.kv(KV_BINDING) else {
-            return true;
-        };
-        let key = self.kv_key.clone();
-        let ttl_s = self.ttl_s.max(KV_MIN_TTL_S);
-        self.background.run(async move {
-            // A failed write (KV's per-key rate, an outage) only costs a later miss.
-            if let Ok(put) = kv.put(&key, text) {
-                let _ = put.expiration_ttl(ttl_s.into()).execute().await;
-            }
-        });
+        put_in_background(&self.env, &self.background, &self.kv_key, text, self.ttl_s);
         true
     }
+}
+
+/// Writes `text` to KV as `key`, kept `ttl_s` (at least KV's minute), after the response.
+/// A failed write (KV's per-key rate, an outage) only costs a later miss.
+pub fn put_in_background(env: &Env, background: &Background, key: &str, text: String, ttl_s: u32) {
+    let Ok(kv) = env.kv(KV_BINDING) else { return };
+    let key = key.to_owned();
+    let ttl_s = ttl_s.max(KV_MIN_TTL_S);
+    background.run(async move {
+        if let Ok(put) = kv.put(&key, text) {
+            let _ = put.expiration_ttl(ttl_s.into()).execute().await;
+        }
+    });
 }
 
 /// Deletes the entries of `space` (one, when `hash` is given) from KV and from this

@@ -123,7 +123,14 @@ pub async fn chat_completions(
         Some(_) => None,
         None => Some((meta.estimated_prompt_tokens, first.model)),
     };
-    let settlement = admit(&request, ask, config, caller, exchange).await?;
+    let settlement = admit(
+        config.rate_limits.max_output(request.max_tokens, request.n),
+        ask,
+        config,
+        caller,
+        exchange,
+    )
+    .await?;
     let ports = WorkerPorts {
         observer: exchange.observer.clone(),
         client: client.clone(),

@@ -9,7 +9,6 @@ use super::fetch::{read_capped, Body, BodyError};
 use super::keys;
 use super::limiter::{self, LimiterStub, Settlement};
 use super::metrics::Observer;
-use crate::api::chat::ChatRequest;
 use crate::auth::Principal;
 use crate::config::{Config, ConfigErrors};
 use crate::error::{ErrorKind, GatewayError};
@@ -130,10 +129,10 @@ pub async fn read_json_body(req: &mut Request, config: &Config) -> Result<Vec<u8
 }
 /// Asks the caller's limiter to admit the request: its request unit, a concurrency slot
 /// and, for an upstream call (`upstream`: the estimated prompt tokens and the first
-/// target's model), a reservation of its estimated prompt plus the most it may write and
-/// its cost estimate.
+/// target's model), a reservation of its estimated prompt plus `max_output_tokens` (the
+/// most it may write) and its cost estimate.
 pub async fn admit(
-    request: &ChatRequest,
+    max_output_tokens: u64,
     upstream: Option<(u64, &str)>,
     config: &Config,
     caller: &Caller,
@@ -145,7 +144,7 @@ pub async fn admit(
             request_id,
             price: config.prices.get(upstream_model).copied(),
             prompt_tokens,
-            max_output_tokens: config.rate_limits.max_output(request.max_tokens, request.n),
+            max_output_tokens,
         },
         None => Ask {
             request_id,

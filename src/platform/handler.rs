@@ -7,6 +7,7 @@ use super::admin;
 use super::background::Background;
 use super::clock::{new_request_id, now_ms};
 use super::completions::{chat_completions, count_tokens};
+use super::embeddings;
 use super::env::config;
 use super::exchange::{authenticated, authorization, credential, usable, Caller, Exchange, Reply};
 use super::fetch::{read_capped, Body, MAX_DRAINED_BYTES};
@@ -216,6 +217,11 @@ async fn serve(
             let caller = authenticated(req, config, env, exchange).await?;
             let surface = router::surface(path);
             chat_completions(req, env, config, &caller, surface, exchange).await
+        }
+        Route::Embeddings => {
+            let config = usable(config)?;
+            let caller = authenticated(req, config, env, exchange).await?;
+            embeddings::embeddings(req, env, config, &caller, exchange).await
         }
         Route::CountTokens => {
             let config = usable(config)?;

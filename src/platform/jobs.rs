@@ -76,7 +76,14 @@ pub async fn submit(
         }
     }
     let upstream = (request.estimated_prompt_tokens(), resolved.targets[0].model);
-    let settlement = admit(&request, Some(upstream), config, caller, exchange).await?;
+    let settlement = admit(
+        config.rate_limits.max_output(request.max_tokens, request.n),
+        Some(upstream),
+        config,
+        caller,
+        exchange,
+    )
+    .await?;
     let id = format!("job_{}", new_request_id());
     let mut job = Job::queued(
         id,

@@ -3,7 +3,7 @@
 //!
 //! [`handler`] is HTTP in and out (routing, CORS, headers); [`exchange`] holds what a
 //! request's routes share (its log line, the authenticated caller, its body, admission);
-//! [`completions`] is the chat completion route; [`ports`] implements the pipeline's ports
+//! [`completions`] is the chat completion route, [`embeddings`] the embeddings route; [`ports`] implements the pipeline's ports
 //! on the runtime and [`stream`] turns a streamed answer into the response body. Each
 //! other file wraps one platform concept: [`env`] reads vars and secrets into the cached
 //! [`crate::config::Config`], [`clock`] gives time and ids, [`crypto`] WebCrypto and
@@ -23,6 +23,7 @@ mod cache;
 mod clock;
 mod completions;
 mod crypto;
+mod embeddings;
 mod env;
 mod exchange;
 mod fetch;

@@ -35,6 +35,7 @@ use super::{unreachable, HttpCall, HttpProvider, StreamDecoder, StreamEvent};
 use crate::api::chat::{
     AssistantMessage, ChatCompletion, ChatRequest, Choice, ChunkChoice, Delta, Usage,
 };
+use crate::api::embeddings::{EmbeddingInput, EmbeddingRequest, Embeddings};
 use crate::config::source::Secret;
 use crate::conversation::{
     Conversation, Media, MediaSource, OutputFormat, Part, Reasoning, ReasoningEffort, Speaker,
@@ -548,6 +549,56 @@ impl HttpProvider for Gemini<'_> {
 
     fn map_error(&self, status: u16, body: &[u8]) -> GatewayError {
         map_error_message(status, body, self.api_key)
+    }
+
+    /// `batchEmbedContents`: one request per text (Gemini embeds text only).
+    fn embeddings_call(
+        &self,
+        request: &EmbeddingRequest,
+        model: &str,
+    ) -> Result<HttpCall, GatewayError> {
+        let EmbeddingInput::Texts(texts) = &request.input else {
+            return Err(GatewayError::invalid(
+                "input",
+                "Gemini embeds text only: send strings, not token arrays",
+            ));
+        };
+        let requests: Vec<Value> = texts
+            .iter()
+            .map(|text| {
+                let mut one = json!({"model": format!("models/{model}"), "content": {"parts": [{"text": text}]}});
+                if let Some(dimensions) = request.dimensions {
+                    one["outputDimensionality"] = json!(dimensions);
+                }
+                one
+            })
+            .collect();
+        Ok(HttpCall {
+            url: format!("{}/models/{model}:batchEmbedContents", self.base_url),
+            headers: vec![
+                ("x-goog-api-key", self.api_key.expose().to_owned()),
+                ("content-type", "application/json".to_owned()),
+            ],
+            body: json!({"requests": requests}).to_string(),
+        })
+    }
+
+    fn parse_embeddings(&self, body: &[u8]) -> Result<Embeddings, GatewayError> {
+        #[derive(Deserialize)]
+        struct Answer {
+            embeddings: Vec<Embedding>,
+        }
+        #[derive(Deserialize)]
+        struct Embedding {
+            values: Vec<f32>,
+        }
+        let answer: Answer = serde_json::from_slice(body)
+            .map_err(|err| unreachable(&format!("it sent unreadable embeddings ({err})")))?;
+        // Gemini does not count the input's tokens: the gateway estimates them.
+        Ok(Embeddings {
+            vectors: answer.embeddings.into_iter().map(|e| e.values).collect(),
+            prompt_tokens: None,
+        })
     }
 }
 

@@ -8,6 +8,7 @@
 use crate::api::chat::{
     AssistantMessage, ChatCompletion, ChatRequest, Choice, ChunkChoice, Delta, Usage,
 };
+use crate::api::embeddings::{EmbeddingInput, EmbeddingRequest, Embeddings};
 use crate::config::source::Reader;
 
 use super::StreamEvent;
@@ -23,6 +24,59 @@ pub struct MockReply {
     pub usage: Usage,
     /// How many identical choices (`n`).
     pub choices: u32,
+}
+
+/// Dimensions of the mock's vectors unless the request asks for fewer or more.
+pub const MOCK_DIMENSIONS: u32 = 16;
+
+/// The mock's embeddings: for each input, a unit vector of `dimensions` (default
+/// [`MOCK_DIMENSIONS`]) that depends only on the input, so equal inputs get equal
+/// vectors and different ones (almost always) differ.
+pub fn embed(request: &EmbeddingRequest) -> Embeddings {
+    let dimensions = request.dimensions.unwrap_or(MOCK_DIMENSIONS) as usize;
+    let seeds: Vec<u64> = match &request.input {
+        EmbeddingInput::Texts(texts) => texts.iter().map(|text| fnv1a(text.as_bytes())).collect(),
+        EmbeddingInput::Tokens(arrays) => arrays
+            .iter()
+            .map(|tokens| {
+                let bytes: Vec<u8> = tokens.iter().flat_map(|t| t.to_le_bytes()).collect();
+                fnv1a(&bytes)
+            })
+            .collect(),
+    };
+    let vectors = seeds
+        .into_iter()
+        .map(|seed| {
+            // A xorshift sequence from the input's hash, scaled to unit length.
+            let mut state = seed | 1;
+            let raw: Vec<f32> = (0..dimensions)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    (state >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+                })
+                .collect();
+            let norm = raw
+                .iter()
+                .map(|x| x * x)
+                .sum::<f32>()
+                .sqrt()
+                .max(f32::MIN_POSITIVE);
+            raw.into_iter().map(|x| x / norm).collect()
+        })
+        .collect();
+    Embeddings {
+        vectors,
+        prompt_tokens: Some(request.estimated_tokens()),
+    }
+}
+
+/// FNV-1a, 64 bits: a fixed, fast hash (the vectors must not change between isolates).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// Builds the mock's answer to `request`.
@@ -168,6 +222,37 @@ impl MockSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn embeddings_are_unit_vectors_that_depend_only_on_the_input() {
+        let request = |input: EmbeddingInput, dimensions| EmbeddingRequest {
+            model: "mock".into(),
+            input,
+            dimensions,
+            base64: false,
+            user: None,
+        };
+        let texts =
+            |texts: &[&str]| EmbeddingInput::Texts(texts.iter().map(|t| (*t).to_owned()).collect());
+        let one = embed(&request(texts(&["a"]), None));
+        let two = embed(&request(texts(&["b", "a"]), Some(16)));
+        assert_eq!(one.vectors[0].len(), MOCK_DIMENSIONS as usize);
+        assert_eq!(two.vectors[1], one.vectors[0]);
+        assert_ne!(two.vectors[0], one.vectors[0]);
+        for vector in &two.vectors {
+            let norm: f32 = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+            assert!((norm - 1.0).abs() < 1e-5, "{norm}");
+        }
+        let tokens = embed(&request(
+            EmbeddingInput::Tokens(vec![vec![1, 2], vec![3]]),
+            Some(3),
+        ));
+        assert_eq!(
+            tokens.vectors.iter().map(Vec::len).collect::<Vec<_>>(),
+            [3, 3]
+        );
+        assert_eq!(tokens.prompt_tokens, Some(3));
+    }
     use crate::api::chat::{Content, Message, Role};
 
     fn request(text: &str, max_tokens: Option<u32>, n: Option<u32>) -> ChatRequest {

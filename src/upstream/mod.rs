@@ -16,6 +16,7 @@ pub mod sse;
 pub mod translate;
 
 use crate::api::chat::{ChatCompletion, ChatRequest, ChunkChoice, Usage};
+use crate::api::embeddings::{EmbeddingRequest, Embeddings};
 use crate::config::Config;
 use crate::error::{ErrorKind, GatewayError};
 use routing::attempt_order;
@@ -72,6 +73,22 @@ pub trait HttpProvider {
     fn count_tokens_call(&self, _request: &ChatRequest, _model: &str) -> Option<HttpCall> {
         None
     }
+    /// The call that embeds `request`'s input with `model`; a 400 for a provider without
+    /// embeddings (or that cannot take this input), so that a fallback may serve it.
+    fn embeddings_call(
+        &self,
+        _request: &EmbeddingRequest,
+        _model: &str,
+    ) -> Result<HttpCall, GatewayError> {
+        Err(GatewayError::invalid(
+            "model",
+            "this model's provider serves no embeddings",
+        ))
+    }
+    /// Parses a 2xx answer to [`HttpProvider::embeddings_call`].
+    fn parse_embeddings(&self, _body: &[u8]) -> Result<Embeddings, GatewayError> {
+        Err(unreachable("it serves no embeddings"))
+    }
 }
 
 /// Who answers a target's calls.
@@ -117,17 +134,7 @@ pub fn resolve<'a>(
     random: u32,
 ) -> Result<Resolved<'a>, GatewayError> {
     let alias = request.model.as_str();
-    let route = config.routes.get(alias).ok_or_else(|| {
-        GatewayError::new(
-            ErrorKind::ModelNotFound,
-            format!(
-                "the model {:?} does not exist; GET /v1/models lists the available models",
-                alias.chars().take(100).collect::<String>()
-            ),
-        )
-        .with_param("model")
-    })?;
-    let (aliases, auto_reason) = match route {
+    let (aliases, auto_reason) = match route_of(config, alias)? {
         ModelRoute::Chain(_) => ([alias, ""], None),
         ModelRoute::Auto(auto) => {
             let (chosen, reason) = auto.choose(request);
@@ -139,6 +146,50 @@ pub fn resolve<'a>(
             ([chosen, other.as_str()], Some(reason))
         }
     };
+    Ok(Resolved {
+        targets: targets_of(config, alias, aliases, random)?,
+        auto_reason,
+    })
+}
+
+/// The targets of `alias` for a request that is not a chat (embeddings): its chain in
+/// the order tried; an `auto` alias, which picks by the conversation, serves chat only.
+pub fn resolve_chain<'a>(
+    config: &'a Config,
+    alias: &str,
+    random: u32,
+) -> Result<Vec<Target<'a>>, GatewayError> {
+    match route_of(config, alias)? {
+        ModelRoute::Chain(_) => targets_of(config, alias, [alias, ""], random),
+        ModelRoute::Auto(_) => Err(GatewayError::invalid(
+            "model",
+            "an auto route chooses by the conversation and serves chat only; name a model",
+        )),
+    }
+}
+
+/// The route of `alias`: 404 `model_not_found` when there is none.
+fn route_of<'a>(config: &'a Config, alias: &str) -> Result<&'a ModelRoute, GatewayError> {
+    config.routes.get(alias).ok_or_else(|| {
+        GatewayError::new(
+            ErrorKind::ModelNotFound,
+            format!(
+                "the model {:?} does not exist; GET /v1/models lists the available models",
+                alias.chars().take(100).collect::<String>()
+            ),
+        )
+        .with_param("model")
+    })
+}
+
+/// The usable targets of `aliases` (the second may be empty), in the order tried: 503
+/// `provider_not_configured` when none of their providers has its secret.
+fn targets_of<'a>(
+    config: &'a Config,
+    alias: &str,
+    aliases: [&str; 2],
+    random: u32,
+) -> Result<Vec<Target<'a>>, GatewayError> {
     let mut targets = Vec::new();
     for alias in aliases {
         let Some(ModelRoute::Chain(chain)) = config.routes.get(alias) else {
@@ -167,10 +218,7 @@ pub fn resolve<'a>(
             format!("the provider for model {alias:?} is not configured on this gateway"),
         ));
     }
-    Ok(Resolved {
-        targets,
-        auto_reason,
-    })
+    Ok(targets)
 }
 
 /// The backend of a provider, or `None` when its key secret is not set.

@@ -9,6 +9,7 @@ use serde_json::{json, Map, Value};
 use super::sse::SseEvent;
 use super::{unreachable, HttpCall, HttpProvider, StreamDecoder, StreamEvent};
 use crate::api::chat::{ChatCompletion, ChatRequest, ChunkChoice, Message, Usage};
+use crate::api::embeddings::{EmbeddingRequest, Embeddings};
 use crate::config::source::Secret;
 use crate::error::{ErrorKind, GatewayError};
 
@@ -90,6 +91,57 @@ impl HttpProvider for OpenAi<'_> {
 
     fn map_error(&self, status: u16, body: &[u8]) -> GatewayError {
         map_openai_error(status, body, self.api_key)
+    }
+
+    fn embeddings_call(
+        &self,
+        request: &EmbeddingRequest,
+        model: &str,
+    ) -> Result<HttpCall, GatewayError> {
+        // Floats always: the gateway encodes base64 itself, after the cache.
+        let mut body = json!({"model": model, "input": request.input, "encoding_format": "float"});
+        if let Some(dimensions) = request.dimensions {
+            body["dimensions"] = json!(dimensions);
+        }
+        if let Some(user) = &request.user {
+            body["user"] = json!(user);
+        }
+        Ok(HttpCall {
+            url: format!("{}/embeddings", self.base_url),
+            headers: vec![
+                ("authorization", format!("Bearer {}", self.api_key.expose())),
+                ("content-type", "application/json".to_owned()),
+            ],
+            body: body.to_string(),
+        })
+    }
+
+    fn parse_embeddings(&self, body: &[u8]) -> Result<Embeddings, GatewayError> {
+        #[derive(Deserialize)]
+        struct Answer {
+            data: Vec<Datum>,
+            usage: Option<AnswerUsage>,
+        }
+        #[derive(Deserialize)]
+        struct Datum {
+            index: usize,
+            embedding: Vec<f32>,
+        }
+        #[derive(Deserialize)]
+        struct AnswerUsage {
+            prompt_tokens: u64,
+        }
+        let mut answer: Answer = serde_json::from_slice(body)
+            .map_err(|err| unreachable(&format!("it sent unreadable embeddings ({err})")))?;
+        answer.data.sort_by_key(|datum| datum.index);
+        Ok(Embeddings {
+            vectors: answer
+                .data
+                .into_iter()
+                .map(|datum| datum.embedding)
+                .collect(),
+            prompt_tokens: answer.usage.map(|usage| usage.prompt_tokens),
+        })
     }
 }
 

@@ -39,6 +39,7 @@ describe("openapi.json", () => {
       "/openapi.json",
       "/readyz",
       "/v1/chat/completions",
+      "/v1/embeddings",
       "/v1/jobs",
       "/v1/jobs/{id}",
       "/v1/messages",
@@ -70,6 +71,10 @@ describe("openapi.json", () => {
     check("AnthropicMessage", await (await messages("/v1/messages", message)).json());
     check("TokenCount", await (await messages("/v1/messages/count_tokens", { model: "mock", messages: message.messages })).json());
     check("AnthropicError", await (await messages("/v1/messages", { ...message, max_tokens: undefined })).json());
+    const embedding = { model: "mock", input: ["hi", "there"], encoding_format: "float" };
+    check("EmbeddingRequest", embedding);
+    check("EmbeddingList", await (await messages("/v1/embeddings", embedding)).json());
+    check("EmbeddingList", await (await messages("/v1/embeddings", { ...embedding, encoding_format: "base64" })).json());
     const request = { model: "mock", input: "hi", instructions: "Be brief.", max_output_tokens: 64 };
     check("ResponseRequest", request);
     const created = await (await messages("/v1/responses", request)).json();

@@ -59,3 +59,13 @@ export const wordsFor = (words, n) => Array.from({ length: n }, (_, i) => words[
 
 export const isObject = (value) => typeof value === "object" && value !== null && !Array.isArray(value);
 export const isBase64 = (text) => typeof text === "string" && text.length > 0 && /^[A-Za-z0-9+/]+={0,2}$/.test(text);
+
+/** A mock embedding: `dimensions` numbers in [-1, 1) from a hash of `input` (a string or token array), the same every time. */
+export function vectorOf(input, dimensions) {
+  let state = 2166136261;
+  for (const char of JSON.stringify(input)) state = Math.imul(state ^ char.codePointAt(0), 16777619) >>> 0;
+  return Array.from({ length: dimensions }, () => {
+    state = Math.imul(state ^ (state >>> 15), 2246822519) >>> 0;
+    return Math.round((state / 2 ** 31 - 1) * 1e6) / 1e6;
+  });
+}

@@ -1,7 +1,9 @@
 // A mock Gemini server on 127.0.0.1 in Gemini's wire format:
 // `POST /v1beta/models/{model}:generateContent` and `:streamGenerateContent?alt=sse`
 // (data-only SSE with CRLF framing, no [DONE]: the chunk with a finishReason ends it),
-// with the fault injection of upstream-server.mjs.
+// and `:batchEmbedContents` (vectors from vectorOf, `outputDimensionality` long, default
+// 8; every request naming the batch's model, text parts only), with the fault injection
+// of upstream-server.mjs.
 //
 // It checks every request as strictly as the real API (`validate`): roles are user and
 // model, alternate and begin with the user; each part is exactly one of text, inlineData
@@ -25,7 +27,7 @@
 //                   its answer), or n calls of the first allowed tool, one per chunk
 // Every request is recorded (url, headers, parsed body).
 
-import { burstPieces, isBase64, isObject, piecesOf, rules, sampleOf, wordsFor } from "./mock-answers.mjs";
+import { burstPieces, isBase64, isObject, piecesOf, rules, sampleOf, vectorOf, wordsFor } from "./mock-answers.mjs";
 import { startUpstreamServer } from "./upstream-server.mjs";
 
 const PARTS = ["Hello", " from", " Gemini"];
@@ -40,6 +42,19 @@ const SKIP_SIGNATURE = "skip_thought_signature_validator";
 const frame = (payload) => `data: ${JSON.stringify(payload)}\r\n\r\n`;
 const STATUSES = { 400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED" };
 const blocked = { promptFeedback: { blockReason: "SAFETY" }, usageMetadata: { promptTokenCount: 8 } };
+
+/** The first rule of batchEmbedContents that `body` breaks, or null. */
+function embeddingViolation(model, body) {
+  const r = rules();
+  if (!r.check(isObject(body) && Array.isArray(body.requests) && body.requests.length > 0, "requests: a non-empty list is required")) return r.first;
+  for (const [i, one] of body.requests.entries()) {
+    r.check(one.model === `models/${model}`, `requests[${i}].model: must be the batch's model, models/${model}`);
+    const parts = one.content?.parts;
+    r.check(Array.isArray(parts) && parts.length > 0 && parts.every((part) => typeof part.text === "string" && part.text.length > 0), `requests[${i}].content: text parts are required`);
+    r.check(one.outputDimensionality === undefined || Number.isInteger(one.outputDimensionality), `requests[${i}].outputDimensionality: an integer`);
+  }
+  return r.first;
+}
 
 /** The first rule of generateContent that `body` breaks, or null. */
 export function geminiViolation(body) {
@@ -179,11 +194,14 @@ function streamParts(parts, n) {
 export const GEMINI_WIRE = {
   base: "/v1beta",
   route(req) {
+    const embedding = /^\/v1beta\/models\/([^:]+):batchEmbedContents$/.exec(req.url);
+    if (embedding) return { model: embedding[1], stream: false, embedding: true };
     const match = /^\/v1beta\/models\/([^:]+):(generateContent|streamGenerateContent\?alt=sse)$/.exec(req.url);
     return match && { model: match[1], stream: match[2].startsWith("stream") };
   },
-  validate: ({ body }) => geminiViolation(body),
-  answer: ({ model, body }) => {
+  validate: ({ model, body, embedding }) => (embedding ? embeddingViolation(model, body) : geminiViolation(body)),
+  answer: ({ model, body, embedding }) => {
+    if (embedding) return { embeddings: body.requests.map((one) => ({ values: vectorOf(one.content.parts[0].text, one.outputDimensionality ?? 8) })) };
     if (model === "gemini-blocked") return blocked;
     const parts = answerParts(model, body);
     return { candidates: [{ content: { role: "model", parts }, finishReason: "STOP", index: 0 }], usageMetadata: usageFor(model, parts, body) };

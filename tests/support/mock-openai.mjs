@@ -24,9 +24,13 @@
 //                 "I see ..." for image and file parts; else the words above. Streams send
 //                 text and each call's arguments in pieces
 //   redirect      307 to /stolen on this server (a gateway must not follow it with its key)
+// `POST /v1/embeddings` answers any model with vectors from vectorOf (`dimensions` long,
+// default 8) and prompt_tokens of a quarter of the text (the tokens of token arrays); it
+// refuses what OpenAI refuses (unknown fields, empty inputs, encodings other than float
+// and base64).
 // The events of a stream: role chunk, one chunk per word, finish chunk, usage chunk, [DONE].
 
-import { piecesOf, sampleOf } from "./mock-answers.mjs";
+import { piecesOf, sampleOf, vectorOf } from "./mock-answers.mjs";
 import { sendJson, startUpstreamServer } from "./upstream-server.mjs";
 
 const WORDS = ["Hello", " from", " the", " mock", " upstream", " server", "."];
@@ -82,10 +86,27 @@ const error = (status, message, type = status >= 500 ? "server_error" : "invalid
 export const OPENAI_WIRE = {
   base: "/v1",
   route(req, body) {
+    if (req.url === "/v1/embeddings" && req.method === "POST") return { model: body?.model ?? "ok", stream: false, embedding: true };
     if (req.url !== "/v1/chat/completions" || req.method !== "POST") return null;
     return { model: body?.model ?? "ok", stream: Boolean(body?.stream) };
   },
-  answer({ model, body }) {
+  validate({ body, embedding }) {
+    if (!embedding) return null;
+    const known = new Set(["model", "input", "dimensions", "encoding_format", "user"]);
+    const unknown = Object.keys(body ?? {}).find((field) => !known.has(field));
+    if (unknown) return `Unrecognized request argument supplied: ${unknown}`;
+    const inputs = typeof body.input === "string" || typeof body.input?.[0] === "number" ? [body.input] : body.input;
+    if (!Array.isArray(inputs) || inputs.length === 0 || inputs.some((input) => input.length === 0)) return "'$.input' is invalid.";
+    if (!["float", "base64", undefined].includes(body.encoding_format)) return "encoding_format: float or base64";
+    return null;
+  },
+  answer({ model, body, embedding }) {
+    if (embedding) {
+      const inputs = typeof body.input === "string" || typeof body.input[0] === "number" ? [body.input] : body.input;
+      const tokens = inputs.reduce((sum, input) => sum + (typeof input === "string" ? Math.ceil(input.length / 4) : input.length), 0);
+      const data = inputs.map((input, index) => ({ object: "embedding", index, embedding: vectorOf(input, body.dimensions ?? 8) }));
+      return { object: "list", data: data.reverse(), model: `${model}-v1`, usage: { prompt_tokens: tokens, total_tokens: tokens } };
+    }
     const chunks = body?.metadata?.chunks ? Number(body.metadata.chunks) : 5;
     const words = wordsOf(body);
     const agent = model === "agent" ? agentAnswer(body) : null;
