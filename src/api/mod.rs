@@ -122,6 +122,9 @@ pub struct ModelEntry<'a> {
     pub created: u64,
     /// The provider that serves the alias.
     pub owned_by: &'a str,
+    /// The gateway endpoints that serve it: `chat.completions`, `responses`, `messages`
+    /// and, where its providers make them, `embeddings`.
+    pub surfaces: Vec<&'static str>,
 }
 
 /// The body of `GET /v1/models`: `{"object":"list","data":[...]}`.
@@ -134,17 +137,18 @@ pub struct ModelList<'a> {
 }
 
 impl<'a> ModelList<'a> {
-    /// A list of `(alias, provider)` pairs in the order given.
-    pub fn new(models: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+    /// A list of `(alias, provider, surfaces)` in the order given.
+    pub fn new(models: impl IntoIterator<Item = (&'a str, &'a str, Vec<&'static str>)>) -> Self {
         ModelList {
             object: "list",
             data: models
                 .into_iter()
-                .map(|(id, owned_by)| ModelEntry {
+                .map(|(id, owned_by, surfaces)| ModelEntry {
                     id,
                     object: "model",
                     created: 0,
                     owned_by,
+                    surfaces,
                 })
                 .collect(),
         }

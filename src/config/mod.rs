@@ -195,6 +195,22 @@ impl Config {
         })
     }
 
+    /// The API surfaces `alias` serves: every chat surface, and `embeddings` when it is a
+    /// chain with a usable target whose provider makes embeddings.
+    pub fn surfaces(&self, alias: &str) -> Vec<&'static str> {
+        let mut surfaces = vec!["chat.completions", "responses", "messages"];
+        let chain = matches!(self.routes.get(alias), Some(ModelRoute::Chain(_)));
+        let embeds = self.usable_targets(alias).any(|target| {
+            self.providers
+                .get(&target.provider)
+                .is_some_and(ProviderConfig::serves_embeddings)
+        });
+        if chain && embeds {
+            surfaces.push("embeddings");
+        }
+        surfaces
+    }
+
     /// The targets of `alias` whose provider is usable, in configured order; for an `auto`
     /// alias, those of its `simple` alias and then of its `complex` alias.
     pub fn usable_targets<'a>(&'a self, alias: &str) -> impl Iterator<Item = &'a RouteTarget> {

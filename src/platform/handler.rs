@@ -195,7 +195,8 @@ async fn serve(
             let list = ModelList::new(
                 config
                     .usable_models()
-                    .filter(|(alias, _)| caller.principal.may_use(alias)),
+                    .filter(|(alias, _)| caller.principal.may_use(alias))
+                    .map(|(alias, owner)| (alias, owner, config.surfaces(alias))),
             );
             Ok(Reply::Now(respond::json(200, json!(list).to_string())))
         }

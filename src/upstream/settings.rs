@@ -40,6 +40,17 @@ pub enum HttpKind {
 }
 
 impl ProviderConfig {
+    /// Whether the provider makes embeddings (Anthropic has no embeddings API).
+    pub fn serves_embeddings(&self) -> bool {
+        !matches!(
+            self,
+            ProviderConfig::Http {
+                kind: HttpKind::Anthropic,
+                ..
+            }
+        )
+    }
+
     /// Whether the provider has everything it needs to serve requests.
     pub fn is_usable(&self) -> bool {
         match self {

@@ -101,6 +101,12 @@ describe("embeddings, with the official OpenAI SDK", () => {
     });
   });
 
+  test("/v1/models says which aliases serve embeddings", async () => {
+    const models = Object.fromEntries((await client.models.list()).data.map((model) => [model.id, model.surfaces]));
+    for (const alias of ["mock", "openai", "gemini", "claude-then-openai"]) assert.ok(models[alias].includes("embeddings"), alias);
+    assert.deepEqual(models.claude, ["chat.completions", "responses", "messages"]);
+  });
+
   test("a provider without embeddings falls back to the next target", async () => {
     const answer = await client.embeddings.create({ model: "claude-then-openai", input: "hello", encoding_format: "float" });
     assert.equal(answer.data.length, 1);

@@ -40,12 +40,12 @@ describe("with the default configuration, mock open to anonymous callers", () =>
     assert.match(response.headers.get("content-type"), /application\/json/);
     assert.deepEqual(await response.json(), {
       object: "list",
-      data: [{ id: "mock", object: "model", created: 0, owned_by: "mock" }],
+      data: [{ id: "mock", object: "model", created: 0, owned_by: "mock", surfaces: ["chat.completions", "responses", "messages", "embeddings"] }],
     });
   });
 
   test("unknown routes are 404 and wrong methods 405, as OpenAI errors", async () => {
-    const missing = await fetch(`${gateway.url}/v1/embeddings`, { method: "POST" });
+    const missing = await fetch(`${gateway.url}/v1/audio/speech`, { method: "POST" });
     assert.equal(missing.status, 404);
     assert.equal((await errorOf(missing)).code, "not_found");
 
