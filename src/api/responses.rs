@@ -6,8 +6,9 @@
 //! - [`ResponsesRequest`] reads the request: `input` (text, or items: messages with
 //!   `input_text` / `input_image` / `input_file` parts, `function_call`,
 //!   `function_call_output`, `reasoning`), `instructions`, function `tools`, `tool_choice`,
-//!   `text.format`, `reasoning.effort`. What the chat shape cannot carry (built-in tools,
-//!   `background`, item references) is a 400 naming the field.
+//!   `text.format`, `reasoning.effort`; `item_reference`s are resolved against the
+//!   caller's stored responses first. What the chat shape cannot carry (built-in tools,
+//!   `background`) is a 400 naming the field.
 //! - [`response`] writes a complete answer as a `response`; [`EventWriter`] writes a stream
 //!   as `response.created` ... `response.completed` (or `.incomplete` / `.failed`), each
 //!   event numbered by `sequence_number`.
@@ -115,6 +116,44 @@ impl ResponsesRequest {
     /// The stored response this turn continues.
     pub fn previous_response_id(&self) -> Option<&str> {
         self.fields.get("previous_response_id")?.as_str()
+    }
+
+    /// The ids of the `item_reference` items of `input` (items of the caller's stored
+    /// responses, as clients send them instead of the items when `store` is on).
+    pub fn item_references(&self) -> Vec<String> {
+        let items = self.fields.get("input").and_then(Value::as_array);
+        items
+            .into_iter()
+            .flatten()
+            .filter(|item| item["type"] == "item_reference")
+            .filter_map(|item| item["id"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    /// Replaces each `item_reference` with the item `find` gives for its id: 404
+    /// `response_not_found` for one it does not know.
+    pub fn resolve_references(
+        &mut self,
+        find: impl Fn(&str) -> Option<Value>,
+    ) -> Result<(), GatewayError> {
+        let Some(Value::Array(items)) = self.fields.get_mut("input") else {
+            return Ok(());
+        };
+        for (i, item) in items.iter_mut().enumerate() {
+            if item["type"] != "item_reference" {
+                continue;
+            }
+            let id = item["id"].as_str().unwrap_or_default();
+            *item = find(id).ok_or_else(|| {
+                let shown: String = id.chars().take(64).collect();
+                GatewayError::new(
+                    ErrorKind::ResponseNotFound,
+                    format!("no stored item {shown:?}: its response expired, was deleted, or is another caller's"),
+                )
+                .with_param(format!("input[{i}].id"))
+            })?;
+        }
+        Ok(())
     }
 
     /// Whether the answer is stored (the default, as at OpenAI).
@@ -266,12 +305,6 @@ fn input_messages(input: &Value) -> Result<Vec<Value>, GatewayError> {
                     .and_then(|text| serde_json::from_str::<Vec<Value>>(text).ok());
                 details.extend(carried.into_iter().flatten());
                 assistant_open = false;
-            }
-            "item_reference" => {
-                return Err(GatewayError::invalid(
-                    format!("{at}.type"),
-                    "item references are not served: send the item, or previous_response_id",
-                ))
             }
             other => {
                 return Err(GatewayError::invalid(
@@ -470,6 +503,14 @@ fn response_format(format: &Value) -> Result<Option<Value>, GatewayError> {
             "text.format.type: text, json_object or json_schema",
         )),
     }
+}
+
+/// The id of the response that wrote the output item `item_id` (item ids name their
+/// response: `<kind>_<response id without resp_>_<index>`).
+pub fn response_of_item(item_id: &str) -> Option<String> {
+    let (_, rest) = item_id.split_once('_')?;
+    let (suffix, _) = rest.rsplit_once('_')?;
+    Some(format!("resp_{suffix}"))
 }
 
 /// What `store` keeps of one response.
@@ -1130,6 +1171,31 @@ mod tests {
         assert_eq!(
             refused(json!({"model": "m", "input": "hi", "x": 1})).code(),
             "unknown_parameter"
+        );
+    }
+
+    #[test]
+    fn item_references_resolve_to_the_stored_items_their_ids_name() {
+        let body = json!({"model": "m", "input": [{"type": "item_reference", "id": "rs_ab12_0"}, {"role": "user", "content": "hi"}]});
+        let mut request = ResponsesRequest::parse(body.to_string().as_bytes()).unwrap();
+        assert_eq!(request.item_references(), ["rs_ab12_0"]);
+        assert_eq!(response_of_item("rs_ab12_0").as_deref(), Some("resp_ab12"));
+        assert_eq!(response_of_item("fc_a_b_7").as_deref(), Some("resp_a_b"));
+        assert_eq!(response_of_item("nonsense"), None);
+        let details = json!([{"type": "reasoning.encrypted", "data": "sig", "format": "gemini"}]);
+        let item = json!({"type": "reasoning", "id": "rs_ab12_0", "summary": [], "encrypted_content": details.to_string()});
+        let unknown = request.resolve_references(|_| None).unwrap_err();
+        assert_eq!(
+            (unknown.status(), unknown.param.as_deref()),
+            (404, Some("input[0].id"))
+        );
+        request
+            .resolve_references(|id| (id == "rs_ab12_0").then(|| item.clone()))
+            .unwrap();
+        let translated = request.translate(Vec::new()).unwrap();
+        assert_eq!(
+            translated.conversation,
+            vec![json!({"role": "user", "content": "hi"})]
         );
     }
 

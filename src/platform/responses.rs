@@ -3,7 +3,9 @@
 //! answer; `GET` and `DELETE /v1/responses/{id}` serve what was kept. Everything lives in
 //! the caller's own [`ResponseStoreStub`], so no one else's id resolves.
 
-use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{json, Value};
 use worker::Env;
 
 use super::background::Background;
@@ -12,7 +14,7 @@ use super::respond;
 use super::response_store::ResponseStoreStub;
 use crate::api::responses::{self, ResponsesRequest, StoredResponse, Translated};
 use crate::config::Config;
-use crate::error::GatewayError;
+use crate::error::{ErrorKind, GatewayError};
 use crate::pipeline::deliver::Keep;
 
 /// A Responses request body read: the chat request it means (after the stored
@@ -25,18 +27,52 @@ pub async fn read(
     caller: &Caller,
     background: &Background,
 ) -> Result<(Translated, Option<Keep>), GatewayError> {
-    let request = ResponsesRequest::parse(body)?;
+    let mut request = ResponsesRequest::parse(body)?;
     let store = || ResponseStoreStub::open(env, &caller.principal.id);
     let history = match request.previous_response_id() {
         Some(id) => store()?.get(id).await?.conversation,
         None => Vec::new(),
     };
+    let references = request.item_references();
+    if !references.is_empty() {
+        let items = referenced_items(&store()?, &references).await?;
+        request.resolve_references(|id| items.get(id).cloned())?;
+    }
     let translated = request.translate(history)?;
     let keep = match request.store() {
         true => Some(keeper(store()?, &translated, config, background)),
         false => None,
     };
     Ok((translated, keep))
+}
+
+/// The output items `ids` name, from the stored responses that wrote them (each read
+/// once); ids of responses that are not there are simply missing.
+async fn referenced_items(
+    store: &ResponseStoreStub,
+    ids: &[String],
+) -> Result<BTreeMap<String, Value>, GatewayError> {
+    let mut responses: BTreeSet<String> = ids
+        .iter()
+        .filter_map(|id| responses::response_of_item(id))
+        .collect();
+    let mut items = BTreeMap::new();
+    while let Some(id) = responses.pop_first() {
+        let record = match store.get(&id).await {
+            Ok(record) => record,
+            Err(error) if error.kind == ErrorKind::ResponseNotFound => continue,
+            Err(error) => return Err(error),
+        };
+        for item in record.response["output"].as_array().into_iter().flatten() {
+            if let Some(item_id) = item["id"]
+                .as_str()
+                .filter(|item_id| ids.iter().any(|id| id == item_id))
+            {
+                items.insert(item_id.to_owned(), item.clone());
+            }
+        }
+    }
+    Ok(items)
 }
 
 /// Keeps a whole answer in `store`, in the background: the `response` object as the
