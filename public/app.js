@@ -104,6 +104,38 @@ async function readEvents(body, onEvent) {
   }
 }
 
+// The two OpenAI surfaces the page can speak: each builds its streamed request and reads
+// one SSE data payload into the answer's text (noting usage, failure and the end).
+const API = {
+  chat: {
+    path: "/v1/chat/completions",
+    body: (model, prompt) => ({ model, stream: true, stream_options: { include_usage: true }, messages: [{ role: "user", content: prompt }] }),
+    read(data, state) {
+      if (data === "[DONE]") {
+        state.finished = true;
+        return null;
+      }
+      const chunk = JSON.parse(data);
+      if (chunk.error) state.failure = chunk.error;
+      if (chunk.usage) state.usage = { output_tokens: chunk.usage.completion_tokens };
+      return chunk.choices?.[0]?.delta?.content;
+    },
+  },
+  responses: {
+    path: "/v1/responses",
+    body: (model, prompt) => ({ model, stream: true, store: false, input: prompt }),
+    read(data, state) {
+      const event = JSON.parse(data);
+      if (event.type === "error") state.failure = event;
+      if (event.type === "response.completed" || event.type === "response.incomplete") {
+        state.finished = true;
+        state.usage = event.response.usage;
+      }
+      return event.type === "response.output_text.delta" ? event.delta : null;
+    },
+  },
+};
+
 async function send(event) {
   event.preventDefault();
   running?.abort();
@@ -113,36 +145,24 @@ async function send(event) {
   $("send").disabled = true;
   $("stop").disabled = false;
   say("Generating…");
-  const body = JSON.stringify({
-    model: $("model").value,
-    stream: true,
-    stream_options: { include_usage: true },
-    messages: [{ role: "user", content: $("prompt").value }],
-  });
+  const api = API[$("api").value];
+  const body = JSON.stringify(api.body($("model").value, $("prompt").value));
   try {
-    const response = await fetch("/v1/chat/completions", { method: "POST", headers: headers(), body, signal: controller.signal });
+    const response = await fetch(api.path, { method: "POST", headers: headers(), body, signal: controller.signal });
     showLimits(response);
     if (!response.ok) {
       say(await explain(response), true);
       return;
     }
-    let usage = null;
-    let failure = null;
-    let finished = false;
+    const state = { usage: null, failure: null, finished: false };
     await readEvents(response.body, (data) => {
-      if (data === "[DONE]") {
-        finished = true;
-        return;
-      }
-      const chunk = JSON.parse(data);
-      if (chunk.error) failure = chunk.error;
-      if (chunk.usage) usage = chunk.usage;
-      const text = chunk.choices?.[0]?.delta?.content;
+      const text = api.read(data, state);
       if (text) answer.append(text);
     });
+    const { usage, failure, finished } = state;
     if (failure) say(`${EXPLANATIONS[failure.code] ?? "The answer broke off."} (${failure.message})`, true);
     else if (!finished) say("The answer ended early.", true);
-    else say(usage ? `Done: ${usage.completion_tokens} tokens.` : "Done.");
+    else say(usage ? `Done: ${usage.output_tokens} tokens.` : "Done.");
   } catch (error) {
     if (controller.signal.aborted) say("Stopped.");
     else say("The gateway could not be reached.", true);

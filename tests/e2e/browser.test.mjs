@@ -55,6 +55,16 @@ describe("the demo chat page in Chromium", () => {
     await page.screenshot({ path: path.join(ARTIFACTS, "demo-chat.png"), fullPage: true });
   });
 
+  test("the page speaks the Responses API too, streaming the same answer", async () => {
+    await page.selectOption("#model", "mock");
+    await page.selectOption("#api", "responses");
+    await page.click("#send");
+    await page.waitForFunction(() => document.getElementById("status").textContent.startsWith("Done"), null, { timeout: 10_000 });
+    assert.match(await page.textContent("#answer"), /^This is the mock provider of the edge gateway\. You said: /);
+    assert.match(await page.textContent("#status"), /Done: 12 tokens/);
+    await page.selectOption("#api", "chat");
+  });
+
   test("stop aborts the generation, and the gateway aborts the upstream call", async () => {
     const abortedBefore = fixture.upstream.aborted.length;
     await page.selectOption("#model", "hold");
