@@ -3,10 +3,11 @@
 //! OpenAI's `list` shape whichever provider made the vectors.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::chat::estimate_tokens;
-use crate::error::{ErrorKind, GatewayError};
+use super::known_object;
+use crate::error::GatewayError;
 use crate::guard::validate::RequestLimits;
 
 /// The request fields the gateway reads; anything else is refused.
@@ -63,16 +64,9 @@ impl EmbeddingRequest {
     /// token arrays, none empty, within [`MAX_INPUTS`], `MAX_MESSAGE_CHARS` per text and
     /// [`MAX_INPUT_TOKENS`] per token array.
     pub fn parse(body: &[u8], limits: &RequestLimits) -> Result<Self, GatewayError> {
-        let fields: Map<String, Value> = serde_json::from_slice(body).map_err(|_| {
-            GatewayError::new(ErrorKind::InvalidJson, "the body is not a JSON object")
+        let fields = known_object(body, KNOWN, |field| {
+            format!("Unrecognized request argument supplied: {field}")
         })?;
-        if let Some(field) = fields.keys().find(|key| !KNOWN.contains(&key.as_str())) {
-            return Err(GatewayError::new(
-                ErrorKind::UnknownParameter,
-                format!("Unrecognized request argument supplied: {field}"),
-            )
-            .with_param(field));
-        }
         let model = match fields.get("model") {
             Some(Value::String(model)) if !model.is_empty() && model.len() <= 256 => model.clone(),
             _ => {

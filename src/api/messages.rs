@@ -20,9 +20,9 @@ use std::collections::BTreeMap;
 use serde_json::{json, Map, Value};
 
 use super::chat::{ChatCompletion, ChunkChoice, Usage};
-use super::{entries, write_event, EventStream};
+use super::{entries, known_object, write_event, EventStream};
 use crate::conversation::ReasoningEffort;
-use crate::error::{ErrorKind, GatewayError};
+use crate::error::GatewayError;
 
 /// The start of a `redacted_thinking` block's data that carries another provider's
 /// reasoning detail (its JSON follows).
@@ -47,15 +47,9 @@ const KNOWN: &[&str] = &[
 /// The chat completion request (JSON bytes) for a Messages request body. `count_only`
 /// is for `count_tokens`, which takes no `max_tokens`.
 pub fn chat_request(body: &[u8], count_only: bool) -> Result<Vec<u8>, GatewayError> {
-    let request: Map<String, Value> = serde_json::from_slice(body)
-        .map_err(|_| GatewayError::new(ErrorKind::InvalidJson, "the body is not a JSON object"))?;
-    if let Some(field) = request.keys().find(|key| !KNOWN.contains(&key.as_str())) {
-        return Err(GatewayError::new(
-            ErrorKind::UnknownParameter,
-            format!("{field}: Extra inputs are not permitted"),
-        )
-        .with_param(field));
-    }
+    let request = known_object(body, KNOWN, |field| {
+        format!("{field}: Extra inputs are not permitted")
+    })?;
     let mut chat = Map::new();
     chat.insert(
         "model".into(),
@@ -709,6 +703,8 @@ impl EventWriter {
 mod tests {
     use super::*;
     use crate::api::chat::{AssistantMessage, Choice, Delta};
+    use crate::api::testing::{choice, events};
+    use crate::error::ErrorKind;
 
     fn chat(body: Value) -> Value {
         serde_json::from_slice(&chat_request(body.to_string().as_bytes(), false).unwrap()).unwrap()
@@ -920,31 +916,6 @@ mod tests {
     }
 
     /// The `event:` names and the data of each event `out` holds.
-    fn events(out: &[u8]) -> Vec<(String, Value)> {
-        std::str::from_utf8(out)
-            .unwrap()
-            .split("\n\n")
-            .filter(|event| !event.is_empty())
-            .map(|event| {
-                let (name, data) = event.split_once('\n').unwrap();
-                let name = name.strip_prefix("event: ").unwrap().to_owned();
-                (
-                    name,
-                    serde_json::from_str(data.strip_prefix("data: ").unwrap()).unwrap(),
-                )
-            })
-            .collect()
-    }
-
-    fn choice(delta: Delta, finish_reason: Option<&str>) -> ChunkChoice {
-        ChunkChoice {
-            index: 0,
-            delta,
-            finish_reason: finish_reason.map(str::to_owned),
-            logprobs: None,
-        }
-    }
-
     #[test]
     fn a_stream_becomes_anthropics_events_block_by_block() {
         let mut writer = EventWriter::new("msg_1", "m", 7);

@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use self::chat::{ChatCompletion, ChunkChoice, Usage};
-use crate::error::GatewayError;
+use crate::error::{ErrorKind, GatewayError};
 use crate::limit::TierLimits;
 
 /// The wire format a client speaks: how its answers and errors are written. Every
@@ -72,6 +72,23 @@ pub trait EventStream: std::fmt::Debug {
     fn done(&mut self, usage: &Usage, out: &mut Vec<u8>);
     /// Ends a broken answer with `error`.
     fn fail(&mut self, error: &GatewayError, out: &mut Vec<u8>);
+}
+
+/// A request body as a JSON object whose fields are all `known`; the first other field is
+/// a 400 `unknown_parameter` worded by `unknown` (each API words it its own way).
+fn known_object(
+    body: &[u8],
+    known: &[&str],
+    unknown: impl Fn(&str) -> String,
+) -> Result<Map<String, Value>, GatewayError> {
+    let fields: Map<String, Value> = serde_json::from_slice(body)
+        .map_err(|_| GatewayError::new(ErrorKind::InvalidJson, "the body is not a JSON object"))?;
+    if let Some(field) = fields.keys().find(|key| !known.contains(&key.as_str())) {
+        return Err(
+            GatewayError::new(ErrorKind::UnknownParameter, unknown(field)).with_param(field),
+        );
+    }
+    Ok(fields)
 }
 
 /// The entries of a list field (`tool_calls`, `reasoning_details`), none when absent.
@@ -151,6 +168,39 @@ impl<'a> ModelList<'a> {
                     surfaces,
                 })
                 .collect(),
+        }
+    }
+}
+
+/// What the surfaces' stream tests share.
+#[cfg(test)]
+pub(crate) mod testing {
+    use serde_json::Value;
+
+    use super::chat::{ChunkChoice, Delta};
+
+    /// The name and data of each SSE event in `out`.
+    pub fn events(out: &[u8]) -> Vec<(String, Value)> {
+        std::str::from_utf8(out)
+            .unwrap()
+            .split("\n\n")
+            .filter(|event| !event.is_empty())
+            .map(|event| {
+                let (name, data) = event.split_once('\n').unwrap();
+                let name = name.strip_prefix("event: ").unwrap().to_owned();
+                let data = serde_json::from_str(data.strip_prefix("data: ").unwrap()).unwrap();
+                (name, data)
+            })
+            .collect()
+    }
+
+    /// A chunk's first choice.
+    pub fn choice(delta: Delta, finish_reason: Option<&str>) -> ChunkChoice {
+        ChunkChoice {
+            index: 0,
+            delta,
+            finish_reason: finish_reason.map(str::to_owned),
+            logprobs: None,
         }
     }
 }

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::chat::{ChatCompletion, ChunkChoice, Usage};
-use super::{entries, write_event, EventStream};
+use super::{entries, known_object, write_event, EventStream};
 use crate::error::{ErrorKind, GatewayError};
 
 /// The request fields the translation reads; anything else is refused, as OpenAI does.
@@ -94,16 +94,9 @@ pub struct Translated {
 impl ResponsesRequest {
     /// Reads a request body: a JSON object of known fields.
     pub fn parse(body: &[u8]) -> Result<Self, GatewayError> {
-        let fields: Map<String, Value> = serde_json::from_slice(body).map_err(|_| {
-            GatewayError::new(ErrorKind::InvalidJson, "the body is not a JSON object")
+        let fields = known_object(body, KNOWN, |field| {
+            format!("Unsupported parameter: '{field}'")
         })?;
-        if let Some(field) = fields.keys().find(|key| !KNOWN.contains(&key.as_str())) {
-            return Err(GatewayError::new(
-                ErrorKind::UnknownParameter,
-                format!("Unsupported parameter: '{field}'"),
-            )
-            .with_param(field));
-        }
         if fields.get("background") == Some(&Value::Bool(true)) {
             return Err(GatewayError::invalid(
                 "background",
@@ -1039,6 +1032,7 @@ pub enum StoreCall {
 mod tests {
     use super::*;
     use crate::api::chat::{AssistantMessage, Choice, Delta};
+    use crate::api::testing::{self, choice};
 
     fn translate(body: Value, history: Vec<Value>) -> Translated {
         let request = ResponsesRequest::parse(body.to_string().as_bytes()).unwrap();
@@ -1273,30 +1267,15 @@ mod tests {
         );
     }
 
+    /// The data of each event, checked to name its own type.
     fn events(out: &[u8]) -> Vec<Value> {
-        let text = String::from_utf8(out.to_vec()).unwrap();
-        text.split("\n\n")
-            .filter(|event| !event.is_empty())
-            .map(|event| {
-                let (name, data) = event.split_once('\n').unwrap();
-                let data: Value =
-                    serde_json::from_str(data.strip_prefix("data: ").unwrap()).unwrap();
-                assert_eq!(
-                    Some(data["type"].as_str().unwrap()),
-                    name.strip_prefix("event: ")
-                );
+        testing::events(out)
+            .into_iter()
+            .map(|(name, data)| {
+                assert_eq!(data["type"], name.as_str());
                 data
             })
             .collect()
-    }
-
-    fn choice(delta: Delta, finish_reason: Option<&str>) -> ChunkChoice {
-        ChunkChoice {
-            index: 0,
-            delta,
-            finish_reason: finish_reason.map(str::to_owned),
-            logprobs: None,
-        }
     }
 
     #[test]

@@ -54,13 +54,7 @@ pub async fn chat_completions(
         request,
         resolved,
         flagged,
-    } = prepare(
-        &body,
-        config,
-        &caller.principal,
-        &mut exchange.log,
-        random_u32(),
-    )?;
+    } = prepared(&body, config, caller, exchange)?;
     let log = &mut exchange.log;
     let first = &resolved.targets[0];
     let mut meta = AnswerMeta {
@@ -168,13 +162,7 @@ pub async fn count_tokens(
     exchange: &mut Exchange,
 ) -> Result<Reply, GatewayError> {
     let body = messages::chat_request(&read_json_body(req, config).await?, true)?;
-    let prepared = prepare(
-        &body,
-        config,
-        &caller.principal,
-        &mut exchange.log,
-        random_u32(),
-    )?;
+    let prepared = prepared(&body, config, caller, exchange)?;
     let ports = WorkerPorts {
         observer: exchange.observer.clone(),
         client: req.inner().signal(),
@@ -187,6 +175,22 @@ pub async fn count_tokens(
     let how = if count.exact { "exact" } else { "estimate" };
     respond::set_header(&response, "x-gateway-token-count", how);
     Ok(Reply::Now(response))
+}
+
+/// `body`, a chat completion request, prepared for `caller`.
+fn prepared<'c>(
+    body: &[u8],
+    config: &'c Config,
+    caller: &Caller,
+    exchange: &mut Exchange,
+) -> Result<Prepared<'c>, GatewayError> {
+    prepare(
+        body,
+        config,
+        &caller.principal,
+        &mut exchange.log,
+        random_u32(),
+    )
 }
 
 /// The response for what the pipeline answered.

@@ -15,7 +15,7 @@ use worker::{
 };
 
 use super::clock::now_ms;
-use super::objects::{self, Alarm};
+use super::objects::{self, earliest_expiry, integer, Alarm, Tables};
 use crate::error::{ErrorKind, GatewayError};
 use crate::jobs::{Change, Job, StoreCall, StoreReply};
 
@@ -36,8 +36,7 @@ CREATE INDEX IF NOT EXISTS jobs_expiry ON jobs (expires_at);";
 #[durable_object]
 pub struct JobStore {
     state: State,
-    /// Whether the table exists in this instance's storage.
-    ready: Cell<bool>,
+    tables: Tables,
     alarm: Alarm,
 }
 
@@ -45,7 +44,7 @@ impl DurableObject for JobStore {
     fn new(state: State, _env: Env) -> Self {
         JobStore {
             state,
-            ready: Cell::new(false),
+            tables: Tables::new(SCHEMA),
             alarm: Alarm::default(),
         }
     }
@@ -79,12 +78,7 @@ impl DurableObject for JobStore {
 
 impl JobStore {
     fn sql(&self) -> worker::Result<SqlStorage> {
-        let sql = self.state.storage().sql();
-        if !self.ready.get() {
-            sql.exec(SCHEMA, None)?;
-            self.ready.set(true);
-        }
-        Ok(sql)
+        self.tables.sql(&self.state)
     }
 
     /// Runs one request against SQLite; nothing here awaits, so requests never interleave.
@@ -177,16 +171,12 @@ impl JobStore {
     /// Sets the alarm at the earliest expiry.
     async fn schedule_alarm(&self) {
         let Ok(sql) = self.sql() else { return };
-        let next = sql
-            .exec("SELECT MIN(expires_at) FROM jobs", None)
-            .ok()
-            .and_then(|cursor| cursor.raw().next())
-            .and_then(Result::ok);
-        let Some([SqlStorageValue::Integer(next)]) = next.as_deref() else {
-            return;
-        };
-        let at_ms = u64::try_from(next.saturating_mul(1_000)).unwrap_or(0);
-        self.alarm.set_by(&self.state.storage(), at_ms).await;
+        if let Some(next) = earliest_expiry(&sql, "jobs") {
+            let storage = self.state.storage();
+            self.alarm
+                .set_by(&storage, next.saturating_mul(1_000))
+                .await;
+        }
     }
 }
 
@@ -206,10 +196,6 @@ fn find(sql: &SqlStorage, column: &str, value: &str) -> Result<Option<(Job, Stri
         }
         _ => Err("bad job row".to_owned()),
     }
-}
-
-fn integer(value: u64) -> SqlStorageValue {
-    SqlStorageValue::Integer(i64::try_from(value).unwrap_or(i64::MAX))
 }
 
 fn storage_error(err: worker::Error) -> String {

@@ -7,7 +7,10 @@ use std::cell::Cell;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use wasm_bindgen::JsValue;
-use worker::{Method, ObjectNamespace, Request, RequestInit, Response, ScheduledTime, Storage};
+use worker::{
+    Method, ObjectNamespace, Request, RequestInit, Response, ScheduledTime, SqlStorage,
+    SqlStorageValue, State, Storage,
+};
 
 /// Sends `call` to the object named `name` in `namespace`; its answer when it is a 200,
 /// else why not.
@@ -64,6 +67,47 @@ pub async fn serve<C: DeserializeOwned>(
     match result {
         Ok(answer) => Response::ok(answer),
         Err(problem) => Response::error(problem, 500),
+    }
+}
+
+/// An object's SQLite tables, created on their first use in the instance.
+pub struct Tables {
+    schema: &'static str,
+    ready: Cell<bool>,
+}
+
+impl Tables {
+    /// Tables made by `schema` (idempotent SQL: `CREATE ... IF NOT EXISTS`).
+    pub fn new(schema: &'static str) -> Self {
+        Tables {
+            schema,
+            ready: Cell::new(false),
+        }
+    }
+
+    /// The instance's SQLite storage, its tables created if they are not yet.
+    pub fn sql(&self, state: &State) -> worker::Result<SqlStorage> {
+        let sql = state.storage().sql();
+        if !self.ready.get() {
+            sql.exec(self.schema, None)?;
+            self.ready.set(true);
+        }
+        Ok(sql)
+    }
+}
+
+/// An integer column value (saturating at `i64::MAX`).
+pub fn integer(value: u64) -> SqlStorageValue {
+    SqlStorageValue::Integer(i64::try_from(value).unwrap_or(i64::MAX))
+}
+
+/// Unix seconds of the earliest `expires_at` in `table`, if any row has one.
+pub fn earliest_expiry(sql: &SqlStorage, table: &str) -> Option<u64> {
+    let query = format!("SELECT MIN(expires_at) FROM {table}");
+    let row = sql.exec(&query, None).ok()?.raw().next()?.ok()?;
+    match row.as_slice() {
+        [SqlStorageValue::Integer(next)] => u64::try_from(*next).ok(),
+        _ => None,
     }
 }
 

@@ -13,7 +13,7 @@ use worker::{
 };
 
 use super::clock::now_ms;
-use super::objects::{self, Alarm};
+use super::objects::{self, earliest_expiry, integer, Alarm, Tables};
 use crate::api::responses::{StoreCall, StoredResponse};
 use crate::error::{ErrorKind, GatewayError};
 
@@ -32,8 +32,7 @@ CREATE INDEX IF NOT EXISTS responses_expiry ON responses (expires_at);";
 #[durable_object]
 pub struct ResponseStore {
     state: State,
-    /// Whether the table exists in this instance's storage.
-    ready: Cell<bool>,
+    tables: Tables,
     alarm: Alarm,
 }
 
@@ -41,7 +40,7 @@ impl DurableObject for ResponseStore {
     fn new(state: State, _env: Env) -> Self {
         ResponseStore {
             state,
-            ready: Cell::new(false),
+            tables: Tables::new(SCHEMA),
             alarm: Alarm::default(),
         }
     }
@@ -70,14 +69,11 @@ impl DurableObject for ResponseStore {
         let sql = self.sql()?;
         let now = integer(now_ms() / 1_000);
         sql.exec("DELETE FROM responses WHERE expires_at <= ?", vec![now])?;
-        let next = sql
-            .exec("SELECT MIN(expires_at) FROM responses", None)?
-            .raw()
-            .next()
-            .and_then(Result::ok);
-        if let Some([SqlStorageValue::Integer(next)]) = next.as_deref() {
-            let at_ms = u64::try_from(*next).unwrap_or(0).saturating_mul(1_000);
-            self.alarm.set_by(&self.state.storage(), at_ms).await;
+        if let Some(next) = earliest_expiry(&sql, "responses") {
+            let storage = self.state.storage();
+            self.alarm
+                .set_by(&storage, next.saturating_mul(1_000))
+                .await;
         }
         Response::ok("")
     }
@@ -85,12 +81,7 @@ impl DurableObject for ResponseStore {
 
 impl ResponseStore {
     fn sql(&self) -> worker::Result<SqlStorage> {
-        let sql = self.state.storage().sql();
-        if !self.ready.get() {
-            sql.exec(SCHEMA, None)?;
-            self.ready.set(true);
-        }
-        Ok(sql)
+        self.tables.sql(&self.state)
     }
 
     /// Runs one call against SQLite; its answer as JSON.
@@ -137,10 +128,6 @@ impl ResponseStore {
             }
         }
     }
-}
-
-fn integer(value: u64) -> SqlStorageValue {
-    SqlStorageValue::Integer(i64::try_from(value).unwrap_or(i64::MAX))
 }
 
 fn storage_error(err: worker::Error) -> String {

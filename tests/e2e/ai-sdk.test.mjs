@@ -10,38 +10,20 @@ import { createOpenAI } from "@ai-sdk/openai";
 import { APICallError, generateText, stepCountIs, streamText, tool } from "ai";
 import { z } from "zod";
 import { adminRequest, startGateway } from "../support/gateway.mjs";
-import { startMockAnthropic } from "../support/mock-anthropic.mjs";
-import { startMockGemini } from "../support/mock-gemini.mjs";
-import { startMockOpenAI } from "../support/mock-openai.mjs";
+import { PNG, PROVIDERS, startProviders } from "../support/providers.mjs";
 
 const ADMIN_TOKEN = "admin-token-for-ai-sdk-tests-0123456789";
-const PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
-
-const PROVIDERS = {
-  openai: { start: startMockOpenAI, type: "openai", model: "agent", hello: "Hello from the mock upstream server.", sees: "I see image data:image/png;base64" },
-  anthropic: { start: startMockAnthropic, type: "anthropic", model: "claude-ok", hello: "Hello from Claude", sees: "I see image (image/png)" },
-  gemini: { start: startMockGemini, type: "gemini", model: "gemini-ok", hello: "Hello from Gemini", sees: "I see inline image/png" },
-};
 
 describe("the Vercel AI SDK, through the Responses and Messages surfaces", () => {
-  const upstreams = {};
+  let fixture;
   let gateway;
   let apiKey;
   let clients;
   before(async () => {
-    const providers = {};
-    const secrets = { ADMIN_TOKEN };
-    const routes = {};
-    for (const [name, { start, type, model }] of Object.entries(PROVIDERS)) {
-      upstreams[name] = await start();
-      providers[name] = { type, base_url: upstreams[name].url, api_key_secret: `${name.toUpperCase()}_KEY` };
-      secrets[`${name.toUpperCase()}_KEY`] = `sk-test-${name}-0123456789`;
-      routes[name] = { provider: name, model };
-    }
-    routes.flaky = { provider: "anthropic", model: "claude-overloaded" };
+    fixture = await startProviders(ADMIN_TOKEN, { flaky: { provider: "anthropic", model: "claude-overloaded" } });
     gateway = await startGateway({
-      vars: { PROVIDERS: JSON.stringify(providers), ROUTES: JSON.stringify(routes), UPSTREAM_RETRIES: "0", CACHE_MODE: "off" },
-      secrets,
+      vars: { ...fixture.vars, UPSTREAM_RETRIES: "0", CACHE_MODE: "off" },
+      secrets: fixture.secrets,
     });
     apiKey = (await (await adminRequest(gateway.url, ADMIN_TOKEN, "POST", "/admin/keys", { principal: "ai-sdk-user" })).json()).key;
     clients = {
@@ -51,7 +33,7 @@ describe("the Vercel AI SDK, through the Responses and Messages surfaces", () =>
   });
   after(async () => {
     await gateway?.close();
-    for (const upstream of Object.values(upstreams)) await upstream.close();
+    await fixture?.close();
   });
 
   const weather = () =>

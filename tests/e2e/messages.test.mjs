@@ -9,56 +9,36 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import Anthropic from "@anthropic-ai/sdk";
 import { adminRequest, startGateway } from "../support/gateway.mjs";
-import { startMockAnthropic } from "../support/mock-anthropic.mjs";
-import { startMockGemini } from "../support/mock-gemini.mjs";
-import { startMockOpenAI } from "../support/mock-openai.mjs";
+import { PNG, PROVIDERS, startProviders } from "../support/providers.mjs";
 
 const ADMIN_TOKEN = "admin-token-for-messages-tests-0123456789";
-const PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
 const WEATHER = {
   name: "weather",
   description: "The weather in a city",
   input_schema: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
 };
 
-// Each provider: its mock, the route's upstream model, and what its mock answers.
-const PROVIDERS = {
-  openai: { start: startMockOpenAI, type: "openai", model: "agent", hello: "Hello from the mock upstream server.", sees: "I see image data:image/png;base64" },
-  anthropic: { start: startMockAnthropic, type: "anthropic", model: "claude-ok", hello: "Hello from Claude", sees: "I see image (image/png)" },
-  gemini: { start: startMockGemini, type: "gemini", model: "gemini-ok", hello: "Hello from Gemini", sees: "I see inline image/png" },
-};
-
 describe("the Anthropic Messages API, with the official Anthropic SDK", () => {
-  const upstreams = {};
+  let upstreams;
+  let fixture;
   let gateway;
   let client;
   before(async () => {
-    const providers = {};
-    const secrets = { ADMIN_TOKEN };
-    const routes = { mock: { provider: "mock", model: "mock" } };
-    for (const [name, { start, type, model }] of Object.entries(PROVIDERS)) {
-      upstreams[name] = await start();
-      providers[name] = { type, base_url: upstreams[name].url, api_key_secret: `${name.toUpperCase()}_KEY` };
-      secrets[`${name.toUpperCase()}_KEY`] = `sk-test-${name}-0123456789`;
-      routes[name] = { provider: name, model };
-    }
-    routes.flaky = { provider: "anthropic", model: "claude-overloaded" };
+    fixture = await startProviders(ADMIN_TOKEN, {
+      mock: { provider: "mock", model: "mock" },
+      flaky: { provider: "anthropic", model: "claude-overloaded" },
+    });
+    upstreams = fixture.upstreams;
     const tiers = { free: {}, trickle: { requests: { limit: 1, window_s: 60 } } };
     gateway = await startGateway({
-      vars: {
-        PROVIDERS: JSON.stringify(providers),
-        ROUTES: JSON.stringify(routes),
-        RATE_LIMITS: JSON.stringify({ tiers }),
-        UPSTREAM_RETRIES: "0",
-        MOCK_CHUNK_DELAY_MS: "0",
-      },
-      secrets,
+      vars: { ...fixture.vars, RATE_LIMITS: JSON.stringify({ tiers }), UPSTREAM_RETRIES: "0", MOCK_CHUNK_DELAY_MS: "0" },
+      secrets: fixture.secrets,
     });
     client = new Anthropic({ baseURL: gateway.url, apiKey: await keyFor({ principal: "claude-user" }), maxRetries: 0 });
   });
   after(async () => {
     await gateway?.close();
-    for (const upstream of Object.values(upstreams)) await upstream.close();
+    await fixture?.close();
   });
 
   const keyFor = async (record) => (await (await adminRequest(gateway.url, ADMIN_TOKEN, "POST", "/admin/keys", record)).json()).key;
