@@ -915,7 +915,6 @@ mod tests {
         }
     }
 
-    /// The `event:` names and the data of each event `out` holds.
     #[test]
     fn a_stream_becomes_anthropics_events_block_by_block() {
         let mut writer = EventWriter::new("msg_1", "m", 7);
