@@ -291,4 +291,19 @@ describe("the Responses API, with the official OpenAI SDK", () => {
     await refused(client.responses.create({ model: "flaky", input: "Hi" }), OpenAI.InternalServerError, 502, "upstream_error");
     await refused(client.responses.create({ model: "flaky", input: "Hi", stream: true }), OpenAI.InternalServerError, 502, "upstream_error");
   });
+
+  test("stored responses expire after RESPONSE_TTL_SECONDS", async () => {
+    const short = await startGateway({ vars: { ...fixture.vars, RESPONSE_TTL_SECONDS: "1", MOCK_CHUNK_DELAY_MS: "0" }, secrets: fixture.secrets });
+    try {
+      const key = (await (await adminRequest(short.url, ADMIN_TOKEN, "POST", "/admin/keys", { principal: "short-lived" })).json()).key;
+      const shortClient = new OpenAI({ baseURL: `${short.url}/v1`, apiKey: key, maxRetries: 0 });
+      const created = await shortClient.responses.create({ model: "mock", input: "Hi" });
+      assert.equal((await shortClient.responses.retrieve(created.id)).id, created.id);
+      await new Promise((resolve) => setTimeout(resolve, 2_100));
+      await assert.rejects(shortClient.responses.retrieve(created.id), OpenAI.NotFoundError);
+      await assert.rejects(shortClient.responses.create({ model: "mock", input: "Hi", previous_response_id: created.id }), OpenAI.NotFoundError);
+    } finally {
+      await short.close();
+    }
+  });
 });
