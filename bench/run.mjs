@@ -54,6 +54,9 @@ const JOBS_BURST = Number(process.env.BENCH_JOBS_BURST ?? 200);
 // 50-chunk tool call, both sent in one write, to the same request with the same tools.
 const TOOL_STREAM_PROVIDERS = ["openai", "anthropic", "gemini"];
 const TOOL_STREAM_REQUESTS = Number(process.env.BENCH_REQUESTS_TOOLS ?? 300);
+// The front doors (BENCH_ONLY=surfaces): one 50-chunk Anthropic stream sent in one write,
+// asked for and answered as Chat Completions, the Responses API and the Messages API.
+const SURFACES = { chat: "gateway", responses: "gw-resp", messages: "gw-msg" };
 const CLK_TCK = 100; // Linux USER_HZ: /proc times are in 1/100 s.
 
 function buildFloor() {
@@ -514,6 +517,8 @@ async function main() {
     "gw+pii": { url: `${redacting.url}/v1/chat/completions`, pids: redacting.pids },
     "gw+jwt": { url: `${gateway.url}/v1/chat/completions`, pids: gateway.pids, headers: bearer({ sub: "bench-user" }) },
     "gw+limit": { url: `${gateway.url}/v1/chat/completions`, pids: gateway.pids, headers: bearer({ sub: "bench-limited", tier: "limited" }) },
+    "gw-resp": { url: `${gateway.url}/v1/responses`, pids: gateway.pids },
+    "gw-msg": { url: `${gateway.url}/v1/messages`, pids: gateway.pids },
   };
   // Every request is checked for status 200 (a refusal fails the run); this one also
   // proves that `gw+limit` goes through the limiter and `gw+jwt` does not.
@@ -532,6 +537,10 @@ async function main() {
     "guard-in": JSON.stringify({ model: "bench", messages: [{ role: "user", content: guardText(GUARD_KB * 1024) }] }),
     "guard-out": JSON.stringify({ model: "burst", messages, stream: true, metadata: { words: JSON.stringify(guardPieces(GUARD_KB * 1024)) } }),
     ...toolStreamBodies(messages),
+    "surface:chat": JSON.stringify({ model: "burst-claude", messages, stream: true }),
+    // Not stored: the bench's plain workerd has no response store.
+    "surface:responses": JSON.stringify({ model: "burst-claude", input: messages, stream: true, store: false }),
+    "surface:messages": JSON.stringify({ model: "burst-claude", messages, max_tokens: 1024, stream: true }),
   };
   // Which targets and concurrencies each mode is measured with.
   const plan = {
@@ -542,6 +551,7 @@ async function main() {
     "guard-in": { concurrencies: [1], targets: ["direct", "gw-guard", "gateway", "gw+pii"] },
     "guard-out": { concurrencies: [1], targets: ["direct", "gw-guard", "gateway", "gw+pii"] },
     ...Object.fromEntries(Object.keys(toolStreamBodies(messages)).map((mode) => [mode, { concurrencies: [1], targets: ["gateway"], group: "tools" }])),
+    ...Object.fromEntries(Object.entries(SURFACES).map(([surface, target]) => [`surface:${surface}`, { concurrencies: [1], targets: [target], group: "surfaces" }])),
   };
   await checkToolStreams(targets.gateway.url, bodies);
 
@@ -554,7 +564,7 @@ async function main() {
         for (const concurrency of plan[mode].concurrencies) {
           if (ONLY && !ONLY.split("/").every((part) => [mode, plan[mode].group, `c${concurrency}`].includes(part))) continue;
           for (const name of plan[mode].targets) {
-            const count = mode === "long" ? LONG_STREAM_REQUESTS : mode.startsWith("guard") ? GUARD_REQUESTS : plan[mode].group === "tools" ? TOOL_STREAM_REQUESTS : REQUESTS[concurrency];
+            const count = mode === "long" ? LONG_STREAM_REQUESTS : mode.startsWith("guard") ? GUARD_REQUESTS : ["tools", "surfaces"].includes(plan[mode].group) ? TOOL_STREAM_REQUESTS : REQUESTS[concurrency];
             const result = await load(targets[name], bodies[mode], concurrency, count);
             (results[`${name}/${mode}/c${concurrency}`] ??= []).push(result);
           }
@@ -658,6 +668,13 @@ async function main() {
       const perChunk = (kind) => m(`gateway/${kind}:${provider}/c1`, "cpu") / STREAM_CHUNKS;
       const shape = provider === "gemini" ? `${STREAM_CHUNKS} functionCall parts` : `one call's arguments in ${STREAM_CHUNKS} pieces`;
       console.log(`  ${provider.padEnd(9)} text ${f(perChunk("text"), 4)} ms, tool call ${f(perChunk("tool"), 4)} ms (${f(perChunk("tool") / perChunk("text"))}x; ${shape})`);
+    }
+  }
+  if (results["gateway/surface:chat/c1"]) {
+    console.log(`\nfront doors (the same ${STREAM_CHUNKS}-chunk Anthropic stream sent in one write, c1; gateway CPU per stream; target: each surface ≤ 1.10x chat completions):`);
+    const cpu = (surface) => m(`${SURFACES[surface]}/surface:${surface}/c1`, "cpu");
+    for (const surface of Object.keys(SURFACES)) {
+      console.log(`  ${surface.padEnd(10)} ${f(cpu(surface), 3)} ms (${f(cpu(surface) / cpu("chat"))}x chat completions)`);
     }
   }
   if (measured("guard-in", 1) || measured("guard-out", 1)) {
