@@ -749,6 +749,39 @@ pub struct EventWriter {
     finish_reason: Option<String>,
 }
 
+/// A `response.*.delta` event's data (`item_id` and `sequence_number` are filled in when
+/// it is written).
+#[derive(Serialize)]
+struct DeltaEvent<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    sequence_number: u64,
+    item_id: &'a str,
+    output_index: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content_index: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    summary_index: Option<usize>,
+    delta: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    logprobs: Option<[u8; 0]>,
+}
+
+impl<'a> DeltaEvent<'a> {
+    fn new(kind: &'static str, output_index: usize, delta: &'a str) -> Self {
+        DeltaEvent {
+            kind,
+            sequence_number: 0,
+            item_id: "",
+            output_index,
+            content_index: None,
+            summary_index: None,
+            delta,
+            logprobs: None,
+        }
+    }
+}
+
 impl EventStream for EventWriter {
     /// Appends the events for one chunk's choices to `out`.
     fn chunk(&mut self, choices: &[ChunkChoice], out: &mut Vec<u8>) {
@@ -845,27 +878,27 @@ impl EventWriter {
         let item = &mut self.items[index];
         let first = item.text.is_empty();
         item.text.push_str(text);
-        let item_id = item.id.clone();
         if kind == Kind::Reasoning && first {
             // A summary part opens with its first text (signatures alone have none).
+            let item_id = item.id.clone();
             self.emit(
                 "response.reasoning_summary_part.added",
                 json!({"item_id": item_id, "output_index": index, "summary_index": 0, "part": {"type": "summary_text", "text": ""}}),
                 out,
             );
         }
-        match kind {
-            Kind::Message => self.emit(
-                "response.output_text.delta",
-                json!({"item_id": item_id, "output_index": index, "content_index": 0, "delta": text, "logprobs": []}),
-                out,
-            ),
-            _ => self.emit(
-                "response.reasoning_summary_text.delta",
-                json!({"item_id": item_id, "output_index": index, "summary_index": 0, "delta": text}),
-                out,
-            ),
-        }
+        let delta = match kind {
+            Kind::Message => DeltaEvent {
+                content_index: Some(0),
+                logprobs: Some([]),
+                ..DeltaEvent::new("response.output_text.delta", index, text)
+            },
+            _ => DeltaEvent {
+                summary_index: Some(0),
+                ..DeltaEvent::new("response.reasoning_summary_text.delta", index, text)
+            },
+        };
+        self.emit_delta(delta, out);
     }
 
     /// The open message or reasoning item of `kind`, or a new one (closing the other).
@@ -903,12 +936,8 @@ impl EventWriter {
             return;
         }
         item.text.push_str(arguments);
-        let item_id = item.id.clone();
-        self.emit(
-            "response.function_call_arguments.delta",
-            json!({"item_id": item_id, "output_index": index, "delta": arguments}),
-            out,
-        );
+        let delta = DeltaEvent::new("response.function_call_arguments.delta", index, arguments);
+        self.emit_delta(delta, out);
     }
 
     fn id(&self) -> &str {
@@ -999,6 +1028,24 @@ impl EventWriter {
             json!({"output_index": index, "item": rendered}),
             out,
         );
+    }
+
+    /// A delta event, the most frequent kind: written from a typed struct rather than
+    /// built as a JSON value (a stream is mostly these).
+    fn emit_delta(&mut self, delta: DeltaEvent<'_>, out: &mut Vec<u8>) {
+        let sequence_number = self.sequence_number;
+        self.sequence_number += 1;
+        let delta = DeltaEvent {
+            sequence_number,
+            item_id: &self.items[delta.output_index].id,
+            ..delta
+        };
+        out.extend_from_slice(b"event: ");
+        out.extend_from_slice(delta.kind.as_bytes());
+        out.extend_from_slice(b"\ndata: ");
+        // Strings and numbers always serialize.
+        let _ = serde_json::to_writer(&mut *out, &delta);
+        out.extend_from_slice(b"\n\n");
     }
 
     /// One event: `event: <kind>` and its data, numbered.
@@ -1346,6 +1393,21 @@ mod tests {
                 "response.output_item.done",
                 "response.completed",
             ]
+        );
+        assert_eq!(
+            events[10],
+            json!({"type": "response.output_text.delta", "sequence_number": 10, "item_id": "msg_1_1",
+                   "output_index": 1, "content_index": 0, "delta": "Loo", "logprobs": []})
+        );
+        assert_eq!(
+            events[4],
+            json!({"type": "response.reasoning_summary_text.delta", "sequence_number": 4, "item_id": "rs_1_0",
+                   "output_index": 0, "summary_index": 0, "delta": "hm"})
+        );
+        assert_eq!(
+            events[16],
+            json!({"type": "response.function_call_arguments.delta", "sequence_number": 16, "item_id": "fc_1_2",
+                   "output_index": 2, "delta": "{\"city\":"})
         );
         let numbers: Vec<u64> = events
             .iter()
