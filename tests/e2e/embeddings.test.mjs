@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import OpenAI from "openai";
-import { adminRequest, startGateway } from "../support/gateway.mjs";
+import { adminRequest, rejectsAs, startGateway } from "../support/gateway.mjs";
 import { startMockAnthropic } from "../support/mock-anthropic.mjs";
 import { startMockGemini } from "../support/mock-gemini.mjs";
 import { startMockOpenAI } from "../support/mock-openai.mjs";
@@ -138,22 +138,15 @@ describe("embeddings, with the official OpenAI SDK", () => {
   });
 
   test("refusals reach the SDK as its own typed errors", async () => {
-    const refused = async (promise, type, status, code) =>
-      assert.rejects(promise, (error) => {
-        assert.ok(error instanceof type, `${error}`);
-        assert.equal(error.status, status);
-        assert.equal(error.code, code, JSON.stringify(error.error));
-        return true;
-      });
-    await refused(client.embeddings.create({ model: "mock", input: [] }), OpenAI.BadRequestError, 400, "invalid_request");
-    await refused(client.embeddings.create({ model: "mock", input: "a", dimensions: 0 }), OpenAI.BadRequestError, 400, "invalid_request");
-    await refused(client.embeddings.create({ model: "mock", input: "a", extra: true }), OpenAI.BadRequestError, 400, "unknown_parameter");
-    await refused(client.embeddings.create({ model: "nope", input: "a" }), OpenAI.NotFoundError, 404, "model_not_found");
+    await rejectsAs(client.embeddings.create({ model: "mock", input: [] }), OpenAI.BadRequestError, 400, "invalid_request");
+    await rejectsAs(client.embeddings.create({ model: "mock", input: "a", dimensions: 0 }), OpenAI.BadRequestError, 400, "invalid_request");
+    await rejectsAs(client.embeddings.create({ model: "mock", input: "a", extra: true }), OpenAI.BadRequestError, 400, "unknown_parameter");
+    await rejectsAs(client.embeddings.create({ model: "nope", input: "a" }), OpenAI.NotFoundError, 404, "model_not_found");
     const trickle = await clientFor("embed-trickle", "trickle");
     await trickle.embeddings.create({ model: "mock", input: "a" });
-    await refused(trickle.embeddings.create({ model: "mock", input: "a" }), OpenAI.RateLimitError, 429, "rate_limit_exceeded");
-    await refused(client.embeddings.create({ model: "flaky", input: "a" }), OpenAI.InternalServerError, 502, "upstream_error");
+    await rejectsAs(trickle.embeddings.create({ model: "mock", input: "a" }), OpenAI.RateLimitError, 429, "rate_limit_exceeded");
+    await rejectsAs(client.embeddings.create({ model: "flaky", input: "a" }), OpenAI.InternalServerError, 502, "upstream_error");
     const narrow = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: await keyFor({ principal: "embed-narrow", models: ["mock"] }), maxRetries: 0 });
-    await refused(narrow.embeddings.create({ model: "openai", input: "a" }), OpenAI.PermissionDeniedError, 403, "model_not_allowed");
+    await rejectsAs(narrow.embeddings.create({ model: "openai", input: "a" }), OpenAI.PermissionDeniedError, 403, "model_not_allowed");
   });
 });

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import Anthropic from "@anthropic-ai/sdk";
-import { adminRequest, startGateway } from "../support/gateway.mjs";
+import { adminRequest, rejectsAs, startGateway } from "../support/gateway.mjs";
 import { PNG, PROVIDERS, startProviders } from "../support/providers.mjs";
 
 const ADMIN_TOKEN = "admin-token-for-messages-tests-0123456789";
@@ -203,13 +203,7 @@ describe("the Anthropic Messages API, with the official Anthropic SDK", () => {
   });
 
   test("refusals reach the SDK as its own typed errors", async () => {
-    const refused = async (promise, type, status, code) =>
-      assert.rejects(promise, (error) => {
-        assert.ok(error instanceof type, `${error}`);
-        assert.equal(error.status, status);
-        assert.equal(error.error.error.code, code, JSON.stringify(error.error));
-        return true;
-      });
+    const refused = (promise, type, status, code) => rejectsAs(promise, type, status, code, (error) => error.error.error.code);
     // A field Anthropic does not know, a missing max_tokens, a server tool.
     await refused(client.messages.create({ model: "mock", max_tokens: 8, messages: hi, top_k: 5 }), Anthropic.BadRequestError, 400, "unknown_parameter");
     await refused(client.messages.create({ model: "mock", messages: hi }), Anthropic.BadRequestError, 400, "invalid_request");

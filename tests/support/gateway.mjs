@@ -2,6 +2,7 @@
 // Miniflare, with the bindings wrangler.toml declares plus per-test overrides, on a free
 // port of 127.0.0.1. Captures the Worker's console output so tests can read its log lines.
 
+import assert from "node:assert/strict";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
@@ -121,5 +122,19 @@ export function chat(url, body, init = {}) {
     headers: { "content-type": "application/json", ...(init.headers ?? {}) },
     body: typeof body === "string" || body instanceof Uint8Array ? body : JSON.stringify(body),
     signal: init.signal,
+  });
+}
+
+/**
+ * Asserts that `promise` fails with an SDK error of class `type`, HTTP `status` and the
+ * gateway's stable `code` (`codeOf` finds it in the SDK's error: OpenAI's SDKs expose it
+ * as `error.code`, Anthropic's inside its error body).
+ */
+export async function rejectsAs(promise, type, status, code, codeOf = (error) => error.code) {
+  await assert.rejects(promise, (error) => {
+    assert.ok(error instanceof type, `${error}`);
+    assert.equal(error.status, status);
+    assert.equal(codeOf(error), code, JSON.stringify(error.error));
+    return true;
   });
 }
