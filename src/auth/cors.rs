@@ -25,11 +25,14 @@ const ALLOWED_HEADERS: &[&str] = &[
     "cache-control",
     "x-gateway-cache",
     "idempotency-key",
+    "traceparent",
+    "tracestate",
 ];
 const ALLOWED_HEADER_PREFIX: &str = "x-stainless-";
 
 /// Response headers scripts may read.
-pub const EXPOSED_HEADERS: &str = "x-request-id, x-cache, x-cache-key, age, x-guard-flags, \
+pub const EXPOSED_HEADERS: &str =
+    "x-request-id, traceparent, tracestate, x-cache, x-cache-key, age, x-guard-flags, \
      x-gateway-degraded, \
      x-gateway-provider, x-gateway-model, x-gateway-attempts, \
      retry-after, retry-after-ms, x-ratelimit-limit-requests, x-ratelimit-remaining-requests, \

@@ -110,6 +110,9 @@ pub struct RequestLog {
     pub ts: u64,
     /// The `x-request-id` sent back to the client.
     pub request_id: String,
+    /// The W3C trace the request belongs to (its `traceparent`'s trace id).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
     /// HTTP method.
     pub method: String,
     /// The matched route name (`chat_completions`, `models`, ..., or `unmatched`).

@@ -125,10 +125,7 @@ pub async fn chat_completions(
         exchange,
     )
     .await?;
-    let ports = WorkerPorts {
-        observer: exchange.observer.clone(),
-        client: client.clone(),
-    };
+    let ports = exchange.ports(req);
     if let Some(entry) = hit {
         meta.model.clone_from(&entry.completion.model);
         let age = entry.age_s(now_ms());
@@ -163,10 +160,7 @@ pub async fn count_tokens(
 ) -> Result<Reply, GatewayError> {
     let body = messages::chat_request(&read_json_body(req, config).await?, true)?;
     let prepared = prepared(&body, config, caller, exchange)?;
-    let ports = WorkerPorts {
-        observer: exchange.observer.clone(),
-        client: req.inner().signal(),
-    };
+    let ports = exchange.ports(req);
     let target = &prepared.resolved.targets[0];
     let policy = &config.resilience;
     let count = answer::count_prompt_tokens(&ports, &prepared.request, target, policy).await;

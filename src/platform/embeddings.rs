@@ -11,7 +11,6 @@ use super::clock::now_ms;
 use super::crypto::{random_u32, sha256_hex};
 use super::exchange::{admit, read_json_body, Caller, Exchange, Reply};
 use super::keys::KV_BINDING;
-use super::ports::WorkerPorts;
 use super::respond;
 use crate::api::chat::Usage;
 use crate::api::embeddings::{self, EmbeddingRequest, Embeddings};
@@ -81,10 +80,7 @@ pub async fn embeddings(
             (embeddings, tokens)
         }
         None => {
-            let ports = WorkerPorts {
-                observer: exchange.observer.clone(),
-                client: req.inner().signal(),
-            };
+            let ports = exchange.ports(req);
             let call = EmbedCall {
                 ports: &ports,
                 config,

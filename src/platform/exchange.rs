@@ -2,6 +2,8 @@
 //! it on its way (its log line, its caller's limiter and standing), the caller's
 //! authentication, its body, and its admission to the rate limits.
 
+use std::rc::Rc;
+
 use worker::{Env, Request, Response};
 
 use super::background::Background;
@@ -9,6 +11,7 @@ use super::fetch::{read_capped, Body, BodyError};
 use super::keys;
 use super::limiter::{self, LimiterStub, Settlement};
 use super::metrics::Observer;
+use super::ports::WorkerPorts;
 use crate::auth::Principal;
 use crate::config::{Config, ConfigErrors};
 use crate::error::{ErrorKind, GatewayError};
@@ -17,6 +20,7 @@ use crate::limit::admission::Ask;
 use crate::limit::limiter::Standing;
 use crate::limit::TierLimits;
 use crate::observe::log::RequestLog;
+use crate::observe::trace::TraceContext;
 
 /// What a route produced.
 pub enum Reply {
@@ -46,6 +50,19 @@ pub struct Exchange {
     pub limiter: Option<(Result<LimiterStub, GatewayError>, TierLimits)>,
     /// Where the caller stands against its limits, for the `x-ratelimit-*` headers.
     pub standing: Option<Standing>,
+    /// The request's trace (the client's, continued, or a fresh one).
+    pub trace: Rc<TraceContext>,
+}
+
+impl Exchange {
+    /// The platform ports of the request's pipeline.
+    pub fn ports(&self, req: &Request) -> WorkerPorts {
+        WorkerPorts {
+            observer: self.observer.clone(),
+            client: req.inner().signal(),
+            trace: Some(Rc::clone(&self.trace)),
+        }
+    }
 }
 /// The `Authorization` header.
 pub fn authorization(req: &Request) -> Option<String> {

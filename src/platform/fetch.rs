@@ -29,10 +29,15 @@ use crate::upstream::{timed_out, unreachable, HttpCall};
 /// wherever it points, nor a webhook (whose URL was checked) lead elsewhere.
 pub async fn send(
     call: &HttpCall,
+    extra_headers: &[(&str, &str)],
     ttfb_timeout_ms: u64,
 ) -> Result<UpstreamResponse<FetchedBody>, GatewayError> {
     let headers = Headers::new();
-    for (name, value) in &call.headers {
+    let own = call
+        .headers
+        .iter()
+        .map(|(name, value)| (*name, value.as_str()));
+    for (name, value) in own.chain(extra_headers.iter().copied()) {
         headers
             .set(name, value)
             .map_err(|_| unreachable("a request header could not be set"))?;

@@ -1,5 +1,7 @@
 //! The request path, stage by stage: route, config, validate, resolve, call, answer, log.
 
+use std::rc::Rc;
+
 use serde_json::json;
 use worker::{Env, Request, Response};
 
@@ -7,6 +9,7 @@ use super::admin;
 use super::background::Background;
 use super::clock::{new_request_id, now_ms};
 use super::completions::{chat_completions, count_tokens};
+use super::crypto::random_u32;
 use super::embeddings;
 use super::env::config;
 use super::exchange::{authenticated, authorization, credential, usable, Caller, Exchange, Reply};
@@ -23,6 +26,7 @@ use crate::error::GatewayError;
 use crate::limit::headers::rate_limit_headers;
 use crate::limit::limiter::Standing;
 use crate::observe::log::{LogLevel, RequestLog};
+use crate::observe::trace::TraceContext;
 use crate::router::{self, Matched, Route};
 use serde::Deserialize;
 
@@ -40,12 +44,23 @@ pub async fn handle(mut req: Request, env: &Env, background: Background) -> Resp
         Ok(config) => (config.log_level, config.metrics_shards),
         Err(_) => (LogLevel::Info, 1),
     };
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let trace = TraceContext::continue_or_start(
+        header("traceparent").as_deref(),
+        header("tracestate").as_deref(),
+        random_u32,
+    );
+    let log = RequestLog {
+        trace_id: Some(trace.trace_id.clone()),
+        ..log
+    };
     let mut exchange = Exchange {
         log,
         observer: Observer::new(env, &background, level, shards),
         background,
         limiter: None,
         standing: None,
+        trace: Rc::new(trace),
     };
     let path = req.path();
     let browser = Browser::of(&req, &config);
@@ -79,6 +94,10 @@ pub async fn handle(mut req: Request, env: &Env, background: Background) -> Resp
     let log = &mut exchange.log;
     for (name, value) in log.response_headers() {
         respond::set_header(&response, name, &value);
+    }
+    respond::set_header(&response, "traceparent", &exchange.trace.traceparent());
+    if let Some(state) = &exchange.trace.tracestate {
+        respond::set_header(&response, "tracestate", state);
     }
     if response.status_code() == 401 {
         // RFC 6750: no error code when the request carried no credentials at all.

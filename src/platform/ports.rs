@@ -1,6 +1,7 @@
 //! The pipeline's ports on the Workers runtime: time, timers and randomness, upstream
 //! `fetch`, the client's request signal, and the log line and metrics.
 
+use std::rc::Rc;
 use std::time::Duration;
 
 use web_sys::AbortSignal;
@@ -14,6 +15,7 @@ use super::limiter::Settlement;
 use super::metrics::Observer;
 use crate::error::GatewayError;
 use crate::observe::log::RequestLog;
+use crate::observe::trace::TraceContext;
 use crate::pipeline::ports::{Ports, UpstreamResponse};
 use crate::resilience::breaker::Transition;
 use crate::upstream::HttpCall;
@@ -26,6 +28,8 @@ pub struct WorkerPorts {
     /// The client's request signal: aborted when it disconnects (a queue message's never
     /// is).
     pub client: AbortSignal,
+    /// The request's trace, sent upstream as `traceparent` (and `tracestate`).
+    pub trace: Option<Rc<TraceContext>>,
 }
 
 impl Ports for WorkerPorts {
@@ -50,7 +54,19 @@ impl Ports for WorkerPorts {
         call: &HttpCall,
         ttfb_timeout_ms: u64,
     ) -> Result<UpstreamResponse<FetchedBody>, GatewayError> {
-        fetch::send(call, ttfb_timeout_ms).await
+        let traceparent = self.trace.as_ref().map(|trace| trace.traceparent());
+        let tracestate = self
+            .trace
+            .as_ref()
+            .and_then(|trace| trace.tracestate.as_deref());
+        let extra: Vec<(&str, &str)> = [
+            ("traceparent", traceparent.as_deref()),
+            ("tracestate", tracestate),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, value?)))
+        .collect();
+        fetch::send(call, &extra, ttfb_timeout_ms).await
     }
 
     fn client_gone(&self) -> bool {

@@ -203,6 +203,8 @@ impl Consumer<'_> {
         let ports = WorkerPorts {
             observer: observer.clone(),
             client,
+            // A queued job is its own request: no client trace to continue.
+            trace: None,
         };
         let meta = AnswerMeta {
             id: format!("chatcmpl-{}", log.request_id),
@@ -340,7 +342,7 @@ impl Consumer<'_> {
         };
         let timeout_ms = u64::from(config.jobs.webhook_timeout_ms);
         // The answer's body is not needed: dropped, it is cancelled rather than read.
-        let response = fetch::send(&call, timeout_ms).await?;
+        let response = fetch::send(&call, &[], timeout_ms).await?;
         Ok(response.status)
     }
 }
