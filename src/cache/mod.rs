@@ -82,6 +82,17 @@ pub fn decide(
     cache_control: Option<&str>,
     opt_in: Option<&str>,
 ) -> CacheDecision {
+    decide_for(config, is_deterministic(request), cache_control, opt_in)
+}
+
+/// [`decide`] for a request whose answer is `deterministic` or not (embeddings always
+/// are).
+pub fn decide_for(
+    config: &CacheConfig,
+    deterministic: bool,
+    cache_control: Option<&str>,
+    opt_in: Option<&str>,
+) -> CacheDecision {
     let directives: Vec<String> = cache_control
         .unwrap_or_default()
         .split(',')
@@ -103,7 +114,7 @@ pub fn decide(
         return CacheDecision::Bypass("opted_out");
     }
     let opted_in = opt_in.as_deref() == Some("on");
-    if config.mode == CacheMode::Deterministic && !opted_in && !is_deterministic(request) {
+    if config.mode == CacheMode::Deterministic && !opted_in && !deterministic {
         return CacheDecision::Bypass("not_deterministic");
     }
     CacheDecision::Use {

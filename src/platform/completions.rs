@@ -26,7 +26,7 @@ use crate::output::AnswerMeta;
 use crate::pipeline::answer::{self, Call};
 use crate::pipeline::deliver::{self, Answered, Delivery};
 use crate::pipeline::prepare::{prepare, Prepared};
-use crate::upstream::Target;
+use crate::upstream;
 
 /// Answers one chat completion request of `caller`, read and answered in `surface`'s
 /// wire format.
@@ -67,9 +67,7 @@ pub async fn chat_completions(
         surface,
         echo: Rc::new(echo),
     };
-    // The route's targets, in configured rather than tried order, name the answer.
-    let mut route: Vec<String> = resolved.targets.iter().map(Target::key).collect();
-    route.sort();
+    let route = upstream::route_keys(&resolved.targets);
     let header = |name: &str| req.headers().get(name).ok().flatten();
     let headers = (header("cache-control"), header("x-gateway-cache"));
     // A flagged request's answer is neither served from nor kept in the cache.

@@ -15,7 +15,7 @@ use super::respond;
 use crate::api::chat::Usage;
 use crate::api::embeddings::{self, EmbeddingRequest, Embeddings};
 use crate::cache::key::namespace;
-use crate::cache::CacheMode;
+use crate::cache::{decide_for, CacheDecision};
 use crate::config::Config;
 use crate::error::GatewayError;
 use crate::observe::log::CacheResult;
@@ -25,6 +25,9 @@ use crate::upstream::{self, Target};
 /// Stored vectors, as kept in KV.
 #[derive(Serialize, Deserialize)]
 struct Entry {
+    /// When they were stored (Unix milliseconds).
+    #[serde(rename = "t")]
+    stored_ms: u64,
     /// When they stop being served (Unix milliseconds).
     #[serde(rename = "x")]
     expires_ms: u64,
@@ -45,29 +48,38 @@ pub async fn embeddings(
     exchange.log.model = Some(request.model.clone());
     caller.principal.check_model(&request.model)?;
     let targets = upstream::resolve_chain(config, &request.model, random_u32())?;
-    let cache_control = req.headers().get("cache-control").ok().flatten();
-    let bypass = match cache_control.as_deref() {
-        _ if config.cache.mode == CacheMode::Off => Some("disabled"),
-        Some(value) if value.contains("no-store") => Some("no_store"),
-        Some(value) if value.contains("no-cache") => Some("opted_out"),
-        _ => None,
-    };
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let (cache_control, opt_in) = (header("cache-control"), header("x-gateway-cache"));
     let log = &mut exchange.log;
-    let (key, hit) = match bypass {
-        Some(reason) => {
+    // The chat cache's rules: `no-store` and `x-gateway-cache: off` bypass, `no-cache`
+    // skips the read but refreshes the entry, `max-age` bounds both.
+    let (key, hit, ttl_s) = match decide_for(
+        &config.cache,
+        true,
+        cache_control.as_deref(),
+        opt_in.as_deref(),
+    ) {
+        CacheDecision::Bypass(reason) => {
             log.cache = Some(CacheResult::Bypass);
             log.cache_bypass = Some(reason);
-            (None, None)
+            (None, None, 0)
         }
-        None => {
+        CacheDecision::Use {
+            read,
+            max_age_s,
+            ttl_s,
+        } => {
             let (key, hash) = cache_key(config, caller, &request, &targets).await?;
-            let hit = lookup(env, &key).await;
+            let hit = match read {
+                true => lookup(env, &key, max_age_s).await,
+                false => None,
+            };
             log.cache = Some(match hit {
                 Some(_) => CacheResult::Hit,
                 None => CacheResult::Miss,
             });
             log.cache_key = Some(hash);
-            (Some(key), hit)
+            (Some(key), hit, ttl_s)
         }
     };
     let estimate = request.estimated_tokens();
@@ -90,7 +102,7 @@ pub async fn embeddings(
             };
             let (embeddings, usage) = embed(call, &mut exchange.log).await?;
             if let Some(key) = &key {
-                store(env, exchange, config, key, &embeddings);
+                store(env, exchange, config, key, ttl_s, &embeddings);
             }
             (embeddings, usage.prompt_tokens)
         }
@@ -106,26 +118,39 @@ async fn cache_key(
     request: &EmbeddingRequest,
     targets: &[Target<'_>],
 ) -> Result<(String, String), GatewayError> {
-    let mut route: Vec<String> = targets.iter().map(Target::key).collect();
-    route.sort();
+    let route = upstream::route_keys(targets);
     let hash = sha256_hex(request.cache_material(&route).as_bytes()).await?;
     let principal = &caller.principal;
     let space = namespace(config.cache.scope, &principal.id, principal.team.as_deref());
     Ok((format!("cache:{space}:{hash}"), hash))
 }
 
-/// The stored vectors, if any are servable; a KV failure is a miss.
-async fn lookup(env: &Env, key: &str) -> Option<Embeddings> {
+/// The stored vectors, if any are servable (and at most `max_age_s` old); a KV failure is
+/// a miss.
+async fn lookup(env: &Env, key: &str, max_age_s: Option<u32>) -> Option<Embeddings> {
     let kv = env.kv(KV_BINDING).ok()?;
     let text = kv.get(key).text().await.ok()??;
     let entry: Entry = serde_json::from_str(&text).ok()?;
-    (now_ms() < entry.expires_ms).then_some(entry.embeddings)
+    let now = now_ms();
+    let age_s = now.saturating_sub(entry.stored_ms) / 1_000;
+    let fresh = max_age_s.is_none_or(|max| age_s <= u64::from(max));
+    (now < entry.expires_ms && fresh).then_some(entry.embeddings)
 }
 
-fn store(env: &Env, exchange: &mut Exchange, config: &Config, key: &str, embeddings: &Embeddings) {
-    let ttl_s = config.cache.ttl_s;
+/// Stores the vectors under `key` for `ttl_s` (0: not at all), unless they are larger than
+/// `CACHE_MAX_ENTRY_BYTES`.
+fn store(
+    env: &Env,
+    exchange: &mut Exchange,
+    config: &Config,
+    key: &str,
+    ttl_s: u32,
+    embeddings: &Embeddings,
+) {
+    let now = now_ms();
     let entry = Entry {
-        expires_ms: now_ms() + u64::from(ttl_s) * 1_000,
+        stored_ms: now,
+        expires_ms: now + u64::from(ttl_s) * 1_000,
         embeddings: embeddings.clone(),
     };
     let Ok(text) = serde_json::to_string(&entry) else {

@@ -116,6 +116,14 @@ impl Target<'_> {
     }
 }
 
+/// The keys of `targets` in configured rather than tried order (sorted): what names a
+/// route's answers in the cache, whichever target a weighted pick tries first.
+pub fn route_keys(targets: &[Target<'_>]) -> Vec<String> {
+    let mut keys: Vec<String> = targets.iter().map(Target::key).collect();
+    keys.sort();
+    keys
+}
+
 /// A request's route: the targets to try, in order.
 pub struct Resolved<'a> {
     /// Targets whose provider is usable, in the order they are tried.

@@ -127,6 +127,12 @@ describe("embeddings, with the official OpenAI SDK", () => {
     const { response: bypass } = await client.embeddings.create(params, { headers: { "cache-control": "no-store" } }).withResponse();
     assert.equal(bypass.headers.get("x-cache"), "BYPASS");
     assert.equal(calls(), 2);
+    // The chat cache's rules: opting out bypasses; no-cache skips the read, refreshing the entry.
+    const { response: optedOut } = await client.embeddings.create(params, { headers: { "x-gateway-cache": "off" } }).withResponse();
+    assert.equal(optedOut.headers.get("x-cache"), "BYPASS");
+    const { response: refreshed } = await client.embeddings.create(params, { headers: { "cache-control": "no-cache" } }).withResponse();
+    assert.equal(refreshed.headers.get("x-cache"), "MISS");
+    assert.equal(calls(), 4);
     // Settlement lands after the answer: the spend shows within a moment.
     let usage;
     for (let tries = 0; tries < 20 && !(usage?.today.cost_usd > 0); tries++) {
