@@ -139,10 +139,10 @@ impl ChunkEncoder {
         }
     }
 
-    /// Records the answer as it passes, so that it can be stored once complete (from
-    /// the first call on: a second call changes nothing).
+    /// Records the answer as it passes, so that it can be stored once complete: called
+    /// before the first event, so that the whole answer is recorded.
     pub fn record(&mut self) {
-        self.recorder.get_or_insert_with(Recorder::default);
+        self.recorder = Some(Recorder::default());
     }
 
     /// The id of the answer being written.

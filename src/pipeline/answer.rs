@@ -107,7 +107,7 @@ async fn try_targets<P: Ports, R>(
     let tried = attempt_targets(
         ports,
         &call.targets,
-        policy,
+        call.config,
         &call.request.model,
         log,
         |index, deadline_ms, health| {
@@ -125,9 +125,8 @@ async fn try_targets<P: Ports, R>(
     )
     .await;
     match tried {
-        Ok((index, (answer, meta))) => {
-            let price = call.config.prices.get(call.targets[index].model).copied();
-            log.price = price;
+        Ok((answer, meta)) => {
+            let price = log.price;
             let delivery = Delivery {
                 settlement: call.settlement.map(|settlement| settlement.repriced(price)),
                 cache: call.cache,
@@ -170,18 +169,20 @@ pub(super) enum NoAnswer {
 /// Runs `attempt` on `targets` (by index, with the request's deadline and the target's
 /// breaker) as the resilience policy plans: retries with backoff, circuit breakers,
 /// fallback along the chain, the total time limit. Every attempt and skip is logged in
-/// `log.chain`. The index of the target that answered and its output, or why none did.
+/// `log.chain`, and `log.price` is the price of the target that answered. Its output, or
+/// why none did.
 pub(super) async fn attempt_targets<P: Ports, T, Attempt>(
     ports: &P,
     targets: &[Target<'_>],
-    policy: &ResiliencePolicy,
+    config: &Config,
     alias: &str,
     log: &mut RequestLog,
     mut attempt: impl FnMut(usize, u64, TargetHealth<P>) -> Attempt,
-) -> Result<(usize, T), NoAnswer>
+) -> Result<T, NoAnswer>
 where
     Attempt: Future<Output = Result<T, AttemptError>>,
 {
+    let policy = &config.resilience;
     let deadline_ms = log.ts + u64::from(policy.total_timeout_ms);
     let health: Vec<TargetHealth<P>> = targets
         .iter()
@@ -221,7 +222,8 @@ where
                     outcome: "ok".to_owned(),
                     ms,
                 });
-                return Ok((index, output));
+                log.price = config.prices.get(target.model).copied();
+                return Ok(output);
             }
             Err(AttemptError {
                 error,

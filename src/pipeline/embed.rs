@@ -40,7 +40,7 @@ pub async fn embed<P: Ports>(
     let tried = attempt_targets(
         ports,
         targets,
-        policy,
+        call.config,
         &request.model,
         log,
         |index, deadline_ms, health| {
@@ -48,11 +48,10 @@ pub async fn embed<P: Ports>(
         },
     )
     .await;
-    let (index, embeddings) = tried.map_err(|no_answer| match no_answer {
+    let embeddings = tried.map_err(|no_answer| match no_answer {
         NoAnswer::Refused(error) | NoAnswer::Exhausted(error) => error,
     })?;
-    let price = call.config.prices.get(targets[index].model).copied();
-    log.price = price;
+    let price = log.price;
     let prompt_tokens = embeddings.prompt_tokens;
     let usage = Usage::new(
         prompt_tokens.unwrap_or_else(|| request.estimated_tokens()),

@@ -210,10 +210,15 @@ impl<P: Ports> AnswerStream<P> {
         ports: &P,
         events: Vec<StreamEvent>,
         delay_ms: u32,
-        encoder: ChunkEncoder,
+        mut encoder: ChunkEncoder,
         log: RequestLog,
         ends: Ends<P>,
     ) -> Self {
+        // An upstream stream's encoder records from its first bytes on (see
+        // `answer::attempt`); this one has written nothing yet.
+        if ends.cache.is_some() || ends.keep.is_some() {
+            encoder.record();
+        }
         let input = Input::Events {
             events: events.into(),
             delay_ms,
@@ -249,14 +254,11 @@ impl<P: Ports> AnswerStream<P> {
     fn new(
         ports: &P,
         input: Input<P>,
-        mut encoder: ChunkEncoder,
+        encoder: ChunkEncoder,
         health: Option<TargetHealth<P>>,
         log: RequestLog,
         ends: Ends<P>,
     ) -> Self {
-        if ends.cache.is_some() || ends.keep.is_some() {
-            encoder.record();
-        }
         let ledger = Rc::new(RefCell::new(Ledger {
             ports: ports.clone(),
             encoder,
