@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::api::chat::Usage;
 use crate::config::source::Reader;
 use crate::limit::price::Price;
+use crate::observe::quality::AnswerQuality;
 use crate::resilience::breaker::Transition;
 
 /// The least serious lines written (`LOG_LEVEL`): request lines are `info`, `warn` (4xx)
@@ -224,6 +225,9 @@ pub struct RequestLog {
     /// How a stream ended.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stream_outcome: Option<StreamEnd>,
+    /// What the answer looked like, when there was one.
+    #[serde(flatten)]
+    pub answer: Option<AnswerQuality>,
 }
 
 /// One upstream call of a request (or one target its breaker skipped).
@@ -271,8 +275,24 @@ impl RequestLog {
         self.cost_usd = Some(self.cost_nanousd as f64 / 1e9);
     }
 
+    /// Completes the line before it is written: its level, and the answer's signals that
+    /// need the whole request (its tokens and times).
+    pub fn conclude(&mut self) {
+        self.set_level();
+        let generation_ms = match (self.cache, self.ttfb_ms) {
+            (Some(CacheResult::Hit), _) => None,
+            (_, Some(ttfb)) if self.stream => Some(self.latency_ms.saturating_sub(ttfb)),
+            _ => Some(self.latency_ms),
+        };
+        let (prompt, completion) = (self.prompt_tokens, self.completion_tokens);
+        if let Some(answer) = &mut self.answer {
+            let tokens = (prompt.unwrap_or(0), completion.unwrap_or(0));
+            answer.conclude(tokens.0, tokens.1, generation_ms);
+        }
+    }
+
     /// Sets the level from the status: `error` for 5xx, `warn` for 4xx, else `info`.
-    pub fn set_level(&mut self) {
+    fn set_level(&mut self) {
         self.level = match self.status {
             500.. => "error",
             400..=499 => "warn",
@@ -320,7 +340,7 @@ mod tests {
         let mut log = RequestLog::default();
         for (status, level) in [(200, "info"), (404, "warn"), (429, "warn"), (502, "error")] {
             log.status = status;
-            log.set_level();
+            log.conclude();
             assert_eq!(log.level, level);
         }
         assert!(LogLevel::Info.allows("info") && LogLevel::Info.allows("error"));

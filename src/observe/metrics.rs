@@ -12,12 +12,20 @@ use std::fmt::Write;
 use serde::{Deserialize, Serialize};
 
 use super::log::{CacheResult, RequestLog};
+use super::quality::AnswerQuality;
 use crate::limit::period::{day_key, month_key};
 
 /// Request durations and times to first token, in seconds.
 const LATENCY_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
 ];
+
+/// Completion tokens of one answer.
+const ANSWER_TOKEN_BUCKETS: &[f64] = &[1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0];
+/// Completion tokens per prompt token.
+const RATIO_BUCKETS: &[f64] = &[0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0];
+/// Completion tokens per second of generation.
+const SPEED_BUCKETS: &[f64] = &[1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0];
 
 /// The most series one metric keeps (in an isolate's batch and in a shard); the series of
 /// further label sets are counted together in one [`OVERFLOW_SERIES`] series, so nothing
@@ -67,6 +75,13 @@ const DEFINITIONS: &[(&str, Kind, &str)] = &[
     ("gateway_cache_total", Kind::Counter, "Chat completions by cache result (hit, miss, bypass)."),
     ("gateway_guard_removed_total", Kind::Counter, "What the input guards took out of requests: invisible characters, chat-template tokens, personal data (pii)."),
     ("gateway_guard_injections_total", Kind::Counter, "Requests the prompt-injection guard blocked or flagged, by action and category found."),
+    ("gateway_answers_total", Kind::Counter, "Answers by route, model and finish reason (stop, length, content_filter, tool_calls, other; none for a stream that never finished)."),
+    ("gateway_empty_answers_total", Kind::Counter, "Finished answers without any text or tool call, by model."),
+    ("gateway_refusals_total", Kind::Counter, "Answers the model refused (a refusal, or a refusal or safety stop), by model."),
+    ("gateway_output_redactions_total", Kind::Counter, "Personal data and secrets replaced in answers, by model."),
+    ("gateway_answer_tokens", Kind::Histogram(ANSWER_TOKEN_BUCKETS), "Completion tokens per answer, by model."),
+    ("gateway_answer_prompt_ratio", Kind::Histogram(RATIO_BUCKETS), "Completion tokens per prompt token, by model."),
+    ("gateway_tokens_per_second", Kind::Histogram(SPEED_BUCKETS), "Completion tokens per second of generation (after the first token of a stream), by model; cache hits excluded."),
     ("gateway_tokens_total", Kind::Counter, "Tokens paid for, by upstream model and kind (prompt, completion)."),
     ("gateway_cost_usd_total", Kind::Counter, "Spend in US dollars by upstream model (estimated where the provider reported no usage)."),
 ];
@@ -239,6 +254,9 @@ impl Metrics {
         if let Some(code) = &log.error {
             self.add("gateway_errors_total", &[("code", code)], 1.0);
         }
+        if let Some(answer) = &log.answer {
+            self.record_answer(log, answer, model);
+        }
         let mut seen: Vec<&str> = Vec::new();
         for attempt in &log.chain {
             let target = attempt.target.as_str();
@@ -291,6 +309,38 @@ impl Metrics {
                 let usd = cost_nanousd as f64 / 1e9;
                 self.add("gateway_cost_usd_total", &[("model", upstream_model)], usd);
             }
+        }
+    }
+
+    /// Records the quality signals of one answer to `model`.
+    fn record_answer(&mut self, log: &RequestLog, answer: &AnswerQuality, model: &str) {
+        let by_model = [("model", model)];
+        let labels = [
+            ("route", log.route),
+            ("model", model),
+            ("finish_reason", answer.finish_label()),
+        ];
+        self.add("gateway_answers_total", &labels, 1.0);
+        for (name, happened) in [
+            ("gateway_empty_answers_total", answer.empty_answer),
+            ("gateway_refusals_total", answer.refused),
+        ] {
+            if happened {
+                self.add(name, &by_model, 1.0);
+            }
+        }
+        if answer.redacted_output > 0 {
+            let count = f64::from(answer.redacted_output);
+            self.add("gateway_output_redactions_total", &by_model, count);
+        }
+        if let Some(tokens) = log.completion_tokens {
+            self.observe("gateway_answer_tokens", &by_model, tokens as f64);
+        }
+        if let Some(ratio) = answer.answer_prompt_ratio {
+            self.observe("gateway_answer_prompt_ratio", &by_model, ratio);
+        }
+        if let Some(speed) = answer.tokens_per_second {
+            self.observe("gateway_tokens_per_second", &by_model, speed);
         }
     }
 
@@ -409,6 +459,7 @@ fn number(value: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::chat::ChunkChoice;
     use crate::observe::log::{AttemptLog, GuardAction};
 
     /// 2026-11-27T13:38:32Z.
@@ -560,6 +611,50 @@ mod tests {
         has(r#"gateway_time_to_first_token_seconds_count{model="fast"} 1"#);
         assert!(text.contains("# TYPE gateway_request_duration_seconds histogram"));
         assert!(text.contains("# TYPE gateway_breaker_transitions_total counter"));
+    }
+
+    #[test]
+    fn answers_become_quality_series() {
+        let mut metrics = Metrics::default();
+        let mut cut = request(200, 2_000);
+        cut.stream = true;
+        cut.ttfb_ms = Some(1_000);
+        cut.completion_tokens = Some(40);
+        let mut quality = AnswerQuality::default();
+        quality.add_chunk(&[ChunkChoice {
+            finish_reason: Some("length".into()),
+            ..ChunkChoice::default()
+        }]);
+        quality.redacted_output = 2;
+        cut.answer = Some(quality);
+        cut.conclude();
+        metrics.record(&cut, NOW);
+        let mut refused = request(200, 10);
+        let mut quality = AnswerQuality::default();
+        quality.add_chunk(&[ChunkChoice {
+            finish_reason: Some("content_filter".into()),
+            ..ChunkChoice::default()
+        }]);
+        refused.answer = Some(quality);
+        refused.conclude();
+        metrics.record(&refused, NOW);
+
+        let text = metrics.render();
+        let has = |line: &str| assert!(text.lines().any(|l| l == line), "{line}\n{text}");
+        has(
+            r#"gateway_answers_total{route="chat_completions",model="fast",finish_reason="length"} 1"#,
+        );
+        has(
+            r#"gateway_answers_total{route="chat_completions",model="fast",finish_reason="content_filter"} 1"#,
+        );
+        has(r#"gateway_empty_answers_total{model="fast"} 2"#);
+        has(r#"gateway_refusals_total{model="fast"} 1"#);
+        has(r#"gateway_output_redactions_total{model="fast"} 2"#);
+        has(r#"gateway_answer_tokens_count{model="fast"} 2"#);
+        has(r#"gateway_answer_prompt_ratio_sum{model="fast"} 4.5"#);
+        // 40 tokens in the second after the first token; 5 tokens in 10 ms.
+        has(r#"gateway_tokens_per_second_bucket{model="fast",le="50"} 1"#);
+        has(r#"gateway_tokens_per_second_sum{model="fast"} 540"#);
     }
 
     #[test]

@@ -16,6 +16,7 @@ use crate::api::chat::{estimate_tokens, ChatCompletion, ChatCompletionChunk, Chu
 use crate::api::{messages, responses, EventStream, Surface};
 use crate::cache::entry::Recorder;
 use crate::error::GatewayError;
+use crate::observe::quality::AnswerQuality;
 use crate::upstream::sse::SseParser;
 use crate::upstream::{unreachable, StreamDecoder, StreamEvent};
 use serde_json::{Map, Value};
@@ -45,16 +46,18 @@ pub struct AnswerMeta {
 }
 
 impl AnswerMeta {
-    /// Stamps a complete answer with the gateway's id, time and model.
-    pub fn stamp(&self, mut completion: ChatCompletion) -> ChatCompletion {
+    /// Stamps a complete answer with the gateway's id, time and model (redacting it when
+    /// asked to); returns it with what it looked like.
+    pub fn stamp(&self, mut completion: ChatCompletion) -> (ChatCompletion, AnswerQuality) {
+        let mut quality = AnswerQuality::of_completion(&completion);
         completion.id.clone_from(&self.id);
         completion.object = "chat.completion".to_owned();
         completion.created = self.created;
         completion.model.clone_from(&self.model);
         if self.redact_pii {
-            redact_completion(&mut completion);
+            quality.redacted_output = redact_completion(&mut completion);
         }
-        completion
+        (completion, quality)
     }
 
     /// A complete answer's usage as the upstream reported it, or estimated from its text.
@@ -113,8 +116,8 @@ pub struct ChunkEncoder {
     /// item); `None` writes OpenAI chunks.
     events: Option<Box<dyn EventStream>>,
     usage: Option<Usage>,
-    /// Bytes of text delivered (every field the model writes), for a usage estimate.
-    text_bytes: usize,
+    /// What the answer looks like so far; its bytes of text also make the usage estimate.
+    quality: AnswerQuality,
     outcome: StreamOutcome,
     error: Option<GatewayError>,
     /// Rebuilds the complete answer for the cache, when asked to.
@@ -131,7 +134,7 @@ impl ChunkEncoder {
             events: meta.event_stream(),
             meta,
             usage: None,
-            text_bytes: 0,
+            quality: AnswerQuality::default(),
             outcome: StreamOutcome::Open,
             error: None,
             recorder: None,
@@ -169,7 +172,7 @@ impl ChunkEncoder {
         }
         let event = match event {
             StreamEvent::Choices(mut choices) => {
-                self.text_bytes += choices.iter().map(|c| c.delta.text_len()).sum::<usize>();
+                self.quality.add_chunk(&choices);
                 if self.meta.redact_pii {
                     self.redact(&mut choices);
                 }
@@ -263,9 +266,16 @@ impl ChunkEncoder {
         self.usage.clone().unwrap_or_else(|| {
             Usage::new(
                 self.meta.estimated_prompt_tokens,
-                estimate_tokens(self.text_bytes),
+                estimate_tokens(self.quality.answer_bytes as usize),
             )
         })
+    }
+
+    /// What the answer looked like so far, redactions included.
+    pub fn quality(&self) -> AnswerQuality {
+        let mut quality = self.quality.clone();
+        quality.redacted_output = self.redactors.values().map(ChoiceRedactor::replaced).sum();
+        quality
     }
 
     /// Whether the usage came from the upstream rather than an estimate.
@@ -635,6 +645,7 @@ mod tests {
                 _ => encoder.fail(unreachable("cut"), &mut out),
             }
             assert_eq!(texts(&out).0.concat(), "mail [REDACTED_EMAIL]", "{ending}");
+            assert_eq!(encoder.quality().redacted_output, 1, "{ending}");
         }
     }
 
@@ -648,12 +659,14 @@ mod tests {
             redact_pii: true,
             ..meta(false)
         };
-        let stamped = redacting.stamp(completion.clone());
+        let (stamped, quality) = redacting.stamp(completion.clone());
         assert_eq!(
             stamped.choices[0].message.content.as_deref(),
             Some("SSN [REDACTED_SSN]")
         );
-        let kept = meta(false).stamp(completion);
+        assert_eq!(quality.redacted_output, 1);
+        let (kept, quality) = meta(false).stamp(completion);
+        assert_eq!(quality.redacted_output, 0);
         assert_eq!(
             kept.choices[0].message.content.as_deref(),
             Some("SSN 123-45-6789")
@@ -664,7 +677,7 @@ mod tests {
     fn stamping_sets_identity() {
         let completion: ChatCompletion =
             serde_json::from_str(r#"{"id":"up","choices":[]}"#).unwrap();
-        let stamped = meta(false).stamp(completion);
+        let (stamped, _) = meta(false).stamp(completion);
         assert_eq!(
             (
                 stamped.id.as_str(),

@@ -55,8 +55,9 @@ pub fn refuse_unredactable(request: &ChatRequest) -> Result<(), GatewayError> {
     Ok(())
 }
 
-/// Redacts a complete answer in place.
-pub fn redact_completion(completion: &mut ChatCompletion) {
+/// Redacts a complete answer in place; how many matches were replaced.
+pub fn redact_completion(completion: &mut ChatCompletion) -> u32 {
+    let mut replaced = 0;
     for choice in &mut completion.choices {
         let message = &mut choice.message;
         for text in [
@@ -67,19 +68,17 @@ pub fn redact_completion(completion: &mut ChatCompletion) {
         .into_iter()
         .flatten()
         {
-            *text = pii::redact(text);
+            replaced += pii::redact_in_place(text);
         }
         for call in message.tool_calls.iter_mut().flat_map(calls_mut) {
             if let Some(Value::String(arguments)) = call.pointer_mut("/function/arguments") {
-                let mut redactor = JsonRedactor::default();
-                let mut redacted = redactor.push(arguments);
-                redacted.push_str(&redactor.finish());
-                *arguments = redacted;
+                replaced += pii::redact_json_in_place(arguments);
             }
         }
         drop_signed_reasoning(&mut message.reasoning_details);
         choice.logprobs = None;
     }
+    replaced
 }
 
 /// Leaves only the opaque entries of `reasoning_details` (see the module's documentation).
@@ -101,6 +100,8 @@ pub struct ChoiceRedactor {
     reasoning: StreamRedactor,
     /// The arguments of each tool call, by its stream `index`.
     tool_arguments: BTreeMap<u64, JsonRedactor>,
+    /// Matches replaced so far in this choice.
+    replaced: u32,
 }
 
 impl ChoiceRedactor {
@@ -137,6 +138,18 @@ impl ChoiceRedactor {
         if last {
             self.release_tool_arguments(delta);
         }
+        let redactors = [&mut self.content, &mut self.refusal, &mut self.reasoning];
+        self.replaced += redactors
+            .into_iter()
+            .map(StreamRedactor::take_replaced)
+            .sum::<u32>();
+        let arguments = self.tool_arguments.values_mut();
+        self.replaced += arguments.map(JsonRedactor::take_replaced).sum::<u32>();
+    }
+
+    /// Matches replaced in this choice so far.
+    pub fn replaced(&self) -> u32 {
+        self.replaced
     }
 
     /// Everything still held, as a delta; `None` when nothing is.
@@ -155,6 +168,7 @@ impl ChoiceRedactor {
     fn release_tool_arguments(&mut self, delta: &mut Delta) {
         for (index, mut redactor) in std::mem::take(&mut self.tool_arguments) {
             let rest = redactor.finish();
+            self.replaced += redactor.take_replaced();
             if rest.is_empty() {
                 continue;
             }

@@ -147,9 +147,10 @@ pub fn settle_whole<P: Ports>(
     delivery: Delivery<'_, P>,
     log: &mut RequestLog,
 ) -> (ChatCompletion, Usage) {
-    let completion = delivery.meta.stamp(completion);
+    let (completion, quality) = delivery.meta.stamp(completion);
     let usage = delivery.meta.usage_of(&completion);
     log.set_usage(&usage, completion.usage.is_none());
+    log.answer = Some(quality);
     let ends = delivery.ends();
     if let Some(settlement) = ends.settlement {
         settlement.settle(&usage);

@@ -142,6 +142,7 @@ impl<P: Ports> Ledger<P> {
         log.latency_ms = self.ports.now_ms().saturating_sub(log.ts);
         log.set_usage(&usage, !encoder.usage_is_reported());
         log.stream_outcome = Some(end);
+        log.answer = Some(encoder.quality());
         log.error = match end {
             StreamEnd::Broken => encoder.error().map(|error| error.code().to_owned()),
             _ => None,

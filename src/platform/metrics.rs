@@ -63,7 +63,7 @@ impl Observer {
 
     /// Writes the request's line (if its level is enabled) and records its metrics.
     pub fn emit(&self, log: &mut RequestLog) {
-        log.set_level();
+        log.conclude();
         if self.level.allows(log.level) {
             worker::console_log!("{}", log.to_line());
         }

@@ -124,8 +124,15 @@ impl JsonRedactor {
             encode_into(&self.string.finish(), &mut out);
             out.push('"');
         }
+        let replaced = self.take_replaced();
         *self = JsonRedactor::default();
+        self.string.replaced = replaced;
         out
+    }
+
+    /// How many matches were replaced since the last call.
+    pub fn take_replaced(&mut self) -> u32 {
+        self.string.take_replaced() + self.outside.take_replaced()
     }
 
     /// Pushes a run of a string's characters that held no escape.

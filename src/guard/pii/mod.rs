@@ -73,6 +73,25 @@ pub fn redact(text: &str) -> String {
     replace(text, &find(text))
 }
 
+/// Replaces every match in `text` with its marker, in place; how many were replaced.
+pub fn redact_in_place(text: &mut String) -> u32 {
+    let matches = find(text);
+    if !matches.is_empty() {
+        *text = replace(text, &matches);
+    }
+    matches.len() as u32
+}
+
+/// Redacts tool-call `arguments` (JSON text) in place, as [`JsonRedactor`] does; how many
+/// matches were replaced.
+pub fn redact_json_in_place(arguments: &mut String) -> u32 {
+    let mut redactor = JsonRedactor::default();
+    let mut redacted = redactor.push(arguments);
+    redacted.push_str(&redactor.finish());
+    *arguments = redacted;
+    redactor.take_replaced()
+}
+
 /// `text` with `matches` (in order, not overlapping, within `text`) replaced by their
 /// markers.
 fn replace(text: &str, matches: &[Match]) -> String {
@@ -127,20 +146,10 @@ pub(super) fn replace_after(
 /// were replaced in the text, plus one for each tool call whose arguments changed.
 pub fn redact_request(request: &mut ChatRequest) -> u32 {
     let mut replaced = 0;
-    request.for_each_text(|text| {
-        let matches = find(text);
-        if !matches.is_empty() {
-            *text = replace(text, &matches);
-            replaced += matches.len() as u32;
-        }
-    });
+    request.for_each_text(|text| replaced += redact_in_place(text));
     request.for_each_tool_arguments(|arguments| {
-        let mut redactor = JsonRedactor::default();
-        let mut redacted = redactor.push(arguments);
-        redacted.push_str(&redactor.finish());
-        if redacted != *arguments {
+        if redact_json_in_place(arguments) > 0 {
             replaced += 1;
-            *arguments = redacted;
         }
     });
     replaced

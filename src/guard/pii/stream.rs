@@ -35,6 +35,8 @@ pub struct StreamRedactor {
     dropping_secret: bool,
     /// How markers are written.
     markers: Markers,
+    /// Matches replaced since [`StreamRedactor::take_replaced`] was last called.
+    pub(super) replaced: u32,
 }
 
 /// How many released bytes are kept before the held text: the scanners look at most two
@@ -178,6 +180,7 @@ impl StreamRedactor {
             cut = m.start;
         }
         let released = matches.iter().take_while(|m| m.end <= cut).count();
+        self.replaced += released as u32;
         let out = replace_after(&text[..cut], held, &matches[..released], self.markers);
         // Keep the last few released bytes as the context of what follows.
         let keep = text.floor_char_boundary(cut.saturating_sub(CONTEXT));
@@ -200,11 +203,13 @@ impl StreamRedactor {
             .unwrap_or(held);
         let before = &self.pending[..start];
         let markers = self.markers;
-        let mut out = replace_after(before, held, &find_after(before, held), markers);
+        let matches = find_after(before, held);
+        let mut out = replace_after(before, held, &matches, markers);
         markers.write(Kind::Secret, &mut out);
         *self = StreamRedactor {
             dropping_secret: true,
             markers,
+            replaced: self.replaced + matches.len() as u32 + 1,
             ..StreamRedactor::default()
         };
         out
@@ -214,11 +219,19 @@ impl StreamRedactor {
     pub fn finish(&mut self) -> String {
         let rest = std::mem::take(&mut self.pending);
         let (held, markers) = (self.context, self.markers);
+        let matches = find_after(&rest, held);
         *self = StreamRedactor {
             markers,
+            replaced: self.replaced + matches.len() as u32,
             ..StreamRedactor::default()
         };
-        replace_after(&rest, held, &find_after(&rest, held), markers)
+        replace_after(&rest, held, &matches, markers)
+    }
+
+    /// How many matches were replaced since the last call (markers written: what it
+    /// released, and what it will release from what it holds when it is finished).
+    pub fn take_replaced(&mut self) -> u32 {
+        std::mem::take(&mut self.replaced)
     }
 }
 
