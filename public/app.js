@@ -1,5 +1,6 @@
 // The demo chat: lists the models the caller may use, streams a completion token by token
-// into the page, stops it on request, and explains errors and rate limits in words.
+// into the page, stops it on request, explains errors and rate limits in words, and lets
+// the user rate each finished answer (thumbs up or down, POST /v1/feedback).
 // The credential lives in the input and this module's variables only: never in storage,
 // cookies or the URL.
 
@@ -8,7 +9,9 @@ const form = $("chat");
 const answer = $("answer");
 const status = $("status");
 const limits = $("limits");
+const rate = $("rate");
 let running = null; // the AbortController of the generation in progress
+let rated = null; // the x-request-id of the answer the thumbs rate
 
 /** What each stable error code means, for people. */
 const EXPLANATIONS = {
@@ -142,6 +145,7 @@ async function send(event) {
   const controller = new AbortController();
   running = controller;
   answer.textContent = "";
+  rate.hidden = true;
   $("send").disabled = true;
   $("stop").disabled = false;
   say("Generating…");
@@ -163,6 +167,8 @@ async function send(event) {
     if (failure) say(`${EXPLANATIONS[failure.code] ?? "The answer broke off."} (${failure.message})`, true);
     else if (!finished) say("The answer ended early.", true);
     else say(usage ? `Done: ${usage.output_tokens} tokens.` : "Done.");
+    rated = response.headers.get("x-request-id");
+    rate.hidden = !finished || failure !== null || rated === null;
   } catch (error) {
     if (controller.signal.aborted) say("Stopped.");
     else say("The gateway could not be reached.", true);
@@ -173,7 +179,21 @@ async function send(event) {
   }
 }
 
+/** Rates the last answer; a second click replaces the first rating. */
+async function sendRating(thumbs) {
+  const body = JSON.stringify({ request_id: rated, thumbs });
+  try {
+    const response = await fetch("/v1/feedback", { method: "POST", headers: headers(), body });
+    if (response.ok) say(`Thanks: rated ${thumbs === "up" ? "good" : "bad"}.`);
+    else say(await explain(response), true);
+  } catch {
+    say("The gateway could not be reached.", true);
+  }
+}
+
 form.addEventListener("submit", send);
+$("thumbs-up").addEventListener("click", () => sendRating("up"));
+$("thumbs-down").addEventListener("click", () => sendRating("down"));
 $("stop").addEventListener("click", () => running?.abort());
 $("credential").addEventListener("change", loadModels);
 loadModels();

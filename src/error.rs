@@ -86,6 +86,12 @@ pub enum ErrorKind {
     ResponseNotFound,
     /// The response store could not be reached.
     ResponsesUnavailable,
+    /// Feedback names a request the caller did not make (or whose record expired).
+    RequestNotFound,
+    /// Feedback is turned off (`FEEDBACK_TTL_SECONDS=0`).
+    FeedbackDisabled,
+    /// The feedback store could not be reached.
+    FeedbackUnavailable,
     /// A bug or a platform failure inside the gateway.
     Internal,
 }
@@ -106,14 +112,16 @@ impl ErrorKind {
             ErrorKind::ModelNotFound
             | ErrorKind::NotFound
             | ErrorKind::JobNotFound
-            | ErrorKind::ResponseNotFound => 404,
+            | ErrorKind::ResponseNotFound
+            | ErrorKind::RequestNotFound => 404,
             ErrorKind::JobNotCancellable | ErrorKind::KeyRevoked => 409,
             ErrorKind::IdempotencyKeyReused => 422,
             ErrorKind::MethodNotAllowed => 405,
             ErrorKind::OriginNotAllowed
             | ErrorKind::ModelNotAllowed
             | ErrorKind::AdminDisabled
-            | ErrorKind::WebhooksDisabled => 403,
+            | ErrorKind::WebhooksDisabled
+            | ErrorKind::FeedbackDisabled => 403,
             ErrorKind::InvalidApiKey | ErrorKind::InvalidToken | ErrorKind::TokenExpired => 401,
             ErrorKind::RateLimitExceeded
             | ErrorKind::InsufficientQuota
@@ -121,7 +129,8 @@ impl ErrorKind {
             ErrorKind::StoreUnavailable
             | ErrorKind::RateLimiterUnavailable
             | ErrorKind::JobsUnavailable
-            | ErrorKind::ResponsesUnavailable => 503,
+            | ErrorKind::ResponsesUnavailable
+            | ErrorKind::FeedbackUnavailable => 503,
             ErrorKind::ConfigInvalid
             | ErrorKind::ProviderNotConfigured
             | ErrorKind::AllProvidersFailed => 503,
@@ -172,6 +181,9 @@ impl ErrorKind {
             ErrorKind::JobsUnavailable => "jobs_unavailable",
             ErrorKind::ResponseNotFound => "response_not_found",
             ErrorKind::ResponsesUnavailable => "responses_unavailable",
+            ErrorKind::RequestNotFound => "request_not_found",
+            ErrorKind::FeedbackDisabled => "feedback_disabled",
+            ErrorKind::FeedbackUnavailable => "feedback_unavailable",
             ErrorKind::Internal => "internal_error",
         }
     }
@@ -345,6 +357,9 @@ mod tests {
                 503,
                 "responses_unavailable",
             ),
+            (ErrorKind::RequestNotFound, 404, "request_not_found"),
+            (ErrorKind::FeedbackDisabled, 403, "feedback_disabled"),
+            (ErrorKind::FeedbackUnavailable, 503, "feedback_unavailable"),
             (ErrorKind::Internal, 500, "internal_error"),
         ];
         for (kind, status, code) in table {

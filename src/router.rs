@@ -16,6 +16,8 @@ pub enum Route {
     Responses,
     /// `POST /v1/embeddings`.
     Embeddings,
+    /// `POST /v1/feedback`: a user's rating of one of the caller's answers.
+    Feedback,
     /// `GET /v1/responses/{id}`: a stored response.
     GetResponse,
     /// `DELETE /v1/responses/{id}`: forget a stored response.
@@ -76,6 +78,7 @@ impl Route {
             Route::CountTokens => "count_tokens",
             Route::Responses => "responses",
             Route::Embeddings => "embeddings",
+            Route::Feedback => "feedback",
             Route::GetResponse => "get_response",
             Route::DeleteResponse => "delete_response",
             Route::Models => "models",
@@ -109,6 +112,7 @@ const ROUTES: &[(&str, &str, Route)] = &[
     ("/v1/messages/count_tokens", "POST", Route::CountTokens),
     ("/v1/responses", "POST", Route::Responses),
     ("/v1/embeddings", "POST", Route::Embeddings),
+    ("/v1/feedback", "POST", Route::Feedback),
     ("/v1/responses/{id}", "GET", Route::GetResponse),
     ("/v1/responses/{id}", "DELETE", Route::DeleteResponse),
     ("/v1/models", "GET", Route::Models),

@@ -4,6 +4,7 @@
 
 pub mod chat;
 pub mod embeddings;
+pub mod feedback;
 pub mod messages;
 pub mod responses;
 

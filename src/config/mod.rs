@@ -78,6 +78,9 @@ pub struct Config {
     /// `RESPONSE_TTL_SECONDS`: how long a stored response (`POST /v1/responses` with
     /// `store`) can be read and continued.
     pub response_ttl_s: u32,
+    /// `FEEDBACK_TTL_SECONDS`: how long the gateway remembers who made each answered
+    /// request, so that its caller can rate it (`POST /v1/feedback`); 0 turns feedback off.
+    pub feedback_ttl_s: u32,
     /// The `WEBHOOK_SIGNING_SECRET` webhooks are signed with; without it, submissions with
     /// a `callback_url` are refused.
     pub webhook_secret: Option<Secret>,
@@ -113,6 +116,7 @@ impl Config {
         let jwt = JwtConfig::load(&mut r);
         let jobs = JobsConfig::load(&mut r);
         let response_ttl_s = r.number("RESPONSE_TTL_SECONDS", 2_592_000, 1, 31_536_000);
+        let feedback_ttl_s = r.number("FEEDBACK_TTL_SECONDS", 604_800, 0, 31_536_000);
         let webhook_secret = r.long_secret("WEBHOOK_SIGNING_SECRET", "characters");
         let teams = load_teams(&mut r);
         let rate_limits = RateLimitConfig::load(&mut r);
@@ -173,6 +177,7 @@ impl Config {
                 prices,
                 jobs,
                 response_ttl_s,
+                feedback_ttl_s,
                 webhook_secret,
                 warnings,
             }),

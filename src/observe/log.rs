@@ -7,6 +7,7 @@
 use serde::Serialize;
 
 use crate::api::chat::Usage;
+use crate::api::feedback::PreviousRating;
 use crate::config::source::Reader;
 use crate::limit::price::Price;
 use crate::observe::quality::AnswerQuality;
@@ -228,6 +229,33 @@ pub struct RequestLog {
     /// What the answer looked like, when there was one.
     #[serde(flatten)]
     pub answer: Option<AnswerQuality>,
+    /// The rating a `POST /v1/feedback` kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub feedback: Option<FeedbackLog>,
+    /// The request is counted in its isolate's in-flight gauge until its line is written.
+    #[serde(skip)]
+    pub in_flight: bool,
+}
+
+/// A rating, as the feedback request's line tells it (its comment is never logged).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FeedbackLog {
+    /// The rated request.
+    pub request_id: String,
+    /// Its route (the request's own `model` field names its model).
+    pub route: String,
+    /// 1 to 5.
+    pub score: u8,
+    /// The rating's tags.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// The rating it replaced, counted out of the metrics.
+    #[serde(rename = "replaced", serialize_with = "is_some")]
+    pub previous: Option<PreviousRating>,
+}
+
+fn is_some<T, S: serde::Serializer>(value: &Option<T>, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_bool(value.is_some())
 }
 
 /// One upstream call of a request (or one target its breaker skipped).

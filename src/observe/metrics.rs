@@ -11,8 +11,9 @@ use std::fmt::Write;
 
 use serde::{Deserialize, Serialize};
 
-use super::log::{CacheResult, RequestLog};
+use super::log::{CacheResult, FeedbackLog, RequestLog};
 use super::quality::AnswerQuality;
+use crate::api::feedback::ScoreTally;
 use crate::limit::period::{day_key, month_key};
 
 /// Request durations and times to first token, in seconds.
@@ -20,6 +21,8 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
 ];
 
+/// User ratings, 1 to 5.
+const SCORE_BUCKETS: &[f64] = &[1.0, 2.0, 3.0, 4.0, 5.0];
 /// Completion tokens of one answer.
 const ANSWER_TOKEN_BUCKETS: &[f64] = &[1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0];
 /// Completion tokens per prompt token.
@@ -55,15 +58,33 @@ fn capped<'m, V: Default>(
     series.entry(key).or_default()
 }
 
+/// How long an isolate's in-flight report counts without a newer one: isolates report
+/// every [`IN_FLIGHT_HEARTBEAT_MS`] while they have requests open, so a report this old is
+/// an isolate that went away.
+pub const IN_FLIGHT_STALE_MS: u64 = 30_000;
+/// How often an isolate with requests open reports them again.
+pub const IN_FLIGHT_HEARTBEAT_MS: u64 = 10_000;
+
 /// What kind of metric a name is.
 #[derive(Clone, Copy)]
 enum Kind {
     Counter,
+    Gauge,
     Histogram(&'static [f64]),
+}
+
+/// One isolate's open requests by model alias, as of `at_ms`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InFlightReport {
+    /// When the isolate made the report (Unix milliseconds).
+    pub at_ms: u64,
+    /// Its open requests, by model alias.
+    pub open: BTreeMap<String, u32>,
 }
 
 /// Every metric: name, kind and help text (in render order).
 const DEFINITIONS: &[(&str, Kind, &str)] = &[
+    ("gateway_requests_in_flight", Kind::Gauge, "Requests being answered now, by model: the sum of every isolate's last report, reports older than 30 s left out."),
     ("gateway_requests_total", Kind::Counter, "Requests by route, status, provider, model and cache result."),
     ("gateway_request_duration_seconds", Kind::Histogram(LATENCY_BUCKETS), "Time from arrival to the end of the response, by route."),
     ("gateway_time_to_first_token_seconds", Kind::Histogram(LATENCY_BUCKETS), "Time from arrival to the first byte of a streamed answer, by model."),
@@ -82,6 +103,9 @@ const DEFINITIONS: &[(&str, Kind, &str)] = &[
     ("gateway_answer_tokens", Kind::Histogram(ANSWER_TOKEN_BUCKETS), "Completion tokens per answer, by model."),
     ("gateway_answer_prompt_ratio", Kind::Histogram(RATIO_BUCKETS), "Completion tokens per prompt token, by model."),
     ("gateway_tokens_per_second", Kind::Histogram(SPEED_BUCKETS), "Completion tokens per second of generation (after the first token of a stream), by model; cache hits excluded."),
+    ("gateway_user_satisfaction", Kind::Histogram(SCORE_BUCKETS), "User ratings (1 to 5; thumbs up 5, down 1) by the rated request's route and model."),
+    ("gateway_user_satisfaction_replaced", Kind::Histogram(SCORE_BUCKETS), "User ratings replaced by a later rating of the same request (the ratings that stand: gateway_user_satisfaction minus these)."),
+    ("gateway_feedback_tags_total", Kind::Counter, "Tags on user ratings, by tag."),
     ("gateway_tokens_total", Kind::Counter, "Tokens paid for, by upstream model and kind (prompt, completion)."),
     ("gateway_cost_usd_total", Kind::Counter, "Spend in US dollars by upstream model (estimated where the provider reported no usage)."),
 ];
@@ -96,7 +120,7 @@ struct Histogram {
 }
 
 /// What a team used in one UTC day or month.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TeamUsage {
     /// Requests answered (cache hits included).
     pub requests: u64,
@@ -106,6 +130,9 @@ pub struct TeamUsage {
     pub completion_tokens: u64,
     /// Spend in nano-dollars.
     pub cost_nanousd: u64,
+    /// The users' ratings made in the period, by model alias.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub scores: BTreeMap<String, ScoreTally>,
 }
 
 impl TeamUsage {
@@ -114,6 +141,9 @@ impl TeamUsage {
         self.prompt_tokens += other.prompt_tokens;
         self.completion_tokens += other.completion_tokens;
         self.cost_nanousd += other.cost_nanousd;
+        for (model, tally) in &other.scores {
+            self.scores.entry(model.clone()).or_default().merge(tally);
+        }
     }
 }
 
@@ -135,12 +165,23 @@ pub struct Metrics {
     histograms: BTreeMap<String, BTreeMap<String, Histogram>>,
     #[serde(default)]
     teams: BTreeMap<String, BTreeMap<String, TeamUsage>>,
+    /// Each isolate's last in-flight report, by isolate id.
+    #[serde(default)]
+    in_flight: BTreeMap<String, InFlightReport>,
 }
 
 impl Metrics {
     /// Whether nothing was recorded.
     pub fn is_empty(&self) -> bool {
-        self.counters.is_empty() && self.histograms.is_empty() && self.teams.is_empty()
+        self.counters.is_empty()
+            && self.histograms.is_empty()
+            && self.teams.is_empty()
+            && self.in_flight.is_empty()
+    }
+
+    /// Sets `isolate`'s in-flight report (a newer one replaces an older one on merge).
+    pub fn report_in_flight(&mut self, isolate: &str, report: InFlightReport) {
+        self.in_flight.insert(isolate.to_owned(), report);
     }
 
     /// What `team` used in the UTC day and month of `now_ms`.
@@ -149,14 +190,19 @@ impl Metrics {
         let of = |period: String| {
             periods
                 .and_then(|periods| periods.get(&period))
-                .copied()
+                .cloned()
                 .unwrap_or_default()
         };
         (of(day_key(now_ms)), of(month_key(now_ms)))
     }
 
-    /// Drops team usage of days more than 62 days before `now_ms` (months are kept).
+    /// Drops team usage of days more than 62 days before `now_ms` (months are kept), and
+    /// in-flight reports that are stale or say nothing is open.
     pub fn prune(&mut self, now_ms: u64) {
+        let fresh_since = now_ms.saturating_sub(IN_FLIGHT_STALE_MS);
+        self.in_flight.retain(|_, report| {
+            report.at_ms >= fresh_since && report.open.values().any(|open| *open > 0)
+        });
         let oldest_day = day_key(now_ms.saturating_sub(62 * 86_400_000));
         for periods in self.teams.values_mut() {
             periods.retain(|period, _| period.len() == 7 || *period >= oldest_day);
@@ -205,24 +251,25 @@ impl Metrics {
     pub fn record(&mut self, log: &RequestLog, now_ms: u64) {
         let cost_nanousd = log.cost_nanousd;
         // A team's usage counts answered requests only, as the principals' limiters do.
-        let answered = matches!(log.route, "chat_completions" | "job_run") && log.status == 200;
-        if let (Some(team), true) = (&log.team, answered) {
+        let answers = matches!(
+            log.route,
+            "chat_completions" | "messages" | "responses" | "embeddings" | "job_run"
+        );
+        if let (Some(team), true) = (&log.team, answers && log.status == 200) {
             let paid = log.cache != Some(CacheResult::Hit);
             let usage = TeamUsage {
                 requests: 1,
                 prompt_tokens: log.prompt_tokens.filter(|_| paid).unwrap_or(0),
                 completion_tokens: log.completion_tokens.filter(|_| paid).unwrap_or(0),
                 cost_nanousd,
+                scores: BTreeMap::new(),
             };
-            let periods = capped(&mut self.teams, team.clone(), MAX_TEAMS, OVERFLOW_TEAM);
-            for period in [day_key(now_ms), month_key(now_ms)] {
-                periods.entry(period).or_default().add(&usage);
-            }
+            self.add_team_usage(team, &usage, now_ms);
         }
         let provider = log.provider.as_deref().unwrap_or("");
         // A request that names a model but whose route never resolved counts as `unknown`:
         // what a client names never becomes a label.
-        let names_a_model = matches!(log.route, "chat_completions" | "create_job" | "job_run");
+        let names_a_model = answers || log.route == "create_job";
         let model = match log.model.as_deref() {
             Some(model) => model,
             None if names_a_model => "unknown",
@@ -256,6 +303,9 @@ impl Metrics {
         }
         if let Some(answer) = &log.answer {
             self.record_answer(log, answer, model);
+        }
+        if let (Some(feedback), 200) = (&log.feedback, log.status) {
+            self.record_rating(log, feedback, model, now_ms);
         }
         let mut seen: Vec<&str> = Vec::new();
         for attempt in &log.chain {
@@ -312,6 +362,51 @@ impl Metrics {
         }
     }
 
+    /// Adds `usage` to `team`'s day and month of `now_ms`.
+    fn add_team_usage(&mut self, team: &str, usage: &TeamUsage, now_ms: u64) {
+        let periods = capped(&mut self.teams, team.to_owned(), MAX_TEAMS, OVERFLOW_TEAM);
+        for period in [day_key(now_ms), month_key(now_ms)] {
+            periods.entry(period).or_default().add(usage);
+        }
+    }
+
+    /// Records a user's rating of an answer of `model` made at `now_ms`. Series never go
+    /// down: a replaced rating is also counted in `gateway_user_satisfaction_replaced`
+    /// (the ratings that stand are the difference); the team's mean scores count it out
+    /// of the periods it was made in.
+    fn record_rating(
+        &mut self,
+        log: &RequestLog,
+        feedback: &FeedbackLog,
+        model: &str,
+        now_ms: u64,
+    ) {
+        let labels = [("route", feedback.route.as_str()), ("model", model)];
+        let score = f64::from(feedback.score);
+        self.observe("gateway_user_satisfaction", &labels, score);
+        for tag in &feedback.tags {
+            self.add("gateway_feedback_tags_total", &[("tag", tag.as_str())], 1.0);
+        }
+        let mut tallies = vec![(feedback.score, now_ms, 1)];
+        if let Some(previous) = &feedback.previous {
+            let score = f64::from(previous.score);
+            self.observe("gateway_user_satisfaction_replaced", &labels, score);
+            tallies.push((previous.score, previous.rated_at_ms, -1));
+        }
+        let Some(team) = &log.team else {
+            return;
+        };
+        for (score, rated_at_ms, weight) in tallies {
+            let mut tally = ScoreTally::default();
+            tally.add(score, weight);
+            let usage = TeamUsage {
+                scores: BTreeMap::from([(model.to_owned(), tally)]),
+                ..TeamUsage::default()
+            };
+            self.add_team_usage(team, &usage, rated_at_ms);
+        }
+    }
+
     /// Records the quality signals of one answer to `model`.
     fn record_answer(&mut self, log: &RequestLog, answer: &AnswerQuality, model: &str) {
         let by_model = [("model", model)];
@@ -357,8 +452,18 @@ impl Metrics {
         }
     }
 
-    /// Adds every series (and team usage) of `other` to this one.
+    /// Adds every series (and team usage) of `other` to this one; an isolate's newer
+    /// in-flight report replaces its older one.
     pub fn merge(&mut self, other: Metrics) {
+        for (isolate, report) in other.in_flight {
+            let newer = match self.in_flight.get(&isolate) {
+                Some(mine) => report.at_ms >= mine.at_ms,
+                None => true,
+            };
+            if newer {
+                self.in_flight.insert(isolate, report);
+            }
+        }
         for (team, periods) in other.teams {
             let mine = capped(&mut self.teams, team, MAX_TEAMS, OVERFLOW_TEAM);
             for (period, usage) in periods {
@@ -387,14 +492,32 @@ impl Metrics {
         }
     }
 
+    /// Open requests by model alias: the sum of the fresh in-flight reports at `now_ms`.
+    fn open_requests(&self, now_ms: u64) -> BTreeMap<String, u64> {
+        let fresh_since = now_ms.saturating_sub(IN_FLIGHT_STALE_MS);
+        let mut open: BTreeMap<String, u64> = BTreeMap::new();
+        let reports = self.in_flight.values().filter(|r| r.at_ms >= fresh_since);
+        for (model, count) in reports.flat_map(|report| &report.open) {
+            *open.entry(model.clone()).or_default() += u64::from(*count);
+        }
+        open
+    }
+
     /// The Prometheus text exposition format (version 0.0.4): `# HELP` and `# TYPE` for
     /// every metric, counters as is, histograms as cumulative `_bucket{le}`, `_sum` and
     /// `_count`.
-    pub fn render(&self) -> String {
+    pub fn render(&self, now_ms: u64) -> String {
         let mut out = String::new();
         for (name, kind, help) in DEFINITIONS {
             let _ = writeln!(out, "# HELP {name} {help}");
             match kind {
+                Kind::Gauge => {
+                    let _ = writeln!(out, "# TYPE {name} gauge");
+                    for (model, open) in self.open_requests(now_ms) {
+                        let labels = label_set(&[("model", &model)]);
+                        let _ = writeln!(out, "{name}{{{labels}}} {open}");
+                    }
+                }
                 Kind::Counter => {
                     let _ = writeln!(out, "# TYPE {name} counter");
                     for (labels, value) in self.counters.get(*name).into_iter().flatten() {
@@ -460,6 +583,7 @@ fn number(value: f64) -> String {
 mod tests {
     use super::*;
     use crate::api::chat::ChunkChoice;
+    use crate::api::feedback::PreviousRating;
     use crate::observe::log::{AttemptLog, GuardAction};
 
     /// 2026-11-27T13:38:32Z.
@@ -514,7 +638,7 @@ mod tests {
             (6 * MAX_SERIES_PER_METRIC + 1) as f64
         );
         assert!(shard
-            .render()
+            .render(NOW)
             .contains(r#"gateway_errors_total{overflow="true"}"#));
     }
 
@@ -528,7 +652,7 @@ mod tests {
             },
             NOW,
         );
-        let text = metrics.render();
+        let text = metrics.render(NOW);
         assert!(text.contains(r#"model="unknown""#), "{text}");
     }
 
@@ -575,7 +699,7 @@ mod tests {
         hit.cache = Some(CacheResult::Hit);
         metrics.record(&hit, NOW);
 
-        let text = metrics.render();
+        let text = metrics.render(NOW);
         let has = |line: &str| assert!(text.lines().any(|l| l == line), "{line}\n{text}");
         has(
             r#"gateway_requests_total{route="chat_completions",status="200",provider="up",model="fast",cache="miss"} 2"#,
@@ -639,7 +763,7 @@ mod tests {
         refused.conclude();
         metrics.record(&refused, NOW);
 
-        let text = metrics.render();
+        let text = metrics.render(NOW);
         let has = |line: &str| assert!(text.lines().any(|l| l == line), "{line}\n{text}");
         has(
             r#"gateway_answers_total{route="chat_completions",model="fast",finish_reason="length"} 1"#,
@@ -686,7 +810,7 @@ mod tests {
         let mut total = Metrics::default();
         total.merge(a.clone());
         total.merge(b);
-        let text = total.render();
+        let text = total.render(NOW);
         assert!(
             text.contains(r#"gateway_request_duration_seconds_count{route="chat_completions"} 2"#)
         );
@@ -700,8 +824,9 @@ mod tests {
             prompt_tokens: 20,
             completion_tokens: 10,
             cost_nanousd: 3_000,
+            scores: BTreeMap::new(),
         };
-        assert_eq!(total.team_usage("t", NOW), (usage, usage));
+        assert_eq!(total.team_usage("t", NOW), (usage.clone(), usage));
         assert_eq!(total.team_usage("other", NOW), Default::default());
         // The next month starts from zero; old days are pruned, months kept.
         let later = NOW + 40 * 86_400_000;
@@ -711,11 +836,96 @@ mod tests {
     }
 
     #[test]
+    fn ratings_count_and_a_replaced_one_counts_out_of_the_team_mean() {
+        let rating = |score, previous| RequestLog {
+            route: "feedback",
+            status: 200,
+            team: Some("acme".into()),
+            model: Some("fast".into()),
+            feedback: Some(FeedbackLog {
+                request_id: "r1".into(),
+                route: "messages".into(),
+                score,
+                tags: vec!["slow".into()],
+                previous,
+            }),
+            ..RequestLog::default()
+        };
+        let mut metrics = Metrics::default();
+        metrics.record(&rating(2, None), NOW);
+        let yesterday = NOW - 86_400_000;
+        let replaced = PreviousRating {
+            score: 1,
+            tags: vec![],
+            rated_at_ms: yesterday,
+        };
+        metrics.record(&rating(5, Some(replaced)), NOW);
+        let text = metrics.render(NOW);
+        let has = |line: &str| assert!(text.lines().any(|l| l == line), "{line}\n{text}");
+        let labels = r#"route="messages",model="fast""#;
+        has(&format!(
+            r#"gateway_user_satisfaction_bucket{{{labels},le="2"}} 1"#
+        ));
+        has(&format!(r#"gateway_user_satisfaction_count{{{labels}}} 2"#));
+        has(&format!(
+            r#"gateway_user_satisfaction_replaced_sum{{{labels}}} 1"#
+        ));
+        has(r#"gateway_feedback_tags_total{tag="slow"} 2"#);
+        let (today, month) = metrics.team_usage("acme", NOW);
+        assert_eq!(today.scores["fast"], ScoreTally { sum: 7, count: 2 });
+        assert_eq!(today.requests, 0, "a rating is not a request answered");
+        let (before, _) = metrics.team_usage("acme", yesterday);
+        assert_eq!(before.scores["fast"], ScoreTally { sum: -1, count: -1 });
+        // Yesterday and today are in the same month here: its tally holds what stands.
+        assert_eq!(month.scores["fast"], ScoreTally { sum: 6, count: 1 });
+    }
+
+    #[test]
+    fn in_flight_is_the_sum_of_fresh_reports_the_newest_per_isolate() {
+        let report = |at_ms, open: &[(&str, u32)]| InFlightReport {
+            at_ms,
+            open: open.iter().map(|(m, n)| (m.to_string(), *n)).collect(),
+        };
+        let mut shard = Metrics::default();
+        let mut a = Metrics::default();
+        a.report_in_flight("a", report(NOW - 1_000, &[("fast", 2), ("slow", 1)]));
+        let mut b = Metrics::default();
+        b.report_in_flight("b", report(NOW - 2_000, &[("fast", 3)]));
+        let mut gone = Metrics::default();
+        gone.report_in_flight("gone", report(NOW - IN_FLIGHT_STALE_MS - 1, &[("fast", 7)]));
+        let mut older_a = Metrics::default();
+        older_a.report_in_flight("a", report(NOW - 5_000, &[("fast", 9)]));
+        for batch in [a, b, gone, older_a] {
+            shard.merge(batch);
+        }
+        let text = shard.render(NOW);
+        assert!(text.contains("# TYPE gateway_requests_in_flight gauge"));
+        assert!(
+            text.contains(r#"gateway_requests_in_flight{model="fast"} 5"#),
+            "{text}"
+        );
+        assert!(text.contains(r#"gateway_requests_in_flight{model="slow"} 1"#));
+        shard.prune(NOW);
+        assert_eq!(shard.in_flight.len(), 2, "the stale report is dropped");
+        let mut idle = Metrics::default();
+        idle.report_in_flight("b", report(NOW, &[("fast", 0)]));
+        shard.merge(idle);
+        shard.prune(NOW);
+        assert_eq!(shard.in_flight.keys().collect::<Vec<_>>(), ["a"]);
+        assert!(
+            shard
+                .render(NOW + IN_FLIGHT_STALE_MS + 1_001)
+                .contains("# TYPE gateway_requests_in_flight gauge\n# HELP"),
+            "nothing is open once every report is stale"
+        );
+    }
+
+    #[test]
     fn label_values_are_escaped() {
         let mut metrics = Metrics::default();
         metrics.add("gateway_errors_total", &[("code", "a\"b\\c\nd")], 1.0);
         assert!(metrics
-            .render()
+            .render(NOW)
             .contains(r#"gateway_errors_total{code="a\"b\\c\nd"} 1"#));
     }
 }

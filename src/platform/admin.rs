@@ -8,6 +8,7 @@ use worker::{Env, Request, Response};
 use super::cache;
 use super::clock::now_ms;
 use super::crypto::{random_bytes, sha256_hex};
+use super::feedback;
 use super::fetch::{read_capped, Body, BodyError};
 use super::keys::{forget, KeyStore};
 use super::limiter::LimiterStub;
@@ -79,18 +80,21 @@ pub async fn serve(
         }
         AdminOp::GetLimits | AdminOp::ResetLimits => {
             let principal = decode("principal", id.unwrap_or_default())?;
-            limits(op, &PrincipalId::from_admin(&principal), env).await
+            let report = limits(op, &PrincipalId::from_admin(&principal), env).await?;
+            Ok(respond::json(200, report.to_string()))
         }
         AdminOp::Metrics => {
             let metrics = metrics::collect(env, config.metrics_shards).await?;
-            Ok(respond::prometheus(metrics.render()))
+            Ok(respond::prometheus(metrics.render(now_ms())))
         }
         AdminOp::Usage => {
             let url = req.inner().url();
             match (query_param(&url, "principal")?, query_param(&url, "team")?) {
                 (Some(principal), None) => {
                     let principal = PrincipalId::from_admin(&principal);
-                    limits(AdminOp::GetLimits, &principal, env).await
+                    let mut report = limits(AdminOp::GetLimits, &principal, env).await?;
+                    feedback::add_satisfaction(&mut report, env, &principal).await;
+                    Ok(respond::json(200, report.to_string()))
                 }
                 (None, Some(team)) => {
                     let usage = metrics::team_usage(env, config.metrics_shards, &team).await?;
@@ -111,14 +115,13 @@ pub async fn serve(
 
 /// `GET` (or, to reset first, `DELETE`) `/admin/limits/{principal}`: the principal's
 /// standing under the limits of its last request.
-async fn limits(op: AdminOp, principal: &str, env: &Env) -> Result<Response, GatewayError> {
+async fn limits(op: AdminOp, principal: &str, env: &Env) -> Result<Value, GatewayError> {
     let stub = LimiterStub::open(env, principal)?;
     if op == AdminOp::ResetLimits {
         stub.reset().await?;
     }
     let status = stub.status(None).await?;
-    let report = usage_report(principal, None, None, status);
-    Ok(respond::json(200, report.to_string()))
+    Ok(usage_report(principal, None, None, status))
 }
 
 /// A percent-encoded URL part, decoded.

@@ -55,6 +55,7 @@ pub async fn chat_completions(
         resolved,
         flagged,
     } = prepared(&body, config, caller, exchange)?;
+    exchange.observer.opened(&mut exchange.log);
     let log = &mut exchange.log;
     let first = &resolved.targets[0];
     let mut meta = AnswerMeta {

@@ -46,6 +46,7 @@ pub async fn embeddings(
     let body = read_json_body(req, config).await?;
     let request = EmbeddingRequest::parse(&body, &config.limits)?;
     exchange.log.model = Some(request.model.clone());
+    exchange.observer.opened(&mut exchange.log);
     caller.principal.check_model(&request.model)?;
     let targets = upstream::resolve_chain(config, &request.model, random_u32())?;
     let header = |name: &str| req.headers().get(name).ok().flatten();

@@ -13,6 +13,7 @@ use super::crypto::random_u32;
 use super::embeddings;
 use super::env::config;
 use super::exchange::{authenticated, authorization, credential, usable, Caller, Exchange, Reply};
+use super::feedback;
 use super::fetch::{read_capped, Body, MAX_DRAINED_BYTES};
 use super::jobs;
 use super::keys;
@@ -40,9 +41,13 @@ pub async fn handle(mut req: Request, env: &Env, background: Background) -> Resp
         ..RequestLog::default()
     };
     let config = config(env);
-    let (level, shards) = match config.as_ref() {
-        Ok(config) => (config.log_level, config.metrics_shards),
-        Err(_) => (LogLevel::Info, 1),
+    let (level, shards, feedback_ttl_s) = match config.as_ref() {
+        Ok(config) => (
+            config.log_level,
+            config.metrics_shards,
+            config.feedback_ttl_s,
+        ),
+        Err(_) => (LogLevel::Info, 1, 0),
     };
     let header = |name: &str| req.headers().get(name).ok().flatten();
     let trace = TraceContext::continue_or_start(
@@ -56,7 +61,7 @@ pub async fn handle(mut req: Request, env: &Env, background: Background) -> Resp
     };
     let mut exchange = Exchange {
         log,
-        observer: Observer::new(env, &background, level, shards),
+        observer: Observer::new(env, &background, level, shards).remembering(feedback_ttl_s),
         background,
         limiter: None,
         standing: None,
@@ -229,7 +234,9 @@ async fn serve(
             let status = limiter?.status(Some(&limits)).await?;
             // The report holds the rate figures the headers need: no second call.
             exchange.standing = Standing::deserialize(&status).ok();
-            let report = usage_report(&principal.id, Some(&principal.tier), Some(&limits), status);
+            let mut report =
+                usage_report(&principal.id, Some(&principal.tier), Some(&limits), status);
+            feedback::add_satisfaction(&mut report, env, &principal.id).await;
             Ok(Reply::Now(respond::json(200, report.to_string())))
         }
         Route::ChatCompletions | Route::Messages | Route::Responses => {
@@ -237,6 +244,11 @@ async fn serve(
             let caller = authenticated(req, config, env, exchange).await?;
             let surface = router::surface(path);
             chat_completions(req, env, config, &caller, surface, exchange).await
+        }
+        Route::Feedback => {
+            let config = usable(config)?;
+            let caller = authenticated(req, config, env, exchange).await?;
+            feedback::submit(req, env, config, &caller, exchange).await
         }
         Route::Embeddings => {
             let config = usable(config)?;

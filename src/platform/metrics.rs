@@ -4,6 +4,7 @@
 //! never on the request's path. `GET /metrics` merges the shards.
 
 use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::json;
@@ -15,10 +16,14 @@ use worker::{
 use super::background::Background;
 use super::clock::now_ms;
 use super::crypto::random_u32;
+use super::feedback::{remember_call, FeedbackStub};
 use super::objects::{self, Alarm};
+use crate::api::feedback::Satisfaction;
 use crate::error::{ErrorKind, GatewayError};
 use crate::observe::log::{breaker_line, LogLevel, RequestLog};
-use crate::observe::metrics::{Metrics, ShardCall};
+use crate::observe::metrics::{
+    InFlightReport, Metrics, ShardCall, TeamUsage, IN_FLIGHT_HEARTBEAT_MS,
+};
 use crate::resilience::breaker::Transition;
 
 /// The Durable Object binding of [`MetricsShard`].
@@ -32,10 +37,16 @@ const SAVE_DELAY_MS: u64 = 2_000;
 thread_local! {
     /// This isolate's requests not yet sent to its shard.
     static PENDING: RefCell<Metrics> = RefCell::new(Metrics::default());
-    /// Whether a flush is scheduled.
-    static FLUSH_SCHEDULED: Cell<bool> = const { Cell::new(false) };
+    /// When the next scheduled flush is due (Unix milliseconds), if one is.
+    static FLUSH_DUE: Cell<Option<u64>> = const { Cell::new(None) };
     /// This isolate's shard, picked at random once.
     static SHARD: u32 = random_u32();
+    /// This isolate's id in in-flight reports, picked at random once.
+    static ISOLATE: String = format!("{:08x}{:08x}", random_u32(), random_u32());
+    /// This isolate's open requests by model alias.
+    static OPEN: RefCell<BTreeMap<String, u32>> = const { RefCell::new(BTreeMap::new()) };
+    /// Whether `OPEN` changed since it was last reported.
+    static OPEN_CHANGED: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Writes log lines and records metrics for one request.
@@ -47,6 +58,8 @@ pub struct Observer {
     shards: u32,
     /// Whether the `METRICS` binding exists; without it nothing is recorded.
     metrics: bool,
+    /// How long answered requests are remembered for their callers' ratings (0: not).
+    feedback_ttl_s: u32,
 }
 
 impl Observer {
@@ -58,12 +71,46 @@ impl Observer {
             level,
             shards,
             metrics: env.durable_object(BINDING).is_ok(),
+            feedback_ttl_s: 0,
         }
+    }
+
+    /// The same observer, remembering each answered request's caller for `ttl_s` (so
+    /// that it can be rated).
+    pub fn remembering(self, ttl_s: u32) -> Self {
+        Observer {
+            feedback_ttl_s: ttl_s,
+            ..self
+        }
+    }
+
+    /// Counts the request (its model known) as open in this isolate until its line is
+    /// written.
+    pub fn opened(&self, log: &mut RequestLog) {
+        let Some(model) = log.model.clone().filter(|_| self.metrics && !log.in_flight) else {
+            return;
+        };
+        log.in_flight = true;
+        OPEN.with(|open| *open.borrow_mut().entry(model).or_default() += 1);
+        OPEN_CHANGED.with(|changed| changed.set(true));
+        self.schedule_flush(FLUSH_DELAY_MS);
     }
 
     /// Writes the request's line (if its level is enabled) and records its metrics.
     pub fn emit(&self, log: &mut RequestLog) {
         log.conclude();
+        if std::mem::take(&mut log.in_flight) {
+            if let Some(model) = &log.model {
+                OPEN.with(|open| {
+                    let mut open = open.borrow_mut();
+                    if let Some(count) = open.get_mut(model) {
+                        *count = count.saturating_sub(1);
+                    }
+                    open.retain(|_, count| *count > 0);
+                });
+                OPEN_CHANGED.with(|changed| changed.set(true));
+            }
+        }
         if self.level.allows(log.level) {
             worker::console_log!("{}", log.to_line());
         }
@@ -71,14 +118,52 @@ impl Observer {
             return;
         }
         PENDING.with(|pending| pending.borrow_mut().record(log, now_ms()));
-        if !FLUSH_SCHEDULED.with(|scheduled| scheduled.replace(true)) {
-            let (env, shards) = (self.env.clone(), self.shards);
-            self.background.run(async move {
-                Delay::from(Duration::from_millis(FLUSH_DELAY_MS)).await;
-                FLUSH_SCHEDULED.with(|scheduled| scheduled.set(false));
-                let _ = flush(&env, shards).await;
-            });
+        self.schedule_flush(FLUSH_DELAY_MS);
+    }
+
+    /// Sends the pending batch in `delay_ms`, unless a flush at least as early is due.
+    /// While requests are open, each flush schedules the next one, so that this isolate's
+    /// in-flight report stays fresh.
+    fn schedule_flush(&self, delay_ms: u64) {
+        let now = now_ms();
+        let due = now + delay_ms;
+        // A flush long overdue was cut off with the request that scheduled it (its
+        // `waitUntil` ended): it no longer counts.
+        let pending = FLUSH_DUE
+            .with(Cell::get)
+            .filter(|at| now < at + FLUSH_DELAY_MS * 5);
+        if pending.is_some_and(|at| at <= due) {
+            return;
         }
+        FLUSH_DUE.with(|at| at.set(Some(due)));
+        let observer = self.clone();
+        self.background.run(async move {
+            Delay::from(Duration::from_millis(delay_ms)).await;
+            FLUSH_DUE.with(|at| {
+                if at.get() == Some(due) {
+                    at.set(None);
+                }
+            });
+            let _ = flush(&observer.env, observer.shards).await;
+            let idle = FLUSH_DUE.with(Cell::get).is_none();
+            if idle && OPEN.with(|open| !open.borrow().is_empty()) {
+                observer.schedule_flush(IN_FLIGHT_HEARTBEAT_MS);
+            }
+        });
+    }
+
+    /// Remembers who made an answered request, in the background, so that its caller can
+    /// rate it.
+    fn remember(&self, log: &RequestLog) {
+        let Some((principal, call)) = remember_call(log, self.feedback_ttl_s) else {
+            return;
+        };
+        let Ok(store) = FeedbackStub::open(&self.env, principal) else {
+            return;
+        };
+        self.background.run(async move {
+            let _ = store.remember(call).await;
+        });
     }
 
     /// Writes an event line (`warn`) and counts it: a circuit breaker's state change.
@@ -110,7 +195,17 @@ fn unavailable() -> GatewayError {
 
 /// Sends this isolate's pending batch to its shard; on failure keeps it for the next try.
 async fn flush(env: &Env, shards: u32) -> Result<(), GatewayError> {
-    let batch = PENDING.with(|pending| std::mem::take(&mut *pending.borrow_mut()));
+    let mut batch = PENDING.with(|pending| std::mem::take(&mut *pending.borrow_mut()));
+    // The open requests go with every batch while there are any (a heartbeat), and once
+    // more when the last one closes.
+    let open = OPEN.with(|open| open.borrow().clone());
+    if OPEN_CHANGED.with(|changed| changed.replace(false)) || !open.is_empty() {
+        let report = InFlightReport {
+            at_ms: now_ms(),
+            open,
+        };
+        ISOLATE.with(|isolate| batch.report_in_flight(isolate, report));
+    }
     if batch.is_empty() {
         return Ok(());
     }
@@ -148,7 +243,7 @@ pub async fn collect(env: &Env, shards: u32) -> Result<Metrics, GatewayError> {
 pub async fn team_usage(env: &Env, shards: u32, team: &str) -> Result<String, GatewayError> {
     let now = now_ms();
     let (today, month) = collect(env, shards).await?.team_usage(team, now);
-    let view = |usage: crate::observe::metrics::TeamUsage| {
+    let view = |usage: &TeamUsage| {
         json!({
             "requests": usage.requests,
             "prompt_tokens": usage.prompt_tokens,
@@ -156,7 +251,18 @@ pub async fn team_usage(env: &Env, shards: u32, team: &str) -> Result<String, Ga
             "cost_usd": usage.cost_nanousd as f64 / 1e9,
         })
     };
-    Ok(json!({"team": team, "today": view(today), "month": view(month)}).to_string())
+    let (today_view, month_view) = (view(&today), view(&month));
+    let satisfaction = Satisfaction {
+        today: today.scores,
+        month: month.scores,
+    };
+    Ok(json!({
+        "team": team,
+        "today": today_view,
+        "month": month_view,
+        "satisfaction": satisfaction.view(),
+    })
+    .to_string())
 }
 
 /// One shard of the metrics: batches merged in memory, written to SQLite at most

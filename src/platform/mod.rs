@@ -26,6 +26,7 @@ mod crypto;
 mod embeddings;
 mod env;
 mod exchange;
+mod feedback;
 mod fetch;
 mod handler;
 mod job_store;

@@ -55,6 +55,25 @@ describe("the demo chat page in Chromium", () => {
     await page.screenshot({ path: path.join(ARTIFACTS, "demo-chat.png"), fullPage: true });
   });
 
+  test("a finished answer can be rated with a thumb, and a second click replaces the first", async () => {
+    assert.equal(await page.isVisible("#rate"), true);
+    // The gateway remembers the answer's caller in the background: the first click may
+    // come before it is stored, so it is repeated (bounded) until accepted.
+    for (let i = 0; i < 50; i++) {
+      await page.evaluate(() => (document.getElementById("status").textContent = ""));
+      await page.click("#thumbs-down");
+      await page.waitForFunction(() => document.getElementById("status").textContent !== "");
+      if ((await page.textContent("#status")) === "Thanks: rated bad.") break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.equal(await page.textContent("#status"), "Thanks: rated bad.");
+    await page.click("#thumbs-up");
+    await page.waitForFunction(() => document.getElementById("status").textContent === "Thanks: rated good.");
+    const ratings = fixture.gateway.requestLogs().filter((line) => line.route === "feedback" && line.status === 200);
+    assert.deepEqual(ratings.map((line) => [line.feedback.score, line.feedback.replaced]).slice(-2), [[1, false], [5, true]]);
+    assert.equal(ratings.at(-1).model, "mock");
+  });
+
   test("the page speaks the Responses API too, streaming the same answer", async () => {
     await page.selectOption("#model", "mock");
     await page.selectOption("#api", "responses");

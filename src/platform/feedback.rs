@@ -1,0 +1,373 @@
+//! User feedback in Durable Objects: the [`FeedbackStore`] object (one per principal,
+//! SQLite storage), the Worker's side of it ([`FeedbackStub`]), and `POST /v1/feedback`.
+//!
+//! Each answered request is remembered in its caller's own store (in the background, after
+//! the answer) for `FEEDBACK_TTL_SECONDS`; a rating looks the request up there, so a
+//! request id that someone else made is not found. The store also keeps its principal's
+//! score tallies per model, day and month, for `/v1/usage`.
+
+use worker::{
+    durable_object, DurableObject, Env, ObjectNamespace, Request, Response, SqlStorage,
+    SqlStorageValue, State,
+};
+
+use super::clock::now_ms;
+use super::exchange::{read_json_body, Caller, Exchange, Reply};
+use super::objects::{self, earliest_expiry, integer, Alarm, Tables};
+use super::respond;
+use crate::api::feedback::{
+    FeedbackCall, FeedbackRequest, PreviousRating, Rated, Rating, Satisfaction, ScoreTally,
+};
+use crate::config::Config;
+use crate::error::{ErrorKind, GatewayError};
+use crate::limit::period::{day_key, month_key};
+use crate::observe::log::{FeedbackLog, RequestLog};
+
+/// The Durable Object binding of [`FeedbackStore`].
+pub const BINDING: &str = "FEEDBACK";
+
+/// How long a day's score tallies are kept (months are kept).
+const SCORE_DAYS_KEPT: u64 = 62;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS requests (
+  id TEXT PRIMARY KEY,
+  route TEXT NOT NULL,
+  model TEXT NOT NULL,
+  expires_at INTEGER NOT NULL,
+  score INTEGER,
+  rating TEXT,
+  rated_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS requests_expiry ON requests (expires_at);
+CREATE TABLE IF NOT EXISTS scores (
+  period TEXT NOT NULL,
+  model TEXT NOT NULL,
+  sum INTEGER NOT NULL,
+  count INTEGER NOT NULL,
+  PRIMARY KEY (period, model)
+);";
+
+/// The call that remembers the answered request of `log` for `ttl_s`, when it can be
+/// rated: an answer (status 200) of a route that answers, to a known caller.
+pub fn remember_call(log: &RequestLog, ttl_s: u32) -> Option<(&str, FeedbackCall)> {
+    let rateable = matches!(log.route, "chat_completions" | "messages" | "responses");
+    let (Some(principal), Some(model)) = (&log.principal, &log.model) else {
+        return None;
+    };
+    (ttl_s > 0 && rateable && log.status == 200).then(|| {
+        let call = FeedbackCall::Remember {
+            request_id: log.request_id.clone(),
+            route: log.route.to_owned(),
+            model: model.clone(),
+            expires_at: now_ms() / 1_000 + u64::from(ttl_s),
+        };
+        (principal.as_str(), call)
+    })
+}
+
+/// One principal's remembered requests and ratings, as a Durable Object.
+#[durable_object]
+pub struct FeedbackStore {
+    state: State,
+    tables: Tables,
+    alarm: Alarm,
+}
+
+impl DurableObject for FeedbackStore {
+    fn new(state: State, _env: Env) -> Self {
+        FeedbackStore {
+            state,
+            tables: Tables::new(SCHEMA),
+            alarm: Alarm::default(),
+        }
+    }
+
+    async fn fetch(&self, req: Request) -> worker::Result<Response> {
+        let mut expiry = None;
+        let response = objects::serve(req, |call| {
+            if let FeedbackCall::Remember { expires_at, .. } = &call {
+                expiry = Some(*expires_at);
+            }
+            self.apply(call)
+        })
+        .await;
+        if let Some(expires_at) = expiry {
+            let storage = self.state.storage();
+            self.alarm
+                .set_by(&storage, expires_at.saturating_mul(1_000))
+                .await;
+        }
+        response
+    }
+
+    /// Forgets expired requests and old days' tallies, then sets the alarm for the next
+    /// expiry.
+    async fn alarm(&self) -> worker::Result<Response> {
+        self.alarm.fired();
+        let sql = self.tables.sql(&self.state)?;
+        let now = now_ms();
+        sql.exec(
+            "DELETE FROM requests WHERE expires_at <= ?",
+            vec![integer(now / 1_000)],
+        )?;
+        let oldest_day = day_key(now.saturating_sub(SCORE_DAYS_KEPT * 86_400_000));
+        sql.exec(
+            "DELETE FROM scores WHERE length(period) = 10 AND period < ?",
+            vec![oldest_day.into()],
+        )?;
+        if let Some(next) = earliest_expiry(&sql, "requests") {
+            let storage = self.state.storage();
+            self.alarm
+                .set_by(&storage, next.saturating_mul(1_000))
+                .await;
+        }
+        Response::ok("")
+    }
+}
+
+impl FeedbackStore {
+    /// Runs one call against SQLite; its answer as JSON.
+    fn apply(&self, call: FeedbackCall) -> Result<String, String> {
+        let sql = self.tables.sql(&self.state).map_err(storage_error)?;
+        match call {
+            FeedbackCall::Remember {
+                request_id,
+                route,
+                model,
+                expires_at,
+            } => {
+                // A request remembered already keeps its rating.
+                sql.exec(
+                    "INSERT OR IGNORE INTO requests (id, route, model, expires_at) VALUES (?, ?, ?, ?)",
+                    vec![request_id.into(), route.into(), model.into(), integer(expires_at)],
+                )
+                .map_err(storage_error)?;
+                Ok("null".to_owned())
+            }
+            FeedbackCall::Rate {
+                request_id,
+                rating,
+                now_ms,
+            } => {
+                let rated = rate(&sql, &request_id, &rating, now_ms)?;
+                serde_json::to_string(&rated).map_err(|err| err.to_string())
+            }
+            FeedbackCall::Satisfaction { now_ms } => {
+                let (day, month) = (day_key(now_ms), month_key(now_ms));
+                let rows = sql
+                    .exec(
+                        "SELECT period, model, sum, count FROM scores WHERE period IN (?, ?)",
+                        vec![day.clone().into(), month.into()],
+                    )
+                    .map_err(storage_error)?;
+                let mut satisfaction = Satisfaction::default();
+                for row in rows.raw() {
+                    let row = row.map_err(storage_error)?;
+                    if let [SqlStorageValue::String(period), SqlStorageValue::String(model), SqlStorageValue::Integer(sum), SqlStorageValue::Integer(count)] =
+                        row.as_slice()
+                    {
+                        let tallies = if *period == day {
+                            &mut satisfaction.today
+                        } else {
+                            &mut satisfaction.month
+                        };
+                        let tally = ScoreTally {
+                            sum: *sum,
+                            count: *count,
+                        };
+                        tallies.insert(model.clone(), tally);
+                    }
+                }
+                Ok(satisfaction.view().to_string())
+            }
+        }
+    }
+}
+
+/// Rates the live request `request_id` (replacing its earlier rating, counted out of the
+/// tallies of the day and month it was made in); `None` when there is no such request.
+fn rate(
+    sql: &SqlStorage,
+    request_id: &str,
+    rating: &Rating,
+    now_ms: u64,
+) -> Result<Option<Rated>, String> {
+    let now_s = integer(now_ms / 1_000);
+    let cursor = sql
+        .exec(
+            "SELECT route, model, score, rating, rated_at FROM requests WHERE id = ? AND expires_at > ?",
+            vec![request_id.into(), now_s],
+        )
+        .map_err(storage_error)?;
+    let Some(row) = cursor.raw().next().transpose().map_err(storage_error)? else {
+        return Ok(None);
+    };
+    let (route, model, previous) = match row.as_slice() {
+        [SqlStorageValue::String(route), SqlStorageValue::String(model), SqlStorageValue::Integer(score), SqlStorageValue::String(kept), SqlStorageValue::Integer(rated_at)] =>
+        {
+            let tags = serde_json::from_str::<Rating>(kept)
+                .map(|rating| rating.tags)
+                .unwrap_or_default();
+            let previous = PreviousRating {
+                score: u8::try_from(*score).unwrap_or(0),
+                tags,
+                rated_at_ms: u64::try_from(*rated_at).unwrap_or(0),
+            };
+            (route.clone(), model.clone(), Some(previous))
+        }
+        [SqlStorageValue::String(route), SqlStorageValue::String(model), ..] => {
+            (route.clone(), model.clone(), None)
+        }
+        _ => return Err("bad feedback row".to_owned()),
+    };
+    let kept = serde_json::to_string(rating).map_err(|err| err.to_string())?;
+    sql.exec(
+        "UPDATE requests SET score = ?, rating = ?, rated_at = ? WHERE id = ?",
+        vec![
+            i64::from(rating.score).into(),
+            kept.into(),
+            integer(now_ms),
+            request_id.into(),
+        ],
+    )
+    .map_err(storage_error)?;
+    let mut changes = vec![(rating.score, now_ms, 1)];
+    if let Some(previous) = &previous {
+        changes.push((previous.score, previous.rated_at_ms, -1));
+    }
+    for (score, at_ms, weight) in changes {
+        for period in [day_key(at_ms), month_key(at_ms)] {
+            sql.exec(
+                "INSERT INTO scores (period, model, sum, count) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT (period, model) DO UPDATE SET sum = sum + excluded.sum, count = count + excluded.count",
+                vec![
+                    period.into(),
+                    model.clone().into(),
+                    (i64::from(score) * weight).into(),
+                    weight.into(),
+                ],
+            )
+            .map_err(storage_error)?;
+        }
+    }
+    Ok(Some(Rated {
+        route,
+        model,
+        previous,
+    }))
+}
+
+fn storage_error(err: worker::Error) -> String {
+    format!("feedback storage failed: {err}")
+}
+
+/// A principal's feedback store, as seen from the Worker.
+#[derive(Clone)]
+pub struct FeedbackStub {
+    namespace: ObjectNamespace,
+    name: String,
+}
+
+impl FeedbackStub {
+    /// The store of the principal `principal_id`.
+    pub fn open(env: &Env, principal_id: &str) -> Result<Self, GatewayError> {
+        let namespace = env
+            .durable_object(BINDING)
+            .map_err(|_| unavailable("its Durable Object binding is missing"))?;
+        Ok(FeedbackStub {
+            namespace,
+            name: format!("feedback:{principal_id}"),
+        })
+    }
+
+    /// Sends a [`remember_call`].
+    pub async fn remember(&self, request: FeedbackCall) -> Result<(), GatewayError> {
+        self.call::<Option<()>>(&request).await.map(|_| ())
+    }
+
+    /// The principal's mean scores per model today and this month, as JSON.
+    pub async fn satisfaction(&self) -> Result<serde_json::Value, GatewayError> {
+        let call = FeedbackCall::Satisfaction { now_ms: now_ms() };
+        self.call(&call).await
+    }
+
+    async fn call<R: serde::de::DeserializeOwned>(
+        &self,
+        call: &FeedbackCall,
+    ) -> Result<R, GatewayError> {
+        objects::call(&self.namespace, &self.name, call)
+            .await
+            .map_err(unavailable)
+    }
+}
+
+/// Adds the principal's mean scores (`satisfaction`) to a usage report; `null` when its
+/// store cannot be reached (the rest of the report stands).
+pub async fn add_satisfaction(report: &mut serde_json::Value, env: &Env, principal_id: &str) {
+    let satisfaction = match FeedbackStub::open(env, principal_id) {
+        Ok(store) => store.satisfaction().await.ok(),
+        Err(_) => None,
+    };
+    if let Some(fields) = report.as_object_mut() {
+        fields.insert("satisfaction".into(), satisfaction.into());
+    }
+}
+
+/// `POST /v1/feedback`: rates one of the caller's own answered requests.
+pub async fn submit(
+    req: &mut Request,
+    env: &Env,
+    config: &Config,
+    caller: &Caller,
+    exchange: &mut Exchange,
+) -> Result<Reply, GatewayError> {
+    if config.feedback_ttl_s == 0 {
+        return Err(GatewayError::new(
+            ErrorKind::FeedbackDisabled,
+            "feedback is turned off on this gateway (FEEDBACK_TTL_SECONDS=0)",
+        ));
+    }
+    let body = read_json_body(req, config).await?;
+    let FeedbackRequest { request_id, rating } = FeedbackRequest::parse(&body)?;
+    let store = FeedbackStub::open(env, &caller.principal.id)?;
+    let call = FeedbackCall::Rate {
+        request_id: request_id.clone(),
+        rating: rating.clone(),
+        now_ms: now_ms(),
+    };
+    let Some(rated) = store.call::<Option<Rated>>(&call).await? else {
+        let shown: String = request_id.chars().take(64).collect();
+        return Err(GatewayError::new(
+            ErrorKind::RequestNotFound,
+            format!("no request {shown:?} to rate: it is not one of yours, or it was made more than FEEDBACK_TTL_SECONDS ago"),
+        ));
+    };
+    let replaced = rated.previous.is_some();
+    exchange.log.model = Some(rated.model.clone());
+    exchange.log.feedback = Some(FeedbackLog {
+        request_id: request_id.clone(),
+        route: rated.route.clone(),
+        score: rating.score,
+        tags: rating.tags.clone(),
+        previous: rated.previous,
+    });
+    let body = serde_json::json!({
+        "object": "feedback",
+        "request_id": request_id,
+        "route": rated.route,
+        "model": rated.model,
+        "score": rating.score,
+        "thumbs": rating.thumbs,
+        "tags": rating.tags,
+        "replaced": replaced,
+    });
+    Ok(Reply::Now(respond::json(200, body.to_string())))
+}
+
+fn unavailable(why: &str) -> GatewayError {
+    GatewayError::new(
+        ErrorKind::FeedbackUnavailable,
+        format!("the feedback store is unavailable: {why}; try again shortly"),
+    )
+}
