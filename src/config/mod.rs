@@ -23,6 +23,7 @@ use crate::jobs::JobsConfig;
 use crate::limit::price::{load_prices, PriceTable};
 use crate::limit::RateLimitConfig;
 use crate::observe::log::LogLevel;
+use crate::observe::otlp::OtlpConfig;
 use crate::resilience::ResiliencePolicy;
 pub use crate::upstream::mock::MockSettings;
 pub use crate::upstream::routing::{AutoRoute, ModelRoute, RouteTarget};
@@ -84,6 +85,8 @@ pub struct Config {
     /// The `WEBHOOK_SIGNING_SECRET` webhooks are signed with; without it, submissions with
     /// a `callback_url` are refused.
     pub webhook_secret: Option<Secret>,
+    /// Where trace spans are exported (OTLP/HTTP JSON), if anywhere.
+    pub otlp: Option<OtlpConfig>,
     /// Problems that do not stop the gateway (a provider whose secret is missing).
     pub warnings: Vec<String>,
 }
@@ -117,6 +120,7 @@ impl Config {
         let jobs = JobsConfig::load(&mut r);
         let response_ttl_s = r.number("RESPONSE_TTL_SECONDS", 2_592_000, 1, 31_536_000);
         let feedback_ttl_s = r.number("FEEDBACK_TTL_SECONDS", 604_800, 0, 31_536_000);
+        let otlp = OtlpConfig::load(&mut r);
         let webhook_secret = r.long_secret("WEBHOOK_SIGNING_SECRET", "characters");
         let teams = load_teams(&mut r);
         let rate_limits = RateLimitConfig::load(&mut r);
@@ -178,6 +182,7 @@ impl Config {
                 jobs,
                 response_ttl_s,
                 feedback_ttl_s,
+                otlp,
                 webhook_secret,
                 warnings,
             }),

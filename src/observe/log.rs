@@ -4,6 +4,8 @@
 //! text, no header values, no secrets. Fields are filled in as the request moves along
 //! and the line is written once, when the response (or its stream) ends.
 
+use std::rc::Rc;
+
 use serde::Serialize;
 
 use crate::api::chat::Usage;
@@ -11,6 +13,7 @@ use crate::api::feedback::PreviousRating;
 use crate::config::source::Reader;
 use crate::limit::price::Price;
 use crate::observe::quality::AnswerQuality;
+use crate::observe::trace::TraceContext;
 use crate::resilience::breaker::Transition;
 
 /// The least serious lines written (`LOG_LEVEL`): request lines are `info`, `warn` (4xx)
@@ -235,6 +238,12 @@ pub struct RequestLog {
     /// The request is counted in its isolate's in-flight gauge until its line is written.
     #[serde(skip)]
     pub in_flight: bool,
+    /// The request's trace, whose spans are exported when the line is written.
+    #[serde(skip)]
+    pub trace: Option<Rc<TraceContext>>,
+    /// The stages the request went through, for its trace spans.
+    #[serde(skip)]
+    pub stages: Vec<Stage>,
 }
 
 /// A rating, as the feedback request's line tells it (its comment is never logged).
@@ -268,6 +277,20 @@ pub struct AttemptLog {
     pub outcome: String,
     /// How long the call took.
     pub ms: u64,
+    /// When it started (Unix milliseconds), for its trace span.
+    #[serde(skip)]
+    pub start_ms: u64,
+}
+
+/// A stage of the request's way through the gateway, for its trace span.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stage {
+    /// `auth`, `guard`, `limiter` or `cache`.
+    pub name: &'static str,
+    /// Unix milliseconds.
+    pub start_ms: u64,
+    /// Unix milliseconds.
+    pub end_ms: u64,
 }
 
 fn is_zero(value: &u32) -> bool {
@@ -301,6 +324,15 @@ impl RequestLog {
             (Some(price), _) => price.cost_nanousd(usage),
         };
         self.cost_usd = Some(self.cost_nanousd as f64 / 1e9);
+    }
+
+    /// Notes that the stage `name` ran from `start_ms` to `end_ms`.
+    pub fn stage(&mut self, name: &'static str, start_ms: u64, end_ms: u64) {
+        self.stages.push(Stage {
+            name,
+            start_ms,
+            end_ms,
+        });
     }
 
     /// Completes the line before it is written: its level, and the answer's signals that

@@ -106,6 +106,7 @@ const DEFINITIONS: &[(&str, Kind, &str)] = &[
     ("gateway_user_satisfaction", Kind::Histogram(SCORE_BUCKETS), "User ratings (1 to 5; thumbs up 5, down 1) by the rated request's route and model."),
     ("gateway_user_satisfaction_replaced", Kind::Histogram(SCORE_BUCKETS), "User ratings replaced by a later rating of the same request (the ratings that stand: gateway_user_satisfaction minus these)."),
     ("gateway_feedback_tags_total", Kind::Counter, "Tags on user ratings, by tag."),
+    ("gateway_trace_spans_dropped_total", Kind::Counter, "Trace spans not exported: the isolate's queue was full, or the collector failed or refused them."),
     ("gateway_tokens_total", Kind::Counter, "Tokens paid for, by upstream model and kind (prompt, completion)."),
     ("gateway_cost_usd_total", Kind::Counter, "Spend in US dollars by upstream model (estimated where the provider reported no usage)."),
 ];
@@ -609,6 +610,7 @@ mod tests {
             target: target.into(),
             outcome: outcome.into(),
             ms: 1,
+            start_ms: 0,
         }
     }
 

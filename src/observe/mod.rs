@@ -2,5 +2,6 @@
 
 pub mod log;
 pub mod metrics;
+pub mod otlp;
 pub mod quality;
 pub mod trace;

@@ -52,6 +52,12 @@ impl TraceContext {
         }
     }
 
+    /// Whether the trace is sampled (`trace-flags` has its lowest bit set): only sampled
+    /// traces are exported.
+    pub fn sampled(&self) -> bool {
+        u8::from_str_radix(&self.flags, 16).is_ok_and(|flags| flags & 1 == 1)
+    }
+
     /// The `traceparent` naming the gateway's span, for the upstream call and the response.
     pub fn traceparent(&self) -> String {
         format!("00-{}-{}-{}", self.trace_id, self.span_id, self.flags)
@@ -88,7 +94,8 @@ fn parse(header: &str) -> Option<(&str, &str, &str)> {
 }
 
 /// `words` random 32-bit words as lowercase hex (never all zero).
-fn hex_id(words: usize, random: &mut impl FnMut() -> u32) -> String {
+/// A random id of `words` 32-bit words in lowercase hex, never all zero.
+pub fn hex_id(words: usize, random: &mut impl FnMut() -> u32) -> String {
     let mut id = String::with_capacity(words * 8);
     for _ in 0..words {
         let _ = write!(id, "{:08x}", random());

@@ -202,6 +202,7 @@ where
                 target: health[index].key.clone(),
                 outcome: "circuit_open".to_owned(),
                 ms: 0,
+                start_ms: ports.now_ms(),
             });
         }
         let Some(index) = next else { break };
@@ -221,6 +222,7 @@ where
                     target: health[index].key.clone(),
                     outcome: "ok".to_owned(),
                     ms,
+                    start_ms: started,
                 });
                 log.price = config.prices.get(target.model).copied();
                 return Ok(output);
@@ -234,6 +236,7 @@ where
                     target: health[index].key.clone(),
                     outcome,
                     ms,
+                    start_ms: started,
                 });
                 health[index].record(failure.counts_against_target());
                 match plan.after_failure(failure, ports.now_ms(), ports.random_u32()) {

@@ -50,11 +50,14 @@ pub async fn chat_completions(
             (translated.chat, translated.echo, keep)
         }
     };
+    let started = now_ms();
+    let prepared = prepared(&body, config, caller, exchange);
+    exchange.log.stage("guard", started, now_ms());
     let Prepared {
         request,
         resolved,
         flagged,
-    } = prepared(&body, config, caller, exchange)?;
+    } = prepared?;
     exchange.observer.opened(&mut exchange.log);
     let log = &mut exchange.log;
     let first = &resolved.targets[0];
@@ -98,10 +101,12 @@ pub async fn chat_completions(
             read,
             max_age_s,
         } => {
+            let started = now_ms();
             let hit = match read {
                 true => writer.lookup(max_age_s).await,
                 false => None,
             };
+            exchange.log.stage("cache", started, now_ms());
             exchange.log.cache = Some(match hit {
                 Some(_) => CacheResult::Hit,
                 None => CacheResult::Miss,

@@ -7,6 +7,7 @@ use std::rc::Rc;
 use worker::{Env, Request, Response};
 
 use super::background::Background;
+use super::clock::now_ms;
 use super::fetch::{read_capped, Body, BodyError};
 use super::keys;
 use super::limiter::{self, LimiterStub, Settlement};
@@ -98,8 +99,11 @@ pub async fn authenticated(
     exchange: &mut Exchange,
 ) -> Result<Caller, GatewayError> {
     let address = client_ip(req);
+    let started = now_ms();
     let principal =
-        keys::authenticate(credential(req).as_deref(), address.as_deref(), config, env).await?;
+        keys::authenticate(credential(req).as_deref(), address.as_deref(), config, env).await;
+    exchange.log.stage("auth", started, now_ms());
+    let principal = principal?;
     exchange.log.principal = Some(principal.id.clone());
     exchange.log.team.clone_from(&principal.team);
     exchange.log.key_id.clone_from(&principal.key_id);
@@ -170,6 +174,7 @@ pub async fn admit(
             max_output_tokens: 0,
         },
     };
+    let started = now_ms();
     let admission = limiter::admit(
         caller.limiter.clone(),
         caller.limits.clone(),
@@ -178,6 +183,7 @@ pub async fn admit(
         &exchange.background,
     )
     .await;
+    exchange.log.stage("limiter", started, now_ms());
     exchange.log.rate_limiter_failed_open = admission.failed_open;
     exchange.log.rate_limited_by = admission.refused_by;
     exchange.standing = admission.standing;

@@ -55,17 +55,19 @@ pub async fn handle(mut req: Request, env: &Env, background: Background) -> Resp
         header("tracestate").as_deref(),
         random_u32,
     );
+    let trace = Rc::new(trace);
     let log = RequestLog {
         trace_id: Some(trace.trace_id.clone()),
+        trace: Some(Rc::clone(&trace)),
         ..log
     };
     let mut exchange = Exchange {
         log,
-        observer: Observer::new(env, &background, level, shards).remembering(feedback_ttl_s),
+        observer,
         background,
         limiter: None,
         standing: None,
-        trace: Rc::new(trace),
+        trace,
     };
     let path = req.path();
     let browser = Browser::of(&req, &config);

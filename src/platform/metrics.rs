@@ -5,6 +5,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
+use std::rc::Rc;
 use std::time::Duration;
 
 use serde_json::json;
@@ -18,12 +19,14 @@ use super::clock::now_ms;
 use super::crypto::random_u32;
 use super::feedback::{remember_call, FeedbackStub};
 use super::objects::{self, Alarm};
+use super::otlp;
 use crate::api::feedback::Satisfaction;
 use crate::error::{ErrorKind, GatewayError};
 use crate::observe::log::{breaker_line, LogLevel, RequestLog};
 use crate::observe::metrics::{
     InFlightReport, Metrics, ShardCall, TeamUsage, IN_FLIGHT_HEARTBEAT_MS,
 };
+use crate::observe::otlp::OtlpConfig;
 use crate::resilience::breaker::Transition;
 
 /// The Durable Object binding of [`MetricsShard`].
@@ -60,6 +63,8 @@ pub struct Observer {
     metrics: bool,
     /// How long answered requests are remembered for their callers' ratings (0: not).
     feedback_ttl_s: u32,
+    /// Where trace spans are exported, if anywhere.
+    otlp: Option<Rc<OtlpConfig>>,
 }
 
 impl Observer {
@@ -72,6 +77,15 @@ impl Observer {
             shards,
             metrics: env.durable_object(BINDING).is_ok(),
             feedback_ttl_s: 0,
+            otlp: None,
+        }
+    }
+
+    /// The same observer, exporting each request's trace spans as `otlp` says.
+    pub fn exporting(self, otlp: Option<&OtlpConfig>) -> Self {
+        Observer {
+            otlp: otlp.cloned().map(Rc::new),
+            ..self
         }
     }
 
@@ -117,7 +131,14 @@ impl Observer {
         if !self.metrics {
             return;
         }
-        PENDING.with(|pending| pending.borrow_mut().record(log, now_ms()));
+        PENDING.with(|pending| {
+            let mut pending = pending.borrow_mut();
+            pending.record(log, now_ms());
+            let dropped = otlp::take_dropped();
+            if dropped > 0 {
+                pending.add("gateway_trace_spans_dropped_total", &[], dropped as f64);
+            }
+        });
         self.schedule_flush(FLUSH_DELAY_MS);
     }
 

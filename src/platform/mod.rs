@@ -37,6 +37,7 @@ mod limiter;
 mod limiter_object;
 mod metrics;
 mod objects;
+mod otlp;
 mod ports;
 mod queue;
 mod respond;
