@@ -41,13 +41,11 @@ pub async fn handle(mut req: Request, env: &Env, background: Background) -> Resp
         ..RequestLog::default()
     };
     let config = config(env);
-    let (level, shards, feedback_ttl_s) = match config.as_ref() {
-        Ok(config) => (
-            config.log_level,
-            config.metrics_shards,
-            config.feedback_ttl_s,
-        ),
-        Err(_) => (LogLevel::Info, 1, 0),
+    let observer = match config.as_ref() {
+        Ok(config) => Observer::new(env, &background, config.log_level, config.metrics_shards)
+            .remembering(config.feedback_ttl_s)
+            .exporting(config.otlp.as_ref()),
+        Err(_) => Observer::new(env, &background, LogLevel::Info, 1),
     };
     let header = |name: &str| req.headers().get(name).ok().flatten();
     let trace = TraceContext::continue_or_start(

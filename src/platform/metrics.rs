@@ -113,20 +113,15 @@ impl Observer {
     /// Writes the request's line (if its level is enabled) and records its metrics.
     pub fn emit(&self, log: &mut RequestLog) {
         log.conclude();
-        if std::mem::take(&mut log.in_flight) {
-            if let Some(model) = &log.model {
-                OPEN.with(|open| {
-                    let mut open = open.borrow_mut();
-                    if let Some(count) = open.get_mut(model) {
-                        *count = count.saturating_sub(1);
-                    }
-                    open.retain(|_, count| *count > 0);
-                });
-                OPEN_CHANGED.with(|changed| changed.set(true));
-            }
+        if let (true, Some(model)) = (std::mem::take(&mut log.in_flight), &log.model) {
+            closed(model);
         }
         if self.level.allows(log.level) {
             worker::console_log!("{}", log.to_line());
+        }
+        self.remember(log);
+        if let Some(otlp) = &self.otlp {
+            otlp::export(otlp, &self.background, log);
         }
         if !self.metrics {
             return;
@@ -205,6 +200,20 @@ impl Observer {
                 .add("gateway_breaker_transitions_total", &labels, 1.0)
         });
     }
+}
+
+/// A request of `model` that was open in this isolate ended.
+fn closed(model: &str) {
+    OPEN.with(|open| {
+        let mut open = open.borrow_mut();
+        if let Some(count) = open.get_mut(model) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(model);
+            }
+        }
+    });
+    OPEN_CHANGED.with(|changed| changed.set(true));
 }
 
 fn unavailable() -> GatewayError {

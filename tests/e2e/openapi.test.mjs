@@ -40,6 +40,7 @@ describe("openapi.json", () => {
       "/readyz",
       "/v1/chat/completions",
       "/v1/embeddings",
+      "/v1/feedback",
       "/v1/jobs",
       "/v1/jobs/{id}",
       "/v1/messages",
@@ -75,6 +76,19 @@ describe("openapi.json", () => {
     check("EmbeddingRequest", embedding);
     check("EmbeddingList", await (await messages("/v1/embeddings", embedding)).json());
     check("EmbeddingList", await (await messages("/v1/embeddings", { ...embedding, encoding_format: "base64" })).json());
+    const answered = await chat(gateway.url, body);
+    const rating = { request_id: answered.headers.get("x-request-id"), thumbs: "up", tags: ["quick"] };
+    check("FeedbackRequest", rating);
+    // The answer's caller is remembered in the background: a rating may come first.
+    let rated;
+    for (let attempt = 0; attempt < 50 && rated?.status !== 200; attempt++) {
+      rated = await messages("/v1/feedback", rating);
+      if (rated.status !== 200) await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    check("Feedback", await rated.json());
+    const usage = await (await fetch(`${gateway.url}/v1/usage`)).json();
+    assert.deepEqual(usage.satisfaction.today, { mock: { mean_score: 5, ratings: 1 } });
+    check("UsageReport", usage);
     const request = { model: "mock", input: "hi", instructions: "Be brief.", max_output_tokens: 64 };
     check("ResponseRequest", request);
     const created = await (await messages("/v1/responses", request)).json();
