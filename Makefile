@@ -1,5 +1,5 @@
 # Everything installs itself: `make dev` and `make test` run `make setup` first.
-.PHONY: setup build dev test lint unit e2e deploy-check bench
+.PHONY: setup build dev test lint unit e2e deploy-check bench eval
 
 setup:
 	@scripts/setup.sh
@@ -30,3 +30,10 @@ test: lint unit e2e deploy-check
 
 bench: build
 	@node bench/run.mjs
+
+# Regression evals: eval/cases/sample.jsonl on a local gateway (built-in mock), or
+# EVAL_URL / EVAL_API_KEY against a deployed one; EVAL_ARGS passes more options
+# (--cases FILE, --model ALIAS, --threshold 0.95, --out FILE).
+eval: build
+	@node eval/run.mjs $(EVAL_ARGS)
+
