@@ -29,7 +29,11 @@ import { piecesOf } from "../tests/support/mock-answers.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
-const REQUESTS = { 1: Number(process.env.BENCH_REQUESTS_C1 ?? 400), 32: Number(process.env.BENCH_REQUESTS_C32 ?? 3000) };
+const REQUESTS = {
+  1: Number(process.env.BENCH_REQUESTS_C1 ?? 400),
+  8: Number(process.env.BENCH_REQUESTS_C8 ?? 1500),
+  32: Number(process.env.BENCH_REQUESTS_C32 ?? 3000),
+};
 const STREAM_CHUNKS = 50;
 // A long stream sent by the upstream in one write, measured at concurrency 1 on the floor
 // and the anonymous gateway only: with the runtime's per-read costs out of the way, the
@@ -257,6 +261,33 @@ function gzippedKb(file) {
   return zlib.gzipSync(fs.readFileSync(file), { level: 9 }).length / 1024;
 }
 
+/**
+ * The issue's targets, each a ratio to the pass-through floor measured in the same run,
+ * printed with the target beside it ("ok" or "MISSED").
+ */
+function printTargets(m, f, measured) {
+  const rows = [];
+  const ratio = (target, mode, c, field) => m(`${target}/${mode}/c${c}`, field) / m(`pass/${mode}/c${c}`, field);
+  const cpuRow = (label, target, mode, c, most) => {
+    if (measured(mode, c)) rows.push([label, ratio(target, mode, c, "cpu"), `≤ ${most}x`, ratio(target, mode, c, "cpu") <= most]);
+  };
+  const rpsRow = (label, target, mode, c, least) => {
+    if (measured(mode, c)) rows.push([label, ratio(target, mode, c, "rps"), `≥ ${least}x`, ratio(target, mode, c, "rps") >= least]);
+  };
+  cpuRow(`stream: CPU per ${STREAM_CHUNKS}-chunk stream, gateway`, "gateway", "stream", 1, 2.5);
+  cpuRow(`stream: CPU per ${STREAM_CHUNKS}-chunk stream, full (REDACT_PII=output)`, "full", "stream", 1, 3.5);
+  rpsRow("stream c8: streams/s, gateway", "gateway", "stream", 8, 0.5);
+  cpuRow("json c1: CPU per request, gateway", "gateway", "json", 1, 1.3);
+  cpuRow("json c1: CPU per request, full (limiter)", "full", "json", 1, 1.8);
+  rpsRow("json c32: requests/s, gateway", "gateway", "json", 32, 0.7);
+  rpsRow("json c32: requests/s, full", "full", "json", 32, 0.5);
+  if (rows.length === 0) return;
+  console.log("\ntargets (ratio to the pass-through floor, which returns the upstream's Response untouched):");
+  for (const [label, value, target, met] of rows) {
+    console.log(`  ${label.padEnd(58)} ${f(value).padStart(6)}x  target ${target.padEnd(7)} ${met ? "ok" : "MISSED"}`);
+  }
+}
+
 const CACHE_PROMPTS = 50;
 const CACHE_WORKLOAD_REQUESTS = Number(process.env.BENCH_REQUESTS_CACHE ?? 1000);
 
@@ -453,6 +484,12 @@ async function main() {
   buildFloor();
   const upstream = await startUpstream();
   const floor = await startWorker(path.join(root, "bench/floor"), { UPSTREAM_URL: `${upstream.url}/chat/completions` });
+  // The same Worker returning the upstream's Response object untouched: the least any
+  // Worker can cost, the floor the targets are ratios to.
+  const passThrough = await startWorker(path.join(root, "bench/floor"), { UPSTREAM_URL: `${upstream.url}/chat/completions`, FLOOR_MODE: "pass-through" });
+  // Each read copied into wasm and written back through an IdentityTransformStream by one
+  // Rust task: what the body's way through wasm costs without a Rust `Stream` per response.
+  const pumped = await startWorker(path.join(root, "bench/floor"), { UPSTREAM_URL: `${upstream.url}/chat/completions`, FLOOR_MODE: "pump" });
   // Auth: an RS256 JWT whose key is inline (no KV in plain workerd, so API keys are not
   // measured here); after the first request the imported key is cached in the isolate.
   const { publicKey, privateKey } = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 });
@@ -499,17 +536,25 @@ async function main() {
     MAX_MESSAGE_CHARS: "250000",
     UP_KEY: "sk-bench",
   };
-  const gateway = await startWorker(root, gatewayBindings, { RATE_LIMITER: "RateLimiter", METRICS: "MetricsShard" });
+  // Every Durable Object the default deployment binds that plain workerd can serve (the
+  // feedback store is written after every answered request).
+  const objects = { RATE_LIMITER: "RateLimiter", METRICS: "MetricsShard", FEEDBACK: "FeedbackStore" };
+  const gateway = await startWorker(root, gatewayBindings, objects);
   // The same gateway without the METRICS binding: no metrics are recorded or sent.
-  const unobserved = await startWorker(root, gatewayBindings, { RATE_LIMITER: "RateLimiter" });
+  const unobserved = await startWorker(root, gatewayBindings, { RATE_LIMITER: "RateLimiter", FEEDBACK: "FeedbackStore" });
+  // "Full": a rate-limited JWT tier (admission and settlement in its Durable Object) and
+  // personal-data redaction of the answers.
+  const full = await startWorker(root, { ...gatewayBindings, REDACT_PII: "output" }, objects);
   // The gateway with every guard off, and with personal-data redaction on both ways (the
   // default gateway sanitizes and runs the injection guard, and redacts nothing).
-  const unguarded = await startWorker(root, { ...gatewayBindings, SANITIZE_INPUT: "false", PROMPT_INJECTION: "off" }, { RATE_LIMITER: "RateLimiter", METRICS: "MetricsShard" });
+  const unguarded = await startWorker(root, { ...gatewayBindings, SANITIZE_INPUT: "false", PROMPT_INJECTION: "off" }, objects);
   // Injection findings are flagged, not blocked, so that hostile text is answered (200).
-  const redacting = await startWorker(root, { ...gatewayBindings, REDACT_PII: "both", PROMPT_INJECTION: "flag" }, { RATE_LIMITER: "RateLimiter", METRICS: "MetricsShard" });
+  const redacting = await startWorker(root, { ...gatewayBindings, REDACT_PII: "both", PROMPT_INJECTION: "flag" }, objects);
   const bearer = (claims) => ({ authorization: `Bearer ${sign(claims)}` });
   const targets = {
     direct: { url: `${upstream.url}/chat/completions`, pids: [] },
+    pass: { url: passThrough.url, pids: passThrough.pids },
+    pump: { url: pumped.url, pids: pumped.pids },
     floor: { url: floor.url, pids: floor.pids },
     gateway: { url: `${gateway.url}/v1/chat/completions`, pids: gateway.pids },
     "gw-nomet": { url: `${unobserved.url}/v1/chat/completions`, pids: unobserved.pids },
@@ -519,6 +564,7 @@ async function main() {
     "gw+limit": { url: `${gateway.url}/v1/chat/completions`, pids: gateway.pids, headers: bearer({ sub: "bench-limited", tier: "limited" }) },
     "gw-resp": { url: `${gateway.url}/v1/responses`, pids: gateway.pids },
     "gw-msg": { url: `${gateway.url}/v1/messages`, pids: gateway.pids },
+    full: { url: `${full.url}/v1/chat/completions`, pids: full.pids, headers: bearer({ sub: "bench-full", tier: "limited" }) },
   };
   // Every request is checked for status 200 (a refusal fails the run); this one also
   // proves that `gw+limit` goes through the limiter and `gw+jwt` does not.
@@ -544,10 +590,11 @@ async function main() {
   };
   // Which targets and concurrencies each mode is measured with.
   const plan = {
-    json: { concurrencies: [1, 32], targets: Object.keys(targets).filter((name) => !["gw-guard", "gw+pii"].includes(name)) },
-    cached: { concurrencies: [1, 32], targets: ["direct", "floor", "gateway"] },
-    stream: { concurrencies: [1, 32], targets: Object.keys(targets).filter((name) => !["gw-nomet", "gw-guard", "gw+pii"].includes(name)) },
-    long: { concurrencies: [1], targets: ["direct", "floor", "gateway"] },
+    // The surfaces' targets (`gw-resp`, `gw-msg`) speak other wire formats: only their own modes.
+    json: { concurrencies: [1, 32], targets: Object.keys(targets).filter((name) => !["pump", "gw-guard", "gw+pii", "gw-resp", "gw-msg"].includes(name)) },
+    cached: { concurrencies: [1, 32], targets: ["direct", "pass", "floor", "gateway"] },
+    stream: { concurrencies: [1, 8, 32], targets: Object.keys(targets).filter((name) => !["gw-nomet", "gw-guard", "gw+pii", "gw-resp", "gw-msg"].includes(name)) },
+    long: { concurrencies: [1], targets: ["direct", "pass", "pump", "floor", "gateway"] },
     "guard-in": { concurrencies: [1], targets: ["direct", "gw-guard", "gateway", "gw+pii"] },
     "guard-out": { concurrencies: [1], targets: ["direct", "gw-guard", "gateway", "gw+pii"] },
     ...Object.fromEntries(Object.keys(toolStreamBodies(messages)).map((mode) => [mode, { concurrencies: [1], targets: ["gateway"], group: "tools" }])),
@@ -594,6 +641,9 @@ async function main() {
     unguarded.close();
     redacting.close();
     floor.close();
+    passThrough.close();
+    pumped.close();
+    full.close();
     upstream.close();
   }
 
@@ -619,7 +669,7 @@ async function main() {
   }
   console.log("\ngateway / floor:");
   for (const mode of Object.keys(bodies)) {
-    for (const concurrency of [1, 32]) {
+    for (const concurrency of [1, 8, 32]) {
       if (!measured(mode, concurrency) || !plan[mode].targets.includes("floor")) continue;
       const g = `gateway/${mode}/c${concurrency}`;
       const fl = `floor/${mode}/c${concurrency}`;
@@ -630,6 +680,7 @@ async function main() {
       );
     }
   }
+  printTargets(m, f, measured);
   console.log("\nauth (RS256 JWT, key cached in the isolate) over anonymous requests:");
   for (const mode of ["json", "stream"]) {
     for (const concurrency of [1, 32]) {

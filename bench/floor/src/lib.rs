@@ -1,25 +1,72 @@
-//! A minimal pass-through Worker: POST bodies go to `UPSTREAM_URL`, answers stream back
-//! through a Rust stream. The benchmark's floor for what any workers-rs proxy costs.
+//! A minimal pass-through Worker: POST bodies go to `UPSTREAM_URL`, answers stream back.
+//! `FLOOR_MODE` picks how: `rust-stream` (the default: through a Rust `Stream`, as
+//! `Response::from_stream` does it), `pump` (each read copied into wasm and written back
+//! through an `IdentityTransformStream`, by one Rust task), or `pass-through` (the
+//! upstream's `Response` returned untouched, its body never entering wasm: the least any
+//! Worker can cost).
 
 use futures_util::TryStreamExt;
-use worker::{event, Context, Env, Fetch, Headers, Method, Request, RequestInit, Response, Result};
+use wasm_bindgen::{JsCast, JsValue};
+use worker::js_sys::{self, Reflect, Uint8Array};
+use worker::wasm_bindgen_futures::{spawn_local, JsFuture};
+use worker::web_sys::{ReadableStream, ReadableStreamDefaultReader, WritableStream};
+use worker::{
+    event, Context, Env, Fetch, Headers, Method, Request, RequestInit, Response, ResponseBody,
+    Result,
+};
 
 #[event(fetch)]
 pub async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let upstream = env.var("UPSTREAM_URL")?.to_string();
+    let mode = env.var("FLOOR_MODE").map(|mode| mode.to_string()).unwrap_or_default();
     let body = req.bytes().await?;
     let headers = Headers::new();
     headers.set("content-type", "application/json")?;
     let mut init = RequestInit::new();
     init.with_method(Method::Post)
         .with_headers(headers)
-        .with_body(Some(js_sys_bytes(&body)));
+        .with_body(Some(Uint8Array::from(body.as_slice()).into()));
     let mut answer = Fetch::Request(Request::new_with_init(&upstream, &init)?).send().await?;
     let status = answer.status_code();
-    let stream = answer.stream()?.map_ok(|chunk| chunk);
-    Ok(Response::from_stream(stream)?.with_status(status))
+    match mode.as_str() {
+        "pass-through" => Ok(answer),
+        "pump" => {
+            let ResponseBody::Stream(upstream) = answer.body() else {
+                return Response::empty();
+            };
+            Ok(Response::from_body(ResponseBody::Stream(pump(upstream)?))?.with_status(status))
+        }
+        _ => {
+            let stream = answer.stream()?.map_ok(|chunk| chunk);
+            Ok(Response::from_stream(stream)?.with_status(status))
+        }
+    }
 }
 
-fn js_sys_bytes(bytes: &[u8]) -> wasm_bindgen::JsValue {
-    worker::js_sys::Uint8Array::from(bytes).into()
+/// The readable side of an `IdentityTransformStream` that one task fills with copies of
+/// `upstream`'s chunks, each read into wasm and written back.
+fn pump(upstream: &ReadableStream) -> Result<ReadableStream> {
+    let class = Reflect::get(&js_sys::global(), &JsValue::from_str("IdentityTransformStream"))?;
+    let class: js_sys::Function = class.unchecked_into();
+    let pair = Reflect::construct(&class, &js_sys::Array::new())?;
+    let readable: ReadableStream = Reflect::get(&pair, &JsValue::from_str("readable"))?.unchecked_into();
+    let writable: WritableStream = Reflect::get(&pair, &JsValue::from_str("writable"))?.unchecked_into();
+    let writer = writable.get_writer()?;
+    let reader: ReadableStreamDefaultReader = upstream.get_reader().unchecked_into();
+    spawn_local(async move {
+        loop {
+            let Ok(result) = JsFuture::from(reader.read()).await else { break };
+            if Reflect::get(&result, &JsValue::from_str("done")).map_or(true, |done| done.is_truthy()) {
+                break;
+            }
+            let Ok(value) = Reflect::get(&result, &JsValue::from_str("value")) else { break };
+            let bytes = value.unchecked_into::<Uint8Array>().to_vec();
+            let out = Uint8Array::from(bytes.as_slice());
+            if JsFuture::from(writer.write_with_chunk(&out)).await.is_err() {
+                break;
+            }
+        }
+        let _ = JsFuture::from(writer.close()).await;
+    });
+    Ok(readable)
 }
