@@ -26,6 +26,7 @@ import zlib from "node:zlib";
 import { fileURLToPath } from "node:url";
 import { hostileTexts } from "../tests/support/hostile-text.mjs";
 import { piecesOf } from "../tests/support/mock-answers.mjs";
+import { profileStages } from "./profile.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -109,8 +110,9 @@ const COMPATIBILITY_DATE = "2026-04-26";
  * `durableObjects` maps binding names to SQLite-backed Durable Object classes the Worker
  * exports; their storage is a temporary directory.
  */
-async function startWorker(dir, bindings, durableObjects = {}) {
+async function startWorker(dir, bindings, durableObjects = {}, { inspector = false } = {}) {
   const port = await freePort();
+  const inspectorPort = inspector ? await freePort() : null;
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "bench-workerd-"));
   fs.mkdirSync(path.join(work, "do"));
   const text = (value) => JSON.stringify(String(value)); // a valid Cap'n Proto text literal
@@ -130,7 +132,7 @@ const config :Workerd.Config = (
 const worker :Workerd.Worker = (
   modules = [
     (name = "index.js", esModule = embed ${embed("build/index.js")}),
-    (name = "index_bg.wasm", wasm = embed ${embed("build/index_bg.wasm")}),
+    (name = "index_bg.wasm", wasm = embed ${embed(inspector ? "target/wasm-with-names/index_bg.wasm" : "build/index_bg.wasm")}),
   ],
   compatibilityDate = ${text(COMPATIBILITY_DATE)},
   compatibilityFlags = ["enable_request_signal"],
@@ -142,13 +144,16 @@ const worker :Workerd.Worker = (
   const configPath = path.join(work, "config.capnp");
   fs.writeFileSync(configPath, config);
   // The Worker's console output (the gateway logs one line per request) is discarded.
-  const child = spawn(WORKERD, ["serve", configPath], { stdio: ["ignore", "ignore", "inherit"] });
+  const args = ["serve", configPath, ...(inspector ? [`--inspector-addr=127.0.0.1:${inspectorPort}`] : [])];
+  const child = spawn(WORKERD, args, { stdio: ["ignore", "ignore", "inherit"] });
   const url = `http://127.0.0.1:${port}`;
   const exited = new Promise((_, reject) => child.once("exit", (code) => reject(new Error(`workerd exited (${code})`))));
   await Promise.race([waitForPort(port), exited]);
   return {
     url,
     pids: [child.pid],
+    // The isolate's inspector (workerd names it after the service).
+    inspectorUrl: inspector ? `ws://127.0.0.1:${inspectorPort}/main` : null,
     close: () => {
       child.kill();
       fs.rmSync(work, { recursive: true, force: true });
@@ -259,6 +264,56 @@ function median(values) {
 
 function gzippedKb(file) {
   return zlib.gzipSync(fs.readFileSync(file), { level: 9 }).length / 1024;
+}
+
+/**
+ * `BENCH_ONLY=profile`: where the CPU goes, from V8 CPU profiles of the gateway's and the
+ * Rust-stream floor's isolates (wasm names kept) while each answers PROFILE_REQUESTS
+ * requests at c1, the same bodies as the stream and json modes.
+ */
+async function printProfile(gatewayBindings, objects, upstream, bodies) {
+  const count = Number(process.env.BENCH_REQUESTS_PROFILE ?? 300);
+  const profiled = {
+    gateway: await startWorker(root, gatewayBindings, objects, { inspector: true }),
+    floor: await startWorker(path.join(root, "bench/floor"), { UPSTREAM_URL: `${upstream.url}/chat/completions` }, {}, { inspector: true }),
+  };
+  const runs = [
+    ["gateway", "stream", `${profiled.gateway.url}/v1/chat/completions`],
+    ["floor", "stream", profiled.floor.url],
+    ["gateway", "json", `${profiled.gateway.url}/v1/chat/completions`],
+  ];
+  const columns = [];
+  try {
+    for (const [name, mode, url] of runs) {
+      const worker = profiled[name];
+      const target = { url, pids: worker.pids };
+      await load(target, bodies[mode], 1, 50); // warm-up: the JIT and the isolate's caches
+      let measured;
+      const { stages, functions } = await profileStages(worker.inspectorUrl, async () => {
+        measured = await load(target, bodies[mode], 1, count);
+      });
+      columns.push({ label: `${name} ${mode}`, stages, functions, cpu: measured.cpu, perChunk: mode === "stream" });
+    }
+  } finally {
+    for (const worker of Object.values(profiled)) worker.close();
+  }
+  const f = (value, digits = 3) => value.toFixed(digits);
+  console.log(`\nwhere the CPU goes (V8 CPU profile of each isolate, ${count} requests at c1, self time per request; stream = ${STREAM_CHUNKS} chunks, one upstream write each):`);
+  console.log(`  ${"stage".padEnd(54)} ${columns.map((c) => c.label.padStart(15)).join(" ")}   gateway stream per chunk`);
+  const stageNames = [...columns[0].stages.keys()];
+  for (const stage of stageNames) {
+    const cells = columns.map((c) => `${f(c.stages.get(stage) / count)} ms`.padStart(15));
+    const perChunk = (columns[0].stages.get(stage) / count / STREAM_CHUNKS) * 1000;
+    console.log(`  ${stage.padEnd(54)} ${cells.join(" ")}   ${f(perChunk, 1).padStart(7)} µs`);
+  }
+  const busy = (c) => [...c.stages.entries()].filter(([stage]) => stage !== "V8 idle").reduce((sum, [, ms]) => sum + ms, 0) / count;
+  console.log(`  ${"profiled, not idle".padEnd(54)} ${columns.map((c) => `${f(busy(c))} ms`.padStart(15)).join(" ")}`);
+  console.log(`  ${"workerd process CPU (/proc, all threads)".padEnd(54)} ${columns.map((c) => `${f(c.cpu)} ms`.padStart(15)).join(" ")}`);
+  for (const column of columns) {
+    const top = [...column.functions.entries()].sort((a, b) => b[1] - a[1]).slice(0, 12);
+    console.log(`\n  ${column.label}: the functions with the most self time (ms per request)`);
+    for (const [name, ms] of top) console.log(`    ${f(ms / count).padStart(7)}  ${name.slice(0, 120)}`);
+  }
 }
 
 /**
@@ -490,6 +545,8 @@ async function main() {
   // Each read copied into wasm and written back through an IdentityTransformStream by one
   // Rust task: what the body's way through wasm costs without a Rust `Stream` per response.
   const pumped = await startWorker(path.join(root, "bench/floor"), { UPSTREAM_URL: `${upstream.url}/chat/completions`, FLOOR_MODE: "pump" });
+  // Piped through a TransformStream whose transform is one synchronous call into wasm.
+  const transformed = await startWorker(path.join(root, "bench/floor"), { UPSTREAM_URL: `${upstream.url}/chat/completions`, FLOOR_MODE: "transform" });
   // Auth: an RS256 JWT whose key is inline (no KV in plain workerd, so API keys are not
   // measured here); after the first request the imported key is cached in the isolate.
   const { publicKey, privateKey } = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 });
@@ -555,6 +612,7 @@ async function main() {
     direct: { url: `${upstream.url}/chat/completions`, pids: [] },
     pass: { url: passThrough.url, pids: passThrough.pids },
     pump: { url: pumped.url, pids: pumped.pids },
+    transform: { url: transformed.url, pids: transformed.pids },
     floor: { url: floor.url, pids: floor.pids },
     gateway: { url: `${gateway.url}/v1/chat/completions`, pids: gateway.pids },
     "gw-nomet": { url: `${unobserved.url}/v1/chat/completions`, pids: unobserved.pids },
@@ -591,16 +649,24 @@ async function main() {
   // Which targets and concurrencies each mode is measured with.
   const plan = {
     // The surfaces' targets (`gw-resp`, `gw-msg`) speak other wire formats: only their own modes.
-    json: { concurrencies: [1, 32], targets: Object.keys(targets).filter((name) => !["pump", "gw-guard", "gw+pii", "gw-resp", "gw-msg"].includes(name)) },
+    json: { concurrencies: [1, 32], targets: Object.keys(targets).filter((name) => !["pump", "transform", "gw-guard", "gw+pii", "gw-resp", "gw-msg"].includes(name)) },
     cached: { concurrencies: [1, 32], targets: ["direct", "pass", "floor", "gateway"] },
     stream: { concurrencies: [1, 8, 32], targets: Object.keys(targets).filter((name) => !["gw-nomet", "gw-guard", "gw+pii", "gw-resp", "gw-msg"].includes(name)) },
-    long: { concurrencies: [1], targets: ["direct", "pass", "pump", "floor", "gateway"] },
+    long: { concurrencies: [1], targets: ["direct", "pass", "pump", "transform", "floor", "gateway"] },
     "guard-in": { concurrencies: [1], targets: ["direct", "gw-guard", "gateway", "gw+pii"] },
     "guard-out": { concurrencies: [1], targets: ["direct", "gw-guard", "gateway", "gw+pii"] },
     ...Object.fromEntries(Object.keys(toolStreamBodies(messages)).map((mode) => [mode, { concurrencies: [1], targets: ["gateway"], group: "tools" }])),
     ...Object.fromEntries(Object.entries(SURFACES).map(([surface, target]) => [`surface:${surface}`, { concurrencies: [1], targets: [target], group: "surfaces" }])),
   };
   await checkToolStreams(targets.gateway.url, bodies);
+  if (ONLY === "profile") {
+    try {
+      await printProfile(gatewayBindings, objects, upstream, bodies);
+    } finally {
+      for (const worker of [gateway, unobserved, unguarded, redacting, floor, passThrough, pumped, transformed, full, upstream]) worker.close();
+    }
+    return;
+  }
 
   const results = {}; // key `${target}/${mode}/c${n}` -> list of run results
   let cacheWorkload = null;
@@ -643,6 +709,7 @@ async function main() {
     floor.close();
     passThrough.close();
     pumped.close();
+    transformed.close();
     full.close();
     upstream.close();
   }

@@ -11,6 +11,10 @@ export ESBUILD_BIN="$root/node_modules/@esbuild/linux-x64/bin/esbuild"
 export WASM_OPT_BIN="$root/node_modules/.bin/wasm-opt"
 worker-build --release
 
+# A copy with the names section, for CPU profiles (`BENCH_ONLY=profile make bench`).
+mkdir -p target/wasm-with-names
+cp build/index_bg.wasm target/wasm-with-names/index_bg.wasm
+
 # worker-build keeps the wasm names section (function names for stack traces, about a
 # quarter of the file). Rewriting the module without it leaves the code untouched. The
 # feature list is worker-build's own, so no newer encoding slips in.

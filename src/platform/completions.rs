@@ -9,6 +9,7 @@ use serde_json::{json, Map};
 use web_sys::AbortSignal;
 use worker::{Env, Request};
 
+use super::background::Background;
 use super::cache::{self, CacheStep};
 use super::clock::now_ms;
 use super::crypto::random_u32;
@@ -134,7 +135,8 @@ pub async fn chat_completions(
         meta.model.clone_from(&entry.completion.model);
         let age = entry.age_s(now_ms());
         let delivery = Delivery::new(&ports, &meta, &request).keeping(keep);
-        let reply = answered(deliver::replay(entry, delivery, &mut exchange.log), client);
+        let replay = deliver::replay(entry, delivery, &mut exchange.log);
+        let reply = answered(replay, client, &exchange.background);
         respond::set_header(reply.response(), "age", &age.to_string());
         return Ok(reply);
     }
@@ -149,7 +151,7 @@ pub async fn chat_completions(
         keep,
     };
     let answer = answer::answer(call, &mut exchange.log).await?;
-    Ok(answered(answer, client))
+    Ok(answered(answer, client, &exchange.background))
 }
 
 /// Counts a Messages request's prompt tokens, `{"input_tokens": n}`, after the same checks
@@ -192,9 +194,9 @@ fn prepared<'c>(
 }
 
 /// The response for what the pipeline answered.
-fn answered(answer: Answered<WorkerPorts>, client: AbortSignal) -> Reply {
+fn answered(answer: Answered<WorkerPorts>, client: AbortSignal, background: &Background) -> Reply {
     match answer {
         Answered::Json(body) => Reply::Now(respond::json(200, body)),
-        Answered::Stream(stream) => Reply::Streaming(stream::response(stream, client)),
+        Answered::Stream(stream) => Reply::Streaming(stream::response(stream, client, background)),
     }
 }

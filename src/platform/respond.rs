@@ -1,7 +1,7 @@
 //! HTTP responses: JSON bodies, OpenAI error objects and SSE streams.
 
-use futures_util::Stream;
-use worker::{Headers, Response};
+use web_sys::ReadableStream;
+use worker::{Headers, Response, ResponseBody};
 
 use crate::api::Surface;
 use crate::error::GatewayError;
@@ -39,8 +39,8 @@ pub fn error(error: &GatewayError, surface: Surface, allow: Option<&str>) -> Res
     response
 }
 
-/// A `text/event-stream` response whose body is `chunks`, sent as they are produced.
-pub fn event_stream(chunks: impl Stream<Item = Vec<u8>> + 'static) -> Response {
+/// A `text/event-stream` response whose body is `body`.
+pub fn event_stream(body: ReadableStream) -> Response {
     let headers = Headers::new();
     for (name, value) in [
         ("content-type", "text/event-stream; charset=utf-8"),
@@ -48,12 +48,8 @@ pub fn event_stream(chunks: impl Stream<Item = Vec<u8>> + 'static) -> Response {
     ] {
         let _ = headers.set(name, value);
     }
-    let chunks = futures_util::StreamExt::map(chunks, Ok::<Vec<u8>, worker::Error>);
-    match Response::builder()
-        .with_headers(headers)
-        .from_stream(chunks)
-    {
-        Ok(response) => response,
+    match Response::from_body(ResponseBody::Stream(body)) {
+        Ok(response) => response.with_headers(headers),
         Err(_) => error(
             &GatewayError::new(
                 crate::error::ErrorKind::Internal,

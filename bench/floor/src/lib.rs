@@ -1,7 +1,8 @@
 //! A minimal pass-through Worker: POST bodies go to `UPSTREAM_URL`, answers stream back.
 //! `FLOOR_MODE` picks how: `rust-stream` (the default: through a Rust `Stream`, as
 //! `Response::from_stream` does it), `pump` (each read copied into wasm and written back
-//! through an `IdentityTransformStream`, by one Rust task), or `pass-through` (the
+//! through an `IdentityTransformStream`, by one Rust task), `transform` (piped through a
+//! `TransformStream` whose transform is one synchronous call into wasm), or `pass-through` (the
 //! upstream's `Response` returned untouched, its body never entering wasm: the least any
 //! Worker can cost).
 
@@ -9,7 +10,8 @@ use futures_util::TryStreamExt;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::js_sys::{self, Reflect, Uint8Array};
 use worker::wasm_bindgen_futures::{spawn_local, JsFuture};
-use worker::web_sys::{ReadableStream, ReadableStreamDefaultReader, WritableStream};
+use wasm_bindgen::closure::Closure;
+use worker::web_sys::{ReadableStream, ReadableStreamDefaultReader, TransformStream, WritableStream};
 use worker::{
     event, Context, Env, Fetch, Headers, Method, Request, RequestInit, Response, ResponseBody,
     Result,
@@ -30,6 +32,13 @@ pub async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response
     let status = answer.status_code();
     match mode.as_str() {
         "pass-through" => Ok(answer),
+        "transform" => {
+            let ResponseBody::Stream(upstream) = answer.body() else {
+                return Response::empty();
+            };
+            let transformed = transform(upstream)?;
+            Ok(Response::from_body(ResponseBody::Stream(transformed))?.with_status(status))
+        }
         "pump" => {
             let ResponseBody::Stream(upstream) = answer.body() else {
                 return Response::empty();
@@ -41,6 +50,27 @@ pub async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response
             Ok(Response::from_stream(stream)?.with_status(status))
         }
     }
+}
+
+/// `upstream` piped through a `TransformStream` whose transform, a synchronous call into
+/// wasm, copies each chunk in and out: no Rust future per chunk.
+fn transform(upstream: &ReadableStream) -> Result<ReadableStream> {
+    let transform = Closure::<dyn FnMut(JsValue, JsValue)>::new(|chunk: JsValue, controller: JsValue| {
+        let bytes = chunk.unchecked_into::<Uint8Array>().to_vec();
+        let out = Uint8Array::from(bytes.as_slice());
+        if let Ok(enqueue) = Reflect::get(&controller, &JsValue::from_str("enqueue")) {
+            let _ = enqueue.unchecked_into::<js_sys::Function>().call1(&controller, &out);
+        }
+    });
+    let transformer = js_sys::Object::new();
+    Reflect::set(&transformer, &JsValue::from_str("transform"), transform.as_ref())?;
+    // The closure lives as long as the isolate: fine for a benchmark, one per request.
+    transform.forget();
+    let stream = TransformStream::new_with_transformer(&transformer)?;
+    // A TransformStream is itself the {readable, writable} pair pipeThrough takes.
+    let pipe_through = Reflect::get(upstream, &JsValue::from_str("pipeThrough"))?;
+    let piped = pipe_through.unchecked_into::<js_sys::Function>().call1(upstream, &stream)?;
+    Ok(piped.unchecked_into())
 }
 
 /// The readable side of an `IdentityTransformStream` that one task fills with copies of
