@@ -1,16 +1,23 @@
-// `make bench`: what the gateway adds over a direct call and over the floor (a minimal
-// workers-rs pass-through), each served by its own plain `workerd serve` process (not
-// `wrangler dev` nor Miniflare, whose proxy Workers cost more CPU than the Worker itself).
+// `make bench`: what the gateway adds over a direct call and over the floors, each Worker
+// served by its own plain `workerd serve` process (not `wrangler dev` nor Miniflare,
+// whose proxy Workers cost more CPU than the Worker itself).
 //
-// Six targets answer the same requests from the same mock OpenAI upstream (its own
-// process): the upstream directly, the floor Worker, the gateway Worker (anonymous), the
-// same gateway without its METRICS binding (`gw-nomet`, JSON only: what metrics cost), the
-// gateway with an RS256 JWT (`gw+jwt`), and with a JWT whose tier is rate limited
-// (`gw+limit`: every request admitted and settled by its Durable Object). For each: JSON
-// and 50-chunk streaming answers, at concurrency 1 and 32, cache hits, and 500-chunk
-// streams at concurrency 1 (direct, floor, gateway: the cost per chunk). Printed: latency p50/p99,
-// added latency over the direct call, requests/s, CPU ms per request of each Worker's
-// workerd process tree (from /proc), gateway/floor ratios and the gzipped wasm sizes.
+// The targets answer the same requests from the same mock upstreams (their own process):
+// the upstream directly; four floors built from bench/floor: `pass` (the upstream's
+// Response returned untouched, its body never in JS or wasm: the least any Worker can
+// cost, which the issue's targets are ratios to), `pump` (every chunk read into wasm and
+// written to an IdentityTransformStream by one task, as the gateway streams),
+// `transform` (a TransformStream whose transform calls into wasm) and `floor` (through a
+// Rust Stream, as Response::from_stream does it); the gateway Worker (anonymous), the same
+// gateway without its METRICS binding (`gw-nomet`, JSON only: what metrics cost), with an
+// RS256 JWT (`gw+jwt`), with a JWT whose tier is rate limited (`gw+limit`: every request
+// admitted and settled by its Durable Object), and `full` (the limited tier plus
+// REDACT_PII=output). For each: JSON and 50-chunk streaming answers, at concurrency 1 and
+// 32 (streams also at 8), cache hits, and 500-chunk streams at concurrency 1 (the cost per
+// chunk). Printed: latency p50/p99, added latency over the direct call, requests/s, CPU ms
+// per request of each Worker's workerd process tree (from /proc), ratios, the issue's
+// targets beside their figures, isolate starts and the gzipped wasm sizes.
+// BENCH_ONLY=profile prints where the CPU goes instead (V8 CPU profiles, bench/profile.mjs).
 // Jobs and the cache's KV level need Queues and KV, which plain workerd lacks: they are
 // measured in Miniflare, once, after the last run.
 // Every figure is the median of BENCH_RUNS runs (default 3).
@@ -264,6 +271,40 @@ function median(values) {
 
 function gzippedKb(file) {
   return zlib.gzipSync(fs.readFileSync(file), { level: 9 }).length / 1024;
+}
+
+const START_RUNS = Number(process.env.BENCH_START_RUNS ?? 5);
+
+/**
+ * How long a fresh isolate takes: from spawning a workerd to its listening socket (the
+ * modules compiled and instantiated), then its first request (the configuration loaded,
+ * the caches cold) and its second; for the gateway and the pass-through floor, the same
+ * JSON request through the mock upstream. Medians of START_RUNS starts.
+ */
+async function isolateStarts(gatewayBindings, objects, upstream, body) {
+  const starters = {
+    gateway: () => startWorker(root, gatewayBindings, objects),
+    pass: () => startWorker(path.join(root, "bench/floor"), { UPSTREAM_URL: `${upstream.url}/chat/completions`, FLOOR_MODE: "pass-through" }),
+  };
+  const figures = {};
+  for (const [name, start] of Object.entries(starters)) {
+    const runs = { listening: [], first: [], second: [] };
+    for (let run = 0; run < START_RUNS; run++) {
+      const started = process.hrtime.bigint();
+      const worker = await start();
+      runs.listening.push(Number(process.hrtime.bigint() - started) / 1e6);
+      const agent = new http.Agent({ keepAlive: true });
+      try {
+        const url = name === "gateway" ? `${worker.url}/v1/chat/completions` : worker.url;
+        for (const field of ["first", "second"]) runs[field].push((await request(agent, { url }, body)).total);
+      } finally {
+        agent.destroy();
+        worker.close();
+      }
+    }
+    figures[name] = Object.fromEntries(Object.entries(runs).map(([field, values]) => [field, median(values)]));
+  }
+  return figures;
 }
 
 /**
@@ -659,6 +700,10 @@ async function main() {
     ...Object.fromEntries(Object.entries(SURFACES).map(([surface, target]) => [`surface:${surface}`, { concurrencies: [1], targets: [target], group: "surfaces" }])),
   };
   await checkToolStreams(targets.gateway.url, bodies);
+  let startFigures = null;
+  if (!ONLY || ONLY === "start") {
+    startFigures = await isolateStarts(gatewayBindings, objects, upstream, bodies.json);
+  }
   if (ONLY === "profile") {
     try {
       await printProfile(gatewayBindings, objects, upstream, bodies);
@@ -837,6 +882,12 @@ async function main() {
     console.log(`  submission, c1 (${JOB_REQUESTS}): p50 ${f(submitP50)} ms, p99 ${f(submitP99)} ms`);
     console.log(`  submission to a polled "succeeded", c1: p50 ${f(doneP50)} ms (the queue's max_batch_timeout is 1 s)`);
     console.log(`  burst of ${JOBS_BURST} at c16, until all succeeded: ${f(burstS)} s, ${f(perSecond, 1)} jobs/s`);
+  }
+  if (startFigures) {
+    console.log(`\nisolate start (a fresh workerd per start, ${START_RUNS} starts, medians; target: first request ≤ 50 ms):`);
+    for (const [name, figures] of Object.entries(startFigures)) {
+      console.log(`  ${name.padEnd(8)} process start to listening ${f(figures.listening, 1)} ms, first request (wasm compiled, config loaded) ${f(figures.first, 1)} ms, second ${f(figures.second, 1)} ms: ${figures.first <= 50 ? "ok" : "MISSED"}`);
+    }
   }
   const gatewayWasm = gzippedKb(path.join(root, "build/index_bg.wasm"));
   const floorWasm = gzippedKb(path.join(root, "bench/floor/build/index_bg.wasm"));
