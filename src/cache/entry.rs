@@ -258,6 +258,7 @@ impl Recorder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::testing::choice;
     use crate::cache::{CacheMode, CacheScope};
     use serde_json::json;
 
@@ -313,15 +314,11 @@ mod tests {
     #[test]
     fn a_recorded_stream_replays_as_the_same_answer() {
         let chunk = |content: Option<&str>, finish: Option<&str>| {
-            StreamEvent::Choices(vec![ChunkChoice {
-                index: 0,
-                delta: Delta {
-                    content: content.map(str::to_owned),
-                    ..Delta::default()
-                },
-                finish_reason: finish.map(str::to_owned),
-                logprobs: None,
-            }])
+            let delta = Delta {
+                content: content.map(str::to_owned),
+                ..Delta::default()
+            };
+            StreamEvent::Choices(vec![choice(delta, finish)])
         };
         let mut recorder = Recorder::default();
         for event in [

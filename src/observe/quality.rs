@@ -124,18 +124,15 @@ fn round(value: f64) -> f64 {
 mod tests {
     use super::*;
     use crate::api::chat::Delta;
+    use crate::api::testing::choice;
     use serde_json::json;
 
     fn chunk(content: Option<&str>, finish: Option<&str>) -> ChunkChoice {
-        ChunkChoice {
-            index: 0,
-            delta: Delta {
-                content: content.map(str::to_owned),
-                ..Delta::default()
-            },
-            finish_reason: finish.map(str::to_owned),
-            logprobs: None,
-        }
+        let delta = Delta {
+            content: content.map(str::to_owned),
+            ..Delta::default()
+        };
+        choice(delta, finish)
     }
 
     #[test]

@@ -13,7 +13,7 @@ use worker::{
 
 use super::clock::now_ms;
 use super::exchange::{read_json_body, Caller, Exchange, Reply};
-use super::objects::{self, earliest_expiry, integer, Alarm, Tables};
+use super::objects::{self, integer, Alarm, Tables};
 use super::respond;
 use crate::api::feedback::{
     FeedbackCall, FeedbackRequest, PreviousRating, Rated, Rating, Satisfaction, ScoreTally,
@@ -84,21 +84,10 @@ impl DurableObject for FeedbackStore {
     }
 
     async fn fetch(&self, req: Request) -> worker::Result<Response> {
-        let mut expiry = None;
-        let response = objects::serve(req, |call| {
-            if let FeedbackCall::Remember { expires_at, .. } = &call {
-                expiry = Some(*expires_at);
-            }
+        objects::serve_expiring(req, &self.state, &self.alarm, |call: FeedbackCall| {
             self.apply(call)
         })
-        .await;
-        if let Some(expires_at) = expiry {
-            let storage = self.state.storage();
-            self.alarm
-                .set_by(&storage, expires_at.saturating_mul(1_000))
-                .await;
-        }
-        response
+        .await
     }
 
     /// Forgets expired requests and old days' tallies, then sets the alarm for the next
@@ -116,12 +105,9 @@ impl DurableObject for FeedbackStore {
             "DELETE FROM scores WHERE length(period) = 10 AND period < ?",
             vec![oldest_day.into()],
         )?;
-        if let Some(next) = earliest_expiry(&sql, "requests") {
-            let storage = self.state.storage();
-            self.alarm
-                .set_by(&storage, next.saturating_mul(1_000))
-                .await;
-        }
+        self.alarm
+            .set_for_next_expiry(&self.state, &sql, "requests")
+            .await;
         Response::ok("")
     }
 }

@@ -15,7 +15,7 @@ use worker::{
 };
 
 use super::clock::now_ms;
-use super::objects::{self, earliest_expiry, integer, Alarm, Tables};
+use super::objects::{self, integer, Alarm, Tables};
 use crate::error::{ErrorKind, GatewayError};
 use crate::jobs::{Change, Job, StoreCall, StoreReply};
 
@@ -171,12 +171,9 @@ impl JobStore {
     /// Sets the alarm at the earliest expiry.
     async fn schedule_alarm(&self) {
         let Ok(sql) = self.sql() else { return };
-        if let Some(next) = earliest_expiry(&sql, "jobs") {
-            let storage = self.state.storage();
-            self.alarm
-                .set_by(&storage, next.saturating_mul(1_000))
-                .await;
-        }
+        self.alarm
+            .set_for_next_expiry(&self.state, &sql, "jobs")
+            .await;
     }
 }
 

@@ -70,6 +70,52 @@ pub async fn serve<C: DeserializeOwned>(
     }
 }
 
+/// A call that may keep a record until some time.
+pub trait Expiring {
+    /// When the record the call keeps expires (Unix seconds), if it keeps one.
+    fn expires_at(&self) -> Option<u64>;
+}
+
+impl Expiring for crate::api::responses::StoreCall {
+    fn expires_at(&self) -> Option<u64> {
+        match self {
+            Self::Put { expires_at, .. } => Some(*expires_at),
+            _ => None,
+        }
+    }
+}
+
+impl Expiring for crate::api::feedback::FeedbackCall {
+    fn expires_at(&self) -> Option<u64> {
+        match self {
+            Self::Remember { expires_at, .. } => Some(*expires_at),
+            _ => None,
+        }
+    }
+}
+
+/// [`serve`] for an object whose records expire: when the call keeps one, the object's
+/// alarm is set for its expiry (unless one at least as early is set).
+pub async fn serve_expiring<C: DeserializeOwned + Expiring>(
+    req: Request,
+    state: &State,
+    alarm: &Alarm,
+    apply: impl FnOnce(C) -> Result<String, String>,
+) -> worker::Result<Response> {
+    let mut expiry = None;
+    let response = serve(req, |call: C| {
+        expiry = call.expires_at();
+        apply(call)
+    })
+    .await;
+    if let Some(at_s) = expiry {
+        alarm
+            .set_by(&state.storage(), at_s.saturating_mul(1_000))
+            .await;
+    }
+    response
+}
+
 /// An object's SQLite tables, created on their first use in the instance.
 pub struct Tables {
     schema: &'static str,
@@ -133,5 +179,13 @@ impl Alarm {
     /// The alarm fired: none is set any more.
     pub fn fired(&self) {
         self.at.set(None);
+    }
+
+    /// Sets the alarm for the earliest `expires_at` left in `table`, if any.
+    pub async fn set_for_next_expiry(&self, state: &State, sql: &SqlStorage, table: &str) {
+        if let Some(next_s) = earliest_expiry(sql, table) {
+            self.set_by(&state.storage(), next_s.saturating_mul(1_000))
+                .await;
+        }
     }
 }

@@ -5,15 +5,13 @@
 //! anyone else is simply not there (404). Records expire after `RESPONSE_TTL_SECONDS`;
 //! reads ignore expired rows at once, and an alarm deletes them.
 
-use std::cell::Cell;
-
 use worker::{
     durable_object, DurableObject, Env, ObjectNamespace, Request, Response, SqlStorage,
     SqlStorageValue, State,
 };
 
 use super::clock::now_ms;
-use super::objects::{self, earliest_expiry, integer, Alarm, Tables};
+use super::objects::{self, integer, Alarm, Tables};
 use crate::api::responses::{StoreCall, StoredResponse};
 use crate::error::{ErrorKind, GatewayError};
 
@@ -46,21 +44,10 @@ impl DurableObject for ResponseStore {
     }
 
     async fn fetch(&self, req: Request) -> worker::Result<Response> {
-        let expiry = Cell::new(None);
-        let response = objects::serve(req, |call| {
-            if let StoreCall::Put { expires_at, .. } = &call {
-                expiry.set(Some(*expires_at));
-            }
+        objects::serve_expiring(req, &self.state, &self.alarm, |call: StoreCall| {
             self.apply(call)
         })
-        .await;
-        if let Some(expires_at) = expiry.get() {
-            let storage = self.state.storage();
-            self.alarm
-                .set_by(&storage, expires_at.saturating_mul(1_000))
-                .await;
-        }
-        response
+        .await
     }
 
     /// Deletes expired responses, then sets the alarm for the next expiry.
@@ -69,12 +56,9 @@ impl DurableObject for ResponseStore {
         let sql = self.sql()?;
         let now = integer(now_ms() / 1_000);
         sql.exec("DELETE FROM responses WHERE expires_at <= ?", vec![now])?;
-        if let Some(next) = earliest_expiry(&sql, "responses") {
-            let storage = self.state.storage();
-            self.alarm
-                .set_by(&storage, next.saturating_mul(1_000))
-                .await;
-        }
+        self.alarm
+            .set_for_next_expiry(&self.state, &sql, "responses")
+            .await;
         Response::ok("")
     }
 }
