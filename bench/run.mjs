@@ -69,6 +69,8 @@ const TOOL_STREAM_REQUESTS = Number(process.env.BENCH_REQUESTS_TOOLS ?? 300);
 // The front doors (BENCH_ONLY=surfaces): one 50-chunk Anthropic stream sent in one write,
 // asked for and answered as Chat Completions, the Responses API and the Messages API.
 const SURFACES = { chat: "gateway", responses: "gw-resp", messages: "gw-msg" };
+// Floors that differ only in how the body flows through the Worker: measured at c1.
+const PLUMBING_FLOORS = ["pump", "transform"];
 const CLK_TCK = 100; // Linux USER_HZ: /proc times are in 1/100 s.
 
 function buildFloor() {
@@ -722,6 +724,8 @@ async function main() {
         for (const concurrency of plan[mode].concurrencies) {
           if (ONLY && !ONLY.split("/").every((part) => [mode, plan[mode].group, `c${concurrency}`].includes(part))) continue;
           for (const name of plan[mode].targets) {
+            // The plumbing floors answer the per-chunk question, which c1 settles.
+            if (PLUMBING_FLOORS.includes(name) && concurrency !== 1) continue;
             const count = mode === "long" ? LONG_STREAM_REQUESTS : mode.startsWith("guard") ? GUARD_REQUESTS : ["tools", "surfaces"].includes(plan[mode].group) ? TOOL_STREAM_REQUESTS : REQUESTS[concurrency];
             const result = await load(targets[name], bodies[mode], concurrency, count);
             (results[`${name}/${mode}/c${concurrency}`] ??= []).push(result);
@@ -770,6 +774,7 @@ async function main() {
       const direct = `direct/${mode}/c${concurrency}`;
       for (const name of plan[mode].targets) {
         const key = `${name}/${mode}/c${concurrency}`;
+        if (!results[key]) continue;
         const added50 = name === "direct" ? null : m(key, "p50") - m(direct, "p50");
         const added99 = name === "direct" ? null : m(key, "p99") - m(direct, "p99");
         console.log(
