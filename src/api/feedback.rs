@@ -233,18 +233,9 @@ fn tags(fields: &Map<String, Value>) -> Result<Vec<String>, GatewayError> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FeedbackCall {
-    /// The caller made this answered request: remember it until `expires_at` (Unix
-    /// seconds). A request remembered already is left as it is.
-    Remember {
-        /// The request's id.
-        request_id: String,
-        /// Its route (`chat_completions`, `messages`, `responses`).
-        route: String,
-        /// The model alias it asked for.
-        model: String,
-        /// Unix seconds.
-        expires_at: u64,
-    },
+    /// The caller made these answered requests: remember each until its expiry. A request
+    /// remembered already is left as it is.
+    Remember(Vec<Remembered>),
     /// Rate a remembered request (replacing an earlier rating); answers [`Rated`], or
     /// `null` when the request is not remembered.
     Rate {
@@ -260,6 +251,19 @@ pub enum FeedbackCall {
         /// Unix milliseconds.
         now_ms: u64,
     },
+}
+
+/// An answered request, as its caller's store remembers it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Remembered {
+    /// The request's id.
+    pub request_id: String,
+    /// Its route (`chat_completions`, `messages`, `responses`).
+    pub route: String,
+    /// The model alias it asked for.
+    pub model: String,
+    /// Unix seconds.
+    pub expires_at: u64,
 }
 
 /// A rating that was kept: what it rated, and the rating it replaced.

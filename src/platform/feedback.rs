@@ -1,22 +1,28 @@
 //! User feedback in Durable Objects: the [`FeedbackStore`] object (one per principal,
 //! SQLite storage), the Worker's side of it ([`FeedbackStub`]), and `POST /v1/feedback`.
 //!
-//! Each answered request is remembered in its caller's own store (in the background, after
-//! the answer) for `FEEDBACK_TTL_SECONDS`; a rating looks the request up there, so a
+//! Each answered request is remembered in its caller's own store (batched per isolate and
+//! principal, sent in the background after the answer) for `FEEDBACK_TTL_SECONDS`; a rating looks the request up there, so a
 //! request id that someone else made is not found. The store also keeps its principal's
 //! score tallies per model, day and month, for `/v1/usage`.
 
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
 use worker::{
-    durable_object, DurableObject, Env, ObjectNamespace, Request, Response, SqlStorage,
+    durable_object, Delay, DurableObject, Env, ObjectNamespace, Request, Response, SqlStorage,
     SqlStorageValue, State,
 };
 
+use super::background::Background;
 use super::clock::now_ms;
 use super::exchange::{read_json_body, Caller, Exchange, Reply};
 use super::objects::{self, integer, Alarm, Tables};
 use super::respond;
 use crate::api::feedback::{
-    FeedbackCall, FeedbackRequest, PreviousRating, Rated, Rating, Satisfaction, ScoreTally,
+    FeedbackCall, FeedbackRequest, PreviousRating, Rated, Rating, Remembered, Satisfaction,
+    ScoreTally,
 };
 use crate::config::Config;
 use crate::error::{ErrorKind, GatewayError};
@@ -48,22 +54,79 @@ CREATE TABLE IF NOT EXISTS scores (
   PRIMARY KEY (period, model)
 );";
 
-/// The call that remembers the answered request of `log` for `ttl_s`, when it can be
-/// rated: an answer (status 200) of a route that answers, to a known caller.
-pub fn remember_call(log: &RequestLog, ttl_s: u32) -> Option<(&str, FeedbackCall)> {
+/// How long an isolate gathers answered requests before it sends them to their callers'
+/// stores: one call per principal per batch instead of one per request.
+const REMEMBER_DELAY_MS: u64 = 250;
+/// The most answered requests an isolate holds for sending; past it, requests are not
+/// remembered (and cannot be rated).
+const MAX_PENDING_REMEMBERED: usize = 10_000;
+
+thread_local! {
+    /// Answered requests not yet sent, by principal.
+    static PENDING: RefCell<BTreeMap<String, Vec<Remembered>>> = const { RefCell::new(BTreeMap::new()) };
+    /// How many requests `PENDING` holds.
+    static PENDING_COUNT: Cell<usize> = const { Cell::new(0) };
+    /// Whether a send is scheduled.
+    static SEND_SCHEDULED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Remembers the answered request of `log` for `ttl_s`, when it can be rated (an answer,
+/// status 200, of a route that answers, to a known caller): queued in the isolate and
+/// sent with the others of its batch under `background`.
+pub fn remember(env: &Env, background: &Background, log: &RequestLog, ttl_s: u32) {
     let rateable = matches!(log.route, "chat_completions" | "messages" | "responses");
     let (Some(principal), Some(model)) = (&log.principal, &log.model) else {
-        return None;
+        return;
     };
-    (ttl_s > 0 && rateable && log.status == 200).then(|| {
-        let call = FeedbackCall::Remember {
-            request_id: log.request_id.clone(),
-            route: log.route.to_owned(),
-            model: model.clone(),
-            expires_at: now_ms() / 1_000 + u64::from(ttl_s),
-        };
-        (principal.as_str(), call)
-    })
+    if ttl_s == 0 || !rateable || log.status != 200 {
+        return;
+    }
+    if PENDING_COUNT.with(|count| count.get()) >= MAX_PENDING_REMEMBERED {
+        return;
+    }
+    let request = Remembered {
+        request_id: log.request_id.clone(),
+        route: log.route.to_owned(),
+        model: model.clone(),
+        expires_at: now_ms() / 1_000 + u64::from(ttl_s),
+    };
+    PENDING.with(|pending| {
+        let mut pending = pending.borrow_mut();
+        pending.entry(principal.clone()).or_default().push(request);
+    });
+    PENDING_COUNT.with(|count| count.set(count.get() + 1));
+    if !SEND_SCHEDULED.with(|scheduled| scheduled.replace(true)) {
+        let env = env.clone();
+        background.run(async move {
+            Delay::from(Duration::from_millis(REMEMBER_DELAY_MS)).await;
+            SEND_SCHEDULED.with(|scheduled| scheduled.set(false));
+            let batch = PENDING.with(|pending| std::mem::take(&mut *pending.borrow_mut()));
+            PENDING_COUNT.with(|count| count.set(0));
+            let sends = batch
+                .into_iter()
+                .map(|(principal, requests)| send_remembered(&env, principal, requests));
+            futures_util::future::join_all(sends).await;
+        });
+    }
+}
+
+/// Sends what the isolate holds for `principal` now: a rating is looked up only after
+/// the requests its caller made here are stored.
+async fn send_pending_of(env: &Env, principal: &str) {
+    let requests = PENDING.with(|pending| pending.borrow_mut().remove(principal));
+    if let Some(requests) = requests {
+        PENDING_COUNT.with(|count| count.set(count.get().saturating_sub(requests.len())));
+        send_remembered(env, principal.to_owned(), requests).await;
+    }
+}
+
+/// Stores `requests` in `principal`'s store; a failure loses them (they cannot be rated).
+async fn send_remembered(env: &Env, principal: String, requests: Vec<Remembered>) {
+    if let Ok(store) = FeedbackStub::open(env, &principal) {
+        let _ = store
+            .call::<Option<()>>(&FeedbackCall::Remember(requests))
+            .await;
+    }
 }
 
 /// One principal's remembered requests and ratings, as a Durable Object.
@@ -117,18 +180,20 @@ impl FeedbackStore {
     fn apply(&self, call: FeedbackCall) -> Result<String, String> {
         let sql = self.tables.sql(&self.state).map_err(storage_error)?;
         match call {
-            FeedbackCall::Remember {
-                request_id,
-                route,
-                model,
-                expires_at,
-            } => {
-                // A request remembered already keeps its rating.
-                sql.exec(
-                    "INSERT OR IGNORE INTO requests (id, route, model, expires_at) VALUES (?, ?, ?, ?)",
-                    vec![request_id.into(), route.into(), model.into(), integer(expires_at)],
-                )
-                .map_err(storage_error)?;
+            FeedbackCall::Remember(requests) => {
+                for request in requests {
+                    // A request remembered already keeps its rating.
+                    sql.exec(
+                        "INSERT OR IGNORE INTO requests (id, route, model, expires_at) VALUES (?, ?, ?, ?)",
+                        vec![
+                            request.request_id.into(),
+                            request.route.into(),
+                            request.model.into(),
+                            integer(request.expires_at),
+                        ],
+                    )
+                    .map_err(storage_error)?;
+                }
                 Ok("null".to_owned())
             }
             FeedbackCall::Rate {
@@ -267,11 +332,6 @@ impl FeedbackStub {
         })
     }
 
-    /// Sends a [`remember_call`].
-    pub async fn remember(&self, request: FeedbackCall) -> Result<(), GatewayError> {
-        self.call::<Option<()>>(&request).await.map(|_| ())
-    }
-
     /// The principal's mean scores per model today and this month, as JSON.
     pub async fn satisfaction(&self) -> Result<serde_json::Value, GatewayError> {
         let call = FeedbackCall::Satisfaction { now_ms: now_ms() };
@@ -317,6 +377,7 @@ pub async fn submit(
     let body = read_json_body(req, config).await?;
     let FeedbackRequest { request_id, rating } = FeedbackRequest::parse(&body)?;
     let store = FeedbackStub::open(env, &caller.principal.id)?;
+    send_pending_of(env, &caller.principal.id).await;
     let call = FeedbackCall::Rate {
         request_id: request_id.clone(),
         rating: rating.clone(),

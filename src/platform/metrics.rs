@@ -17,7 +17,7 @@ use worker::{
 use super::background::Background;
 use super::clock::now_ms;
 use super::crypto::random_u32;
-use super::feedback::{remember_call, FeedbackStub};
+use super::feedback;
 use super::objects::{self, Alarm};
 use super::otlp;
 use crate::api::feedback::Satisfaction;
@@ -119,7 +119,7 @@ impl Observer {
         if self.level.allows(log.level) {
             worker::console_log!("{}", log.to_line());
         }
-        self.remember(log);
+        feedback::remember(&self.env, &self.background, log, self.feedback_ttl_s);
         if let Some(otlp) = &self.otlp {
             otlp::export(otlp, &self.background, log);
         }
@@ -165,20 +165,6 @@ impl Observer {
             if idle && OPEN.with(|open| !open.borrow().is_empty()) {
                 observer.schedule_flush(IN_FLIGHT_HEARTBEAT_MS);
             }
-        });
-    }
-
-    /// Remembers who made an answered request, in the background, so that its caller can
-    /// rate it.
-    fn remember(&self, log: &RequestLog) {
-        let Some((principal, call)) = remember_call(log, self.feedback_ttl_s) else {
-            return;
-        };
-        let Ok(store) = FeedbackStub::open(&self.env, principal) else {
-            return;
-        };
-        self.background.run(async move {
-            let _ = store.remember(call).await;
         });
     }
 

@@ -88,7 +88,7 @@ impl Expiring for crate::api::responses::StoreCall {
 impl Expiring for crate::api::feedback::FeedbackCall {
     fn expires_at(&self) -> Option<u64> {
         match self {
-            Self::Remember { expires_at, .. } => Some(*expires_at),
+            Self::Remember(requests) => requests.iter().map(|request| request.expires_at).min(),
             _ => None,
         }
     }
