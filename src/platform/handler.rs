@@ -213,9 +213,31 @@ async fn serve(
             log.principal = Some("admin".to_owned());
             Ok(Reply::Now(admin::serve(op, id, req, env, config).await?))
         }
-        Route::Models => {
+        _ => {
+            // Every other route is a caller's: the configuration, then who it is.
             let config = usable(config)?;
             let caller = authenticated(req, config, env, exchange).await?;
+            let origin = &browser.own_origin;
+            let matched = Matched { route, id };
+            serve_caller(matched, req, env, config, &caller, origin, exchange).await
+        }
+    }
+}
+
+/// A `/v1` route of an authenticated `caller` (`origin`: the gateway's own, for the
+/// jobs' status URLs).
+async fn serve_caller(
+    Matched { route, id }: Matched<'_>,
+    req: &mut Request,
+    env: &Env,
+    config: &Config,
+    caller: &Caller,
+    origin: &str,
+    exchange: &mut Exchange,
+) -> Result<Reply, GatewayError> {
+    let id = id.unwrap_or_default();
+    match route {
+        Route::Models => {
             let list = ModelList::new(
                 config
                     .usable_models()
@@ -225,70 +247,40 @@ async fn serve(
             Ok(Reply::Now(respond::json(200, json!(list).to_string())))
         }
         Route::Usage => {
-            let config = usable(config)?;
             let Caller {
                 principal,
                 limits,
                 limiter,
-            } = authenticated(req, config, env, exchange).await?;
-            let status = limiter?.status(Some(&limits)).await?;
+            } = caller;
+            let status = limiter.clone()?.status(Some(limits)).await?;
             // The report holds the rate figures the headers need: no second call.
             exchange.standing = Standing::deserialize(&status).ok();
             let mut report =
-                usage_report(&principal.id, Some(&principal.tier), Some(&limits), status);
+                usage_report(&principal.id, Some(&principal.tier), Some(limits), status);
             feedback::add_satisfaction(&mut report, env, &principal.id).await;
             Ok(Reply::Now(respond::json(200, report.to_string())))
         }
         Route::ChatCompletions | Route::Messages | Route::Responses => {
-            let config = usable(config)?;
-            let caller = authenticated(req, config, env, exchange).await?;
-            let surface = router::surface(path);
-            chat_completions(req, env, config, &caller, surface, exchange).await
+            let surface = router::surface(&req.path());
+            chat_completions(req, env, config, caller, surface, exchange).await
         }
-        Route::Feedback => {
-            let config = usable(config)?;
-            let caller = authenticated(req, config, env, exchange).await?;
-            feedback::submit(req, env, config, &caller, exchange).await
-        }
-        Route::Embeddings => {
-            let config = usable(config)?;
-            let caller = authenticated(req, config, env, exchange).await?;
-            embeddings::embeddings(req, env, config, &caller, exchange).await
-        }
-        Route::CountTokens => {
-            let config = usable(config)?;
-            let caller = authenticated(req, config, env, exchange).await?;
-            count_tokens(req, config, &caller, exchange).await
-        }
-        Route::GetResponse | Route::DeleteResponse => {
-            let config = usable(config)?;
-            let caller = authenticated(req, config, env, exchange).await?;
-            let id = id.unwrap_or_default();
-            match route {
-                Route::GetResponse => responses::get(env, &caller, id).await,
-                _ => responses::delete(env, &caller, id).await,
-            }
-        }
-        Route::CreateJob => {
-            let config = usable(config)?;
-            let caller = authenticated(req, config, env, exchange).await?;
-            let origin = &browser.own_origin;
-            jobs::submit(req, env, config, &caller, origin, exchange).await
-        }
-        Route::WebhookSigningKey => {
-            let config = usable(config)?;
-            let caller = authenticated(req, config, env, exchange).await?;
-            jobs::signing_key_of(config, &caller.principal).await
-        }
+        Route::Feedback => feedback::submit(req, env, config, caller, exchange).await,
+        Route::Embeddings => embeddings::embeddings(req, env, config, caller, exchange).await,
+        Route::CountTokens => count_tokens(req, config, caller, exchange).await,
+        Route::GetResponse => responses::get(env, caller, id).await,
+        Route::DeleteResponse => responses::delete(env, caller, id).await,
+        Route::CreateJob => jobs::submit(req, env, config, caller, origin, exchange).await,
+        Route::WebhookSigningKey => jobs::signing_key_of(config, &caller.principal).await,
         Route::GetJob | Route::CancelJob => {
-            let config = usable(config)?;
-            let caller = authenticated(req, config, env, exchange).await?;
-            let id = id.unwrap_or_default();
             exchange.log.job_id = Some(id.to_owned());
             match route {
-                Route::GetJob => jobs::get(env, &caller, id).await,
-                _ => jobs::cancel(env, config, &caller, id, &exchange.background).await,
+                Route::GetJob => jobs::get(env, caller, id).await,
+                _ => jobs::cancel(env, config, caller, id, &exchange.background).await,
             }
+        }
+        // The routes that need no caller are answered before.
+        Route::Health | Route::Ready | Route::OpenApi | Route::Admin(_) => {
+            Err(router::not_found(&req.path()))
         }
     }
 }
