@@ -8,14 +8,12 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
-use std::time::Duration;
-
 use worker::{
-    durable_object, Delay, DurableObject, Env, ObjectNamespace, Request, Response, SqlStorage,
+    durable_object, DurableObject, Env, ObjectNamespace, Request, Response, SqlStorage,
     SqlStorageValue, State,
 };
 
-use super::background::Background;
+use super::background::{Background, BatchSend};
 use super::clock::now_ms;
 use super::exchange::{read_json_body, Caller, Exchange, Reply};
 use super::objects::{self, integer, Alarm, Tables};
@@ -66,8 +64,8 @@ thread_local! {
     static PENDING: RefCell<BTreeMap<String, Vec<Remembered>>> = const { RefCell::new(BTreeMap::new()) };
     /// How many requests `PENDING` holds.
     static PENDING_COUNT: Cell<usize> = const { Cell::new(0) };
-    /// Whether a send is scheduled.
-    static SEND_SCHEDULED: Cell<bool> = const { Cell::new(false) };
+    /// The next send of `PENDING`, if one is scheduled.
+    static SEND: BatchSend = const { BatchSend::new() };
 }
 
 /// Remembers the answered request of `log` for `ttl_s`, when it can be rated (an answer,
@@ -95,19 +93,15 @@ pub fn remember(env: &Env, background: &Background, log: &RequestLog, ttl_s: u32
         pending.entry(principal.clone()).or_default().push(request);
     });
     PENDING_COUNT.with(|count| count.set(count.get() + 1));
-    if !SEND_SCHEDULED.with(|scheduled| scheduled.replace(true)) {
-        let env = env.clone();
-        background.run(async move {
-            Delay::from(Duration::from_millis(REMEMBER_DELAY_MS)).await;
-            SEND_SCHEDULED.with(|scheduled| scheduled.set(false));
-            let batch = PENDING.with(|pending| std::mem::take(&mut *pending.borrow_mut()));
-            PENDING_COUNT.with(|count| count.set(0));
-            let sends = batch
-                .into_iter()
-                .map(|(principal, requests)| send_remembered(&env, principal, requests));
-            futures_util::future::join_all(sends).await;
-        });
-    }
+    let env = env.clone();
+    background.run_batched(&SEND, REMEMBER_DELAY_MS, move || async move {
+        let batch = PENDING.with(|pending| std::mem::take(&mut *pending.borrow_mut()));
+        PENDING_COUNT.with(|count| count.set(0));
+        let sends = batch
+            .into_iter()
+            .map(|(principal, requests)| send_remembered(&env, principal, requests));
+        futures_util::future::join_all(sends).await;
+    });
 }
 
 /// Sends what the isolate holds for `principal` now: a rating is looked up only after

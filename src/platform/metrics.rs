@@ -6,15 +6,13 @@
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
-use std::time::Duration;
 
 use serde_json::json;
 use worker::{
-    durable_object, Delay, DurableObject, Env, Request, Response, SqlStorage, SqlStorageValue,
-    State,
+    durable_object, DurableObject, Env, Request, Response, SqlStorage, SqlStorageValue, State,
 };
 
-use super::background::Background;
+use super::background::{Background, BatchSend};
 use super::clock::now_ms;
 use super::crypto::random_u32;
 use super::feedback;
@@ -40,8 +38,8 @@ const SAVE_DELAY_MS: u64 = 2_000;
 thread_local! {
     /// This isolate's requests not yet sent to its shard.
     static PENDING: RefCell<Metrics> = RefCell::new(Metrics::default());
-    /// When the next scheduled flush is due (Unix milliseconds), if one is.
-    static FLUSH_DUE: Cell<Option<u64>> = const { Cell::new(None) };
+    /// The next flush of `PENDING`, if one is scheduled.
+    static FLUSH: BatchSend = const { BatchSend::new() };
     /// This isolate's shard, picked at random once.
     static SHARD: u32 = random_u32();
     /// This isolate's id in in-flight reports, picked at random once.
@@ -141,31 +139,15 @@ impl Observer {
     /// While requests are open, each flush schedules the next one, so that this isolate's
     /// in-flight report stays fresh.
     fn schedule_flush(&self, delay_ms: u64) {
-        let now = now_ms();
-        let due = now + delay_ms;
-        // A flush long overdue was cut off with the request that scheduled it (its
-        // `waitUntil` ended): it no longer counts.
-        let pending = FLUSH_DUE
-            .with(Cell::get)
-            .filter(|at| now < at + FLUSH_DELAY_MS * 5);
-        if pending.is_some_and(|at| at <= due) {
-            return;
-        }
-        FLUSH_DUE.with(|at| at.set(Some(due)));
         let observer = self.clone();
-        self.background.run(async move {
-            Delay::from(Duration::from_millis(delay_ms)).await;
-            FLUSH_DUE.with(|at| {
-                if at.get() == Some(due) {
-                    at.set(None);
+        self.background
+            .run_batched(&FLUSH, delay_ms, move || async move {
+                let _ = flush(&observer.env, observer.shards).await;
+                let idle = FLUSH.with(BatchSend::is_idle);
+                if idle && OPEN.with(|open| !open.borrow().is_empty()) {
+                    observer.schedule_flush(IN_FLIGHT_HEARTBEAT_MS);
                 }
             });
-            let _ = flush(&observer.env, observer.shards).await;
-            let idle = FLUSH_DUE.with(Cell::get).is_none();
-            if idle && OPEN.with(|open| !open.borrow().is_empty()) {
-                observer.schedule_flush(IN_FLIGHT_HEARTBEAT_MS);
-            }
-        });
     }
 
     /// Writes an event line (`warn`) and counts it: a circuit breaker's state change.

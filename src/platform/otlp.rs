@@ -6,12 +6,10 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::time::Duration;
 
 use serde_json::Value;
-use worker::Delay;
 
-use super::background::Background;
+use super::background::{Background, BatchSend};
 use super::crypto::random_u32;
 use super::fetch;
 use crate::observe::log::RequestLog;
@@ -26,8 +24,8 @@ const EXPORT_TIMEOUT_MS: u64 = 10_000;
 thread_local! {
     /// Spans waiting to be sent.
     static QUEUE: RefCell<Vec<Value>> = const { RefCell::new(Vec::new()) };
-    /// Whether an export is scheduled.
-    static EXPORT_SCHEDULED: Cell<bool> = const { Cell::new(false) };
+    /// The next export, if one is scheduled.
+    static EXPORT: BatchSend = const { BatchSend::new() };
     /// Spans dropped because the queue was full or an export failed.
     static DROPPED: Cell<u64> = const { Cell::new(0) };
 }
@@ -49,15 +47,12 @@ pub fn export(config: &Rc<OtlpConfig>, background: &Background, log: &RequestLog
         DROPPED.with(|count| count.set(count.get() + dropped as u64));
         queue.len()
     });
-    let now = queued >= EXPORT_BATCH_SPANS;
-    if now || !EXPORT_SCHEDULED.with(|scheduled| scheduled.replace(true)) {
-        let config = Rc::clone(config);
-        background.run(async move {
-            if !now {
-                Delay::from(Duration::from_millis(EXPORT_DELAY_MS)).await;
-                EXPORT_SCHEDULED.with(|scheduled| scheduled.set(false));
-            }
-            send(&config).await;
+    let config = Rc::clone(config);
+    if queued >= EXPORT_BATCH_SPANS {
+        background.run(async move { send(&config).await });
+    } else {
+        background.run_batched(&EXPORT, EXPORT_DELAY_MS, move || async move {
+            send(&config).await
         });
     }
 }
