@@ -69,7 +69,8 @@ pub const IN_FLIGHT_HEARTBEAT_MS: u64 = 10_000;
 #[derive(Clone, Copy)]
 enum Kind {
     Counter,
-    Gauge,
+    /// The in-flight gauge, summed from the isolates' fresh reports.
+    InFlight,
     Histogram(&'static [f64]),
 }
 
@@ -84,7 +85,7 @@ pub struct InFlightReport {
 
 /// Every metric: name, kind and help text (in render order).
 const DEFINITIONS: &[(&str, Kind, &str)] = &[
-    ("gateway_requests_in_flight", Kind::Gauge, "Requests being answered now, by model: the sum of every isolate's last report, reports older than 30 s left out."),
+    ("gateway_requests_in_flight", Kind::InFlight, "Requests being answered now, by model: the sum of every isolate's last report, reports older than 30 s left out."),
     ("gateway_requests_total", Kind::Counter, "Requests by route, status, provider, model and cache result."),
     ("gateway_request_duration_seconds", Kind::Histogram(LATENCY_BUCKETS), "Time from arrival to the end of the response, by route."),
     ("gateway_time_to_first_token_seconds", Kind::Histogram(LATENCY_BUCKETS), "Time from arrival to the first byte of a streamed answer, by model."),
@@ -512,7 +513,7 @@ impl Metrics {
         for (name, kind, help) in DEFINITIONS {
             let _ = writeln!(out, "# HELP {name} {help}");
             match kind {
-                Kind::Gauge => {
+                Kind::InFlight => {
                     let _ = writeln!(out, "# TYPE {name} gauge");
                     for (model, open) in self.open_requests(now_ms) {
                         let labels = label_set(&[("model", &model)]);

@@ -49,14 +49,12 @@ impl AnswerQuality {
     pub fn add_chunk(&mut self, choices: &[ChunkChoice]) {
         for choice in choices {
             let delta = &choice.delta;
-            self.answer_bytes += delta.text_len() as u64;
-            self.called_tools |= delta.tool_calls.is_some();
-            self.refused |= delta.refusal.as_ref().is_some_and(|text| !text.is_empty());
-            if choice.index == 0 {
-                if let Some(reason) = &choice.finish_reason {
-                    self.finish(reason);
-                }
-            }
+            self.add_piece(
+                delta.text_len(),
+                delta.tool_calls.is_some(),
+                delta.refusal.as_deref(),
+                (choice.index, choice.finish_reason.as_deref()),
+            );
         }
     }
 
@@ -65,16 +63,31 @@ impl AnswerQuality {
         let mut quality = AnswerQuality::default();
         for choice in &completion.choices {
             let message = &choice.message;
-            quality.answer_bytes += message.text_len() as u64;
-            quality.called_tools |= message.tool_calls.is_some();
-            quality.refused |= message.refusal.as_ref().is_some_and(|t| !t.is_empty());
-            if choice.index == 0 {
-                if let Some(reason) = &choice.finish_reason {
-                    quality.finish(reason);
-                }
-            }
+            quality.add_piece(
+                message.text_len(),
+                message.tool_calls.is_some(),
+                message.refusal.as_deref(),
+                (choice.index, choice.finish_reason.as_deref()),
+            );
         }
         quality
+    }
+
+    /// Takes in a piece of one choice (a chunk's delta, or a whole message): its bytes of
+    /// text, whether it calls tools, its refusal, and `(choice index, finish reason)`.
+    fn add_piece(
+        &mut self,
+        text_bytes: usize,
+        calls_tools: bool,
+        refusal: Option<&str>,
+        (index, finish_reason): (u32, Option<&str>),
+    ) {
+        self.answer_bytes += text_bytes as u64;
+        self.called_tools |= calls_tools;
+        self.refused |= refusal.is_some_and(|text| !text.is_empty());
+        if let (0, Some(reason)) = (index, finish_reason) {
+            self.finish(reason);
+        }
     }
 
     /// The first choice finished for `reason`.
