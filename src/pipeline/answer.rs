@@ -12,7 +12,7 @@ use std::future::Future;
 use super::deliver::{self, Answer, Answered, Delivery, Keep};
 use super::health::TargetHealth;
 use super::ports::{within, Ports, Settle, UpstreamBody, UpstreamResponse};
-use super::stream::{CommittedStream, Piece, StreamTiming};
+use super::stream::{CommittedStream, Piece, StreamTiming, TimedBody};
 use crate::api::chat::{ChatCompletion, ChatRequest, Usage};
 use crate::config::Config;
 use crate::error::{ErrorKind, GatewayError};
@@ -457,7 +457,7 @@ async fn read_to_cap(body: &mut impl UpstreamBody, cap: usize) -> Vec<u8> {
 /// to [`MAX_UPSTREAM_ANSWER_BYTES`].
 pub(super) async fn read_answer<P: Ports>(
     ports: &P,
-    mut response: UpstreamResponse<P::Body>,
+    response: UpstreamResponse<P::Body>,
     timing: &StreamTiming,
 ) -> Result<Vec<u8>, AttemptError> {
     // The same request would get the same answer: an oversized one is not retried, but
@@ -471,8 +471,9 @@ pub(super) async fn read_answer<P: Ports>(
         return Err(too_large());
     }
     let mut answer = Vec::with_capacity(declared.map_or(0, |length| length as usize));
+    let mut body = TimedBody::new(response.body, *timing);
     loop {
-        match timing.read(ports, &mut response.body).await {
+        match body.read(ports).await {
             Piece::Bytes(bytes) if answer.len() + bytes.len() > MAX_UPSTREAM_ANSWER_BYTES => {
                 return Err(too_large())
             }
@@ -487,16 +488,17 @@ pub(super) async fn read_answer<P: Ports>(
 /// upstream that breaks, stalls or sends an error before that is a failed attempt.
 async fn first_bytes<P: Ports>(
     ports: &P,
-    mut body: P::Body,
+    body: P::Body,
     provider: &dyn HttpProvider,
     mut encoder: ChunkEncoder,
     timing: StreamTiming,
     health: &TargetHealth<P>,
 ) -> Result<Answer<P>, AttemptError> {
     let mut translator = StreamTranslator::new(provider.stream_decoder(encoder.answer_id()));
+    let mut body = TimedBody::new(body, timing);
     loop {
-        let first = timing
-            .read(ports, &mut body)
+        let first = body
+            .read(ports)
             .await
             .translate(&mut translator, &mut encoder);
         if encoder.outcome() == StreamOutcome::Broken {
@@ -512,7 +514,6 @@ async fn first_bytes<P: Ports>(
                 translator,
                 encoder,
                 first,
-                timing,
                 health: health.clone(),
             })));
         }

@@ -22,11 +22,14 @@ pub trait Ports: Clone + 'static {
     type Settlement: Settle + 'static;
     /// Stores a request's answer in the response cache.
     type CacheWriter: CacheWrite + 'static;
+    /// A timer: ready once its time has passed, cancelled when dropped before. It owns
+    /// what it needs, so it can be kept and awaited again across reads.
+    type Timer: Future<Output = ()> + Unpin + 'static;
 
     /// Unix milliseconds.
     fn now_ms(&self) -> u64;
-    /// Waits `ms` milliseconds.
-    fn sleep(&self, ms: u64) -> impl Future<Output = ()>;
+    /// A timer that is ready `ms` milliseconds from now.
+    fn sleep(&self, ms: u64) -> Self::Timer;
     /// A uniformly random `u32` (jitter, weighted picks).
     fn random_u32(&self) -> u32;
     /// Sends `call` upstream, waiting at most `ttfb_timeout_ms` for the response headers

@@ -13,6 +13,8 @@ use std::rc::Rc;
 
 use super::deliver::Keep;
 use super::health::TargetHealth;
+use futures_util::future::{select, Either};
+
 use super::ports::{within, CacheWrite, Ports, Settle, UpstreamBody};
 use crate::error::GatewayError;
 use crate::observe::log::{RequestLog, StreamEnd};
@@ -30,23 +32,83 @@ pub struct StreamTiming {
     pub total_timeout_ms: u32,
 }
 
-impl StreamTiming {
-    /// The next piece of `body`, waiting no longer than the idle limit or the time left.
-    pub async fn read<P: Ports>(&self, ports: &P, body: &mut P::Body) -> Piece {
-        let left = self.deadline_ms.saturating_sub(ports.now_ms());
-        let wait = self.idle_timeout_ms.min(left);
-        match within(ports, wait, body.next()).await {
-            Some(Some(Ok(bytes))) => Piece::Bytes(bytes),
+/// How long the end of an upstream body may take after its answer's last event: it
+/// normally comes with that event or right after it.
+const END_GRACE_MS: u64 = 100;
+
+/// An upstream body read piece by piece, each piece within the idle limit and the time
+/// left. One timer watches the whole body: it is armed for the first read and kept while
+/// pieces come in time (re-armed only when it goes off early, for what is left of the
+/// current wait), instead of a timer set and cleared for every piece: in workerd each
+/// costs more CPU than reading the piece.
+pub struct TimedBody<P: Ports> {
+    body: P::Body,
+    timing: StreamTiming,
+    /// The armed timer and the Unix milliseconds it goes off at.
+    alarm: Option<(P::Timer, u64)>,
+}
+
+impl<P: Ports> TimedBody<P> {
+    /// `body`, to be read within `timing`.
+    pub fn new(body: P::Body, timing: StreamTiming) -> Self {
+        TimedBody {
+            body,
+            timing,
+            alarm: None,
+        }
+    }
+
+    /// The body itself (to cancel it from outside).
+    pub fn body(&self) -> &P::Body {
+        &self.body
+    }
+
+    /// Reads to the end a body whose answer is complete (its last event came), for at most
+    /// [`END_GRACE_MS`]: a body that ends is not cancelled when it is dropped, and in
+    /// workerd a cancel costs more CPU than the read that sees the end.
+    pub async fn finish(&mut self, ports: &P) {
+        let rest = async { while let Some(Ok(_)) = self.body.next().await {} };
+        within(ports, END_GRACE_MS, rest).await;
+    }
+
+    /// The next piece, waiting no longer than the idle limit or the time left.
+    pub async fn read(&mut self, ports: &P) -> Piece {
+        let start = ports.now_ms();
+        let idle_due = start.saturating_add(self.timing.idle_timeout_ms);
+        let due = idle_due.min(self.timing.deadline_ms);
+        // A kept timer goes off at or before this wait's end (the end only moves later).
+        let mut alarm = match self.alarm.take() {
+            Some((timer, at)) if at <= due => (timer, at),
+            _ => (ports.sleep(due.saturating_sub(start)), due),
+        };
+        let read = self.body.next();
+        futures_util::pin_mut!(read);
+        let outcome = loop {
+            match select(read, &mut alarm.0).await {
+                Either::Left((outcome, _)) => break Some(outcome),
+                Either::Right(((), pending)) => {
+                    read = pending;
+                    let now = ports.now_ms();
+                    if now >= due {
+                        break None;
+                    }
+                    alarm = (ports.sleep(due - now), due);
+                }
+            }
+        };
+        match outcome {
+            Some(Some(Ok(bytes))) => {
+                self.alarm = Some(alarm);
+                Piece::Bytes(bytes)
+            }
             Some(None) => Piece::End(None),
             Some(Some(Err(()))) => {
                 let broke = "the connection broke before the answer was complete";
                 Piece::End(Some(unreachable(broke)))
             }
             // A wait cut short by the total limit, not the idle one.
-            None if wait < self.idle_timeout_ms => {
-                Piece::End(Some(out_of_time(self.total_timeout_ms)))
-            }
-            None => Piece::End(Some(went_silent(self.idle_timeout_ms))),
+            None if due < idle_due => Piece::End(Some(out_of_time(self.timing.total_timeout_ms))),
+            None => Piece::End(Some(went_silent(self.timing.idle_timeout_ms))),
         }
     }
 }
@@ -76,16 +138,14 @@ impl Piece {
 /// An upstream stream the request committed to: its first client bytes were produced
 /// and nothing can be retried any more.
 pub struct CommittedStream<P: Ports> {
-    /// The rest of the upstream body.
-    pub body: P::Body,
+    /// The rest of the upstream body, within its time limits.
+    pub body: TimedBody<P>,
     /// Its translator, already past the first bytes.
     pub translator: StreamTranslator,
     /// The encoder that wrote the first bytes.
     pub encoder: ChunkEncoder,
     /// The client bytes produced so far.
     pub first: Vec<u8>,
-    /// Its time limits.
-    pub timing: StreamTiming,
     /// The target that answers, told how the stream ended.
     pub health: TargetHealth<P>,
 }
@@ -189,11 +249,10 @@ enum Input<P: Ports> {
     },
     /// An upstream SSE body; dropping it closes the upstream connection.
     Upstream {
-        body: P::Body,
+        body: TimedBody<P>,
         translator: StreamTranslator,
         /// The client bytes read before the answer was committed to, not yet sent.
         first: Option<Vec<u8>>,
-        timing: StreamTiming,
     },
 }
 
@@ -240,14 +299,12 @@ impl<P: Ports> AnswerStream<P> {
             translator,
             encoder,
             first,
-            timing,
             health,
         } = committed;
         let input = Input::Upstream {
             body,
             translator,
             first: Some(first),
-            timing,
         };
         AnswerStream::new(ports, input, encoder, Some(health), log, ends)
     }
@@ -284,7 +341,7 @@ impl<P: Ports> AnswerStream<P> {
     /// The upstream body the stream reads, if it reads one (to cancel it from outside).
     pub fn upstream_body(&self) -> Option<&P::Body> {
         match &self.input {
-            Input::Upstream { body, .. } => Some(body),
+            Input::Upstream { body, .. } => Some(body.body()),
             Input::Events { .. } => None,
         }
     }
@@ -332,11 +389,10 @@ impl<P: Ports> AnswerStream<P> {
                     body,
                     translator,
                     first,
-                    timing,
                 } => match first.take() {
                     Some(first) => first,
                     None => {
-                        let piece = timing.read(&self.ports, body).await;
+                        let piece = body.read(&self.ports).await;
                         if self.ports.client_gone() {
                             return None;
                         }
@@ -349,6 +405,11 @@ impl<P: Ports> AnswerStream<P> {
             }
             if !out.is_empty() {
                 return Some(out);
+            }
+        }
+        if let Input::Upstream { body, .. } = &mut self.input {
+            if self.ledger.borrow().encoder.outcome() == StreamOutcome::Completed {
+                body.finish(&self.ports).await;
             }
         }
         None

@@ -5,7 +5,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
@@ -216,8 +216,10 @@ impl CacheWrite for FakeCache {
 pub struct Record {
     /// The upstream calls made, in order.
     pub calls: Vec<HttpCall>,
-    /// Every sleep, in milliseconds, in order.
+    /// Every timer waited for, in milliseconds, in order.
     pub sleeps: Vec<u64>,
+    /// How many timers were made, waited for or not.
+    pub timers: usize,
     /// The log lines written.
     pub lines: Vec<RequestLog>,
     /// Breaker state changes.
@@ -293,14 +295,22 @@ impl Ports for FakePorts {
     type Body = FakeBody;
     type Settlement = FakeSettlement;
     type CacheWriter = FakeCache;
+    type Timer = Pin<Box<dyn Future<Output = ()>>>;
 
     fn now_ms(&self) -> u64 {
         self.clock.get()
     }
 
-    async fn sleep(&self, ms: u64) {
-        self.record.borrow_mut().sleeps.push(ms);
-        self.clock.set(self.clock.get() + ms);
+    fn sleep(&self, ms: u64) -> Self::Timer {
+        // The clock moves to the timer's end when the code under test waits for it, not
+        // when a timer is made and dropped unawaited (an upstream piece came first).
+        self.record.borrow_mut().timers += 1;
+        let (record, clock) = (Rc::clone(&self.record), Rc::clone(&self.clock));
+        let ends_at = clock.get() + ms;
+        Box::pin(async move {
+            record.borrow_mut().sleeps.push(ms);
+            clock.set(clock.get().max(ends_at));
+        })
     }
 
     fn random_u32(&self) -> u32 {

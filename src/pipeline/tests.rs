@@ -334,6 +334,85 @@ fn a_stall_before_the_first_byte_is_retried_and_one_after_it_times_out() {
 }
 
 #[test]
+fn pieces_each_within_the_idle_limit_are_read_under_one_timer() {
+    let ports = FakePorts::at(START_MS);
+    // 4.5 s in all, longer than the 2 s idle limit, but never 2 s without a piece.
+    ports.script(
+        "model-a",
+        vec![Script::ok(vec![
+            chunk("a"),
+            Fake::Jump(1500),
+            chunk("b"),
+            Fake::Jump(1500),
+            chunk("c"),
+            Fake::Jump(1500),
+            stream_end(3),
+        ])],
+    );
+    let config = config(&[]);
+    let (result, _) = run(&ports, &config, &request("a", true));
+    let body = drain(stream_of(result.unwrap()));
+    assert!(body.ends_with("data: [DONE]\n\n"), "{body}");
+    let record = ports.record.borrow();
+    // One for the body's pieces and one for the grace its end gets after the last event.
+    assert_eq!(record.timers, 2, "one timer for the whole body");
+    assert!(record.sleeps.is_empty(), "{:?}", record.sleeps);
+}
+
+#[test]
+fn a_complete_stream_reads_its_body_to_the_end_within_a_grace() {
+    // The end comes 30 ms after [DONE]: read (the clock moved), so the body ends by itself.
+    let ports = FakePorts::at(START_MS);
+    ports.script(
+        "model-a",
+        vec![Script::ok(vec![chunk("Hi"), stream_end(1), Fake::Jump(30)])],
+    );
+    let config = config(&[]);
+    let (result, _) = run(&ports, &config, &request("a", true));
+    let body = drain(stream_of(result.unwrap()));
+    assert!(body.ends_with("data: [DONE]\n\n"), "{body}");
+    assert_eq!(ports.clock.get(), START_MS + 30);
+    assert!(ports.record.borrow().sleeps.is_empty());
+
+    // An end that does not come is waited for 100 ms, and the stream still ends complete.
+    let ports = FakePorts::at(START_MS);
+    ports.script(
+        "model-a",
+        vec![Script::ok(vec![chunk("Hi"), stream_end(1), Fake::Stall])],
+    );
+    let (result, _) = run(&ports, &config, &request("a", true));
+    let body = drain(stream_of(result.unwrap()));
+    assert!(body.ends_with("data: [DONE]\n\n"), "{body}");
+    assert_eq!(ports.record.borrow().sleeps, [100]);
+    let line = ports.record.borrow().lines.last().unwrap().clone();
+    assert_eq!(line.error, None);
+    assert_eq!(line.completion_tokens, Some(1));
+}
+
+#[test]
+fn a_kept_idle_timer_that_goes_off_early_waits_out_the_rest_of_the_limit() {
+    let ports = FakePorts::at(START_MS);
+    ports.script(
+        "model-a",
+        vec![Script::ok(vec![
+            chunk("Hi"),
+            Fake::Jump(1500),
+            chunk("there"),
+            Fake::Stall,
+        ])],
+    );
+    let config = config(&[]);
+    let (result, _) = run(&ports, &config, &request("a", true));
+    let body = drain(stream_of(result.unwrap()));
+    assert!(body.contains("\"there\""), "{body}");
+    assert!(body.contains("sent nothing for 2000 ms"), "{body}");
+    // Armed at the first piece for 2 s, it goes off 0.5 s after the last one and is
+    // re-armed for the 1.5 s left: the stream is cut 2 s after its last piece, not before.
+    assert_eq!(ports.record.borrow().sleeps, [2000, 1500]);
+    assert_eq!(ports.clock.get(), START_MS + 1500 + 2000);
+}
+
+#[test]
 fn a_clock_that_jumps_past_the_total_limit_ends_the_stream() {
     let ports = FakePorts::at(START_MS);
     ports.script(

@@ -5,13 +5,12 @@
 use std::cell::Cell;
 use std::future::Future;
 use std::thread::LocalKey;
-use std::time::Duration;
 
 use wasm_bindgen::{JsCast, JsValue};
 use worker::worker_sys::Context as JsContext;
-use worker::{Context, Delay};
+use worker::Context;
 
-use super::clock::now_ms;
+use super::clock::{now_ms, Timer};
 
 /// How long past its due time a scheduled run is still expected: a run later than that was
 /// cut off with the request that scheduled it (its `waitUntil` ended before its timer
@@ -78,7 +77,7 @@ impl Background {
         }
         slot.with(|slot| slot.due_ms.set(Some(due)));
         self.run(async move {
-            Delay::from(Duration::from_millis(delay_ms)).await;
+            Timer::after(delay_ms).await;
             // Entries added from here on ask for a send of their own.
             slot.with(|slot| {
                 if slot.due_ms.get() == Some(due) {

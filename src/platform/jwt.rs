@@ -6,15 +6,14 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::time::Duration;
 
 use futures_util::future::{select, Either};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{CryptoKey, SubtleCrypto};
-use worker::{Delay, Fetch, Method, Request, RequestInit};
+use worker::{Fetch, Method, Request, RequestInit};
 
-use super::clock::now_ms;
+use super::clock::{now_ms, Timer};
 use super::crypto;
 use super::fetch::{read_capped, Body};
 use crate::auth::jwt::{self, invalid_token, parse_jwks, select_key, Algorithm, Parsed, PublicKey};
@@ -114,7 +113,7 @@ async fn fetch_jwks(url: &str) -> Option<Vec<PublicKey>> {
     let request = Request::new_with_init(url, &init).ok()?;
     let fetch = Fetch::Request(request);
     let response = fetch.send();
-    let deadline = Delay::from(Duration::from_millis(JWKS_TIMEOUT_MS));
+    let deadline = Timer::after(JWKS_TIMEOUT_MS);
     futures_util::pin_mut!(response);
     let Either::Left((Ok(mut response), _)) = select(response, deadline).await else {
         return None;

@@ -4,13 +4,13 @@
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use worker::{Delay, Env, ObjectNamespace};
+use worker::{Env, ObjectNamespace};
 
 use super::background::Background;
+use super::clock::Timer;
 use super::objects;
 use crate::api::chat::Usage;
 use crate::config::Config;
@@ -287,7 +287,7 @@ impl Drop for Settlement {
         if start_timer {
             let stub = self.stub.clone();
             self.background.run(async move {
-                Delay::from(Duration::from_millis(SETTLE_DELAY_MS)).await;
+                Timer::after(SETTLE_DELAY_MS).await;
                 FLUSH_TIMERS.with(|timers| timers.borrow_mut().remove(&stub.name));
                 // A flush that fails leaves the settlements for the next call; if none
                 // comes, the leases expire and free their slots.

@@ -1,14 +1,8 @@
 //! The pipeline's ports on the Workers runtime: time, timers and randomness, upstream
 //! `fetch`, the client's request signal, and the log line and metrics.
 
-use std::rc::Rc;
-use std::time::Duration;
-
-use web_sys::AbortSignal;
-use worker::Delay;
-
 use super::cache::CacheWriter;
-use super::clock::now_ms;
+use super::clock::{now_ms, Timer};
 use super::crypto::random_u32;
 use super::fetch::{self, FetchedBody};
 use super::limiter::Settlement;
@@ -19,6 +13,8 @@ use crate::observe::trace::TraceContext;
 use crate::pipeline::ports::{Ports, UpstreamResponse};
 use crate::resilience::breaker::Transition;
 use crate::upstream::HttpCall;
+use std::rc::Rc;
+use web_sys::AbortSignal;
 
 /// One request's (or one queue message's) platform.
 #[derive(Clone)]
@@ -36,13 +32,14 @@ impl Ports for WorkerPorts {
     type Body = FetchedBody;
     type Settlement = Settlement;
     type CacheWriter = CacheWriter;
+    type Timer = Timer;
 
     fn now_ms(&self) -> u64 {
         now_ms()
     }
 
-    async fn sleep(&self, ms: u64) {
-        Delay::from(Duration::from_millis(ms)).await;
+    fn sleep(&self, ms: u64) -> Timer {
+        Timer::after(ms)
     }
 
     fn random_u32(&self) -> u32 {
