@@ -1,5 +1,7 @@
 //! The request path, stage by stage: route, config, validate, resolve, call, answer, log.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 
 use serde_json::json;
@@ -211,7 +213,9 @@ async fn serve(
             let config = usable(config)?;
             keys::authenticate_admin(authorization(req).as_deref(), config)?;
             log.principal = Some("admin".to_owned());
-            Ok(Reply::Now(admin::serve(op, id, req, env, config).await?))
+            Ok(Reply::Now(
+                apart(admin::serve(op, id, req, env, config)).await?,
+            ))
         }
         _ => {
             // Every other route is a caller's: the configuration, then who it is.
@@ -262,20 +266,25 @@ async fn serve_caller(
         }
         Route::ChatCompletions | Route::Messages | Route::Responses => {
             let surface = router::surface(&req.path());
-            chat_completions(req, env, config, caller, surface, exchange).await
+            apart(chat_completions(
+                req, env, config, caller, surface, exchange,
+            ))
+            .await
         }
-        Route::Feedback => feedback::submit(req, env, config, caller, exchange).await,
-        Route::Embeddings => embeddings::embeddings(req, env, config, caller, exchange).await,
-        Route::CountTokens => count_tokens(req, config, caller, exchange).await,
-        Route::GetResponse => responses::get(env, caller, id).await,
-        Route::DeleteResponse => responses::delete(env, caller, id).await,
-        Route::CreateJob => jobs::submit(req, env, config, caller, origin, exchange).await,
-        Route::WebhookSigningKey => jobs::signing_key_of(config, &caller.principal).await,
+        Route::Feedback => apart(feedback::submit(req, env, config, caller, exchange)).await,
+        Route::Embeddings => {
+            apart(embeddings::embeddings(req, env, config, caller, exchange)).await
+        }
+        Route::CountTokens => apart(count_tokens(req, config, caller, exchange)).await,
+        Route::GetResponse => apart(responses::get(env, caller, id)).await,
+        Route::DeleteResponse => apart(responses::delete(env, caller, id)).await,
+        Route::CreateJob => apart(jobs::submit(req, env, config, caller, origin, exchange)).await,
+        Route::WebhookSigningKey => apart(jobs::signing_key_of(config, &caller.principal)).await,
         Route::GetJob | Route::CancelJob => {
             exchange.log.job_id = Some(id.to_owned());
             match route {
-                Route::GetJob => jobs::get(env, caller, id).await,
-                _ => jobs::cancel(env, config, caller, id, &exchange.background).await,
+                Route::GetJob => apart(jobs::get(env, caller, id)).await,
+                _ => apart(jobs::cancel(env, config, caller, id, &exchange.background)).await,
             }
         }
         // The routes that need no caller are answered before.
@@ -283,6 +292,15 @@ async fn serve_caller(
             Err(router::not_found(&req.path()))
         }
     }
+}
+
+/// `route`'s future behind a `dyn` pointer, so that it is a function of its own rather
+/// than inlined into the handler's. The runtime compiles wasm functions on their first
+/// call: a fresh isolate's first request then compiles the routes it runs, not every
+/// route's code in one function (a first request measured 58–69 ms before, `BENCH_ONLY=start
+/// make bench`).
+fn apart<'a, T>(route: impl Future<Output = T> + 'a) -> Pin<Box<dyn Future<Output = T> + 'a>> {
+    Box::pin(route)
 }
 
 /// A CORS preflight (`OPTIONS`) for a known path: 204 with the CORS headers, or 403.
