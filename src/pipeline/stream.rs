@@ -11,10 +11,10 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 
-use super::deliver::Keep;
-use super::health::TargetHealth;
 use futures_util::future::{select, Either};
 
+use super::deliver::Keep;
+use super::health::TargetHealth;
 use super::ports::{within, CacheWrite, Ports, Settle, UpstreamBody};
 use crate::error::GatewayError;
 use crate::observe::log::{RequestLog, StreamEnd};
