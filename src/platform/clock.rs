@@ -62,10 +62,10 @@ impl Timer {
     /// A timer that goes off `ms` milliseconds from now.
     pub fn after(ms: u64) -> Timer {
         let state = Rc::new(TimerState::default());
-        let fired = Rc::clone(&state);
+        let shared = Rc::clone(&state);
         let callback = Closure::<dyn FnMut()>::new(move || {
-            fired.fired.set(true);
-            if let Some(waker) = fired.waker.borrow_mut().take() {
+            shared.fired.set(true);
+            if let Some(waker) = shared.waker.borrow_mut().take() {
                 waker.wake();
             }
         });

@@ -297,8 +297,8 @@ async fn serve_caller(
 /// `route`'s future behind a `dyn` pointer, so that it is a function of its own rather
 /// than inlined into the handler's. The runtime compiles wasm functions on their first
 /// call: a fresh isolate's first request then compiles the routes it runs, not every
-/// route's code in one function (a first request measured 58–69 ms before, `BENCH_ONLY=start
-/// make bench`).
+/// route's code in one function (a fresh isolate's first request: 58–69 ms before, 44–50
+/// after, `BENCH_ONLY=start make bench`).
 fn apart<'a, T>(route: impl Future<Output = T> + 'a) -> Pin<Box<dyn Future<Output = T> + 'a>> {
     Box::pin(route)
 }

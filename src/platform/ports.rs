@@ -1,6 +1,10 @@
 //! The pipeline's ports on the Workers runtime: time, timers and randomness, upstream
 //! `fetch`, the client's request signal, and the log line and metrics.
 
+use std::rc::Rc;
+
+use web_sys::AbortSignal;
+
 use super::cache::CacheWriter;
 use super::clock::{now_ms, Timer};
 use super::crypto::random_u32;
@@ -13,8 +17,6 @@ use crate::observe::trace::TraceContext;
 use crate::pipeline::ports::{Ports, UpstreamResponse};
 use crate::resilience::breaker::Transition;
 use crate::upstream::HttpCall;
-use std::rc::Rc;
-use web_sys::AbortSignal;
 
 /// One request's (or one queue message's) platform.
 #[derive(Clone)]
