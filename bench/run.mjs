@@ -312,7 +312,7 @@ async function isolateStarts(gatewayBindings, objects, upstream, body) {
 /**
  * `BENCH_ONLY=profile`: where the CPU goes, from V8 CPU profiles of the gateway's and the
  * Rust-stream floor's isolates (wasm names kept) while each answers PROFILE_REQUESTS
- * requests at c1, the same bodies as the stream and json modes.
+ * requests at c1, the same bodies as the stream, json and guard-in modes.
  */
 async function printProfile(gatewayBindings, objects, upstream, bodies) {
   const count = Number(process.env.BENCH_REQUESTS_PROFILE ?? 300);
@@ -324,6 +324,8 @@ async function printProfile(gatewayBindings, objects, upstream, bodies) {
     ["gateway", "stream", `${profiled.gateway.url}/v1/chat/completions`],
     ["floor", "stream", profiled.floor.url],
     ["gateway", "json", `${profiled.gateway.url}/v1/chat/completions`],
+    // The default input guards over GUARD_KB of text: where opt-level and inlining show.
+    ["gateway", "guard-in", `${profiled.gateway.url}/v1/chat/completions`],
   ];
   const columns = [];
   try {
@@ -342,16 +344,16 @@ async function printProfile(gatewayBindings, objects, upstream, bodies) {
   }
   const f = (value, digits = 3) => value.toFixed(digits);
   console.log(`\nwhere the CPU goes (V8 CPU profile of each isolate, ${count} requests at c1, self time per request; stream = ${STREAM_CHUNKS} chunks, one upstream write each):`);
-  console.log(`  ${"stage".padEnd(54)} ${columns.map((c) => c.label.padStart(15)).join(" ")}   gateway stream per chunk`);
+  console.log(`  ${"stage".padEnd(54)} ${columns.map((c) => c.label.padStart(16)).join(" ")}   gateway stream per chunk`);
   const stageNames = [...columns[0].stages.keys()];
   for (const stage of stageNames) {
-    const cells = columns.map((c) => `${f(c.stages.get(stage) / count)} ms`.padStart(15));
+    const cells = columns.map((c) => `${f(c.stages.get(stage) / count)} ms`.padStart(16));
     const perChunk = (columns[0].stages.get(stage) / count / STREAM_CHUNKS) * 1000;
     console.log(`  ${stage.padEnd(54)} ${cells.join(" ")}   ${f(perChunk, 1).padStart(7)} µs`);
   }
   const busy = (c) => [...c.stages.entries()].filter(([stage]) => stage !== "V8 idle").reduce((sum, [, ms]) => sum + ms, 0) / count;
-  console.log(`  ${"profiled, not idle".padEnd(54)} ${columns.map((c) => `${f(busy(c))} ms`.padStart(15)).join(" ")}`);
-  console.log(`  ${"workerd process CPU (/proc, all threads)".padEnd(54)} ${columns.map((c) => `${f(c.cpu)} ms`.padStart(15)).join(" ")}`);
+  console.log(`  ${"profiled, not idle".padEnd(54)} ${columns.map((c) => `${f(busy(c))} ms`.padStart(16)).join(" ")}`);
+  console.log(`  ${"workerd process CPU (/proc, all threads)".padEnd(54)} ${columns.map((c) => `${f(c.cpu)} ms`.padStart(16)).join(" ")}`);
   for (const column of columns) {
     const top = [...column.functions.entries()].sort((a, b) => b[1] - a[1]).slice(0, 12);
     console.log(`\n  ${column.label}: the functions with the most self time (ms per request)`);

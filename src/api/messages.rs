@@ -295,7 +295,7 @@ fn assistant_turn(blocks: &[Value], at: &str) -> Result<Value, GatewayError> {
                 let data = block["data"].as_str().unwrap_or_default();
                 let foreign = data
                     .strip_prefix(FOREIGN_REASONING)
-                    .and_then(|detail| serde_json::from_str::<Value>(detail).ok());
+                    .and_then(|detail| serde_json::from_slice::<Value>(detail.as_bytes()).ok());
                 details.push(foreign.unwrap_or_else(
                     || json!({"type": "reasoning.encrypted", "data": data, "format": "anthropic"}),
                 ));
@@ -423,7 +423,7 @@ fn reasoning_block(detail: &Value) -> Value {
 fn tool_input(arguments: &Value) -> Value {
     arguments
         .as_str()
-        .and_then(|text| serde_json::from_str::<Value>(text).ok())
+        .and_then(|text| serde_json::from_slice::<Value>(text.as_bytes()).ok())
         .filter(Value::is_object)
         .unwrap_or_else(|| json!({}))
 }

@@ -295,7 +295,7 @@ fn input_messages(input: &Value) -> Result<Vec<Value>, GatewayError> {
                 // OpenAI-encrypted summary) cannot be given to another provider.
                 let carried = item["encrypted_content"]
                     .as_str()
-                    .and_then(|text| serde_json::from_str::<Vec<Value>>(text).ok());
+                    .and_then(|text| serde_json::from_slice::<Vec<Value>>(text.as_bytes()).ok());
                 details.extend(carried.into_iter().flatten());
                 assistant_open = false;
             }

@@ -148,8 +148,8 @@ pub struct PublicKey {
 /// The usable keys of a JWKS document; keys that break the policy are skipped, with the
 /// reason, so `/readyz` can say why a key is ignored.
 pub fn parse_jwks(document: &str) -> Result<(Vec<PublicKey>, Vec<String>), String> {
-    let value: Value =
-        serde_json::from_str(document).map_err(|err| format!("JWKS is not JSON: {err}"))?;
+    let value: Value = serde_json::from_slice(document.as_bytes())
+        .map_err(|err| format!("JWKS is not JSON: {err}"))?;
     let keys = value
         .get("keys")
         .and_then(Value::as_array)

@@ -33,7 +33,7 @@ impl Entry {
 
     /// Reads a serialized entry; `None` for anything unreadable (it is then a miss).
     pub fn from_json(text: &str) -> Option<Entry> {
-        serde_json::from_str(text).ok()
+        serde_json::from_slice(text.as_bytes()).ok()
     }
 
     /// Whole seconds since it was stored (the `age` header).

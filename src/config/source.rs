@@ -106,7 +106,7 @@ impl<'a> Reader<'a> {
         default: &str,
     ) -> T {
         let text = self.var(name).unwrap_or_else(|| default.to_owned());
-        match serde_json::from_str::<T>(&text) {
+        match serde_json::from_slice::<T>(text.as_bytes()) {
             Ok(value) => value,
             Err(err) => {
                 // serde_json's message names the field and position, never the input itself.

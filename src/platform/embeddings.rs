@@ -131,7 +131,7 @@ async fn cache_key(
 async fn lookup(env: &Env, key: &str, max_age_s: Option<u32>) -> Option<Embeddings> {
     let kv = env.kv(KV_BINDING).ok()?;
     let text = kv.get(key).text().await.ok()??;
-    let entry: Entry = serde_json::from_str(&text).ok()?;
+    let entry: Entry = serde_json::from_slice(text.as_bytes()).ok()?;
     let now = now_ms();
     let age_s = now.saturating_sub(entry.stored_ms) / 1_000;
     let fresh = max_age_s.is_none_or(|max| age_s <= u64::from(max));

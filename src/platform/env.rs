@@ -28,7 +28,7 @@ impl EnvSource<'_> {
 
 fn serde_wasm_json(value: &JsValue) -> Option<serde_json::Value> {
     let text = js_sys::JSON::stringify(value).ok()?.as_string()?;
-    serde_json::from_str(&text).ok()
+    serde_json::from_slice(text.as_bytes()).ok()
 }
 
 impl ConfigSource for EnvSource<'_> {

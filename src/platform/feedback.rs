@@ -251,7 +251,7 @@ fn rate(
     let (route, model, previous) = match row.as_slice() {
         [SqlStorageValue::String(route), SqlStorageValue::String(model), SqlStorageValue::Integer(score), SqlStorageValue::String(kept), SqlStorageValue::Integer(rated_at)] =>
         {
-            let tags = serde_json::from_str::<Rating>(kept)
+            let tags = serde_json::from_slice::<Rating>(kept.as_bytes())
                 .map(|rating| rating.tags)
                 .unwrap_or_default();
             let previous = PreviousRating {

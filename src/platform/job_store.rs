@@ -188,7 +188,8 @@ fn find(sql: &SqlStorage, column: &str, value: &str) -> Result<Option<(Job, Stri
     };
     match row.map_err(storage_error)?.as_slice() {
         [SqlStorageValue::String(job), SqlStorageValue::String(request)] => {
-            let job = serde_json::from_str(job).map_err(|err| format!("bad job record: {err}"))?;
+            let job = serde_json::from_slice(job.as_bytes())
+                .map_err(|err| format!("bad job record: {err}"))?;
             Ok(Some((job, request.clone())))
         }
         _ => Err("bad job row".to_owned()),

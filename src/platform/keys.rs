@@ -222,11 +222,11 @@ impl KeyStore {
     }
 
     async fn read(&self, key: &str) -> Result<Option<KeyRecord>, GatewayError> {
-        self.kv
-            .get(key)
-            .json::<KeyRecord>()
-            .await
-            .map_err(|_| unavailable())
+        // Text parsed here rather than KV's `json()`, whose JS-value deserializer would
+        // be a second copy of the record's parsing code in the wasm.
+        let text = self.kv.get(key).text().await.map_err(|_| unavailable())?;
+        text.map(|text| serde_json::from_slice(text.as_bytes()).map_err(|_| unavailable()))
+            .transpose()
     }
 }
 

@@ -124,7 +124,7 @@ impl RateLimiter {
 }
 
 fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
-    serde_json::from_str(text).map_err(|err| format!("bad limiter state: {err}"))
+    serde_json::from_slice(text.as_bytes()).map_err(|err| format!("bad limiter state: {err}"))
 }
 
 fn to_json(value: &impl serde::Serialize) -> String {

@@ -335,7 +335,7 @@ fn load(sql: &SqlStorage) -> Result<Metrics, String> {
         .map_err(failed)?;
     match rows.first().map(Vec::as_slice) {
         Some([SqlStorageValue::String(state)]) => {
-            serde_json::from_str(state).map_err(|err| err.to_string())
+            serde_json::from_slice(state.as_bytes()).map_err(|err| err.to_string())
         }
         _ => Ok(Metrics::default()),
     }

@@ -23,7 +23,7 @@ pub async fn call<C: Serialize, R: DeserializeOwned>(
     let text = send(namespace, name, body).await?;
     // An object that answers nothing answers `null`.
     let text = if text.is_empty() { "null" } else { &text };
-    serde_json::from_str(text).map_err(|_| "its answer was not understood")
+    serde_json::from_slice(text.as_bytes()).map_err(|_| "its answer was not understood")
 }
 
 /// The exchange itself, the same for every call (so that it is compiled once).
@@ -61,7 +61,7 @@ pub async fn serve<C: DeserializeOwned>(
     apply: impl FnOnce(C) -> Result<String, String>,
 ) -> worker::Result<Response> {
     let body = req.text().await?;
-    let result = serde_json::from_str::<C>(&body)
+    let result = serde_json::from_slice::<C>(body.as_bytes())
         .map_err(|err| format!("bad call: {err}"))
         .and_then(apply);
     match result {

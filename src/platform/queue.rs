@@ -86,7 +86,7 @@ impl Consumer<'_> {
         let task = message
             .body()
             .as_string()
-            .and_then(|text| serde_json::from_str::<Task>(&text).ok());
+            .and_then(|text| serde_json::from_slice::<Task>(text.as_bytes()).ok());
         let verdict = match task {
             // Nothing can be done with a message that is not a task; keeping it would
             // only fill the dead-letter queue.
@@ -152,7 +152,7 @@ impl Consumer<'_> {
         let mut log = self.log_line("job_run", task);
         log.model = Some(job.model.clone());
         let observer = self.observer();
-        let answer = match serde_json::from_str::<ChatRequest>(&request) {
+        let answer = match serde_json::from_slice::<ChatRequest>(request.as_bytes()) {
             Ok(request) => self.attempt(&request, &mut log, &observer).await,
             Err(_) => Err(GatewayError::new(
                 ErrorKind::Internal,

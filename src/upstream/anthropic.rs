@@ -635,7 +635,7 @@ impl AnthropicDecoder {
 
 impl StreamDecoder for AnthropicDecoder {
     fn decode(&mut self, event: &SseEvent) -> Result<Vec<StreamEvent>, GatewayError> {
-        let value: Value = serde_json::from_str(&event.data)
+        let value: Value = serde_json::from_slice(event.data.as_bytes())
             .map_err(|err| unreachable(&format!("it sent an unreadable stream event ({err})")))?;
         let kind = value["type"].as_str().unwrap_or_default();
         Ok(match kind {

@@ -294,6 +294,9 @@ struct Response {
     usage_metadata: Option<UsageMetadata>,
     #[serde(default)]
     prompt_feedback: Option<PromptFeedback>,
+    /// An error reported inside a stream (after its 200 status).
+    #[serde(default)]
+    error: Option<Value>,
 }
 
 #[derive(Deserialize, Default)]
@@ -644,16 +647,14 @@ impl GeminiDecoder {
 
 impl StreamDecoder for GeminiDecoder {
     fn decode(&mut self, event: &SseEvent) -> Result<Vec<StreamEvent>, GatewayError> {
-        let value: Value = serde_json::from_str(&event.data)
+        // Parsed straight into the answer's types (no `Value` first): one parser instance
+        // for whole answers and chunks alike.
+        let response: Response = serde_json::from_slice(event.data.as_bytes())
             .map_err(|err| unreachable(&format!("it sent an unreadable stream event ({err})")))?;
-        if let Some(message) = value
-            .get("error")
-            .map(|error| error["message"].as_str().unwrap_or("unknown error"))
-        {
+        if let Some(error) = &response.error {
+            let message = error["message"].as_str().unwrap_or("unknown error");
             return Err(unreachable(&scrub_credentials(message, &self.api_key)));
         }
-        let response: Response = serde_json::from_value(value)
-            .map_err(|err| unreachable(&format!("it sent an unreadable stream chunk ({err})")))?;
         let mut choices: Vec<ChunkChoice> = response
             .candidates
             .iter()
@@ -961,10 +962,19 @@ mod tests {
             last[1..],
             [StreamEvent::Usage(Usage::new(3, 2)), StreamEvent::Done]
         );
-        assert!(decoder
+        let failed = decoder
             .decode(&event(
-                json!({"error": {"code": 500, "message": "internal"}})
+                json!({"error": {"code": 500, "message": "internal"}}),
             ))
-            .is_err());
+            .unwrap_err();
+        assert_eq!(
+            failed.message, "the upstream provider failed: internal",
+            "an error inside the stream is reported with its own message"
+        );
+        let unreadable = decoder.decode(&event(json!({"candidates": "none"})));
+        assert!(unreadable
+            .unwrap_err()
+            .message
+            .contains("unreadable stream event"));
     }
 }

@@ -178,7 +178,7 @@ impl StreamDecoder for OpenAiDecoder {
         }
         // One pass over the event: the fields the gateway forwards, and `error`, which an
         // upstream sends instead of a chunk when it fails mid-stream.
-        let chunk: StreamChunk = serde_json::from_str(&event.data)
+        let chunk: StreamChunk = serde_json::from_slice(event.data.as_bytes())
             .map_err(|err| unreachable(&format!("it sent an unreadable stream event ({err})")))?;
         if chunk.error.is_some() {
             let mut err = map_openai_error(502, event.data.as_bytes(), &self.api_key);

@@ -51,7 +51,7 @@ pub fn tool_arguments(call: &ToolCall) -> Result<Value, GatewayError> {
     } else {
         &call.arguments
     };
-    match serde_json::from_str(arguments) {
+    match serde_json::from_slice(arguments.as_bytes()) {
         Ok(Value::Object(object)) => Ok(Value::Object(object)),
         _ => Err(GatewayError::invalid(
             "messages",
@@ -65,7 +65,7 @@ pub fn tool_arguments(call: &ToolCall) -> Result<Value, GatewayError> {
 
 /// A tool's answer as a JSON object: the object it wrote, or its text under `result`.
 pub fn tool_result_object(content: &str) -> Value {
-    match serde_json::from_str(content) {
+    match serde_json::from_slice(content.as_bytes()) {
         Ok(Value::Object(object)) => Value::Object(object),
         _ => json!({"result": content}),
     }

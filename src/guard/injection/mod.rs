@@ -124,7 +124,8 @@ impl InjectionPolicy {
     pub fn parse(text: &str) -> Result<InjectionPolicy, String> {
         let text = text.trim();
         let policy: InjectionPolicy = if text.starts_with('{') {
-            serde_json::from_str(text).map_err(|err| format!("PROMPT_INJECTION: {err}"))?
+            serde_json::from_slice(text.as_bytes())
+                .map_err(|err| format!("PROMPT_INJECTION: {err}"))?
         } else {
             let action = serde_json::from_value(serde_json::Value::String(text.to_owned()))
                 .map_err(|_| {
