@@ -11,13 +11,13 @@ dev: setup
 	@scripts/dev.sh
 
 lint: setup
-	cargo fmt --check
-	cargo clippy --all-targets -- -D warnings
-	cargo clippy --target wasm32-unknown-unknown -- -D warnings
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --workspace --target wasm32-unknown-unknown -- -D warnings
 
 unit: setup
 	# --nocapture prints the injection detector's recall and false-positive figures.
-	cargo test -- --nocapture
+	cargo test --workspace -- --nocapture
 
 e2e: build
 	node --test --test-concurrency=1 tests/e2e/

@@ -827,6 +827,11 @@ mod tests {
     }
 
     #[test]
+    fn the_scanners_property_tests_reach_the_default_message_size() {
+        assert_eq!(guard_scan::hostile::MAX_TEXT, DEFAULT_MAX_MESSAGE_CHARS);
+    }
+
+    #[test]
     fn hostile_bytes_are_errors_never_panics() {
         let limits = limits();
         let deep = "[".repeat(100_000);

@@ -302,7 +302,7 @@ mod tests {
 
     #[test]
     fn parsing_ends_in_linear_time() {
-        use crate::guard::hostile::{assert_linear, MAX_TEXT};
+        use guard_scan::hostile::{assert_linear, MAX_TEXT};
         assert_linear("the SSE parser", MAX_TEXT, |text| {
             let mut parser = SseParser::default();
             let mut out = Vec::new();

@@ -199,7 +199,7 @@ fn encode_into(text: &str, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::guard::hostile::{assert_linear, pieces, random_text, Rng, MAX_TEXT};
+    use crate::hostile::{assert_linear, pieces, random_text, Rng, MAX_TEXT};
     use serde_json::{json, Value};
 
     fn redact_in_pieces(text: &str, size: usize) -> String {

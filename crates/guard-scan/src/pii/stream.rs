@@ -238,9 +238,9 @@ impl StreamRedactor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::guard::hostile::{assert_linear, pieces, random_text, Rng, MAX_TEXT};
-    use crate::guard::pii::redact;
-    use crate::guard::pii::tests::samples;
+    use crate::hostile::{assert_linear, pieces, random_text, Rng, MAX_TEXT};
+    use crate::pii::redact;
+    use crate::pii::tests::samples;
 
     fn stream_in_pieces(text: &str, size: usize) -> String {
         let mut redactor = StreamRedactor::default();

@@ -14,8 +14,6 @@ mod stream;
 pub use self::json::JsonRedactor;
 pub use self::scan::find;
 pub use self::stream::StreamRedactor;
-use crate::api::chat::ChatRequest;
-use crate::config::source::Reader;
 
 /// What a match is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,48 +139,10 @@ pub(super) fn replace_after(
     out
 }
 
-/// Redacts the text of every message of `request` in place, and the arguments of the
-/// tool calls in its history (as JSON, see [`JsonRedactor`]); returns how many matches
-/// were replaced in the text, plus one for each tool call whose arguments changed.
-pub fn redact_request(request: &mut ChatRequest) -> u32 {
-    let mut replaced = 0;
-    request.for_each_text(|text| replaced += redact_in_place(text));
-    request.for_each_tool_arguments(|arguments| {
-        if redact_json_in_place(arguments) > 0 {
-            replaced += 1;
-        }
-    });
-    replaced
-}
-
-/// Where personal data is redacted (`REDACT_PII`: `output`, `both` or `off`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PiiRedaction {
-    /// In answers, streamed or not.
-    pub output: bool,
-    /// In requests, before they go upstream.
-    pub input: bool,
-}
-
-impl PiiRedaction {
-    /// `REDACT_PII`.
-    pub fn load(r: &mut Reader) -> PiiRedaction {
-        let (output, input) = r.choice(
-            "REDACT_PII",
-            &[
-                ("off", (false, false)),
-                ("output", (true, false)),
-                ("both", (true, true)),
-            ],
-        );
-        PiiRedaction { output, input }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::guard::hostile::{assert_linear, MAX_TEXT};
+    use crate::hostile::{assert_linear, MAX_TEXT};
     use serde::Deserialize;
 
     #[derive(Deserialize)]
@@ -205,7 +165,7 @@ mod tests {
     }
 
     fn corpus() -> Corpus {
-        serde_json::from_str(include_str!("../../../tests/data/pii.json")).unwrap()
+        serde_json::from_str(include_str!("../../../../tests/data/pii.json")).unwrap()
     }
 
     /// Every sample with its expected redaction (negatives stay as they are).
@@ -246,31 +206,6 @@ mod tests {
         assert_linear("redaction", MAX_TEXT, |text| {
             redact(text);
         });
-    }
-
-    #[test]
-    fn request_redaction_reaches_tool_arguments_and_keeps_them_json() {
-        let mut request = crate::guard::validate::parse_for_tests(
-            r#"{"model": "m", "messages": [{"role": "user", "content": "mail jane@example.com"},
-                {"role": "assistant", "content": null, "tool_calls": [{"id": "c", "type": "function",
-                    "function": {"name": "send", "arguments": "{\"to\": \"jane@example.com\", \"n\": 2}"}}]},
-                {"role": "tool", "tool_call_id": "c", "content": "sent to jane@example.com"}]}"#,
-        );
-        assert_eq!(redact_request(&mut request), 3);
-        let arguments = request.messages[1].tool_calls.as_ref().unwrap()[0]["function"]
-            ["arguments"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let parsed: serde_json::Value = serde_json::from_str(&arguments).unwrap();
-        assert_eq!(
-            parsed,
-            serde_json::json!({"to": "[REDACTED_EMAIL]", "n": 2})
-        );
-        assert_eq!(
-            request.messages[2].content.text(),
-            "sent to [REDACTED_EMAIL]"
-        );
     }
 
     #[test]

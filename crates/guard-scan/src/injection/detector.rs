@@ -494,7 +494,7 @@ fn pattern(rule: &Rule, leads: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::guard::hostile::{assert_linear, ends, random_text, shapes, Rng, MAX_TEXT};
+    use crate::hostile::{assert_linear, ends, random_text, shapes, Rng, MAX_TEXT};
 
     #[test]
     fn every_rule_compiles_and_leads_are_indexed() {
@@ -590,9 +590,9 @@ mod tests {
 
     #[test]
     fn inspecting_ends_in_linear_time() {
-        let detector = crate::guard::injection::detector();
+        let detector = crate::injection::detector();
         assert_linear("the injection detector", MAX_TEXT, |text| {
-            crate::guard::injection::detector().inspect(text);
+            crate::injection::detector().inspect(text);
         });
         // The encoded payloads are decoded from each segment: bounded by it.
         assert!(detector.inspect(&"QUJD".repeat(50_000)).score < 50);

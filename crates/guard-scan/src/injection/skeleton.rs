@@ -22,7 +22,7 @@
 
 use std::ops::Range;
 
-use crate::guard::sanitize::is_suspect;
+use crate::sanitize::is_suspect;
 
 /// Base letters of U+00C0..=U+017F (`?`: not a letter, kept as it is).
 const LATIN_BASE: &str = "AAAAAAaCEEEEIIIIdNOOOOO?oUUUUYtsaaaaaaaceeeeiiiidnooooo?ouuuuytyAaAaAaCcCcCcCcDdddEeEeEeEeEeGgGgGgGgHhhhIiIiIiIiIiiiJjKkkLlLlLlllllNnNnNnnnnOoOoOoooRrRrRrSsSsSsSsTtTtttUuUuUuUuUuUuWwYyYZzZzZzs";
@@ -331,7 +331,7 @@ fn join(letters: &str, words: &[(Range<usize>, Gap)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::guard::hostile::{assert_linear, MAX_TEXT};
+    use crate::hostile::{assert_linear, MAX_TEXT};
 
     #[test]
     fn folding_ends_in_linear_time() {
