@@ -11,11 +11,11 @@ use futures_util::future::{select, Either};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{CryptoKey, SubtleCrypto};
-use worker::{Fetch, Method, Request, RequestInit};
+use worker::Fetch;
 
 use super::clock::{now_ms, Timer};
 use super::crypto;
-use super::fetch::{read_capped, Body};
+use super::fetch::{new_request, read_capped, Body};
 use crate::auth::jwt::{self, invalid_token, parse_jwks, select_key, Algorithm, Parsed, PublicKey};
 use crate::auth::Principal;
 use crate::config::JwtConfig;
@@ -108,9 +108,7 @@ async fn public_key(config: &JwtConfig, token: &Parsed) -> Result<PublicKey, Gat
 
 /// The usable keys at `url`, or `None` when it cannot be fetched or read.
 async fn fetch_jwks(url: &str) -> Option<Vec<PublicKey>> {
-    let mut init = RequestInit::new();
-    init.with_method(Method::Get);
-    let request = Request::new_with_init(url, &init).ok()?;
+    let request = new_request("GET", url, None, None, true).ok()?;
     let fetch = Fetch::Request(request);
     let response = fetch.send();
     let deadline = Timer::after(JWKS_TIMEOUT_MS);

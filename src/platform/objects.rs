@@ -8,9 +8,10 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use wasm_bindgen::JsValue;
 use worker::{
-    Method, ObjectNamespace, Request, RequestInit, Response, ScheduledTime, SqlStorage,
-    SqlStorageValue, State, Storage,
+    ObjectNamespace, Request, Response, ScheduledTime, SqlStorage, SqlStorageValue, State, Storage,
 };
+
+use super::fetch::new_request;
 
 /// Sends `call` to the object named `name` in `namespace`; its answer when it is a 200,
 /// else why not.
@@ -35,10 +36,7 @@ async fn send(
     let stub = namespace
         .get_by_name(name)
         .map_err(|_| "its Durable Object could not be addressed")?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_body(Some(JsValue::from_str(&body)));
-    let request = Request::new_with_init("https://object/", &init)
+    let request = new_request("POST", "https://object/", None, Some(&body), true)
         .map_err(|_| "the request could not be built")?;
     let mut response = stub
         .fetch_with_request(request)
