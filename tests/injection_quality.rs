@@ -13,7 +13,8 @@
 
 use std::collections::BTreeMap;
 
-use edge_llm_gateway::guard::injection::{detector, InjectionPolicy};
+use edge_llm_gateway::guard::injection::InjectionPolicy;
+use guard_scan::injection::detector;
 use serde_json::Value;
 
 fn corpus(name: &str) -> Vec<Value> {

@@ -4,11 +4,12 @@
 
 use std::collections::BTreeMap;
 
+use guard_scan::injection::detector;
+pub use guard_scan::injection::Finding;
 use serde::Deserialize;
 
 use crate::api::chat::{ChatRequest, Role};
 use crate::config::source::Reader;
-pub use guard_scan::injection::{detector, Category, Finding, CATEGORIES};
 
 /// What the policy does with a likely injection.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -152,6 +153,8 @@ pub fn check(policy: &InjectionPolicy, tier: &str, request: &ChatRequest) -> Opt
 
 #[cfg(test)]
 mod tests {
+    use guard_scan::injection::Category;
+
     use super::*;
     use crate::guard::validate::parse_for_tests;
 

@@ -1,15 +1,15 @@
 //! The personal-data guard: [`guard_scan::pii`] finds and replaces personal data and
 //! secrets; this applies it to a request and reads where it applies (`REDACT_PII`).
 
+use guard_scan::pii::{redact_in_place, redact_json_in_place};
+
 use crate::api::chat::ChatRequest;
 use crate::config::source::Reader;
-pub use guard_scan::pii::{
-    find, redact, redact_in_place, redact_json_in_place, JsonRedactor, Kind, Match, StreamRedactor,
-};
 
 /// Redacts the text of every message of `request` in place, and the arguments of the
-/// tool calls in its history (as JSON, see [`JsonRedactor`]); returns how many matches
-/// were replaced in the text, plus one for each tool call whose arguments changed.
+/// tool calls in its history (as JSON, see [`guard_scan::pii::JsonRedactor`]); returns
+/// how many matches were replaced in the text, plus one for each tool call whose
+/// arguments changed.
 pub fn redact_request(request: &mut ChatRequest) -> u32 {
     let mut replaced = 0;
     request.for_each_text(|text| replaced += redact_in_place(text));

@@ -3,7 +3,8 @@
 //! which wraps what users and tools wrote in delimiters the system prompt tells the model
 //! to treat as data, never as instructions.
 
-use super::sanitize::replace_tokens;
+use guard_scan::sanitize::replace_tokens;
+
 use crate::api::chat::{ChatRequest, Content, Message, Role};
 use crate::config::source::Reader;
 use crate::error::{ErrorKind, GatewayError};

@@ -1,7 +1,9 @@
 //! The sanitizing guard: [`guard_scan::sanitize`] applied to every text of a request.
 
+use guard_scan::sanitize::sanitize;
+pub use guard_scan::sanitize::Removed;
+
 use crate::api::chat::ChatRequest;
-pub use guard_scan::sanitize::{replace_tokens, sanitize, Removed};
 
 /// Sanitizes the text of every message of `request` in place (plain contents, the `text`
 /// of text parts and the arguments of tool calls); returns what was removed.

@@ -10,11 +10,11 @@
 
 use std::collections::BTreeMap;
 
+use guard_scan::pii::{self, JsonRedactor, StreamRedactor};
 use serde_json::{json, Value};
 
 use crate::api::chat::{ChatCompletion, ChatRequest, Delta};
 use crate::error::{ErrorKind, GatewayError};
-use crate::guard::pii::{self, JsonRedactor, StreamRedactor};
 
 /// 400 `redaction_unsupported` for a request that asks for output the gateway cannot
 /// redact: `logprobs` / `top_logprobs` (the tokens are the unredacted text) or audio
