@@ -41,8 +41,14 @@ pub async fn send(
             .set(name, value)
             .map_err(|_| unreachable("a request header could not be set"))?;
     }
-    let request = new_request("POST", &call.url, Some(&headers), Some(&call.body), false)
-        .map_err(|_| unreachable("its URL is not valid"))?;
+    let request = new_request(
+        "POST",
+        &call.url,
+        Some(&headers),
+        Some(&call.body),
+        RequestRedirect::Manual,
+    )
+    .map_err(|_| unreachable("its URL is not valid"))?;
     let fetch = Fetch::Request(request);
     let sending = fetch.send();
     futures_util::pin_mut!(sending);
@@ -71,13 +77,13 @@ pub async fn send(
 /// A request built with the runtime's own constructor. workers-rs's
 /// `Request::new_with_init` also converts each field of its `RequestInit` (the `cf`
 /// properties through serde): 11 KB of wasm and more JS calls on every upstream call.
-/// Redirects are followed only when `follow_redirects` (see [`send`] for why not).
+/// `redirect` says whether a redirect is followed (see [`send`] for when not).
 pub fn new_request(
     method: &str,
     url: &str,
     headers: Option<&web_sys::Headers>,
     body: Option<&str>,
-    follow_redirects: bool,
+    redirect: RequestRedirect,
 ) -> Result<Request, JsValue> {
     let init = RequestInit::new();
     init.set_method(method);
@@ -85,9 +91,7 @@ pub fn new_request(
         init.set_headers(headers);
     }
     init.set_body_opt_str(body);
-    if !follow_redirects {
-        init.set_redirect(RequestRedirect::Manual);
-    }
+    init.set_redirect(redirect);
     web_sys::Request::new_with_str_and_init(url, &init).map(Request::from)
 }
 

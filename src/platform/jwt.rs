@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use futures_util::future::{select, Either};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{CryptoKey, SubtleCrypto};
+use web_sys::{CryptoKey, RequestRedirect, SubtleCrypto};
 use worker::Fetch;
 
 use super::clock::{now_ms, Timer};
@@ -108,7 +108,7 @@ async fn public_key(config: &JwtConfig, token: &Parsed) -> Result<PublicKey, Gat
 
 /// The usable keys at `url`, or `None` when it cannot be fetched or read.
 async fn fetch_jwks(url: &str) -> Option<Vec<PublicKey>> {
-    let request = new_request("GET", url, None, None, true).ok()?;
+    let request = new_request("GET", url, None, None, RequestRedirect::Follow).ok()?;
     let fetch = Fetch::Request(request);
     let response = fetch.send();
     let deadline = Timer::after(JWKS_TIMEOUT_MS);

@@ -7,6 +7,7 @@ use std::cell::Cell;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use wasm_bindgen::JsValue;
+use web_sys::RequestRedirect;
 use worker::{
     ObjectNamespace, Request, Response, ScheduledTime, SqlStorage, SqlStorageValue, State, Storage,
 };
@@ -36,8 +37,14 @@ async fn send(
     let stub = namespace
         .get_by_name(name)
         .map_err(|_| "its Durable Object could not be addressed")?;
-    let request = new_request("POST", "https://object/", None, Some(&body), true)
-        .map_err(|_| "the request could not be built")?;
+    let request = new_request(
+        "POST",
+        "https://object/",
+        None,
+        Some(&body),
+        RequestRedirect::Follow,
+    )
+    .map_err(|_| "the request could not be built")?;
     let mut response = stub
         .fetch_with_request(request)
         .await
