@@ -22,6 +22,7 @@ pub mod output;
 pub mod pipeline;
 pub mod resilience;
 pub mod router;
+pub mod sorted_map;
 pub mod upstream;
 
 #[cfg(target_arch = "wasm32")]

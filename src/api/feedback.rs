@@ -7,7 +7,7 @@
 //! store of the caller's own (see [`FeedbackCall`]): a request id that another caller made
 //! is simply not found there.
 
-use std::collections::BTreeMap;
+use crate::sorted_map::SortedMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -315,16 +315,16 @@ impl ScoreTally {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Satisfaction {
     /// Today's tallies (UTC), by model alias.
-    pub today: BTreeMap<String, ScoreTally>,
+    pub today: SortedMap<String, ScoreTally>,
     /// This month's tallies, by model alias.
-    pub month: BTreeMap<String, ScoreTally>,
+    pub month: SortedMap<String, ScoreTally>,
 }
 
 impl Satisfaction {
     /// `{"today": {model: {"mean_score", "ratings"}}, "month": {...}}`; models without a
     /// rating left (every one replaced away) are omitted.
     pub fn view(&self) -> Value {
-        let view = |tallies: &BTreeMap<String, ScoreTally>| {
+        let view = |tallies: &SortedMap<String, ScoreTally>| {
             let models: Map<String, Value> = tallies
                 .iter()
                 .filter(|(_, tally)| tally.count > 0)
@@ -424,8 +424,8 @@ mod tests {
         tally.add(2, -1);
         tally.add(4, 1);
         let satisfaction = Satisfaction {
-            today: BTreeMap::from([("fast".to_owned(), tally)]),
-            month: BTreeMap::from([
+            today: SortedMap::from([("fast".to_owned(), tally)]),
+            month: SortedMap::from([
                 ("fast".to_owned(), tally),
                 ("gone".to_owned(), ScoreTally::default()),
             ]),

@@ -9,7 +9,7 @@ pub mod api_keys;
 pub mod cors;
 pub mod jwt;
 
-use std::collections::BTreeMap;
+use crate::sorted_map::SortedMap;
 
 use serde::Deserialize;
 
@@ -115,7 +115,7 @@ impl Principal {
     }
 
     /// Applies the settings of this principal's team, if it has one with settings.
-    pub fn with_team_settings(mut self, teams: &BTreeMap<String, TeamSettings>) -> Principal {
+    pub fn with_team_settings(mut self, teams: &SortedMap<String, TeamSettings>) -> Principal {
         let Some(settings) = self.team.as_ref().and_then(|team| teams.get(team)) else {
             return self;
         };
@@ -167,7 +167,7 @@ impl Principal {
 pub const MAX_CREDENTIAL_BYTES: usize = 8 * 1024;
 
 /// `TEAMS`: settings by team.
-pub fn load_teams(r: &mut Reader) -> BTreeMap<String, TeamSettings> {
+pub fn load_teams(r: &mut Reader) -> SortedMap<String, TeamSettings> {
     r.json("TEAMS", "{}")
 }
 
@@ -296,7 +296,7 @@ mod tests {
 
     #[test]
     fn team_settings_set_the_tier_and_narrow_models() {
-        let teams = BTreeMap::from([(
+        let teams = SortedMap::from([(
             "red".to_owned(),
             TeamSettings {
                 tier: Some("enterprise".into()),

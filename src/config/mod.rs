@@ -7,7 +7,7 @@
 
 pub mod source;
 
-use std::collections::BTreeMap;
+use crate::sorted_map::SortedMap;
 
 pub use self::source::{json_var_text, ConfigSource, Reader, Secret};
 
@@ -55,9 +55,9 @@ pub struct Config {
     /// Mock provider behaviour.
     pub mock: MockSettings,
     /// Providers by name (`PROVIDERS`, plus the built-in `mock`).
-    pub providers: BTreeMap<String, ProviderConfig>,
+    pub providers: SortedMap<String, ProviderConfig>,
     /// Model aliases (`ROUTES`).
-    pub routes: BTreeMap<String, ModelRoute>,
+    pub routes: SortedMap<String, ModelRoute>,
     /// Browser origins allowed besides the gateway's own (`CORS_ALLOWED_ORIGINS`).
     pub cors: CorsPolicy,
     /// Models callers without a key may use (`ANONYMOUS_MODELS`; empty: none).
@@ -69,7 +69,7 @@ pub struct Config {
     /// JWT authentication, when a secret or a JWKS is configured.
     pub jwt: Option<JwtConfig>,
     /// Per-team settings (`TEAMS`).
-    pub teams: BTreeMap<String, TeamSettings>,
+    pub teams: SortedMap<String, TeamSettings>,
     /// Limits per tier (`RATE_LIMITS`).
     pub rate_limits: RateLimitConfig,
     /// Prices per upstream model (`PRICES`).

@@ -2,7 +2,7 @@
 //! message (and the arguments of the tool calls in the history); a caller's policy blocks,
 //! flags or ignores a message that reaches the threshold.
 
-use std::collections::BTreeMap;
+use crate::sorted_map::SortedMap;
 
 use guard_scan::injection::detector;
 pub use guard_scan::injection::Finding;
@@ -34,7 +34,7 @@ pub struct InjectionPolicy {
     pub action: Action,
     /// Actions by tier.
     #[serde(default)]
-    pub tiers: BTreeMap<String, Action>,
+    pub tiers: SortedMap<String, Action>,
     /// The score (1–100) from which a message is an injection.
     #[serde(default = "default_threshold")]
     pub threshold: u32,
@@ -48,7 +48,7 @@ impl Default for InjectionPolicy {
     fn default() -> Self {
         InjectionPolicy {
             action: Action::Block,
-            tiers: BTreeMap::new(),
+            tiers: SortedMap::new(),
             threshold: default_threshold(),
         }
     }

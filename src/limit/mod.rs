@@ -16,7 +16,7 @@ pub mod limiter;
 pub mod period;
 pub mod price;
 
-use std::collections::BTreeMap;
+use crate::sorted_map::SortedMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -106,7 +106,7 @@ pub enum FailureMode {
 #[serde(deny_unknown_fields)]
 pub struct RateLimitConfig {
     /// Limits by tier name. A principal whose tier is not listed gets `free`'s.
-    pub tiers: BTreeMap<String, TierLimits>,
+    pub tiers: SortedMap<String, TierLimits>,
     /// When the limiter is unreachable.
     #[serde(default)]
     pub failure_mode: FailureMode,

@@ -1,7 +1,7 @@
 //! What a model costs: a price table in USD per million tokens (`PRICES`), and the cost of
 //! a request in nano-dollars so that sums stay exact integers.
 
-use std::collections::BTreeMap;
+use crate::sorted_map::SortedMap;
 
 use serde::Deserialize;
 
@@ -63,7 +63,7 @@ impl Price {
 }
 
 /// Prices by upstream model name.
-pub type PriceTable = BTreeMap<String, Price>;
+pub type PriceTable = SortedMap<String, Price>;
 
 /// `PRICES` (the list prices of the default routes' models when unset), each checked.
 pub fn load_prices(r: &mut Reader) -> PriceTable {

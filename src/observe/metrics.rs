@@ -11,6 +11,8 @@ use std::fmt::Write;
 
 use serde::{Deserialize, Serialize};
 
+use crate::sorted_map::SortedMap;
+
 use super::log::{CacheResult, FeedbackLog, RequestLog};
 use super::quality::AnswerQuality;
 use crate::api::feedback::ScoreTally;
@@ -42,21 +44,38 @@ pub const MAX_TEAMS: usize = 10_000;
 /// Where the usage of teams past [`MAX_TEAMS`] goes.
 pub const OVERFLOW_TEAM: &str = "(overflow)";
 
-/// The entry of `series` for `key`, or the overflow entry when `series` is full: a key
-/// not yet present is let in only while there are fewer than `max` of them.
+/// The key that `key` is counted under in a map of `len` keys that holds it (`present`)
+/// or not: a key not yet present is let in only while there are fewer than `max` of
+/// them; the rest go to `overflow`.
+fn admitted<'k>(key: &'k str, len: usize, present: bool, max: usize, overflow: &'k str) -> &'k str {
+    match len >= max && !present {
+        true => overflow,
+        false => key,
+    }
+}
+
+/// The entry of `series` for `key`, or the overflow entry when `series` is full.
 fn capped<'m, V: Default>(
-    series: &'m mut BTreeMap<String, V>,
-    key: String,
+    series: &'m mut SortedMap<String, V>,
+    key: &str,
     max: usize,
     overflow: &str,
 ) -> &'m mut V {
-    let key = if series.len() >= max && !series.contains_key(&key) {
-        overflow.to_owned()
-    } else {
-        key
-    };
-    series.entry(key).or_default()
+    let key = admitted(key, series.len(), series.contains_key(key), max, overflow);
+    series.get_or_default(key)
 }
+
+/// The periods of `team`, or of [`OVERFLOW_TEAM`] once [`MAX_TEAMS`] teams are kept.
+/// Teams stay in a B-tree: there may be ten thousand, and merging shards inserts
+/// hundreds at a time.
+fn team_periods<'m>(teams: &'m mut Teams, team: &str) -> &'m mut SortedMap<String, TeamUsage> {
+    let present = teams.contains_key(team);
+    let team = admitted(team, teams.len(), present, MAX_TEAMS, OVERFLOW_TEAM);
+    teams.entry(team.to_owned()).or_default()
+}
+
+/// Usage by team and period.
+type Teams = BTreeMap<String, SortedMap<String, TeamUsage>>;
 
 /// How long an isolate's in-flight report counts without a newer one: isolates report
 /// every [`IN_FLIGHT_HEARTBEAT_MS`] while they have requests open, so a report this old is
@@ -80,7 +99,7 @@ pub struct InFlightReport {
     /// When the isolate made the report (Unix milliseconds).
     pub at_ms: u64,
     /// Its open requests, by model alias.
-    pub open: BTreeMap<String, u32>,
+    pub open: SortedMap<String, u32>,
 }
 
 /// Every metric: name, kind and help text (in render order).
@@ -133,8 +152,8 @@ pub struct TeamUsage {
     /// Spend in nano-dollars.
     pub cost_nanousd: u64,
     /// The users' ratings made in the period, by model alias.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub scores: BTreeMap<String, ScoreTally>,
+    #[serde(default, skip_serializing_if = "SortedMap::is_empty")]
+    pub scores: SortedMap<String, ScoreTally>,
 }
 
 impl TeamUsage {
@@ -144,7 +163,7 @@ impl TeamUsage {
         self.completion_tokens += other.completion_tokens;
         self.cost_nanousd += other.cost_nanousd;
         for (model, tally) in &other.scores {
-            self.scores.entry(model.clone()).or_default().merge(tally);
+            self.scores.get_or_default(model).merge(tally);
         }
     }
 }
@@ -163,13 +182,13 @@ pub enum ShardCall {
 /// and period (`YYYY-MM-DD` or `YYYY-MM`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
-    counters: BTreeMap<String, BTreeMap<String, f64>>,
-    histograms: BTreeMap<String, BTreeMap<String, Histogram>>,
+    counters: SortedMap<String, SortedMap<String, f64>>,
+    histograms: SortedMap<String, SortedMap<String, Histogram>>,
     #[serde(default)]
-    teams: BTreeMap<String, BTreeMap<String, TeamUsage>>,
+    teams: Teams,
     /// Each isolate's last in-flight report, by isolate id.
     #[serde(default)]
-    in_flight: BTreeMap<String, InFlightReport>,
+    in_flight: SortedMap<String, InFlightReport>,
 }
 
 impl Metrics {
@@ -213,10 +232,10 @@ impl Metrics {
 
     /// Adds `value` to the counter `name` with `labels`.
     pub fn add(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
-        let series = self.counters.entry(name.to_owned()).or_default();
+        let series = self.counters.get_or_default(name);
         *capped(
             series,
-            label_set(labels),
+            &label_set(labels),
             MAX_SERIES_PER_METRIC,
             OVERFLOW_SERIES,
         ) += value;
@@ -228,10 +247,10 @@ impl Metrics {
             Some((_, Kind::Histogram(bounds), _)) => *bounds,
             _ => return,
         };
-        let series = self.histograms.entry(name.to_owned()).or_default();
+        let series = self.histograms.get_or_default(name);
         let histogram = capped(
             series,
-            label_set(labels),
+            &label_set(labels),
             MAX_SERIES_PER_METRIC,
             OVERFLOW_SERIES,
         );
@@ -264,7 +283,7 @@ impl Metrics {
                 prompt_tokens: log.prompt_tokens.filter(|_| paid).unwrap_or(0),
                 completion_tokens: log.completion_tokens.filter(|_| paid).unwrap_or(0),
                 cost_nanousd,
-                scores: BTreeMap::new(),
+                scores: SortedMap::new(),
             };
             self.add_team_usage(team, &usage, now_ms);
         }
@@ -366,9 +385,9 @@ impl Metrics {
 
     /// Adds `usage` to `team`'s day and month of `now_ms`.
     fn add_team_usage(&mut self, team: &str, usage: &TeamUsage, now_ms: u64) {
-        let periods = capped(&mut self.teams, team.to_owned(), MAX_TEAMS, OVERFLOW_TEAM);
+        let periods = team_periods(&mut self.teams, team);
         for period in [day_key(now_ms), month_key(now_ms)] {
-            periods.entry(period).or_default().add(usage);
+            periods.get_or_default(&period).add(usage);
         }
     }
 
@@ -402,7 +421,7 @@ impl Metrics {
             let mut tally = ScoreTally::default();
             tally.add(score, weight);
             let usage = TeamUsage {
-                scores: BTreeMap::from([(model.to_owned(), tally)]),
+                scores: SortedMap::from([(model.to_owned(), tally)]),
                 ..TeamUsage::default()
             };
             self.add_team_usage(team, &usage, rated_at_ms);
@@ -467,21 +486,21 @@ impl Metrics {
             }
         }
         for (team, periods) in other.teams {
-            let mine = capped(&mut self.teams, team, MAX_TEAMS, OVERFLOW_TEAM);
+            let mine = team_periods(&mut self.teams, &team);
             for (period, usage) in periods {
-                mine.entry(period).or_default().add(&usage);
+                mine.get_or_default(&period).add(&usage);
             }
         }
         for (name, series) in other.counters {
-            let mine = self.counters.entry(name).or_default();
+            let mine = self.counters.get_or_default(&name);
             for (labels, value) in series {
-                *capped(mine, labels, MAX_SERIES_PER_METRIC, OVERFLOW_SERIES) += value;
+                *capped(mine, &labels, MAX_SERIES_PER_METRIC, OVERFLOW_SERIES) += value;
             }
         }
         for (name, series) in other.histograms {
-            let mine = self.histograms.entry(name).or_default();
+            let mine = self.histograms.get_or_default(&name);
             for (labels, histogram) in series {
-                let slot = capped(mine, labels, MAX_SERIES_PER_METRIC, OVERFLOW_SERIES);
+                let slot = capped(mine, &labels, MAX_SERIES_PER_METRIC, OVERFLOW_SERIES);
                 if slot.buckets.is_empty() {
                     slot.buckets = vec![0; histogram.buckets.len()];
                 }
@@ -495,12 +514,12 @@ impl Metrics {
     }
 
     /// Open requests by model alias: the sum of the fresh in-flight reports at `now_ms`.
-    fn open_requests(&self, now_ms: u64) -> BTreeMap<String, u64> {
+    fn open_requests(&self, now_ms: u64) -> SortedMap<String, u64> {
         let fresh_since = now_ms.saturating_sub(IN_FLIGHT_STALE_MS);
-        let mut open: BTreeMap<String, u64> = BTreeMap::new();
+        let mut open: SortedMap<String, u64> = SortedMap::new();
         let reports = self.in_flight.values().filter(|r| r.at_ms >= fresh_since);
         for (model, count) in reports.flat_map(|report| &report.open) {
-            *open.entry(model.clone()).or_default() += u64::from(*count);
+            *open.get_or_default(model) += u64::from(*count);
         }
         open
     }
@@ -827,7 +846,7 @@ mod tests {
             prompt_tokens: 20,
             completion_tokens: 10,
             cost_nanousd: 3_000,
-            scores: BTreeMap::new(),
+            scores: SortedMap::new(),
         };
         assert_eq!(total.team_usage("t", NOW), (usage.clone(), usage));
         assert_eq!(total.team_usage("other", NOW), Default::default());

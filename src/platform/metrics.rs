@@ -3,8 +3,8 @@
 //! [`MetricsShard`] Durable Objects at most every [`FLUSH_DELAY_MS`], under `waitUntil`,
 //! never on the request's path. `GET /metrics` merges the shards.
 
+use crate::sorted_map::SortedMap;
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use serde_json::json;
@@ -45,7 +45,7 @@ thread_local! {
     /// This isolate's id in in-flight reports, picked at random once.
     static ISOLATE: String = format!("{:08x}{:08x}", random_u32(), random_u32());
     /// This isolate's open requests by model alias.
-    static OPEN: RefCell<BTreeMap<String, u32>> = const { RefCell::new(BTreeMap::new()) };
+    static OPEN: RefCell<SortedMap<String, u32>> = const { RefCell::new(SortedMap::new()) };
     /// Whether `OPEN` changed since it was last reported.
     static OPEN_CHANGED: Cell<bool> = const { Cell::new(false) };
 }
@@ -103,7 +103,7 @@ impl Observer {
             return;
         };
         log.in_flight = true;
-        OPEN.with(|open| *open.borrow_mut().entry(model).or_default() += 1);
+        OPEN.with(|open| *open.borrow_mut().get_or_default(&model) += 1);
         OPEN_CHANGED.with(|changed| changed.set(true));
         self.schedule_flush(FLUSH_DELAY_MS);
     }

@@ -1,7 +1,7 @@
 //! The providers (`PROVIDERS`) and model aliases (`ROUTES`) as configured: read, checked
 //! and resolved against each other once per isolate.
 
-use std::collections::BTreeMap;
+use crate::sorted_map::SortedMap;
 
 use serde::Deserialize;
 
@@ -102,9 +102,9 @@ struct AutoEntry {
 
 /// `PROVIDERS`, plus the built-in `mock`; a provider whose key secret is not set is kept,
 /// disabled, with a warning.
-pub fn load_providers(r: &mut Reader) -> BTreeMap<String, ProviderConfig> {
-    let mut providers = BTreeMap::from([("mock".to_owned(), ProviderConfig::Mock)]);
-    let entries: BTreeMap<String, ProviderEntry> = r.json("PROVIDERS", "{}");
+pub fn load_providers(r: &mut Reader) -> SortedMap<String, ProviderConfig> {
+    let mut providers = SortedMap::from([("mock".to_owned(), ProviderConfig::Mock)]);
+    let entries: SortedMap<String, ProviderEntry> = r.json("PROVIDERS", "{}");
     for (name, entry) in entries {
         match provider_from_entry(&name, entry, r) {
             Ok(provider) => {
@@ -124,10 +124,10 @@ pub fn load_providers(r: &mut Reader) -> BTreeMap<String, ProviderConfig> {
 /// `ROUTES`, checked against the `providers`.
 pub fn load_routes(
     r: &mut Reader,
-    providers: &BTreeMap<String, ProviderConfig>,
-) -> BTreeMap<String, ModelRoute> {
-    let entries: BTreeMap<String, RouteEntry> = r.json("ROUTES", DEFAULT_ROUTES);
-    let mut routes = BTreeMap::new();
+    providers: &SortedMap<String, ProviderConfig>,
+) -> SortedMap<String, ModelRoute> {
+    let entries: SortedMap<String, RouteEntry> = r.json("ROUTES", DEFAULT_ROUTES);
+    let mut routes = SortedMap::new();
     let mut autos = Vec::new();
     for (alias, entry) in entries {
         let targets = match entry {
