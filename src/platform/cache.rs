@@ -171,13 +171,11 @@ impl CacheWrite for CacheWriter {
 /// Writes `text` to KV as `key`, kept `ttl_s` (at least KV's minute), after the response.
 /// A failed write (KV's per-key rate, an outage) only costs a later miss.
 pub fn put_in_background(env: &Env, background: &Background, key: &str, text: String, ttl_s: u32) {
-    let Ok(kv) = env.kv(KV_BINDING) else { return };
+    let env = env.clone();
     let key = key.to_owned();
     let ttl_s = ttl_s.max(KV_MIN_TTL_S);
     background.run(async move {
-        if let Ok(put) = kv.put(&key, text) {
-            let _ = put.expiration_ttl(ttl_s.into()).execute().await;
-        }
+        let _ = super::kv::put(&env, KV_BINDING, &key, &text, Some(ttl_s)).await;
     });
 }
 
@@ -208,18 +206,16 @@ pub async fn purge(
     let mut deleted = 0;
     let mut cursor = None;
     loop {
-        let mut list = kv.list().prefix(prefix.clone());
-        if let Some(cursor) = cursor {
-            list = list.cursor(cursor);
-        }
-        let page = list.execute().await.map_err(|_| unavailable())?;
-        for key in &page.keys {
-            kv.delete(&key.name).await.map_err(|_| unavailable())?;
+        let page = super::kv::list(env, KV_BINDING, &prefix, cursor.as_deref(), None)
+            .await
+            .map_err(|_| unavailable())?;
+        for name in &page.names {
+            kv.delete(name).await.map_err(|_| unavailable())?;
             deleted += 1;
         }
-        if page.list_complete || page.cursor.is_none() {
-            return Ok(deleted);
+        match page.cursor {
+            Some(next) => cursor = Some(next),
+            None => return Ok(deleted),
         }
-        cursor = page.cursor;
     }
 }

@@ -8,6 +8,7 @@ use worker::Env;
 
 use super::clock::now_ms;
 use super::crypto::sha256_hex;
+use super::kv;
 use crate::auth::api_keys::{
     hash_kv_key, id_kv_key, looks_like_key, revoked_kv_key, KeyCache, KeyRecord, ID_KV_PREFIX,
 };
@@ -125,17 +126,22 @@ pub fn forget(hash: &str) {
 /// The key records in KV.
 pub struct KeyStore {
     kv: KvStore,
+    /// For writes and listings (see [`super::kv`]).
+    env: Env,
 }
 
 impl KeyStore {
     /// The store behind the `GATEWAY_KV` binding; 503 when the binding is missing.
     pub fn open(env: &Env) -> Result<KeyStore, GatewayError> {
-        env.kv(KV_BINDING).map(|kv| KeyStore { kv }).map_err(|_| {
-            GatewayError::new(
-                ErrorKind::StoreUnavailable,
-                "the key store is not configured (KV binding GATEWAY_KV)",
-            )
-        })
+        let env = env.clone();
+        env.kv(KV_BINDING)
+            .map(|kv| KeyStore { kv, env })
+            .map_err(|_| {
+                GatewayError::new(
+                    ErrorKind::StoreUnavailable,
+                    "the key store is not configured (KV binding GATEWAY_KV)",
+                )
+            })
     }
 
     /// The record of the key whose SHA-256 is `hash`, revoked if its tombstone says so
@@ -187,10 +193,7 @@ impl KeyStore {
     }
 
     async fn put(&self, key: &str, value: &str) -> Result<(), GatewayError> {
-        self.kv
-            .put(key, value)
-            .map_err(|_| unavailable())?
-            .execute()
+        kv::put(&self.env, KV_BINDING, key, value, None)
             .await
             .map_err(|_| unavailable())
     }
@@ -202,23 +205,22 @@ impl KeyStore {
         cursor: Option<String>,
         limit: u64,
     ) -> Result<(Vec<KeyRecord>, Option<String>), GatewayError> {
-        let mut request = self.kv.list().prefix(ID_KV_PREFIX.to_owned()).limit(limit);
-        if let Some(cursor) = cursor {
-            request = request.cursor(cursor);
-        }
-        let listed = request.execute().await.map_err(|_| unavailable())?;
-        let mut records = Vec::with_capacity(listed.keys.len());
-        for key in listed.keys {
-            if let Some(record) = self.read(&key.name).await? {
+        let listed = kv::list(
+            &self.env,
+            KV_BINDING,
+            ID_KV_PREFIX,
+            cursor.as_deref(),
+            Some(limit),
+        )
+        .await
+        .map_err(|_| unavailable())?;
+        let mut records = Vec::with_capacity(listed.names.len());
+        for name in &listed.names {
+            if let Some(record) = self.read(name).await? {
                 records.push(record);
             }
         }
-        let next = if listed.list_complete {
-            None
-        } else {
-            listed.cursor
-        };
-        Ok((records, next))
+        Ok((records, listed.cursor))
     }
 
     async fn read(&self, key: &str) -> Result<Option<KeyRecord>, GatewayError> {
