@@ -325,17 +325,14 @@ impl Satisfaction {
     /// rating left (every one replaced away) are omitted.
     pub fn view(&self) -> Value {
         let view = |tallies: &SortedMap<String, ScoreTally>| {
-            let models: Map<String, Value> = tallies
-                .iter()
-                .filter(|(_, tally)| tally.count > 0)
-                .map(|(model, tally)| {
-                    let mean = (tally.sum as f64 / tally.count as f64 * 100.0).round() / 100.0;
-                    (
-                        model.clone(),
-                        json!({"mean_score": mean, "ratings": tally.count}),
-                    )
-                })
-                .collect();
+            // Inserted one by one: collecting into a map would compile a sort of its
+            // entries for these few.
+            let mut models = Map::new();
+            for (model, tally) in tallies.iter().filter(|(_, tally)| tally.count > 0) {
+                let mean = (tally.sum as f64 / tally.count as f64 * 100.0).round() / 100.0;
+                let view = json!({"mean_score": mean, "ratings": tally.count});
+                models.insert(model.clone(), view);
+            }
             Value::Object(models)
         };
         json!({"today": view(&self.today), "month": view(&self.month)})

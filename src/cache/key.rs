@@ -1,7 +1,7 @@
 //! What identifies a cached answer: everything in a request that can change the answer,
 //! in a canonical form, and the namespace that says whose it is.
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::CacheScope;
 use crate::api::chat::ChatRequest;
@@ -41,12 +41,8 @@ pub fn material(route: &[String], request: &ChatRequest) -> String {
             value
         })
         .collect();
-    let parameters: Map<String, Value> = request
-        .passthrough
-        .iter()
-        .filter(|(name, _)| !IGNORED_FIELDS.contains(&name.as_str()))
-        .map(|(name, value)| (name.clone(), value.clone()))
-        .collect();
+    let mut parameters = request.passthrough.clone();
+    parameters.retain(|name, _| !IGNORED_FIELDS.contains(&name.as_str()));
     // `serde_json::Map` is a BTreeMap here (no `preserve_order`): keys come out sorted.
     json!({
         "v": KEY_VERSION,
