@@ -8,9 +8,6 @@ pub mod feedback;
 pub mod messages;
 pub mod responses;
 
-/// The OpenAPI 3.1 description of every route, served at `GET /openapi.json`.
-pub const OPENAPI: &str = include_str!("../../openapi.json");
-
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 

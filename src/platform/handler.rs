@@ -22,7 +22,7 @@ use super::keys;
 use super::metrics::Observer;
 use super::respond;
 use super::responses;
-use crate::api::{usage_report, ModelList, OPENAPI};
+use crate::api::{usage_report, ModelList};
 use crate::config::{Config, ConfigErrors};
 use crate::error::ErrorKind;
 use crate::error::GatewayError;
@@ -208,7 +208,6 @@ async fn serve(
                 json!({"status": "not_ready", "errors": errors.0}).to_string(),
             ),
         })),
-        Route::OpenApi => Ok(Reply::Now(respond::json(200, OPENAPI.to_owned()))),
         Route::Admin(op) => {
             let config = usable(config)?;
             keys::authenticate_admin(authorization(req).as_deref(), config)?;
@@ -288,9 +287,7 @@ async fn serve_caller(
             }
         }
         // The routes that need no caller are answered before.
-        Route::Health | Route::Ready | Route::OpenApi | Route::Admin(_) => {
-            Err(router::not_found(&req.path()))
-        }
+        Route::Health | Route::Ready | Route::Admin(_) => Err(router::not_found(&req.path())),
     }
 }
 
