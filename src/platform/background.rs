@@ -4,6 +4,7 @@
 
 use std::cell::Cell;
 use std::future::Future;
+use std::pin::Pin;
 use std::thread::LocalKey;
 
 use wasm_bindgen::{JsCast, JsValue};
@@ -53,6 +54,12 @@ impl Background {
     /// `Context::wait_until`, never panics: if the runtime refuses (the request is long
     /// over), the work still runs for as long as the isolate lives.
     pub fn run(&self, work: impl Future<Output = ()> + 'static) {
+        self.run_boxed(Box::pin(work));
+    }
+
+    /// [`Background::run`] for every kind of work: one instance of the promise adapter
+    /// rather than one per caller (each is a few hundred bytes of wasm).
+    fn run_boxed(&self, work: Pin<Box<dyn Future<Output = ()>>>) {
         let promise = wasm_bindgen_futures::future_to_promise(async move {
             work.await;
             Ok(JsValue::UNDEFINED)

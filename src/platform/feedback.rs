@@ -124,7 +124,7 @@ async fn send_remembered(env: &Env, principal: String, requests: Vec<Remembered>
 }
 
 /// One principal's remembered requests and ratings, as a Durable Object.
-#[durable_object]
+#[durable_object(alarm)]
 pub struct FeedbackStore {
     state: State,
     tables: Tables,

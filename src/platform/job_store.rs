@@ -33,7 +33,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_expiry ON jobs (expires_at);";
 
 /// One principal's jobs, as a Durable Object.
-#[durable_object]
+#[durable_object(alarm)]
 pub struct JobStore {
     state: State,
     tables: Tables,

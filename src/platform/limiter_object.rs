@@ -35,7 +35,7 @@ CREATE TABLE IF NOT EXISTS usage (
 const FLUSH_DELAY_MS: u64 = 1_000;
 
 /// One principal's limits, as a Durable Object.
-#[durable_object]
+#[durable_object(alarm)]
 pub struct RateLimiter {
     state: State,
     /// The state in memory, loaded from SQLite on first use.

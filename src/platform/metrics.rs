@@ -265,7 +265,7 @@ pub async fn team_usage(env: &Env, shards: u32, team: &str) -> Result<String, Ga
 
 /// One shard of the metrics: batches merged in memory, written to SQLite at most
 /// [`SAVE_DELAY_MS`] after they change.
-#[durable_object]
+#[durable_object(alarm)]
 pub struct MetricsShard {
     state: State,
     metrics: RefCell<Option<Metrics>>,

@@ -1,6 +1,9 @@
 //! What the gateway's Durable Objects share: one typed call from the Worker (a JSON
 //! request enum in, a JSON answer out), the object's side of it, and the alarm each
-//! object keeps for its own deferred work.
+//! object keeps for its own deferred work. Each object class is declared
+//! `#[durable_object(alarm)]`: it exports `fetch` and `alarm` only, not workers-rs's
+//! default WebSocket and socket handlers, whose wrappers it would never call (about 6 KB of
+//! gzipped wasm for the five classes).
 
 use std::cell::Cell;
 

@@ -27,7 +27,7 @@ CREATE TABLE IF NOT EXISTS responses (
 CREATE INDEX IF NOT EXISTS responses_expiry ON responses (expires_at);";
 
 /// One principal's stored responses, as a Durable Object.
-#[durable_object]
+#[durable_object(alarm)]
 pub struct ResponseStore {
     state: State,
     tables: Tables,
