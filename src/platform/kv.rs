@@ -16,17 +16,13 @@ pub async fn put(
     value: &str,
     ttl_s: Option<u32>,
 ) -> Result<(), JsValue> {
-    let namespace = Reflect::get(env, &JsValue::from_str(binding))?;
-    let put: Function = Reflect::get(&namespace, &JsValue::from_str("put"))?.dyn_into()?;
+    let (namespace, put) = method(env, binding, "put")?;
     let options = Object::new();
     if let Some(ttl_s) = ttl_s {
-        let ttl_s = JsValue::from_f64(ttl_s.into());
-        Reflect::set(&options, &JsValue::from_str("expirationTtl"), &ttl_s)?;
+        set(&options, "expirationTtl", &JsValue::from_f64(ttl_s.into()))?;
     }
-    let key = JsValue::from_str(key);
-    let promise: Promise = put
-        .call3(&namespace, &key, &JsValue::from_str(value), &options)?
-        .dyn_into()?;
+    let (key, value) = (JsValue::from_str(key), JsValue::from_str(value));
+    let promise: Promise = put.call3(&namespace, &key, &value, &options)?.dyn_into()?;
     JsFuture::from(promise).await?;
     Ok(())
 }
@@ -49,43 +45,43 @@ pub async fn list(
     cursor: Option<&str>,
     limit: Option<u64>,
 ) -> Result<KeyPage, JsValue> {
-    let namespace = Reflect::get(env, &JsValue::from_str(binding))?;
-    let list: Function = Reflect::get(&namespace, &JsValue::from_str("list"))?.dyn_into()?;
+    let (namespace, list) = method(env, binding, "list")?;
     let options = Object::new();
-    Reflect::set(
-        &options,
-        &JsValue::from_str("prefix"),
-        &JsValue::from_str(prefix),
-    )?;
+    set(&options, "prefix", &JsValue::from_str(prefix))?;
     if let Some(cursor) = cursor {
-        Reflect::set(
-            &options,
-            &JsValue::from_str("cursor"),
-            &JsValue::from_str(cursor),
-        )?;
+        set(&options, "cursor", &JsValue::from_str(cursor))?;
     }
     if let Some(limit) = limit {
         // KV limits are at most 1000: exact as an f64.
-        Reflect::set(
-            &options,
-            &JsValue::from_str("limit"),
-            &JsValue::from_f64(limit as f64),
-        )?;
+        set(&options, "limit", &JsValue::from_f64(limit as f64))?;
     }
     let promise: Promise = list.call1(&namespace, &options)?.dyn_into()?;
     let page = JsFuture::from(promise).await?;
-    let keys: Array = Reflect::get(&page, &JsValue::from_str("keys"))?.dyn_into()?;
-    let name = JsValue::from_str("name");
+    let keys: Array = get(&page, "keys")?.dyn_into()?;
     let names = keys
         .iter()
-        .filter_map(|key| Reflect::get(&key, &name).ok()?.as_string())
+        .filter_map(|key| get(&key, "name").ok()?.as_string())
         .collect();
-    let complete = Reflect::get(&page, &JsValue::from_str("list_complete"))?
-        .as_bool()
-        .unwrap_or(true);
-    let cursor = match complete {
+    let cursor = match get(&page, "list_complete")?.as_bool().unwrap_or(true) {
         true => None,
-        false => Reflect::get(&page, &JsValue::from_str("cursor"))?.as_string(),
+        false => get(&page, "cursor")?.as_string(),
     };
     Ok(KeyPage { names, cursor })
+}
+
+/// The namespace bound as `binding`, and its method `name`.
+fn method(env: &Env, binding: &str, name: &str) -> Result<(JsValue, Function), JsValue> {
+    let namespace = get(env, binding)?;
+    let method = get(&namespace, name)?.dyn_into()?;
+    Ok((namespace, method))
+}
+
+/// `object[name]`.
+fn get(object: &JsValue, name: &str) -> Result<JsValue, JsValue> {
+    Reflect::get(object, &JsValue::from_str(name))
+}
+
+/// Sets `object[name]` to `value`.
+fn set(object: &Object, name: &str, value: &JsValue) -> Result<(), JsValue> {
+    Reflect::set(object, &JsValue::from_str(name), value).map(drop)
 }
