@@ -24,6 +24,7 @@ pub mod resilience;
 pub mod router;
 pub mod sorted_map;
 pub mod upstream;
+pub mod wire_name;
 
 #[cfg(target_arch = "wasm32")]
 mod platform;

@@ -10,9 +10,10 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::wire_name::{serde_by_wire_name, WireName};
+
 /// Who wrote a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     /// Operator instructions.
     System,
@@ -28,20 +29,18 @@ pub enum Role {
     Function,
 }
 
-impl Role {
-    /// Parses the wire name of a role.
-    pub fn parse(name: &str) -> Option<Role> {
-        Some(match name {
-            "system" => Role::System,
-            "developer" => Role::Developer,
-            "user" => Role::User,
-            "assistant" => Role::Assistant,
-            "tool" => Role::Tool,
-            "function" => Role::Function,
-            _ => return None,
-        })
-    }
+impl WireName for Role {
+    const NAMES: &'static [(&'static str, Self)] = &[
+        ("system", Role::System),
+        ("developer", Role::Developer),
+        ("user", Role::User),
+        ("assistant", Role::Assistant),
+        ("tool", Role::Tool),
+        ("function", Role::Function),
+    ];
 }
+
+serde_by_wire_name!(Role);
 
 /// A message's content: plain text, typed parts (text, images, audio, files) or nothing
 /// (an assistant turn that only calls tools).
@@ -469,6 +468,13 @@ pub struct ChatCompletionChunk<'a> {
 #[cfg(test)]
 mod tests {
     use crate::guard::validate::parse_for_tests;
+
+    #[test]
+    fn roles_read_and_write_their_names() {
+        use super::Role::*;
+        let all = [System, Developer, User, Assistant, Tool, Function];
+        crate::wire_name::tests::every_name_reads_back(&all);
+    }
 
     #[test]
     fn prompt_estimates_count_tools_tool_calls_and_non_text_parts() {

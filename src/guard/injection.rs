@@ -10,10 +10,10 @@ use serde::Deserialize;
 
 use crate::api::chat::{ChatRequest, Role};
 use crate::config::source::Reader;
+use crate::wire_name::{serde_by_wire_name, WireName};
 
 /// What the policy does with a likely injection.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Action {
     /// Refuse the request: 400 `prompt_injection_detected`, nothing goes upstream.
     #[default]
@@ -23,6 +23,16 @@ pub enum Action {
     /// Do not inspect.
     Off,
 }
+
+impl WireName for Action {
+    const NAMES: &'static [(&'static str, Self)] = &[
+        ("block", Action::Block),
+        ("flag", Action::Flag),
+        ("off", Action::Off),
+    ];
+}
+
+serde_by_wire_name!(Action);
 
 /// The prompt-injection policy (`PROMPT_INJECTION`): an action for every tier, tiers that
 /// differ, and the score from which a message counts as an injection.
@@ -154,6 +164,12 @@ pub fn check(policy: &InjectionPolicy, tier: &str, request: &ChatRequest) -> Opt
 #[cfg(test)]
 mod tests {
     use guard_scan::injection::Category;
+
+    #[test]
+    fn actions_read_and_write_their_names() {
+        let all = [Action::Block, Action::Flag, Action::Off];
+        crate::wire_name::tests::every_name_reads_back(&all);
+    }
 
     use super::*;
     use crate::guard::validate::parse_for_tests;

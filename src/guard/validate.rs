@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use crate::api::chat::{ChatRequest, Content, Message, Role};
 use crate::config::source::Reader;
 use crate::error::{ErrorKind, GatewayError};
+use crate::wire_name::WireName;
 
 /// The default `MAX_MESSAGE_CHARS`: the longest text the guards are built to scan in one
 /// message (their property tests go up to it).
@@ -283,7 +284,7 @@ fn parse_message(
         ));
     };
     let role = match fields.remove("role") {
-        Some(Value::String(name)) => Role::parse(&name).ok_or_else(|| {
+        Some(Value::String(name)) => Role::from_name(&name).ok_or_else(|| {
             GatewayError::invalid(
                 at("role"),
                 format!(

@@ -20,6 +20,7 @@ use serde_json::{Map, Value};
 use crate::api::chat::Usage;
 use crate::config::source::Reader;
 use crate::error::{ErrorKind, GatewayError};
+use crate::wire_name::{serde_by_wire_name, WireName};
 
 /// Largest completion (as JSON) a job keeps: the job store's values are limited, and a
 /// poll or webhook should not carry more.
@@ -43,8 +44,7 @@ pub struct Task {
 }
 
 /// What a [`Task`] asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TaskKind {
     /// Run an attempt of the job.
     Run,
@@ -52,9 +52,13 @@ pub enum TaskKind {
     Webhook,
 }
 
+impl WireName for TaskKind {
+    const NAMES: &'static [(&'static str, Self)] =
+        &[("run", TaskKind::Run), ("webhook", TaskKind::Webhook)];
+}
+
 /// Where a job is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobStatus {
     /// Waiting in the queue (first time, or again after a failed attempt).
     Queued,
@@ -68,18 +72,17 @@ pub enum JobStatus {
     Cancelled,
 }
 
-impl JobStatus {
-    /// The status's wire name.
-    pub fn name(self) -> &'static str {
-        match self {
-            JobStatus::Queued => "queued",
-            JobStatus::Running => "running",
-            JobStatus::Succeeded => "succeeded",
-            JobStatus::Failed => "failed",
-            JobStatus::Cancelled => "cancelled",
-        }
-    }
+impl WireName for JobStatus {
+    const NAMES: &'static [(&'static str, Self)] = &[
+        ("queued", JobStatus::Queued),
+        ("running", JobStatus::Running),
+        ("succeeded", JobStatus::Succeeded),
+        ("failed", JobStatus::Failed),
+        ("cancelled", JobStatus::Cancelled),
+    ];
+}
 
+impl JobStatus {
     /// Whether the job has ended.
     pub fn is_final(self) -> bool {
         matches!(
@@ -150,8 +153,7 @@ pub fn is_retryable(error: &GatewayError) -> bool {
 }
 
 /// Where a job's webhook stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WebhookStatus {
     /// Not sent yet, or sent and to be sent again.
     Pending,
@@ -159,6 +161,14 @@ pub enum WebhookStatus {
     Delivered,
     /// Every attempt failed.
     Failed,
+}
+
+impl WireName for WebhookStatus {
+    const NAMES: &'static [(&'static str, Self)] = &[
+        ("pending", WebhookStatus::Pending),
+        ("delivered", WebhookStatus::Delivered),
+        ("failed", WebhookStatus::Failed),
+    ];
 }
 
 /// A job's webhook: where it goes and how its deliveries went.
@@ -308,8 +318,7 @@ pub enum Change {
 }
 
 /// How a webhook delivery attempt ended, for the job record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
     /// The receiver took it.
     Delivered,
@@ -319,6 +328,16 @@ pub enum Delivery {
     /// the attempts ran out.
     Abandoned,
 }
+
+impl WireName for Delivery {
+    const NAMES: &'static [(&'static str, Self)] = &[
+        ("delivered", Delivery::Delivered),
+        ("retrying", Delivery::Retrying),
+        ("abandoned", Delivery::Abandoned),
+    ];
+}
+
+serde_by_wire_name!(TaskKind, JobStatus, WebhookStatus, Delivery);
 
 impl Job {
     /// A queued job.
@@ -651,6 +670,25 @@ impl JobsConfig {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn job_enums_read_and_write_their_names() {
+        use crate::wire_name::tests::every_name_reads_back;
+        every_name_reads_back(&[TaskKind::Run, TaskKind::Webhook]);
+        every_name_reads_back(&[
+            JobStatus::Queued,
+            JobStatus::Running,
+            JobStatus::Succeeded,
+            JobStatus::Failed,
+            JobStatus::Cancelled,
+        ]);
+        every_name_reads_back(&[
+            WebhookStatus::Pending,
+            WebhookStatus::Delivered,
+            WebhookStatus::Failed,
+        ]);
+        every_name_reads_back(&[Delivery::Delivered, Delivery::Retrying, Delivery::Abandoned]);
+    }
 
     fn job() -> Job {
         Job::queued("job_1".into(), "mock".into(), 100, "f".into())

@@ -24,6 +24,7 @@ use self::bucket::{Rate, MAX_LIMIT_WINDOW};
 use self::limiter::Refusal;
 use crate::config::source::Reader;
 use crate::error::{ErrorKind, GatewayError};
+use crate::wire_name::{serde_by_wire_name, WireName};
 
 /// The limits of a tier (and the shape of a key's overrides). A limit left out is not
 /// enforced.
@@ -91,8 +92,7 @@ impl TierLimits {
 }
 
 /// What to do when a principal's limiter cannot be reached.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum FailureMode {
     /// Refuse with 503 `rate_limiter_unavailable` (the default: limits are a promise).
     #[default]
@@ -100,6 +100,13 @@ pub enum FailureMode {
     /// Serve the request unlimited, and say so in its log line.
     Open,
 }
+
+impl WireName for FailureMode {
+    const NAMES: &'static [(&'static str, Self)] =
+        &[("closed", FailureMode::Closed), ("open", FailureMode::Open)];
+}
+
+serde_by_wire_name!(FailureMode);
 
 /// `RATE_LIMITS`: limits per tier and how they are enforced.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -262,6 +269,12 @@ pub fn refusal_error(refusal: Refusal, limits: &TierLimits, reserved_tokens: u64
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failure_modes_read_and_write_their_names() {
+        let all = [FailureMode::Closed, FailureMode::Open];
+        crate::wire_name::tests::every_name_reads_back(&all);
+    }
 
     fn config() -> RateLimitConfig {
         serde_json::from_str(DEFAULT_RATE_LIMITS).unwrap()
