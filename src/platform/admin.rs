@@ -3,13 +3,14 @@
 //! [`super::keys::authenticate_admin`]).
 
 use serde_json::{json, Value};
-use worker::{Env, Request, Response};
+use worker::{Env, Response};
 
 use super::cache;
 use super::clock::now_ms;
 use super::crypto::{random_bytes, sha256_hex};
 use super::feedback;
 use super::fetch::{read_capped, Body, BodyError};
+use super::incoming::Incoming;
 use super::keys::{forget, KeyStore};
 use super::limiter::LimiterStub;
 use super::metrics;
@@ -28,7 +29,7 @@ const MAX_ADMIN_BODY_BYTES: usize = 16 * 1024;
 pub async fn serve(
     op: AdminOp,
     id: Option<&str>,
-    req: &mut Request,
+    req: &Incoming,
     env: &Env,
     config: &Config,
 ) -> Result<Response, GatewayError> {
@@ -50,8 +51,8 @@ pub async fn serve(
         }
         AdminOp::ListKeys => {
             let store = store()?;
-            let url = req.inner().url();
-            let (cursor, limit) = list_query(&url)?;
+            let url = req.url();
+            let (cursor, limit) = list_query(url)?;
             let (records, next) = store.list(cursor, limit).await?;
             let data: Vec<Value> = records.iter().map(KeyRecord::public_view).collect();
             let page = json!({"object": "list", "data": data, "next_cursor": next});
@@ -88,8 +89,8 @@ pub async fn serve(
             Ok(respond::prometheus(metrics.render(now_ms())))
         }
         AdminOp::Usage => {
-            let url = req.inner().url();
-            match (query_param(&url, "principal")?, query_param(&url, "team")?) {
+            let url = req.url();
+            match (query_param(url, "principal")?, query_param(url, "team")?) {
                 (Some(principal), None) => {
                     let principal = PrincipalId::from_admin(&principal);
                     let mut report = limits(AdminOp::GetLimits, &principal, env).await?;
@@ -107,8 +108,8 @@ pub async fn serve(
             }
         }
         AdminOp::PurgeCache => {
-            let url = req.inner().url();
-            purge_cache(id.unwrap_or_default(), &url, env, config).await
+            let url = req.url();
+            purge_cache(id.unwrap_or_default(), url, env, config).await
         }
     }
 }
@@ -202,7 +203,7 @@ async fn purge_cache(
     Ok(respond::json(200, answer.to_string()))
 }
 
-async fn body(req: &mut Request) -> Result<Vec<u8>, GatewayError> {
+async fn body(req: &Incoming) -> Result<Vec<u8>, GatewayError> {
     read_capped(Body::Request(req), MAX_ADMIN_BODY_BYTES)
         .await
         .map_err(|err| match err {

@@ -7,13 +7,14 @@ use std::rc::Rc;
 
 use serde_json::{json, Map};
 use web_sys::AbortSignal;
-use worker::{Env, Request};
+use worker::Env;
 
 use super::background::Background;
 use super::cache::{self, CacheStep};
 use super::clock::now_ms;
 use super::crypto::random_u32;
 use super::exchange::{admit, read_json_body, Caller, Exchange, Reply};
+use super::incoming::Incoming;
 use super::ports::WorkerPorts;
 use super::respond;
 use super::responses;
@@ -32,7 +33,7 @@ use crate::upstream;
 /// Answers one chat completion request of `caller`, read and answered in `surface`'s
 /// wire format.
 pub async fn chat_completions(
-    req: &mut Request,
+    req: &Incoming,
     env: &Env,
     config: &Config,
     caller: &Caller,
@@ -73,7 +74,7 @@ pub async fn chat_completions(
         echo: Rc::new(echo),
     };
     let route = upstream::route_keys(&resolved.targets);
-    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let header = |name: &str| req.header(name);
     let headers = (header("cache-control"), header("x-gateway-cache"));
     // A flagged request's answer is neither served from nor kept in the cache.
     let step = match flagged {
@@ -159,7 +160,7 @@ pub async fn chat_completions(
 /// the guards): as the route's first target counts them where its provider can
 /// (`x-gateway-token-count: exact`), else the gateway's estimate (`estimate`).
 pub async fn count_tokens(
-    req: &mut Request,
+    req: &Incoming,
     config: &Config,
     caller: &Caller,
     exchange: &mut Exchange,

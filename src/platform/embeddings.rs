@@ -4,12 +4,13 @@
 //! pipeline's attempt loop over the route's targets.
 
 use serde::{Deserialize, Serialize};
-use worker::{Env, Request};
+use worker::Env;
 
 use super::cache::put_in_background;
 use super::clock::now_ms;
 use super::crypto::{random_u32, sha256_hex};
 use super::exchange::{admit, read_json_body, Caller, Exchange, Reply};
+use super::incoming::Incoming;
 use super::keys::KV_BINDING;
 use super::respond;
 use crate::api::chat::Usage;
@@ -37,7 +38,7 @@ struct Entry {
 
 /// Answers one embeddings request of `caller`.
 pub async fn embeddings(
-    req: &mut Request,
+    req: &Incoming,
     env: &Env,
     config: &Config,
     caller: &Caller,
@@ -49,7 +50,7 @@ pub async fn embeddings(
     exchange.observer.opened(&mut exchange.log);
     caller.principal.check_model(&request.model)?;
     let targets = upstream::resolve_chain(config, &request.model, random_u32())?;
-    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let header = |name: &str| req.header(name);
     let (cache_control, opt_in) = (header("cache-control"), header("x-gateway-cache"));
     let log = &mut exchange.log;
     // The chat cache's rules: `no-store` and `x-gateway-cache: off` bypass, `no-cache`

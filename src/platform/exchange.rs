@@ -4,11 +4,12 @@
 
 use std::rc::Rc;
 
-use worker::{Env, Request, Response};
+use worker::{Env, Response};
 
 use super::background::Background;
 use super::clock::now_ms;
 use super::fetch::{read_capped, Body, BodyError};
+use super::incoming::Incoming;
 use super::keys;
 use super::limiter::{self, LimiterStub, Settlement};
 use super::metrics::Observer;
@@ -57,7 +58,7 @@ pub struct Exchange {
 
 impl Exchange {
     /// The platform ports of the request's pipeline.
-    pub fn ports(&self, req: &Request) -> WorkerPorts {
+    pub fn ports(&self, req: &Incoming) -> WorkerPorts {
         WorkerPorts {
             observer: self.observer.clone(),
             client: req.inner().signal(),
@@ -66,15 +67,15 @@ impl Exchange {
     }
 }
 /// The `Authorization` header.
-pub fn authorization(req: &Request) -> Option<String> {
-    req.headers().get("authorization").ok().flatten()
+pub fn authorization(req: &Incoming) -> Option<String> {
+    req.header("authorization")
 }
 
 /// A `/v1` caller's credential: the `Authorization` header, or an `x-api-key` (as the
 /// Anthropic SDKs send the key) taken as a bearer credential.
-pub fn credential(req: &Request) -> Option<String> {
+pub fn credential(req: &Incoming) -> Option<String> {
     authorization(req).or_else(|| {
-        let key = req.headers().get("x-api-key").ok().flatten()?;
+        let key = req.header("x-api-key")?;
         Some(format!("Bearer {key}"))
     })
 }
@@ -93,7 +94,7 @@ pub struct Caller {
 /// limiter (also kept in `exchange`, for the headers of whatever the response turns out
 /// to be).
 pub async fn authenticated(
-    req: &Request,
+    req: &Incoming,
     config: &Config,
     env: &Env,
     exchange: &mut Exchange,
@@ -120,8 +121,8 @@ pub async fn authenticated(
 }
 
 /// The client's address as Cloudflare saw it.
-fn client_ip(req: &Request) -> Option<String> {
-    req.headers().get("cf-connecting-ip").ok().flatten()
+fn client_ip(req: &Incoming) -> Option<String> {
+    req.header("cf-connecting-ip")
 }
 /// The configuration, or 503 `config_invalid` while it is unusable.
 pub fn usable(config: &Result<Config, ConfigErrors>) -> Result<&Config, GatewayError> {
@@ -135,8 +136,8 @@ pub fn usable(config: &Result<Config, ConfigErrors>) -> Result<&Config, GatewayE
 
 /// Reads a JSON request body (`Content-Type: application/json`, at most
 /// `MAX_BODY_BYTES`).
-pub async fn read_json_body(req: &mut Request, config: &Config) -> Result<Vec<u8>, GatewayError> {
-    let content_type = req.headers().get("content-type").ok().flatten();
+pub async fn read_json_body(req: &Incoming, config: &Config) -> Result<Vec<u8>, GatewayError> {
+    let content_type = req.header("content-type");
     check_content_type(content_type.as_deref())?;
     let cap = config.limits.max_body_bytes;
     read_capped(Body::Request(req), cap)

@@ -16,6 +16,7 @@ use worker::{
 use super::background::{Background, BatchSend};
 use super::clock::now_ms;
 use super::exchange::{read_json_body, Caller, Exchange, Reply};
+use super::incoming::Incoming;
 use super::objects::{self, integer, Alarm, Tables};
 use super::respond;
 use crate::api::feedback::{
@@ -356,7 +357,7 @@ pub async fn add_satisfaction(report: &mut serde_json::Value, env: &Env, princip
 
 /// `POST /v1/feedback`: rates one of the caller's own answered requests.
 pub async fn submit(
-    req: &mut Request,
+    req: &Incoming,
     env: &Env,
     config: &Config,
     caller: &Caller,

@@ -17,6 +17,7 @@ use web_sys::{
 use worker::{ByteStream, Fetch, Headers, Request, Response, ResponseBody};
 
 use super::clock::Timer;
+use super::incoming::Incoming;
 use crate::error::GatewayError;
 use crate::pipeline::ports::{UpstreamBody, UpstreamResponse};
 use crate::upstream::{timed_out, unreachable, HttpCall};
@@ -172,7 +173,7 @@ pub enum BodyError {
 /// A message whose body is to be read whole.
 pub enum Body<'a> {
     /// The client's request.
-    Request(&'a mut Request),
+    Request(&'a Incoming),
     /// An upstream's answer.
     Response(&'a mut Response),
 }
@@ -213,11 +214,11 @@ pub async fn read_capped(body: Body<'_>, cap: usize) -> Result<Vec<u8>, BodyErro
             return read_whole(request.inner(), cap).await
         }
         Body::Request(request) => (request.stream(), MAX_DRAINED_BYTES),
-        Body::Response(response) => (response.stream(), 0),
+        Body::Response(response) => (response.stream().ok(), 0),
     };
     match stream {
-        Ok(stream) => read_to_end(stream, cap, drain, expected).await,
-        Err(_) => Ok(Vec::new()),
+        Some(stream) => read_to_end(stream, cap, drain, expected).await,
+        None => Ok(Vec::new()),
     }
 }
 

@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 
 use serde_json::json;
-use worker::{Env, Request, Response};
+use worker::{Env, Response};
 
 use super::admin;
 use super::background::Background;
@@ -17,6 +17,7 @@ use super::env::config;
 use super::exchange::{authenticated, authorization, credential, usable, Caller, Exchange, Reply};
 use super::feedback;
 use super::fetch::{read_capped, Body, MAX_DRAINED_BYTES};
+use super::incoming::Incoming;
 use super::jobs;
 use super::keys;
 use super::metrics::Observer;
@@ -34,11 +35,11 @@ use crate::router::{self, Matched, Route};
 use serde::Deserialize;
 
 /// Answers one request. Every failure becomes an OpenAI error object; nothing panics.
-pub async fn handle(mut req: Request, env: &Env, background: Background) -> Response {
+pub async fn handle(req: Incoming, env: &Env, background: Background) -> Response {
     let log = RequestLog {
         ts: now_ms(),
         request_id: new_request_id(),
-        method: req.method().to_string(),
+        method: req.method(),
         route: "unmatched",
         ..RequestLog::default()
     };
@@ -49,7 +50,7 @@ pub async fn handle(mut req: Request, env: &Env, background: Background) -> Resp
             .exporting(config.otlp.as_ref()),
         Err(_) => Observer::new(env, &background, LogLevel::Info, 1),
     };
-    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let header = |name: &str| req.header(name);
     let trace = TraceContext::continue_or_start(
         header("traceparent").as_deref(),
         header("tracestate").as_deref(),
@@ -72,9 +73,9 @@ pub async fn handle(mut req: Request, env: &Env, background: Background) -> Resp
     let path = req.path();
     let browser = Browser::of(&req, &config);
     let had_credentials = credential(&req).is_some();
-    let served = serve(&mut req, env, &config, &browser, &path, &mut exchange).await;
+    let served = serve(&req, env, &config, &browser, path, &mut exchange).await;
     if served.is_err() {
-        discard_unread_body(&mut req).await;
+        discard_unread_body(&req).await;
     }
     let log = &mut exchange.log;
     let (response, log_now) = match served {
@@ -83,9 +84,9 @@ pub async fn handle(mut req: Request, env: &Env, background: Background) -> Resp
         Err(error) => {
             log.error = Some(error.code().to_owned());
             let allow = (error.kind == ErrorKind::MethodNotAllowed)
-                .then(|| router::allowed_methods(&path))
+                .then(|| router::allowed_methods(path))
                 .flatten();
-            let surface = router::surface(&path);
+            let surface = router::surface(path);
             (respond::error(&error, surface, allow.as_deref()), true)
         }
     };
@@ -143,9 +144,9 @@ struct Browser {
 }
 
 impl Browser {
-    fn of(req: &Request, config: &Result<Config, ConfigErrors>) -> Self {
-        let origin = req.headers().get("origin").ok().flatten();
-        let own_origin = origin_of(&req.inner().url()).to_owned();
+    fn of(req: &Incoming, config: &Result<Config, ConfigErrors>) -> Self {
+        let origin = req.header("origin");
+        let own_origin = req.origin().to_owned();
         let allowed = match config {
             Ok(config) => config.cors.check(origin.as_deref(), &own_origin),
             Err(_) => Ok(()),
@@ -158,28 +159,17 @@ impl Browser {
     }
 }
 
-/// `scheme://host[:port]` of an absolute URL as the runtime gives it (already normalized).
-/// Sliced by hand: the `url` crate's origin serialization pulls in IDNA tables (~190 KB of
-/// wasm) for what is one `find` here.
-fn origin_of(url: &str) -> &str {
-    let host_start = url.find("://").map_or(0, |at| at + 3);
-    let end = url[host_start..]
-        .find(['/', '?', '#'])
-        .map_or(url.len(), |at| host_start + at);
-    &url[..end]
-}
-
 /// Reads and drops the body of a request refused before reading it (401, 403, 404, 405,
 /// 415; at most [`MAX_DRAINED_BYTES`]), so that the connection it came on survives rather
 /// than being reset.
-async fn discard_unread_body(req: &mut Request) {
+async fn discard_unread_body(req: &Incoming) {
     if !req.inner().body_used() && req.inner().body().is_some() {
         let _ = read_capped(Body::Request(req), MAX_DRAINED_BYTES).await;
     }
 }
 
 async fn serve(
-    req: &mut Request,
+    req: &Incoming,
     env: &Env,
     config: &Result<Config, ConfigErrors>,
     browser: &Browser,
@@ -231,7 +221,7 @@ async fn serve(
 /// jobs' status URLs).
 async fn serve_caller(
     Matched { route, id }: Matched<'_>,
-    req: &mut Request,
+    req: &Incoming,
     env: &Env,
     config: &Config,
     caller: &Caller,
@@ -264,7 +254,7 @@ async fn serve_caller(
             Ok(Reply::Now(respond::json(200, report.to_string())))
         }
         Route::ChatCompletions | Route::Messages | Route::Responses => {
-            let surface = router::surface(&req.path());
+            let surface = router::surface(req.path());
             apart(chat_completions(
                 req, env, config, caller, surface, exchange,
             ))
@@ -287,7 +277,7 @@ async fn serve_caller(
             }
         }
         // The routes that need no caller are answered before.
-        Route::Health | Route::Ready | Route::Admin(_) => Err(router::not_found(&req.path())),
+        Route::Health | Route::Ready | Route::Admin(_) => Err(router::not_found(req.path())),
     }
 }
 
@@ -302,7 +292,7 @@ fn apart<'a, T>(route: impl Future<Output = T> + 'a) -> Pin<Box<dyn Future<Outpu
 
 /// A CORS preflight (`OPTIONS`) for a known path: 204 with the CORS headers, or 403.
 fn preflight(
-    req: &Request,
+    req: &Incoming,
     config: &Config,
     browser: &Browser,
     path: &str,
@@ -310,7 +300,7 @@ fn preflight(
 ) -> Result<Reply, GatewayError> {
     log.route = "preflight";
     let methods = router::allowed_methods(path).ok_or_else(|| router::not_found(path))?;
-    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let header = |name: &str| req.header(name);
     let headers = config.cors.preflight(
         browser.origin.as_deref(),
         &browser.own_origin,

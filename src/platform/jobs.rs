@@ -8,12 +8,13 @@
 //! against its owner's concurrency (for the lease's lifetime at most) and its estimated
 //! cost is held against the budgets.
 
-use worker::{Env, Request};
+use worker::Env;
 
 use super::background::Background;
 use super::clock::{new_request_id, now_ms};
 use super::crypto::{hmac_sha256_hex, random_u32, sha256_hex};
 use super::exchange::{admit, read_json_body, Caller, Exchange, Reply};
+use super::incoming::Incoming;
 use super::job_store::JobStoreStub;
 use super::limiter::Settlement;
 use super::respond;
@@ -36,7 +37,7 @@ const QUEUE_BINDING: &str = "JOBS";
 /// queues it; 202 with the job. A resubmission with the same `Idempotency-Key` and body
 /// answers the same job (`idempotent-replayed: true`); with another body, 422.
 pub async fn submit(
-    req: &mut Request,
+    req: &Incoming,
     env: &Env,
     config: &Config,
     caller: &Caller,
@@ -44,7 +45,7 @@ pub async fn submit(
     exchange: &mut Exchange,
 ) -> Result<Reply, GatewayError> {
     let store = own_store(env, &caller.principal)?;
-    let key = req.headers().get("idempotency-key").ok().flatten();
+    let key = req.header("idempotency-key");
     if let Some(key) = &key {
         check_idempotency_key(key)?;
     }

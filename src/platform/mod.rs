@@ -29,6 +29,7 @@ mod exchange;
 mod feedback;
 mod fetch;
 mod handler;
+mod incoming;
 mod job_store;
 mod jobs;
 mod jwt;
@@ -46,12 +47,14 @@ mod response_store;
 mod responses;
 mod stream;
 
-use worker::{event, Context, Env, MessageBatch, Request, Response, Result};
+use worker::{event, Context, Env, MessageBatch, Response, Result};
 
 /// The Worker's fetch entry point. Never fails: every error becomes an OpenAI-style
-/// response inside [`handler::handle`].
+/// response inside [`handler::handle`]. It takes the runtime's request as it is (see
+/// [`incoming`] for why not workers-rs's `Request`).
 #[event(fetch)]
-pub async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+pub async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<Response> {
+    let req = incoming::Incoming::new(req);
     Ok(handler::handle(req, &env, background::Background::of(&ctx)).await)
 }
 
