@@ -74,8 +74,7 @@ pub async fn chat_completions(
         echo: Rc::new(echo),
     };
     let route = upstream::route_keys(&resolved.targets);
-    let header = |name: &str| req.header(name);
-    let headers = (header("cache-control"), header("x-gateway-cache"));
+    let headers = (req.header("cache-control"), req.header("x-gateway-cache"));
     // A flagged request's answer is neither served from nor kept in the cache.
     let step = match flagged {
         true => CacheStep::Bypass("guard_flagged"),

@@ -50,8 +50,7 @@ pub async fn embeddings(
     exchange.observer.opened(&mut exchange.log);
     caller.principal.check_model(&request.model)?;
     let targets = upstream::resolve_chain(config, &request.model, random_u32())?;
-    let header = |name: &str| req.header(name);
-    let (cache_control, opt_in) = (header("cache-control"), header("x-gateway-cache"));
+    let (cache_control, opt_in) = (req.header("cache-control"), req.header("x-gateway-cache"));
     let log = &mut exchange.log;
     // The chat cache's rules: `no-store` and `x-gateway-cache: off` bypass, `no-cache`
     // skips the read but refreshes the entry, `max-age` bounds both.

@@ -50,10 +50,9 @@ pub async fn handle(req: Incoming, env: &Env, background: Background) -> Respons
             .exporting(config.otlp.as_ref()),
         Err(_) => Observer::new(env, &background, LogLevel::Info, 1),
     };
-    let header = |name: &str| req.header(name);
     let trace = TraceContext::continue_or_start(
-        header("traceparent").as_deref(),
-        header("tracestate").as_deref(),
+        req.header("traceparent").as_deref(),
+        req.header("tracestate").as_deref(),
         random_u32,
     );
     let trace = Rc::new(trace);
@@ -300,12 +299,11 @@ fn preflight(
 ) -> Result<Reply, GatewayError> {
     log.route = "preflight";
     let methods = router::allowed_methods(path).ok_or_else(|| router::not_found(path))?;
-    let header = |name: &str| req.header(name);
     let headers = config.cors.preflight(
         browser.origin.as_deref(),
         &browser.own_origin,
-        header("access-control-request-method").as_deref(),
-        header("access-control-request-headers").as_deref(),
+        req.header("access-control-request-method").as_deref(),
+        req.header("access-control-request-headers").as_deref(),
         &methods,
     )?;
     let response = respond::empty(204);
