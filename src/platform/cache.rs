@@ -15,6 +15,7 @@ use super::background::Background;
 use super::clock::now_ms;
 use super::crypto::sha256_hex;
 use super::keys::KV_BINDING;
+use super::kv::Namespace;
 use crate::api::chat::{ChatCompletion, ChatRequest};
 use crate::auth::Principal;
 use crate::cache::entry::{storable, Entry};
@@ -117,8 +118,8 @@ impl CacheWriter {
                 return Some(entry);
             }
         }
-        let kv = self.env.kv(KV_BINDING).ok()?;
-        let text = kv.get(&self.kv_key).text().await.ok()??;
+        let kv = Namespace::bound(&self.env, KV_BINDING)?;
+        let text = kv.get_text(&self.kv_key).await.ok()??;
         let entry = Rc::new(Entry::from_json(&text)?);
         let now = now_ms();
         if now >= entry.expires_ms {
@@ -171,11 +172,13 @@ impl CacheWrite for CacheWriter {
 /// Writes `text` to KV as `key`, kept `ttl_s` (at least KV's minute), after the response.
 /// A failed write (KV's per-key rate, an outage) only costs a later miss.
 pub fn put_in_background(env: &Env, background: &Background, key: &str, text: String, ttl_s: u32) {
-    let env = env.clone();
+    let Some(kv) = Namespace::bound(env, KV_BINDING) else {
+        return;
+    };
     let key = key.to_owned();
     let ttl_s = ttl_s.max(KV_MIN_TTL_S);
     background.run(async move {
-        let _ = super::kv::put(&env, KV_BINDING, &key, &text, Some(ttl_s)).await;
+        let _ = kv.put(&key, &text, Some(ttl_s)).await;
     });
 }
 
@@ -194,7 +197,7 @@ pub async fn purge(
             "the cache store (KV) could not be reached",
         )
     };
-    let kv = env.kv(KV_BINDING).map_err(|_| unavailable())?;
+    let kv = Namespace::bound(env, KV_BINDING).ok_or_else(unavailable)?;
     let prefix = format!("cache:{space}:");
     if let Some(hash) = hash {
         let key = format!("{prefix}{hash}");
@@ -206,7 +209,8 @@ pub async fn purge(
     let mut deleted = 0;
     let mut cursor = None;
     loop {
-        let page = super::kv::list(env, KV_BINDING, &prefix, cursor.as_deref(), None)
+        let page = kv
+            .list(&prefix, cursor.as_deref(), None)
             .await
             .map_err(|_| unavailable())?;
         for name in &page.names {

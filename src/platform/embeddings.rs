@@ -12,6 +12,7 @@ use super::crypto::{random_u32, sha256_hex};
 use super::exchange::{admit, read_json_body, Caller, Exchange, Reply};
 use super::incoming::Incoming;
 use super::keys::KV_BINDING;
+use super::kv::Namespace;
 use super::respond;
 use crate::api::chat::Usage;
 use crate::api::embeddings::{self, EmbeddingRequest, Embeddings};
@@ -129,8 +130,8 @@ async fn cache_key(
 /// The stored vectors, if any are servable (and at most `max_age_s` old); a KV failure is
 /// a miss.
 async fn lookup(env: &Env, key: &str, max_age_s: Option<u32>) -> Option<Embeddings> {
-    let kv = env.kv(KV_BINDING).ok()?;
-    let text = kv.get(key).text().await.ok()??;
+    let kv = Namespace::bound(env, KV_BINDING)?;
+    let text = kv.get_text(key).await.ok()??;
     let entry: Entry = serde_json::from_slice(text.as_bytes()).ok()?;
     let now = now_ms();
     let age_s = now.saturating_sub(entry.stored_ms) / 1_000;

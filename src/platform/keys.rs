@@ -3,12 +3,11 @@
 
 use std::cell::RefCell;
 
-use worker::kv::KvStore;
 use worker::Env;
 
 use super::clock::now_ms;
 use super::crypto::sha256_hex;
-use super::kv;
+use super::kv::Namespace;
 use crate::auth::api_keys::{
     hash_kv_key, id_kv_key, looks_like_key, revoked_kv_key, KeyCache, KeyRecord, ID_KV_PREFIX,
 };
@@ -125,23 +124,19 @@ pub fn forget(hash: &str) {
 
 /// The key records in KV.
 pub struct KeyStore {
-    kv: KvStore,
-    /// For writes and listings (see [`super::kv`]).
-    env: Env,
+    kv: Namespace,
 }
 
 impl KeyStore {
     /// The store behind the `GATEWAY_KV` binding; 503 when the binding is missing.
     pub fn open(env: &Env) -> Result<KeyStore, GatewayError> {
-        let env = env.clone();
-        env.kv(KV_BINDING)
-            .map(|kv| KeyStore { kv, env })
-            .map_err(|_| {
-                GatewayError::new(
-                    ErrorKind::StoreUnavailable,
-                    "the key store is not configured (KV binding GATEWAY_KV)",
-                )
-            })
+        let kv = Namespace::bound(env, KV_BINDING).ok_or_else(|| {
+            GatewayError::new(
+                ErrorKind::StoreUnavailable,
+                "the key store is not configured (KV binding GATEWAY_KV)",
+            )
+        })?;
+        Ok(KeyStore { kv })
     }
 
     /// The record of the key whose SHA-256 is `hash`, revoked if its tombstone says so
@@ -186,14 +181,15 @@ impl KeyStore {
     /// When the key with `hash` was revoked, by its tombstone; `None` if it has none.
     /// A tombstone that cannot be read fails the lookup (deny by default).
     async fn tombstone(&self, hash: &str) -> Result<Option<u64>, GatewayError> {
-        let text = self.kv.get(&revoked_kv_key(hash)).text().await;
+        let text = self.kv.get_text(&revoked_kv_key(hash)).await;
         let text = text.map_err(|_| unavailable())?;
         // A tombstone is only ever written by a revocation: whatever it holds, it revokes.
         Ok(text.map(|text| text.trim().parse().unwrap_or(0)))
     }
 
     async fn put(&self, key: &str, value: &str) -> Result<(), GatewayError> {
-        kv::put(&self.env, KV_BINDING, key, value, None)
+        self.kv
+            .put(key, value, None)
             .await
             .map_err(|_| unavailable())
     }
@@ -205,15 +201,11 @@ impl KeyStore {
         cursor: Option<String>,
         limit: u64,
     ) -> Result<(Vec<KeyRecord>, Option<String>), GatewayError> {
-        let listed = kv::list(
-            &self.env,
-            KV_BINDING,
-            ID_KV_PREFIX,
-            cursor.as_deref(),
-            Some(limit),
-        )
-        .await
-        .map_err(|_| unavailable())?;
+        let listed = self
+            .kv
+            .list(ID_KV_PREFIX, cursor.as_deref(), Some(limit))
+            .await
+            .map_err(|_| unavailable())?;
         let mut records = Vec::with_capacity(listed.names.len());
         for name in &listed.names {
             if let Some(record) = self.read(name).await? {
@@ -226,7 +218,7 @@ impl KeyStore {
     async fn read(&self, key: &str) -> Result<Option<KeyRecord>, GatewayError> {
         // Text parsed here rather than KV's `json()`, whose JS-value deserializer would
         // be a second copy of the record's parsing code in the wasm.
-        let text = self.kv.get(key).text().await.map_err(|_| unavailable())?;
+        let text = self.kv.get_text(key).await.map_err(|_| unavailable())?;
         text.map(|text| serde_json::from_slice(text.as_bytes()).map_err(|_| unavailable()))
             .transpose()
     }

@@ -7,7 +7,7 @@
 //! on the runtime and [`stream`] turns a streamed answer into the response body. Each
 //! other file wraps one platform concept: [`env`] reads vars and secrets into the cached
 //! [`crate::config::Config`], [`clock`] gives time and ids, [`crypto`] WebCrypto and
-//! randomness, [`keys`] the API-key store in KV and authentication, [`kv`] KV listings, [`jwt`] JWT
+//! randomness, [`keys`] the API-key store in KV and authentication, [`kv`] a KV namespace called on its binding, [`jwt`] JWT
 //! verification, [`limiter_object`] the rate-limit Durable Object and [`limiter`] its
 //! client, [`background`] work after the response, [`admin`] the admin API, [`cache`] the
 //! response cache (isolate + KV), [`metrics`] the log line and the metrics Durable Object,
