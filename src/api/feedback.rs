@@ -7,12 +7,11 @@
 //! store of the caller's own (see [`FeedbackCall`]): a request id that another caller made
 //! is simply not found there.
 
-use crate::sorted_map::SortedMap;
-
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::error::{ErrorKind, GatewayError};
+use crate::sorted_map::SortedMap;
 
 /// The longest request id accepted (the gateway's own are 32 hex digits).
 const MAX_ID_CHARS: usize = 128;

@@ -9,13 +9,12 @@ pub mod api_keys;
 pub mod cors;
 pub mod jwt;
 
-use crate::sorted_map::SortedMap;
-
 use serde::Deserialize;
 
 use crate::config::source::Reader;
 use crate::error::{ErrorKind, GatewayError};
 use crate::limit::TierLimits;
+use crate::sorted_map::SortedMap;
 
 /// Settings shared by the members of a team (`TEAMS`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]

@@ -7,8 +7,6 @@
 
 pub mod source;
 
-use crate::sorted_map::SortedMap;
-
 pub use self::source::{json_var_text, ConfigSource, Reader, Secret};
 
 use crate::auth::cors::CorsPolicy;
@@ -25,6 +23,7 @@ use crate::limit::RateLimitConfig;
 use crate::observe::log::LogLevel;
 use crate::observe::otlp::OtlpConfig;
 use crate::resilience::ResiliencePolicy;
+use crate::sorted_map::SortedMap;
 pub use crate::upstream::mock::MockSettings;
 pub use crate::upstream::routing::{AutoRoute, ModelRoute, RouteTarget};
 use crate::upstream::settings::{load_providers, load_routes};

@@ -2,14 +2,13 @@
 //! message (and the arguments of the tool calls in the history); a caller's policy blocks,
 //! flags or ignores a message that reaches the threshold.
 
-use crate::sorted_map::SortedMap;
-
 use guard_scan::injection::detector;
 pub use guard_scan::injection::Finding;
 use serde::Deserialize;
 
 use crate::api::chat::{ChatRequest, Role};
 use crate::config::source::Reader;
+use crate::sorted_map::SortedMap;
 use crate::wire_name::{serde_by_wire_name, WireName};
 
 /// What the policy does with a likely injection.
@@ -165,14 +164,14 @@ pub fn check(policy: &InjectionPolicy, tier: &str, request: &ChatRequest) -> Opt
 mod tests {
     use guard_scan::injection::Category;
 
+    use super::*;
+    use crate::guard::validate::parse_for_tests;
+
     #[test]
     fn actions_read_and_write_their_names() {
         let all = [Action::Block, Action::Flag, Action::Off];
         crate::wire_name::tests::every_name_reads_back(&all);
     }
-
-    use super::*;
-    use crate::guard::validate::parse_for_tests;
 
     #[test]
     fn policies_parse_from_a_word_or_json() {

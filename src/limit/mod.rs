@@ -16,14 +16,13 @@ pub mod limiter;
 pub mod period;
 pub mod price;
 
-use crate::sorted_map::SortedMap;
-
 use serde::{Deserialize, Serialize};
 
 use self::bucket::{Rate, MAX_LIMIT_WINDOW};
 use self::limiter::Refusal;
 use crate::config::source::Reader;
 use crate::error::{ErrorKind, GatewayError};
+use crate::sorted_map::SortedMap;
 use crate::wire_name::{serde_by_wire_name, WireName};
 
 /// The limits of a tier (and the shape of a key's overrides). A limit left out is not

@@ -1,12 +1,11 @@
 //! What a model costs: a price table in USD per million tokens (`PRICES`), and the cost of
 //! a request in nano-dollars so that sums stay exact integers.
 
-use crate::sorted_map::SortedMap;
-
 use serde::Deserialize;
 
 use crate::api::chat::Usage;
 use crate::config::source::Reader;
+use crate::sorted_map::SortedMap;
 
 /// The prices used when `PRICES` is not set: list prices of the models in the default
 /// routes (USD per million tokens), and the free built-in mock.

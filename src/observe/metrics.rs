@@ -11,12 +11,11 @@ use std::fmt::Write;
 
 use serde::{Deserialize, Serialize};
 
-use crate::sorted_map::SortedMap;
-
 use super::log::{CacheResult, FeedbackLog, RequestLog};
 use super::quality::AnswerQuality;
 use crate::api::feedback::ScoreTally;
 use crate::limit::period::{day_key, month_key};
+use crate::sorted_map::SortedMap;
 
 /// Request durations and times to first token, in seconds.
 const LATENCY_BUCKETS: &[f64] = &[

@@ -3,7 +3,6 @@
 //! [`MetricsShard`] Durable Objects at most every [`FLUSH_DELAY_MS`], under `waitUntil`,
 //! never on the request's path. `GET /metrics` merges the shards.
 
-use crate::sorted_map::SortedMap;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
@@ -26,6 +25,7 @@ use crate::observe::metrics::{
 };
 use crate::observe::otlp::OtlpConfig;
 use crate::resilience::breaker::Transition;
+use crate::sorted_map::SortedMap;
 
 /// The Durable Object binding of [`MetricsShard`].
 pub const BINDING: &str = "METRICS";

@@ -1,12 +1,11 @@
 //! The providers (`PROVIDERS`) and model aliases (`ROUTES`) as configured: read, checked
 //! and resolved against each other once per isolate.
 
-use crate::sorted_map::SortedMap;
-
 use serde::Deserialize;
 
 use super::routing::{AutoRoute, ModelRoute, RouteTarget};
 use crate::config::source::{is_loopback_http, Reader, Secret};
+use crate::sorted_map::SortedMap;
 
 /// One upstream provider.
 #[derive(Debug, Clone, PartialEq)]
