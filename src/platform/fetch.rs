@@ -2,6 +2,13 @@
 //! bodies: a request's whole and capped, an upstream answer's piece by piece through a
 //! [`FetchedBody`] that can be cancelled from outside.
 //!
+//! Every outgoing call (upstreams, the identity provider's JWKS, Durable Objects) goes
+//! through the runtime's own `fetch(url, init)` ([`fetch`]): no `Request` object is built,
+//! and the answer stays the runtime's `Response`. workers-rs's `Request` and `Response`
+//! read their `cf` properties (and the response its `webSocket`) when they wrap one, and
+//! its `Request::new_with_init` converts `cf` options through serde: JS calls on every
+//! call that the gateway never needs.
+//!
 //! No `AbortSignal` is attached to the fetch: in workerd a signal costs CPU on every body
 //! read (about 30 µs, measured with `make bench`), and nothing needs it. A call that misses
 //! its deadline is cancelled by the runtime when the request it belongs to ends, and a
@@ -9,18 +16,68 @@
 
 use futures_util::future::{select, Either};
 use futures_util::StreamExt;
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
     ReadableStreamDefaultReader, ReadableStreamReadResult, RequestInit, RequestRedirect,
 };
-use worker::{ByteStream, Fetch, Headers, Request, Response, ResponseBody};
+use worker::ByteStream;
 
 use super::clock::Timer;
 use super::incoming::Incoming;
 use crate::error::GatewayError;
 use crate::pipeline::ports::{UpstreamBody, UpstreamResponse};
 use crate::upstream::{timed_out, unreachable, HttpCall};
+
+#[wasm_bindgen]
+extern "C" {
+    /// Whatever has the Fetch API's `fetch(url, init)`: the global scope, or a Durable
+    /// Object's stub.
+    pub type Fetcher;
+
+    #[wasm_bindgen(method, catch, js_name = fetch)]
+    fn fetch_with_init(
+        this: &Fetcher,
+        url: &str,
+        init: &RequestInit,
+    ) -> Result<js_sys::Promise, JsValue>;
+}
+
+/// The global scope's `fetch`: the internet.
+pub fn internet() -> Fetcher {
+    js_sys::global().unchecked_into()
+}
+
+/// `fetcher.fetch(url, init)`: its answer, or why there is none (an invalid URL, a
+/// failed connection).
+pub async fn fetch(
+    fetcher: &Fetcher,
+    url: &str,
+    init: &RequestInit,
+) -> Result<web_sys::Response, JsValue> {
+    let answer = JsFuture::from(fetcher.fetch_with_init(url, init)?).await?;
+    // `fetch` resolves to a `Response` and nothing else.
+    Ok(answer.unchecked_into())
+}
+
+/// The options of a call: its method, headers and body, and whether a redirect is
+/// followed (see [`send`] for when not).
+pub fn request_init(
+    method: &str,
+    headers: Option<&web_sys::Headers>,
+    body: Option<&str>,
+    redirect: RequestRedirect,
+) -> RequestInit {
+    let init = RequestInit::new();
+    init.set_method(method);
+    if let Some(headers) = headers {
+        init.set_headers(headers);
+    }
+    init.set_body_opt_str(body);
+    init.set_redirect(redirect);
+    init
+}
 
 /// Sends `call`, waiting at most `ttfb_timeout_ms` for the response headers: 504
 /// `upstream_timeout` when they do not come in time, 502 when the connection fails. A
@@ -42,58 +99,43 @@ pub async fn send(
             .set(name, value)
             .map_err(|_| unreachable("a request header could not be set"))?;
     }
-    let request = new_request(
+    let init = request_init(
         "POST",
-        &call.url,
         Some(&headers),
         Some(&call.body),
         RequestRedirect::Manual,
-    )
-    .map_err(|_| unreachable("its URL is not valid"))?;
-    let fetch = Fetch::Request(request);
-    let sending = fetch.send();
+    );
+    let internet = internet();
+    let sending = fetch(&internet, &call.url, &init);
     futures_util::pin_mut!(sending);
     let deadline = Timer::after(ttfb_timeout_ms);
     let response = match select(sending, deadline).await {
         Either::Left((Ok(response), _)) => response,
         Either::Left((Err(err), _)) => {
+            let reason = match err.dyn_ref::<js_sys::Error>() {
+                Some(err) => format!(
+                    "{}: {}",
+                    String::from(err.name()),
+                    String::from(err.message())
+                ),
+                None => "no reason given".to_owned(),
+            };
             return Err(unreachable(&format!(
                 "connection failed ({})",
-                err.to_string().chars().take(200).collect::<String>()
-            )))
+                reason.chars().take(200).collect::<String>()
+            )));
         }
         Either::Right(_) => return Err(timed_out(ttfb_timeout_ms)),
     };
     let headers = response.headers();
     let header = |name: &str| headers.get(name).ok().flatten();
     Ok(UpstreamResponse {
-        status: response.status_code(),
+        status: response.status(),
         retry_after_ms: header("retry-after-ms"),
         retry_after: header("retry-after"),
-        content_length: declared_length(headers),
+        content_length: declared_length(header("content-length")),
         body: FetchedBody::of(&response),
     })
-}
-
-/// A request built with the runtime's own constructor. workers-rs's
-/// `Request::new_with_init` also converts each field of its `RequestInit` (the `cf`
-/// properties through serde): 11 KB of wasm and more JS calls on every upstream call.
-/// `redirect` says whether a redirect is followed (see [`send`] for when not).
-pub fn new_request(
-    method: &str,
-    url: &str,
-    headers: Option<&web_sys::Headers>,
-    body: Option<&str>,
-    redirect: RequestRedirect,
-) -> Result<Request, JsValue> {
-    let init = RequestInit::new();
-    init.set_method(method);
-    if let Some(headers) = headers {
-        init.set_headers(headers);
-    }
-    init.set_body_opt_str(body);
-    init.set_redirect(redirect);
-    web_sys::Request::new_with_str_and_init(url, &init).map(Request::from)
 }
 
 /// The body of a fetched answer, read piece by piece. Dropping it, or calling
@@ -119,14 +161,13 @@ impl BodyCanceller {
 
 impl FetchedBody {
     /// Takes the body of `response`.
-    fn of(response: &Response) -> Self {
-        let reader = match response.body() {
-            ResponseBody::Stream(stream) => stream
+    fn of(response: &web_sys::Response) -> Self {
+        let reader = response.body().and_then(|stream| {
+            stream
                 .get_reader()
                 .dyn_into::<ReadableStreamDefaultReader>()
-                .ok(),
-            _ => None,
-        };
+                .ok()
+        });
         FetchedBody { reader }
     }
 
@@ -174,8 +215,8 @@ pub enum BodyError {
 pub enum Body<'a> {
     /// The client's request.
     Request(&'a Incoming),
-    /// An upstream's answer.
-    Response(&'a mut Response),
+    /// An answer to a call the gateway made.
+    Response(&'a web_sys::Response),
 }
 
 /// Most bytes of a request body read and dropped after it passed its cap, so that the
@@ -183,13 +224,9 @@ pub enum Body<'a> {
 /// runtime reset it); a body longer still is abandoned.
 pub const MAX_DRAINED_BYTES: usize = 1024 * 1024;
 
-/// The body length a message's `Content-Length` declares, if it declares a valid one.
-pub fn declared_length(headers: &Headers) -> Option<u64> {
-    headers
-        .get("content-length")
-        .ok()
-        .flatten()
-        .and_then(|value| value.trim().parse::<u64>().ok())
+/// The body length a message's `Content-Length` header declares, if it is a valid one.
+fn declared_length(content_length: Option<String>) -> Option<u64> {
+    content_length.and_then(|value| value.trim().parse::<u64>().ok())
 }
 
 /// Reads a body whole, refusing more than `cap` bytes: a declared `Content-Length` over the
@@ -197,11 +234,10 @@ pub fn declared_length(headers: &Headers) -> Option<u64> {
 /// be longer than it declares) and refused once they pass the cap (a request body after
 /// reading and dropping up to [`MAX_DRAINED_BYTES`] more). A missing body is empty.
 pub async fn read_capped(body: Body<'_>, cap: usize) -> Result<Vec<u8>, BodyError> {
-    let headers = match &body {
-        Body::Request(request) => request.headers(),
-        Body::Response(response) => response.headers(),
-    };
-    let declared = declared_length(headers);
+    let declared = declared_length(match &body {
+        Body::Request(request) => request.header("content-length"),
+        Body::Response(response) => response.headers().get("content-length").ok().flatten(),
+    });
     if declared.is_some_and(|length| length > cap as u64) {
         return Err(BodyError::TooLarge);
     }
@@ -214,7 +250,7 @@ pub async fn read_capped(body: Body<'_>, cap: usize) -> Result<Vec<u8>, BodyErro
             return read_whole(request.inner(), cap).await
         }
         Body::Request(request) => (request.stream(), MAX_DRAINED_BYTES),
-        Body::Response(response) => (response.stream().ok(), 0),
+        Body::Response(response) => (response.body().map(ByteStream::from), 0),
     };
     match stream {
         Some(stream) => read_to_end(stream, cap, drain, expected).await,

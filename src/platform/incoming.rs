@@ -52,11 +52,6 @@ impl Incoming {
         self.headers.get(name).ok().flatten()
     }
 
-    /// The headers.
-    pub fn headers(&self) -> &Headers {
-        &self.headers
-    }
-
     /// The runtime's request (its signal, its body for reading in one piece).
     pub fn inner(&self) -> &web_sys::Request {
         &self.request

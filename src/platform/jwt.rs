@@ -11,11 +11,10 @@ use futures_util::future::{select, Either};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{CryptoKey, RequestRedirect, SubtleCrypto};
-use worker::Fetch;
 
 use super::clock::{now_ms, Timer};
 use super::crypto;
-use super::fetch::{new_request, read_capped, Body};
+use super::fetch::{fetch, internet, read_capped, request_init, Body};
 use crate::auth::jwt::{self, invalid_token, parse_jwks, select_key, Algorithm, Parsed, PublicKey};
 use crate::auth::Principal;
 use crate::config::JwtConfig;
@@ -108,18 +107,18 @@ async fn public_key(config: &JwtConfig, token: &Parsed) -> Result<PublicKey, Gat
 
 /// The usable keys at `url`, or `None` when it cannot be fetched or read.
 async fn fetch_jwks(url: &str) -> Option<Vec<PublicKey>> {
-    let request = new_request("GET", url, None, None, RequestRedirect::Follow).ok()?;
-    let fetch = Fetch::Request(request);
-    let response = fetch.send();
+    let init = request_init("GET", None, None, RequestRedirect::Follow);
+    let internet = internet();
+    let response = fetch(&internet, url, &init);
     let deadline = Timer::after(JWKS_TIMEOUT_MS);
     futures_util::pin_mut!(response);
-    let Either::Left((Ok(mut response), _)) = select(response, deadline).await else {
+    let Either::Left((Ok(response), _)) = select(response, deadline).await else {
         return None;
     };
-    if response.status_code() != 200 {
+    if response.status() != 200 {
         return None;
     }
-    let body = read_capped(Body::Response(&mut response), MAX_JWKS_BYTES)
+    let body = read_capped(Body::Response(&response), MAX_JWKS_BYTES)
         .await
         .ok()?;
     let (keys, _skipped) = parse_jwks(std::str::from_utf8(&body).ok()?).ok()?;

@@ -10,12 +10,13 @@ use std::cell::Cell;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use wasm_bindgen::JsValue;
+use wasm_bindgen_futures::JsFuture;
 use web_sys::RequestRedirect;
 use worker::{
     ObjectNamespace, Request, Response, ScheduledTime, SqlStorage, SqlStorageValue, State, Storage,
 };
 
-use super::fetch::new_request;
+use super::fetch::{fetch, request_init, Fetcher};
 
 /// Sends `call` to the object named `name` in `namespace`; its answer when it is a 200,
 /// else why not.
@@ -37,26 +38,23 @@ async fn send(
     name: &str,
     body: String,
 ) -> Result<String, &'static str> {
-    let stub = namespace
+    let stub: Fetcher = namespace
         .get_by_name(name)
-        .map_err(|_| "its Durable Object could not be addressed")?;
-    let request = new_request(
-        "POST",
-        "https://object/",
-        None,
-        Some(&body),
-        RequestRedirect::Follow,
-    )
-    .map_err(|_| "the request could not be built")?;
-    let mut response = stub
-        .fetch_with_request(request)
+        .map_err(|_| "its Durable Object could not be addressed")?
+        .into_rpc();
+    let init = request_init("POST", None, Some(&body), RequestRedirect::Follow);
+    let response = fetch(&stub, "https://object/", &init)
         .await
         .map_err(|_| "its Durable Object did not answer")?;
     let text = response
         .text()
+        .map(JsFuture::from)
+        .map_err(|_| "its answer could not be read")?
         .await
-        .map_err(|_| "its answer could not be read")?;
-    if response.status_code() != 200 {
+        .ok()
+        .and_then(|text| text.as_string())
+        .ok_or("its answer could not be read")?;
+    if response.status() != 200 {
         return Err("its Durable Object failed");
     }
     Ok(text)
