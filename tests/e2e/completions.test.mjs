@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { chat, parseEvents, readEvents, startGateway } from "../support/gateway.mjs";
+import { GZIP_TEXT } from "../support/mock-openai.mjs";
 import { UPSTREAM_KEY, upstreamConfig, useUpstreamGateway } from "../support/scenarios.mjs";
 
 const hello = [{ role: "user", content: "Hello there" }];
@@ -112,6 +113,26 @@ describe("an OpenAI-compatible upstream", () => {
     });
     const events = await readEvents(response);
     assert.equal(assertChunks(events, { id: `chatcmpl-${response.headers.get("x-request-id")}`, model: "split" }), "Hello from the mock upstream");
+    assert.equal(events.at(-2).usage.completion_tokens, 5);
+  });
+
+  test("a compressed answer is read whole: its declared length is the compressed one", async () => {
+    // JSON of declared length ends after that many bytes; a gzip body's decoded bytes are
+    // more than its declared length, and all of them are the answer.
+    const response = await chat(fixture.gateway.url, { model: "gzip", messages: hello });
+    assert.equal(response.status, 200);
+    const body = await response.json();
+    assert.equal(body.choices[0].message.content, GZIP_TEXT);
+    assert.deepEqual(body.usage, { prompt_tokens: 11, completion_tokens: 5, total_tokens: 16 });
+
+    const streamed = await chat(fixture.gateway.url, {
+      model: "gzip",
+      messages: hello,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    const events = await readEvents(streamed);
+    assert.equal(assertChunks(events, { id: `chatcmpl-${streamed.headers.get("x-request-id")}`, model: "gzip" }), "Hello from the mock upstream");
     assert.equal(events.at(-2).usage.completion_tokens, 5);
   });
 

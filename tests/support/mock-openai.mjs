@@ -24,12 +24,15 @@
 //                 "I see ..." for image and file parts; else the words above. Streams send
 //                 text and each call's arguments in pieces
 //   redirect      307 to /stolen on this server (a gateway must not follow it with its key)
+//   gzip          the answer gzip-compressed (`content-encoding: gzip`): JSON (its text
+//                 GZIP_TEXT, 200 KB) with the compressed length, a stream chunked
 // `POST /v1/embeddings` answers any model with vectors from vectorOf (`dimensions` long,
 // default 8) and prompt_tokens of a quarter of the text (the tokens of token arrays); it
 // refuses what OpenAI refuses (unknown fields, empty inputs, encodings other than float
 // and base64).
 // The events of a stream: role chunk, one chunk per word, finish chunk, usage chunk, [DONE].
 
+import { gzipSync } from "node:zlib";
 import { piecesOf, sampleOf, vectorOf } from "./mock-answers.mjs";
 import { sendJson, startUpstreamServer } from "./upstream-server.mjs";
 
@@ -82,6 +85,9 @@ function chunk(model, delta, finishReason = null) {
 const error = (status, message, type = status >= 500 ? "server_error" : "invalid_request_error", extra = {}) => ({
   error: { message, type, param: null, code: null, ...extra },
 });
+
+/** The `gzip` scenario's JSON answer text: 200 KB that compress to about 1 KB. */
+export const GZIP_TEXT = "Hello from the mock upstream. ".repeat(7000);
 
 export const OPENAI_WIRE = {
   base: "/v1",
@@ -167,6 +173,22 @@ export const OPENAI_WIRE = {
       handle: (req, res) => {
         res.writeHead(307, { location: `http://${req.headers.host}/stolen` });
         res.end();
+      },
+    },
+    // Compressed as a provider compresses for a client that accepts it: a JSON answer
+    // with its compressed length, a stream chunked. The runtime decodes both.
+    gzip: {
+      handle: (req, res, call) => {
+        if (call.stream) {
+          res.writeHead(200, { "content-type": "text/event-stream", "content-encoding": "gzip" });
+          return res.end(gzipSync(OPENAI_WIRE.events(call).join("")));
+        }
+        // Long enough (and compressible enough) that the runtime decodes it in many pieces.
+        const answer = OPENAI_WIRE.answer(call);
+        answer.choices[0].message.content = GZIP_TEXT;
+        const body = gzipSync(JSON.stringify(answer));
+        res.writeHead(200, { "content-type": "application/json", "content-encoding": "gzip", "content-length": body.length });
+        res.end(body);
       },
     },
   },

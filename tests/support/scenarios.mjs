@@ -19,6 +19,7 @@ export const SCENARIOS = [
   "garbage",
   "split",
   "redirect",
+  "gzip",
 ];
 
 /** Vars and secrets for a gateway whose provider `up` is the mock upstream at `upstreamUrl`. */
