@@ -104,16 +104,21 @@ describe("an OpenAI-compatible upstream", () => {
     assert.equal(log.tokens_estimated, undefined);
   });
 
-  test("streaming: an upstream writing one byte at a time still yields whole, correct events", async () => {
+  /** Streams `model`'s answer with usage and checks it is the mock's whole answer. */
+  async function assertWholeStream(model) {
     const response = await chat(fixture.gateway.url, {
-      model: "split",
+      model,
       messages: hello,
       stream: true,
       stream_options: { include_usage: true },
     });
     const events = await readEvents(response);
-    assert.equal(assertChunks(events, { id: `chatcmpl-${response.headers.get("x-request-id")}`, model: "split" }), "Hello from the mock upstream");
+    assert.equal(assertChunks(events, { id: `chatcmpl-${response.headers.get("x-request-id")}`, model }), "Hello from the mock upstream");
     assert.equal(events.at(-2).usage.completion_tokens, 5);
+  }
+
+  test("streaming: an upstream writing one byte at a time still yields whole, correct events", async () => {
+    await assertWholeStream("split");
   });
 
   test("a compressed answer is read whole: its declared length is the compressed one", async () => {
@@ -125,15 +130,7 @@ describe("an OpenAI-compatible upstream", () => {
     assert.equal(body.choices[0].message.content, GZIP_TEXT);
     assert.deepEqual(body.usage, { prompt_tokens: 11, completion_tokens: 5, total_tokens: 16 });
 
-    const streamed = await chat(fixture.gateway.url, {
-      model: "gzip",
-      messages: hello,
-      stream: true,
-      stream_options: { include_usage: true },
-    });
-    const events = await readEvents(streamed);
-    assert.equal(assertChunks(events, { id: `chatcmpl-${streamed.headers.get("x-request-id")}`, model: "gzip" }), "Hello from the mock upstream");
-    assert.equal(events.at(-2).usage.completion_tokens, 5);
+    await assertWholeStream("gzip");
   });
 
   test("streaming is not buffered: the first chunk arrives while the upstream holds the rest", async () => {
