@@ -44,9 +44,28 @@ extern "C" {
     ) -> Result<js_sys::Promise, JsValue>;
 }
 
-/// The global scope's `fetch`: the internet.
-pub fn internet() -> Fetcher {
-    js_sys::global().unchecked_into()
+/// Why a call to the internet brought no answer.
+pub enum NoAnswer {
+    /// The runtime's error: the connection failed, or the URL was not valid.
+    Failed(JsValue),
+    /// The answer's headers did not come in time.
+    TimedOut,
+}
+
+/// The global scope's `fetch(url, init)`, waiting at most `timeout_ms` for the answer's
+/// headers.
+pub async fn fetch_within(
+    url: &str,
+    init: &RequestInit,
+    timeout_ms: u64,
+) -> Result<web_sys::Response, NoAnswer> {
+    let internet: Fetcher = js_sys::global().unchecked_into();
+    let sending = fetch(&internet, url, init);
+    futures_util::pin_mut!(sending);
+    match select(sending, Timer::after(timeout_ms)).await {
+        Either::Left((answer, _)) => answer.map_err(NoAnswer::Failed),
+        Either::Right(_) => Err(NoAnswer::TimedOut),
+    }
 }
 
 /// `fetcher.fetch(url, init)`: its answer, or why there is none (an invalid URL, a
@@ -105,13 +124,9 @@ pub async fn send(
         Some(&call.body),
         RequestRedirect::Manual,
     );
-    let internet = internet();
-    let sending = fetch(&internet, &call.url, &init);
-    futures_util::pin_mut!(sending);
-    let deadline = Timer::after(ttfb_timeout_ms);
-    let response = match select(sending, deadline).await {
-        Either::Left((Ok(response), _)) => response,
-        Either::Left((Err(err), _)) => {
+    let response = match fetch_within(&call.url, &init, ttfb_timeout_ms).await {
+        Ok(response) => response,
+        Err(NoAnswer::Failed(err)) => {
             let reason = match err.dyn_ref::<js_sys::Error>() {
                 Some(err) => format!(
                     "{}: {}",
@@ -125,7 +140,7 @@ pub async fn send(
                 reason.chars().take(200).collect::<String>()
             )));
         }
-        Either::Right(_) => return Err(timed_out(ttfb_timeout_ms)),
+        Err(NoAnswer::TimedOut) => return Err(timed_out(ttfb_timeout_ms)),
     };
     let headers = response.headers();
     let header = |name: &str| headers.get(name).ok().flatten();

@@ -7,14 +7,13 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use futures_util::future::{select, Either};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{CryptoKey, RequestRedirect, SubtleCrypto};
 
-use super::clock::{now_ms, Timer};
+use super::clock::now_ms;
 use super::crypto;
-use super::fetch::{fetch, internet, read_capped, request_init, Body};
+use super::fetch::{fetch_within, read_capped, request_init, Body};
 use crate::auth::jwt::{self, invalid_token, parse_jwks, select_key, Algorithm, Parsed, PublicKey};
 use crate::auth::Principal;
 use crate::config::JwtConfig;
@@ -108,13 +107,7 @@ async fn public_key(config: &JwtConfig, token: &Parsed) -> Result<PublicKey, Gat
 /// The usable keys at `url`, or `None` when it cannot be fetched or read.
 async fn fetch_jwks(url: &str) -> Option<Vec<PublicKey>> {
     let init = request_init("GET", None, None, RequestRedirect::Follow);
-    let internet = internet();
-    let response = fetch(&internet, url, &init);
-    let deadline = Timer::after(JWKS_TIMEOUT_MS);
-    futures_util::pin_mut!(response);
-    let Either::Left((Ok(response), _)) = select(response, deadline).await else {
-        return None;
-    };
+    let response = fetch_within(url, &init, JWKS_TIMEOUT_MS).await.ok()?;
     if response.status() != 200 {
         return None;
     }
