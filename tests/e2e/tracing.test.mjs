@@ -94,6 +94,10 @@ describe("span export over OTLP/HTTP JSON", () => {
       OTEL_SERVICE_NAME: "gateway-under-test",
       UPSTREAM_RETRIES: "1",
       RETRY_BASE_DELAY_MS: "5",
+      // Three concurrent failing requests make six calls; with the breaker's default of
+      // five failures in a row, whichever retry comes last would find it open and make
+      // no call, so the spans checked would depend on how the requests interleave.
+      BREAKER_CONSECUTIVE_FAILURES: "0",
     });
     config.secrets.OTEL_EXPORTER_OTLP_HEADERS = "authorization=Bearer%20collector-token";
     gateway = await startGateway(config);
