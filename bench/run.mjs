@@ -3,10 +3,11 @@
 // whose proxy Workers cost more CPU than the Worker itself).
 //
 // The targets answer the same requests from the same mock upstreams (their own process):
-// the upstream directly; four floors built from bench/floor: `pass` (the upstream's
+// the upstream directly; five floors built from bench/floor: `pass` (the upstream's
 // Response returned untouched, its body never in JS or wasm: the least any Worker can
 // cost, which the issue's targets are ratios to), `pump` (every chunk read into wasm and
-// written to an IdentityTransformStream by one task, as the gateway streams),
+// written to an IdentityTransformStream by one task, as the gateway streams), `jsloop`
+// (the same by a JS loop that calls into wasm once per chunk: no Rust future per chunk),
 // `transform` (a TransformStream whose transform calls into wasm) and `floor` (through a
 // Rust Stream, as Response::from_stream does it); the gateway Worker (anonymous), the same
 // gateway without its METRICS binding (`gw-nomet`, JSON only: what metrics cost), with an
@@ -70,7 +71,7 @@ const TOOL_STREAM_REQUESTS = Number(process.env.BENCH_REQUESTS_TOOLS ?? 300);
 // asked for and answered as Chat Completions, the Responses API and the Messages API.
 const SURFACES = { chat: "gateway", responses: "gw-resp", messages: "gw-msg" };
 // Floors that differ only in how the body flows through the Worker: measured at c1.
-const PLUMBING_FLOORS = ["pump", "transform"];
+const PLUMBING_FLOORS = ["pump", "transform", "jsloop"];
 const CLK_TCK = 100; // Linux USER_HZ: /proc times are in 1/100 s.
 
 function buildFloor() {
@@ -592,6 +593,7 @@ async function main() {
   const pumped = await startWorker(path.join(root, "bench/floor"), { UPSTREAM_URL: `${upstream.url}/chat/completions`, FLOOR_MODE: "pump" });
   // Piped through a TransformStream whose transform is one synchronous call into wasm.
   const transformed = await startWorker(path.join(root, "bench/floor"), { UPSTREAM_URL: `${upstream.url}/chat/completions`, FLOOR_MODE: "transform" });
+  const jsLooped = await startWorker(path.join(root, "bench/floor"), { UPSTREAM_URL: `${upstream.url}/chat/completions`, FLOOR_MODE: "jsloop" });
   // Auth: an RS256 JWT whose key is inline (no KV in plain workerd, so API keys are not
   // measured here); after the first request the imported key is cached in the isolate.
   const { publicKey, privateKey } = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 });
@@ -658,6 +660,7 @@ async function main() {
     pass: { url: passThrough.url, pids: passThrough.pids },
     pump: { url: pumped.url, pids: pumped.pids },
     transform: { url: transformed.url, pids: transformed.pids },
+    jsloop: { url: jsLooped.url, pids: jsLooped.pids },
     floor: { url: floor.url, pids: floor.pids },
     gateway: { url: `${gateway.url}/v1/chat/completions`, pids: gateway.pids },
     "gw-nomet": { url: `${unobserved.url}/v1/chat/completions`, pids: unobserved.pids },
@@ -694,10 +697,10 @@ async function main() {
   // Which targets and concurrencies each mode is measured with.
   const plan = {
     // The surfaces' targets (`gw-resp`, `gw-msg`) speak other wire formats: only their own modes.
-    json: { concurrencies: [1, 32], targets: Object.keys(targets).filter((name) => !["pump", "transform", "gw-guard", "gw+pii", "gw-resp", "gw-msg"].includes(name)) },
+    json: { concurrencies: [1, 32], targets: Object.keys(targets).filter((name) => !["pump", "transform", "jsloop", "gw-guard", "gw+pii", "gw-resp", "gw-msg"].includes(name)) },
     cached: { concurrencies: [1, 32], targets: ["direct", "pass", "floor", "gateway"] },
     stream: { concurrencies: [1, 8, 32], targets: Object.keys(targets).filter((name) => !["gw-nomet", "gw-guard", "gw+pii", "gw-resp", "gw-msg"].includes(name)) },
-    long: { concurrencies: [1], targets: ["direct", "pass", "pump", "transform", "floor", "gateway"] },
+    long: { concurrencies: [1], targets: ["direct", "pass", "pump", "transform", "jsloop", "floor", "gateway"] },
     "guard-in": { concurrencies: [1], targets: ["direct", "gw-guard", "gateway", "gw+pii"] },
     "guard-out": { concurrencies: [1], targets: ["direct", "gw-guard", "gateway", "gw+pii"] },
     ...Object.fromEntries(Object.keys(toolStreamBodies(messages)).map((mode) => [mode, { concurrencies: [1], targets: ["gateway"], group: "tools" }])),
@@ -712,7 +715,7 @@ async function main() {
     try {
       await printProfile(gatewayBindings, objects, upstream, bodies);
     } finally {
-      for (const worker of [gateway, unobserved, unguarded, redacting, floor, passThrough, pumped, transformed, full, upstream]) worker.close();
+      for (const worker of [gateway, unobserved, unguarded, redacting, floor, passThrough, pumped, transformed, jsLooped, full, upstream]) worker.close();
     }
     return;
   }
@@ -761,6 +764,7 @@ async function main() {
     passThrough.close();
     pumped.close();
     transformed.close();
+    jsLooped.close();
     full.close();
     upstream.close();
   }
@@ -797,6 +801,15 @@ async function main() {
       console.log(
         `  ${mode} c${concurrency}: CPU ${f(m(g, "cpu") / m(fl, "cpu"))}x, added p50 ${f(addedRatio)}x, req/s ${f(m(g, "rps") / m(fl, "rps"))}x, first byte p50 ${f(m(g, "ttfb50"))} ms (floor ${f(m(fl, "ttfb50"))} ms)`,
       );
+    }
+  }
+  if (measured("stream", 1)) {
+    // What a Worker pays per chunk before it does anything with the bytes: the stream
+    // targets are ratios to `pass`, which never reads a chunk.
+    console.log(`\nreading each chunk into wasm (CPU per ${STREAM_CHUNKS}-chunk stream, c1, over the pass-through floor's):`);
+    for (const name of ["pump", "transform", "jsloop", "floor", "gateway"]) {
+      const cpu = m(`${name}/stream/c1`, "cpu");
+      console.log(`  ${name.padEnd(9)} ${f(cpu, 3)} ms  ${f(cpu / m("pass/stream/c1", "cpu"))}x pass`);
     }
   }
   printTargets(m, f, measured);

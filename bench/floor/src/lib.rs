@@ -1,7 +1,8 @@
 //! A minimal pass-through Worker: POST bodies go to `UPSTREAM_URL`, answers stream back.
 //! `FLOOR_MODE` picks how: `rust-stream` (the default: through a Rust `Stream`, as
 //! `Response::from_stream` does it), `pump` (each read copied into wasm and written back
-//! through an `IdentityTransformStream`, by one Rust task), `transform` (piped through a
+//! through an `IdentityTransformStream`, by one Rust task), `jsloop` (the same by a loop
+//! in JS that calls into wasm once per chunk), `transform` (piped through a
 //! `TransformStream` whose transform is one synchronous call into wasm), or `pass-through` (the
 //! upstream's `Response` returned untouched, its body never entering wasm: the least any
 //! Worker can cost).
@@ -11,7 +12,10 @@ use wasm_bindgen::{JsCast, JsValue};
 use worker::js_sys::{self, Reflect, Uint8Array};
 use worker::wasm_bindgen_futures::{spawn_local, JsFuture};
 use wasm_bindgen::closure::Closure;
-use worker::web_sys::{ReadableStream, ReadableStreamDefaultReader, TransformStream, WritableStream};
+use worker::web_sys::{
+    ReadableStream, ReadableStreamDefaultReader, TransformStream, WritableStream,
+    WritableStreamDefaultWriter,
+};
 use worker::{
     event, Context, Env, Fetch, Headers, Method, Request, RequestInit, Response, ResponseBody,
     Result,
@@ -38,6 +42,12 @@ pub async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response
             };
             let transformed = transform(upstream)?;
             Ok(Response::from_body(ResponseBody::Stream(transformed))?.with_status(status))
+        }
+        "jsloop" => {
+            let ResponseBody::Stream(upstream) = answer.body() else {
+                return Response::empty();
+            };
+            Ok(Response::from_body(ResponseBody::Stream(js_loop(upstream)?))?.with_status(status))
         }
         "pump" => {
             let ResponseBody::Stream(upstream) = answer.body() else {
@@ -73,15 +83,20 @@ fn transform(upstream: &ReadableStream) -> Result<ReadableStream> {
     Ok(piped.unchecked_into())
 }
 
-/// The readable side of an `IdentityTransformStream` that one task fills with copies of
-/// `upstream`'s chunks, each read into wasm and written back.
-fn pump(upstream: &ReadableStream) -> Result<ReadableStream> {
+/// A new `IdentityTransformStream`: its readable side and a writer of its writable side.
+fn identity_stream() -> Result<(ReadableStream, WritableStreamDefaultWriter)> {
     let class = Reflect::get(&js_sys::global(), &JsValue::from_str("IdentityTransformStream"))?;
     let class: js_sys::Function = class.unchecked_into();
     let pair = Reflect::construct(&class, &js_sys::Array::new())?;
     let readable: ReadableStream = Reflect::get(&pair, &JsValue::from_str("readable"))?.unchecked_into();
     let writable: WritableStream = Reflect::get(&pair, &JsValue::from_str("writable"))?.unchecked_into();
-    let writer = writable.get_writer()?;
+    Ok((readable, writable.get_writer()?))
+}
+
+/// The readable side of an `IdentityTransformStream` that one task fills with copies of
+/// `upstream`'s chunks, each read into wasm and written back.
+fn pump(upstream: &ReadableStream) -> Result<ReadableStream> {
+    let (readable, writer) = identity_stream()?;
     let reader: ReadableStreamDefaultReader = upstream.get_reader().unchecked_into();
     spawn_local(async move {
         loop {
@@ -100,3 +115,38 @@ fn pump(upstream: &ReadableStream) -> Result<ReadableStream> {
     });
     Ok(readable)
 }
+
+// The `jsloop` floor's loop: no Rust future, no wasm-bindgen task per chunk.
+#[wasm_bindgen::prelude::wasm_bindgen(inline_js = r#"
+export async function pumpInJs(reader, writer, transform) {
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    await writer.write(transform(value));
+  }
+  await writer.close();
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(js_name = pumpInJs)]
+    fn pump_in_js(reader: &ReadableStreamDefaultReader, writer: &WritableStreamDefaultWriter, transform: &js_sys::Function) -> js_sys::Promise;
+}
+
+/// Like `pump`, but the loop is JS (an awaited read, one synchronous call into wasm that
+/// copies the chunk in and out, an awaited write): what a chunk costs a Worker that reads
+/// it into wasm without a Rust future or task around it.
+fn js_loop(upstream: &ReadableStream) -> Result<ReadableStream> {
+    let (readable, writer) = identity_stream()?;
+    let reader: ReadableStreamDefaultReader = upstream.get_reader().unchecked_into();
+    let transform = Closure::<dyn FnMut(Uint8Array) -> Uint8Array>::new(|chunk: Uint8Array| {
+        let bytes = chunk.to_vec();
+        Uint8Array::from(bytes.as_slice())
+    });
+    let done = pump_in_js(&reader, &writer, transform.as_ref().unchecked_ref());
+    spawn_local(async move {
+        let _ = JsFuture::from(done).await;
+        drop(transform);
+    });
+    Ok(readable)
+}
+
