@@ -1,5 +1,5 @@
 # Everything installs itself: `make dev` and `make test` run `make setup` first.
-.PHONY: setup build dev test lint unit e2e deploy-check bench eval
+.PHONY: setup build dev test lint unit e2e deploy-check bench bench-ab eval
 
 setup:
 	@scripts/setup.sh
@@ -30,6 +30,11 @@ test: lint unit e2e deploy-check
 
 bench: build
 	@node bench/run.mjs
+
+# This build against another's (OTHER=DIR, a checkout whose build/ holds it), in interleaved
+# rounds of streams: for changes smaller than single runs' noise.
+bench-ab: build
+	@node bench/ab.mjs $(OTHER)
 
 # Regression evals: eval/cases/sample.jsonl on a local gateway (built-in mock), or
 # EVAL_URL / EVAL_API_KEY against a deployed one; EVAL_ARGS passes more options

@@ -1,0 +1,77 @@
+// `make bench-ab OTHER=DIR`: this checkout's gateway build against another one (DIR holds a
+// `build/` from `scripts/build.sh`, such as a git worktree of an earlier commit), on the
+// same 50-chunk stream at concurrency 1, in interleaved rounds: each round sends a batch to
+// one build and then to the other (the order alternates), so the machine's drift, which
+// moves single `make bench` runs by ±20 %, falls on both alike. Prints each build's CPU
+// per stream (workerd's, from /proc) and their ratio.
+//
+// BENCH_AB_ROUNDS (default 16) and BENCH_AB_BATCH (default 100 streams) size the run.
+
+import http from "node:http";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { cpuMs, startUpstream, startWorker } from "./workerd.mjs";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const ROUNDS = Number(process.env.BENCH_AB_ROUNDS ?? 16);
+const BATCH = Number(process.env.BENCH_AB_BATCH ?? 100);
+const STREAM_CHUNKS = 50;
+
+const other = process.argv[2];
+if (!other) {
+  console.error("usage: node bench/ab.mjs DIR   (DIR/build holds the other gateway build)");
+  process.exit(2);
+}
+
+/** Sends one streamed chat completion and reads it to its end; rejects unless it is a 200. */
+function stream(agent, url, body) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${url}/v1/chat/completions`, { method: "POST", agent, headers: { "content-type": "application/json" } }, (res) => {
+      res.resume();
+      res.on("end", () => (res.statusCode === 200 ? resolve() : reject(new Error(`${url}: status ${res.statusCode}`))));
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+const median = (values) => [...values].sort((a, b) => a - b)[values.length >> 1];
+const mean = (values) => values.reduce((sum, value) => sum + value, 0) / values.length;
+
+const upstream = await startUpstream();
+const bindings = {
+  PROVIDERS: JSON.stringify({ up: { type: "openai", base_url: upstream.url, api_key_secret: "UP_KEY" } }),
+  ROUTES: JSON.stringify({ bench: { provider: "up", model: "ok" } }),
+  ANONYMOUS_MODELS: "bench",
+  // The anonymous tier unlimited: no request is refused, none waits for the limiter.
+  RATE_LIMITS: JSON.stringify({ tiers: { free: {} } }),
+  UP_KEY: "sk-bench",
+};
+const objects = { RATE_LIMITER: "RateLimiter", METRICS: "MetricsShard", FEEDBACK: "FeedbackStore" };
+const builds = { this: await startWorker(root, bindings, objects), other: await startWorker(path.resolve(other), bindings, objects) };
+const agent = new http.Agent({ keepAlive: true });
+const body = JSON.stringify({ model: "bench", messages: [{ role: "user", content: "Say hello to the benchmark." }], stream: true, metadata: { chunks: String(STREAM_CHUNKS) } });
+const perStream = { this: [], other: [] };
+try {
+  for (const worker of Object.values(builds)) for (let i = 0; i < 50; i++) await stream(agent, worker.url, body); // warm-up
+  for (let round = 0; round < ROUNDS; round++) {
+    const order = round % 2 ? ["this", "other"] : ["other", "this"];
+    for (const name of order) {
+      const { url, pids } = builds[name];
+      const before = cpuMs(pids);
+      for (let i = 0; i < BATCH; i++) await stream(agent, url, body);
+      perStream[name].push((cpuMs(pids) - before) / BATCH);
+    }
+  }
+} finally {
+  agent.destroy();
+  for (const worker of Object.values(builds)) worker.close();
+  upstream.close();
+}
+const f = (value) => value.toFixed(3);
+console.log(`${ROUNDS} interleaved rounds of ${BATCH} ${STREAM_CHUNKS}-chunk streams at c1, workerd CPU ms per stream:`);
+for (const [name, dir] of [["this", root], ["other", path.resolve(other)]]) {
+  console.log(`  ${name.padEnd(5)} ${dir}: median ${f(median(perStream[name]))}, mean ${f(mean(perStream[name]))}`);
+}
+console.log(`  this / other: ${f(mean(perStream.this) / mean(perStream.other))}x (means)`);
