@@ -10,18 +10,18 @@
 import http from "node:http";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { cpuMs, startUpstream, startWorker } from "./workerd.mjs";
+import { cpuMs, GATEWAY_OBJECTS, startUpstream, startWorker } from "./workerd.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const ROUNDS = Number(process.env.BENCH_AB_ROUNDS ?? 16);
 const BATCH = Number(process.env.BENCH_AB_BATCH ?? 100);
 const STREAM_CHUNKS = 50;
 
-const other = process.argv[2];
-if (!other) {
+if (!process.argv[2]) {
   console.error("usage: node bench/ab.mjs DIR   (DIR/build holds the other gateway build)");
   process.exit(2);
 }
+const other = path.resolve(process.argv[2]);
 
 /** Sends one streamed chat completion and reads it to its end; rejects unless it is a 200. */
 function stream(agent, url, body) {
@@ -48,8 +48,7 @@ const bindings = {
   RATE_LIMITS: JSON.stringify({ tiers: { free: {} } }),
   UP_KEY: "sk-bench",
 };
-const objects = { RATE_LIMITER: "RateLimiter", METRICS: "MetricsShard", FEEDBACK: "FeedbackStore" };
-const builds = { this: await startWorker(root, bindings, objects), other: await startWorker(path.resolve(other), bindings, objects) };
+const builds = { this: await startWorker(root, bindings, GATEWAY_OBJECTS), other: await startWorker(other, bindings, GATEWAY_OBJECTS) };
 const agent = new http.Agent({ keepAlive: true });
 const body = JSON.stringify({ model: "bench", messages: [{ role: "user", content: "Say hello to the benchmark." }], stream: true, metadata: { chunks: String(STREAM_CHUNKS) } });
 const perStream = { this: [], other: [] };
@@ -71,7 +70,7 @@ try {
 }
 const f = (value) => value.toFixed(3);
 console.log(`${ROUNDS} interleaved rounds of ${BATCH} ${STREAM_CHUNKS}-chunk streams at c1, workerd CPU ms per stream:`);
-for (const [name, dir] of [["this", root], ["other", path.resolve(other)]]) {
+for (const [name, dir] of [["this", root], ["other", other]]) {
   console.log(`  ${name.padEnd(5)} ${dir}: median ${f(median(perStream[name]))}, mean ${f(mean(perStream[name]))}`);
 }
 console.log(`  this / other: ${f(mean(perStream.this) / mean(perStream.other))}x (means)`);

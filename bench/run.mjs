@@ -33,7 +33,7 @@ import { fileURLToPath } from "node:url";
 import { hostileTexts } from "../tests/support/hostile-text.mjs";
 import { piecesOf } from "../tests/support/mock-answers.mjs";
 import { profileStages } from "./profile.mjs";
-import { cpuMs, startUpstream, startWorker } from "./workerd.mjs";
+import { cpuMs, GATEWAY_OBJECTS, startUpstream, startWorker } from "./workerd.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -484,6 +484,7 @@ async function main() {
   const pumped = await startWorker(path.join(root, "bench/floor"), { UPSTREAM_URL: `${upstream.url}/chat/completions`, FLOOR_MODE: "pump" });
   // Piped through a TransformStream whose transform is one synchronous call into wasm.
   const transformed = await startWorker(path.join(root, "bench/floor"), { UPSTREAM_URL: `${upstream.url}/chat/completions`, FLOOR_MODE: "transform" });
+  // The same by a loop in JS, one synchronous call into wasm per chunk.
   const jsLooped = await startWorker(path.join(root, "bench/floor"), { UPSTREAM_URL: `${upstream.url}/chat/completions`, FLOOR_MODE: "jsloop" });
   // Auth: an RS256 JWT whose key is inline (no KV in plain workerd, so API keys are not
   // measured here); after the first request the imported key is cached in the isolate.
@@ -531,9 +532,7 @@ async function main() {
     MAX_MESSAGE_CHARS: "250000",
     UP_KEY: "sk-bench",
   };
-  // Every Durable Object the default deployment binds that plain workerd can serve (the
-  // feedback store is written after every answered request).
-  const objects = { RATE_LIMITER: "RateLimiter", METRICS: "MetricsShard", FEEDBACK: "FeedbackStore" };
+  const objects = GATEWAY_OBJECTS;
   const gateway = await startWorker(root, gatewayBindings, objects);
   // The same gateway without the METRICS binding: no metrics are recorded or sent.
   const unobserved = await startWorker(root, gatewayBindings, { RATE_LIMITER: "RateLimiter", FEEDBACK: "FeedbackStore" });
@@ -588,10 +587,10 @@ async function main() {
   // Which targets and concurrencies each mode is measured with.
   const plan = {
     // The surfaces' targets (`gw-resp`, `gw-msg`) speak other wire formats: only their own modes.
-    json: { concurrencies: [1, 32], targets: Object.keys(targets).filter((name) => !["pump", "transform", "jsloop", "gw-guard", "gw+pii", "gw-resp", "gw-msg"].includes(name)) },
+    json: { concurrencies: [1, 32], targets: Object.keys(targets).filter((name) => ![...PLUMBING_FLOORS, "gw-guard", "gw+pii", "gw-resp", "gw-msg"].includes(name)) },
     cached: { concurrencies: [1, 32], targets: ["direct", "pass", "floor", "gateway"] },
     stream: { concurrencies: [1, 8, 32], targets: Object.keys(targets).filter((name) => !["gw-nomet", "gw-guard", "gw+pii", "gw-resp", "gw-msg"].includes(name)) },
-    long: { concurrencies: [1], targets: ["direct", "pass", "pump", "transform", "jsloop", "floor", "gateway"] },
+    long: { concurrencies: [1], targets: ["direct", "pass", ...PLUMBING_FLOORS, "floor", "gateway"] },
     "guard-in": { concurrencies: [1], targets: ["direct", "gw-guard", "gateway", "gw+pii"] },
     "guard-out": { concurrencies: [1], targets: ["direct", "gw-guard", "gateway", "gw+pii"] },
     ...Object.fromEntries(Object.keys(toolStreamBodies(messages)).map((mode) => [mode, { concurrencies: [1], targets: ["gateway"], group: "tools" }])),
@@ -698,7 +697,7 @@ async function main() {
     // What a Worker pays per chunk before it does anything with the bytes: the stream
     // targets are ratios to `pass`, which never reads a chunk.
     console.log(`\nreading each chunk into wasm (CPU per ${STREAM_CHUNKS}-chunk stream, c1, over the pass-through floor's):`);
-    for (const name of ["pump", "transform", "jsloop", "floor", "gateway"]) {
+    for (const name of [...PLUMBING_FLOORS, "floor", "gateway"]) {
       const cpu = m(`${name}/stream/c1`, "cpu");
       console.log(`  ${name.padEnd(9)} ${f(cpu, 3)} ms  ${f(cpu / m("pass/stream/c1", "cpu"))}x pass`);
     }

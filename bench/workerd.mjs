@@ -12,6 +12,12 @@ import { fileURLToPath } from "node:url";
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const CLK_TCK = 100; // Linux USER_HZ: /proc times are in 1/100 s.
 
+/**
+ * Every Durable Object the default deployment binds that plain workerd can serve (the
+ * feedback store is written after every answered request), by binding name.
+ */
+export const GATEWAY_OBJECTS = { RATE_LIMITER: "RateLimiter", METRICS: "MetricsShard", FEEDBACK: "FeedbackStore" };
+
 /** The mock upstreams' process: `url` is OpenAI's, `urls` every provider's. */
 export function startUpstream() {
   const child = fork(path.join(root, "bench/upstream.mjs"), [], { stdio: ["ignore", "inherit", "inherit", "ipc"] });

@@ -149,4 +149,3 @@ fn js_loop(upstream: &ReadableStream) -> Result<ReadableStream> {
     });
     Ok(readable)
 }
-
