@@ -6,6 +6,11 @@
 //! the request's signal but does not always drop the body stream): the accounting
 //! therefore lives in a [`Ledger`] that the stream and a [`StreamCloser`] share, and
 //! whichever sees the end first closes it.
+//!
+//! A platform pulls the client bytes with [`AnswerStream::next_chunk`], a future per
+//! piece, or reads an upstream body in a loop of its own and hands each piece to
+//! [`AnswerStream::relay_piece`] (no future, task or wake-up per piece: in workerd those
+//! cost more CPU than translating the piece).
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -34,7 +39,7 @@ pub struct StreamTiming {
 
 /// How long the end of an upstream body may take after its answer's last event: it
 /// normally comes with that event or right after it.
-const END_GRACE_MS: u64 = 100;
+pub const END_GRACE_MS: u64 = 100;
 
 /// An upstream body read piece by piece, each piece within the idle limit and the time
 /// left. One timer watches the whole body: it is armed for the first read and kept while
@@ -58,9 +63,9 @@ impl<P: Ports> TimedBody<P> {
         }
     }
 
-    /// The body itself (to cancel it from outside).
-    pub fn body(&self) -> &P::Body {
-        &self.body
+    /// The body itself (to cancel it from outside, or read it without this wrapper).
+    pub fn body_mut(&mut self) -> &mut P::Body {
+        &mut self.body
     }
 
     /// Reads to the end a body whose answer is complete (its last event came), for at most
@@ -96,21 +101,32 @@ impl<P: Ports> TimedBody<P> {
                 }
             }
         };
-        match outcome {
+        let end = match outcome {
             Some(Some(Ok(bytes))) => {
                 self.alarm = Some(alarm);
-                Piece::Bytes(bytes)
+                return Piece::Bytes(bytes);
             }
-            Some(None) => Piece::End(None),
-            Some(Some(Err(()))) => {
-                let broke = "the connection broke before the answer was complete";
-                Piece::End(Some(unreachable(broke)))
-            }
+            Some(None) => BodyEnd::Done,
+            Some(Some(Err(()))) => BodyEnd::Broke,
             // A wait cut short by the total limit, not the idle one.
-            None if due < idle_due => Piece::End(Some(out_of_time(self.timing.total_timeout_ms))),
-            None => Piece::End(Some(went_silent(self.timing.idle_timeout_ms))),
-        }
+            None if due < idle_due => BodyEnd::OutOfTime,
+            None => BodyEnd::Silent,
+        };
+        Piece::end(end, &self.timing)
     }
+}
+
+/// How the reading of an upstream body stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyEnd {
+    /// The body ended.
+    Done,
+    /// The connection broke.
+    Broke,
+    /// Nothing came within the idle limit.
+    Silent,
+    /// The request's total time ran out.
+    OutOfTime,
 }
 
 /// What one read of an upstream body brought.
@@ -122,6 +138,18 @@ pub enum Piece {
 }
 
 impl Piece {
+    /// The last piece of a body that stopped as `end` says, while read within `timing`.
+    pub fn end(end: BodyEnd, timing: &StreamTiming) -> Piece {
+        Piece::End(match end {
+            BodyEnd::Done => None,
+            BodyEnd::Broke => Some(unreachable(
+                "the connection broke before the answer was complete",
+            )),
+            BodyEnd::Silent => Some(went_silent(timing.idle_timeout_ms)),
+            BodyEnd::OutOfTime => Some(out_of_time(timing.total_timeout_ms)),
+        })
+    }
+
     /// The client bytes this piece completes.
     pub fn translate(
         self,
@@ -238,6 +266,36 @@ impl<P: Ports> StreamCloser<P> {
     }
 }
 
+/// What a platform that reads the upstream body itself does after one piece.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RelayNext {
+    /// Read the next piece.
+    Read,
+    /// The answer is complete: read the rest of the body, for at most [`END_GRACE_MS`]
+    /// (a body that ends is not cancelled, and in workerd a cancel costs more CPU than
+    /// the read that sees the end), and stop.
+    Drain,
+    /// The answer broke off or the client left: cancel the body and stop.
+    Stop,
+}
+
+/// The client bytes of one piece of a relayed upstream body, and what to do next.
+pub struct Relayed {
+    /// To be written to the client (may be empty).
+    pub bytes: Vec<u8>,
+    /// What follows.
+    pub next: RelayNext,
+}
+
+impl Relayed {
+    fn stop() -> Self {
+        Relayed {
+            bytes: Vec::new(),
+            next: RelayNext::Stop,
+        }
+    }
+}
+
 /// Where the events of a streamed answer come from.
 enum Input<P: Ports> {
     /// The built-in mock or a replay: events in memory, a pause before each chunk after
@@ -338,11 +396,74 @@ impl<P: Ports> AnswerStream<P> {
         StreamCloser(Rc::clone(&self.ledger))
     }
 
-    /// The upstream body the stream reads, if it reads one (to cancel it from outside).
-    pub fn upstream_body(&self) -> Option<&P::Body> {
-        match &self.input {
-            Input::Upstream { body, .. } => Some(body.body()),
+    /// The upstream body the stream reads, if it reads one (to cancel it from outside, or
+    /// to read it in the platform's own loop).
+    pub fn upstream_body(&mut self) -> Option<&mut P::Body> {
+        match &mut self.input {
+            Input::Upstream { body, .. } => Some(body.body_mut()),
             Input::Events { .. } => None,
+        }
+    }
+
+    /// Starts relaying an upstream answer whose body the platform reads itself: the client
+    /// bytes produced before the answer was committed to, what to do next, and the time
+    /// limits of the reads (the platform keeps them from here on). `None` for a stream of
+    /// events in memory, which only [`AnswerStream::next_chunk`] reads.
+    pub fn relay_start(&mut self) -> Option<(Relayed, StreamTiming)> {
+        let Input::Upstream { body, first, .. } = &mut self.input else {
+            return None;
+        };
+        body.alarm = None;
+        let timing = body.timing;
+        let bytes = first.take().unwrap_or_default();
+        Some((self.relayed(bytes), timing))
+    }
+
+    /// The client bytes one piece of the upstream body completes, and what to do next.
+    pub fn relay_piece(&mut self, piece: Piece) -> Relayed {
+        let Input::Upstream { translator, .. } = &mut self.input else {
+            return Relayed::stop();
+        };
+        match Self::translate(&self.ports, &self.ledger, translator, piece) {
+            Some(bytes) => self.relayed(bytes),
+            None => Relayed::stop(),
+        }
+    }
+
+    /// `bytes` and what follows them: more reading while the answer is open.
+    fn relayed(&mut self, bytes: Vec<u8>) -> Relayed {
+        if !bytes.is_empty() {
+            self.stamp_first_byte();
+        }
+        let next = match self.ledger.borrow().encoder.outcome() {
+            StreamOutcome::Open => RelayNext::Read,
+            StreamOutcome::Completed => RelayNext::Drain,
+            _ => RelayNext::Stop,
+        };
+        self.ended = next != RelayNext::Read;
+        Relayed { bytes, next }
+    }
+
+    /// The client bytes `piece` completes; `None` when the client has left (the stream just
+    /// stops: a client that left is not an upstream failure, and the closer, or the drop,
+    /// logs it).
+    fn translate(
+        ports: &P,
+        ledger: &RefCell<Ledger<P>>,
+        translator: &mut StreamTranslator,
+        piece: Piece,
+    ) -> Option<Vec<u8>> {
+        if ports.client_gone() {
+            return None;
+        }
+        Some(piece.translate(translator, &mut ledger.borrow_mut().encoder))
+    }
+
+    /// Stamps the log line's time to first byte, unless it has one.
+    fn stamp_first_byte(&self) {
+        let mut ledger = self.ledger.borrow_mut();
+        if ledger.log.ttfb_ms.is_none() {
+            ledger.log.ttfb_ms = Some(self.ports.now_ms().saturating_sub(ledger.log.ts));
         }
     }
 
@@ -350,10 +471,7 @@ impl<P: Ports> AnswerStream<P> {
     /// to first byte.
     pub async fn next_chunk(&mut self) -> Option<Vec<u8>> {
         let chunk = self.next_bytes().await?;
-        let mut ledger = self.ledger.borrow_mut();
-        if ledger.log.ttfb_ms.is_none() {
-            ledger.log.ttfb_ms = Some(self.ports.now_ms().saturating_sub(ledger.log.ts));
-        }
+        self.stamp_first_byte();
         Some(chunk)
     }
 
@@ -393,10 +511,7 @@ impl<P: Ports> AnswerStream<P> {
                     Some(first) => first,
                     None => {
                         let piece = body.read(&self.ports).await;
-                        if self.ports.client_gone() {
-                            return None;
-                        }
-                        piece.translate(translator, &mut self.ledger.borrow_mut().encoder)
+                        Self::translate(&self.ports, &self.ledger, translator, piece)?
                     }
                 },
             };

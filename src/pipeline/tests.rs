@@ -5,7 +5,8 @@
 
 use super::answer::{answer, complete, Call};
 use super::deliver::Answered;
-use super::stream::AnswerStream;
+use super::ports::UpstreamBody;
+use super::stream::{AnswerStream, BodyEnd, Piece, RelayNext};
 use super::testing::{block_on, chunk, config, meta, request, stream_end, Fake, FakePorts, Script};
 use crate::api::chat::ChatRequest;
 use crate::config::Config;
@@ -56,6 +57,26 @@ fn drain(mut stream: AnswerStream<FakePorts>) -> String {
         out.extend(chunk);
     }
     String::from_utf8(out).unwrap()
+}
+
+/// A stream relayed as the platform's own loop relays it: the body read piece by piece
+/// outside the stream, each piece handed to it, until it says to stop reading; a body that
+/// stops before its end stops as `end` says. The client body and the last instruction.
+fn relay(mut stream: AnswerStream<FakePorts>, end: BodyEnd) -> (String, RelayNext) {
+    let (first, timing) = stream.relay_start().expect("an upstream stream");
+    let mut out = first.bytes;
+    let mut next = first.next;
+    while next == RelayNext::Read {
+        let piece = match block_on(stream.upstream_body().unwrap().next()) {
+            Some(Ok(bytes)) => Piece::Bytes(bytes),
+            Some(Err(())) => Piece::end(BodyEnd::Broke, &timing),
+            None => Piece::end(end, &timing),
+        };
+        let relayed = stream.relay_piece(piece);
+        out.extend(relayed.bytes);
+        next = relayed.next;
+    }
+    (String::from_utf8(out).unwrap(), next)
 }
 
 fn json_of(answered: Answered<FakePorts>) -> serde_json::Value {
@@ -546,4 +567,106 @@ fn a_job_gets_the_whole_answer_and_its_usage() {
         ports.record.borrow().settled.borrow().is_empty(),
         "nothing to settle"
     );
+}
+
+#[test]
+fn a_relayed_stream_writes_what_a_pulled_one_does_and_is_settled_when_it_ends() {
+    let script = vec![Script::ok(vec![chunk("Hel"), chunk("lo"), stream_end(2)])];
+    let config = config(&[]);
+    let pulled = FakePorts::at(START_MS);
+    pulled.script("model-a", script.clone());
+    let (result, _) = run(&pulled, &config, &request("a", true));
+    let expected = drain(stream_of(result.unwrap()));
+
+    let ports = FakePorts::at(START_MS);
+    ports.script("model-a", script);
+    let (result, _) = run(&ports, &config, &request("a", true));
+    let (body, next) = relay(stream_of(result.unwrap()), BodyEnd::Done);
+    assert_eq!(body, expected);
+    assert_eq!(
+        next,
+        RelayNext::Drain,
+        "a complete answer's body is read out"
+    );
+    let record = ports.record.borrow();
+    let line = record.lines.last().unwrap();
+    assert_eq!(line.stream_outcome, Some(StreamEnd::Completed));
+    assert_eq!(line.completion_tokens, Some(2));
+    assert!(line.ttfb_ms.is_some());
+    assert_eq!(record.settled.borrow()[0].1.completion_tokens, 2);
+    assert_eq!(record.stored.borrow().len(), 1);
+}
+
+#[test]
+fn a_relayed_body_that_stops_early_ends_with_why() {
+    // Each broken stream tells the target's breaker, which would open before the last.
+    let breaker_off = config(&[("BREAKER_CONSECUTIVE_FAILURES", "0")]);
+    for (end, code, message) in [
+        (
+            BodyEnd::Done,
+            "upstream_error",
+            "the stream ended before the answer",
+        ),
+        (BodyEnd::Broke, "upstream_error", "the connection broke"),
+        (
+            BodyEnd::Silent,
+            "upstream_timeout",
+            "sent nothing for 2000 ms",
+        ),
+        (
+            BodyEnd::OutOfTime,
+            "upstream_timeout",
+            "time limit of 10000 ms",
+        ),
+    ] {
+        let ports = FakePorts::at(START_MS);
+        ports.script(
+            "model-a",
+            vec![Script::ok(vec![chunk("Hi"), chunk("there")])],
+        );
+        let (result, _) = run(&ports, &breaker_off, &request("a", true));
+        let (body, next) = relay(stream_of(result.unwrap()), end);
+        assert!(body.contains("\"there\""), "{body}");
+        assert!(body.contains(message), "{end:?}: {body}");
+        assert!(!body.contains("[DONE]"));
+        assert_eq!(next, RelayNext::Stop, "{end:?}");
+        let line = ports.record.borrow().lines.last().unwrap().clone();
+        assert_eq!(line.stream_outcome, Some(StreamEnd::Broken), "{end:?}");
+        assert_eq!(line.error.as_deref(), Some(code), "{end:?}");
+    }
+}
+
+#[test]
+fn a_relayed_stream_whose_client_left_stops_without_writing() {
+    let ports = FakePorts::at(START_MS);
+    ports.script(
+        "model-a",
+        vec![Script::ok(vec![chunk("Hi"), chunk("there"), stream_end(2)])],
+    );
+    let config = config(&[("BREAKER_CONSECUTIVE_FAILURES", "1")]);
+    let (result, _) = run(&ports, &config, &request("a", true));
+    let mut stream = stream_of(result.unwrap());
+    let (first, _) = stream.relay_start().unwrap();
+    assert_eq!(first.next, RelayNext::Read);
+    ports.gone.set(true);
+    let relayed = stream.relay_piece(Piece::Bytes(b"data: {}\n\n".to_vec()));
+    assert!(relayed.bytes.is_empty());
+    assert_eq!(relayed.next, RelayNext::Stop);
+    drop(stream);
+    let record = ports.record.borrow();
+    assert_eq!(record.lines.len(), 1);
+    assert_eq!(
+        record.lines[0].stream_outcome,
+        Some(StreamEnd::ClientClosed)
+    );
+    assert!(record.transitions.is_empty(), "the breaker learned nothing");
+}
+
+#[test]
+fn events_in_memory_are_not_relayed() {
+    let ports = FakePorts::at(START_MS);
+    let (result, _) = run(&ports, &config(&[]), &request("mock", true));
+    let mut stream = stream_of(result.unwrap());
+    assert!(stream.relay_start().is_none());
+    assert!(drain(stream).ends_with("data: [DONE]\n\n"));
 }

@@ -204,6 +204,13 @@ impl FetchedBody {
     pub fn canceller(&self) -> Option<BodyCanceller> {
         self.reader.clone().map(BodyCanceller)
     }
+
+    /// Hands the body's reader to a loop that reads the rest itself. This body then reads
+    /// as ended and is not cancelled when dropped: the loop cancels the reader if it stops
+    /// before the end.
+    pub fn take_reader(&mut self) -> Option<ReadableStreamDefaultReader> {
+        self.reader.take()
+    }
 }
 
 impl UpstreamBody for FetchedBody {
