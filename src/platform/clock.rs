@@ -35,9 +35,8 @@ pub fn new_request_id() -> String {
 /// A future that is ready `ms` milliseconds after it was made (`setTimeout`), and
 /// cancelled (`clearTimeout`) when dropped before.
 ///
-/// Unlike `worker::Delay`, it wakes the task that polled it last, not the first: a stream's
-/// idle timer is armed while the request is answered and kept by the task that pumps the
-/// stream afterwards.
+/// Unlike `worker::Delay`, it wakes the task that polled it last, not the first, so that a
+/// timer armed in one task stays correct if another one awaits it.
 pub struct Timer {
     /// `None` when the runtime refused the timeout: the timer is then ready at once, since
     /// a wait must end.

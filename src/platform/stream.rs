@@ -107,13 +107,16 @@ async fn pump(
 // The loop that relays an upstream body: see `relay_body`.
 #[wasm_bindgen::prelude::wasm_bindgen(inline_js = r#"
 export async function relayBody(reader, writer, first, step, idleMs, deadlineMs, graceMs) {
-  let latest = Date.now();
+  // The idle limit runs while a read waits, from when it began; a write that waits on a
+  // slow client is not the upstream's silence.
+  let readSince = Date.now();
+  let reading = false;
   let drainBy = Infinity;
   let cause = "done";
   let open = true;
   const watch = () => {
     const now = Date.now();
-    const idleDue = latest + idleMs;
+    const idleDue = (reading ? readSince : now) + idleMs;
     const due = Math.min(idleDue, deadlineMs, drainBy);
     if (now < due) {
       timer = setTimeout(watch, due - now);
@@ -122,7 +125,7 @@ export async function relayBody(reader, writer, first, step, idleMs, deadlineMs,
     if (due !== drainBy) cause = deadlineMs < idleDue ? "out_of_time" : "silent";
     reader.cancel().catch(() => {});
   };
-  let timer = setTimeout(watch, Math.min(latest + idleMs, deadlineMs) - latest);
+  let timer = setTimeout(watch, Math.min(readSince + idleMs, deadlineMs) - readSince);
   try {
     let out = first;
     for (;;) {
@@ -145,6 +148,8 @@ export async function relayBody(reader, writer, first, step, idleMs, deadlineMs,
         break;
       }
       let value;
+      readSince = Date.now();
+      reading = true;
       try {
         const result = await reader.read();
         if (result.done) open = false;
@@ -153,7 +158,7 @@ export async function relayBody(reader, writer, first, step, idleMs, deadlineMs,
         open = false;
         if (cause === "done") cause = "broke";
       }
-      latest = Date.now();
+      reading = false;
       out = step(value, cause);
     }
   } catch {
@@ -171,8 +176,8 @@ extern "C" {
     /// `graceMs` (`drain`) or cancel it. `step` gets each piece, or, at the end, `undefined`
     /// and why the body stopped: "done", "broke", "silent" or "out_of_time".
     ///
-    /// One timer watches the whole body: it goes off when the idle limit after the latest
-    /// piece, the deadline or the grace may have passed, re-arms itself if a piece came in
+    /// One timer watches the whole body: it goes off when the idle limit of the pending
+    /// read, the deadline or the grace may have passed, re-arms itself if a piece came in
     /// time, and otherwise cancels the reader, which ends the pending read. A write that fails
     /// (the client left) ends the loop; a body not read to its end is cancelled.
     ///
