@@ -3,11 +3,14 @@
 // with the wasm's function names kept, each sample's self time put in the stage its
 // function belongs to.
 
+import fs from "node:fs";
+import path from "node:path";
 import WebSocket from "ws";
 
 /**
- * The stages, in print order: a name and the test a profile node's function name and
- * script URL must pass. The first stage that matches takes the sample.
+ * The stages, in print order: a name and the test a profile node's function name, script
+ * URL and the bundle's name for the stream relay loop must pass. The first stage that
+ * matches takes the sample.
  */
 const STAGES = [
   ["V8 idle", (name) => name === "(idle)"],
@@ -26,6 +29,8 @@ const STAGES = [
   ["Rust async, bindings (futures, wasm-bindgen, worker)", (name, wasm) => wasm && /js_sys::|wasm_bindgen|web_sys::|worker::|externref|closure/.test(name)],
   ["other gateway code", (name, wasm) => wasm],
   ["JS↔wasm transitions", (name) => /^(js-to-wasm|wasm-to-js)/.test(name)],
+  // V8 charges the runtime's reads and writes to the JS that calls them: here, the loop.
+  ["relay loop (JS, with the runtime's read and write)", (name, wasm, url, relay) => url.endsWith("index.js") && name === relay],
   ["JS glue (index.js: bindings, worker shim)", (name, wasm, url) => url.endsWith("index.js")],
   ["runtime builtins (streams, promises, Response, fetch)", () => true],
 ];
@@ -57,10 +62,24 @@ async function connect(url) {
 }
 
 /**
- * Profiles the isolate behind `inspectorUrl` while `work()` runs; returns milliseconds of
+ * The name that the bundle of the Worker in `dir` (its build/index.js, minified) gives the
+ * gateway's stream relay loop (`relayBody` in src/platform/stream.rs): the async function
+ * that holds its "out_of_time" cause. `null` for a bundle without one.
+ */
+export function relayLoopName(dir) {
+  const bundle = fs.readFileSync(path.join(dir, "build/index.js"), "utf8");
+  const cause = bundle.indexOf('"out_of_time"');
+  if (cause < 0) return null;
+  const start = bundle.lastIndexOf("async function ", cause);
+  return start < 0 ? null : (/^async function ([\w$]+)/.exec(bundle.slice(start))?.[1] ?? null);
+}
+
+/**
+ * Profiles the isolate behind `inspectorUrl` while `work()` runs, `relay` naming the
+ * bundle's stream relay loop (see `relayLoopName`); returns milliseconds of
  * self time per stage, and per function for the top of the list.
  */
-export async function profileStages(inspectorUrl, work) {
+export async function profileStages(inspectorUrl, work, relay) {
   const session = await connect(inspectorUrl);
   try {
     await session.call("Profiler.enable");
@@ -75,7 +94,7 @@ export async function profileStages(inspectorUrl, work) {
       const { functionName, url } = nodes.get(sample).callFrame;
       const name = functionName || "(anonymous)";
       const wasm = url.includes(".wasm");
-      const [stage] = STAGES.find(([, test]) => test(name, wasm, url));
+      const [stage] = STAGES.find(([, test]) => test(name, wasm, url, relay));
       const ms = (profile.timeDeltas[index] ?? 0) / 1000;
       stages.set(stage, stages.get(stage) + ms);
       if (stage !== "V8 idle") functions.set(name, (functions.get(name) ?? 0) + ms);

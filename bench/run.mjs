@@ -32,7 +32,7 @@ import zlib from "node:zlib";
 import { fileURLToPath } from "node:url";
 import { hostileTexts } from "../tests/support/hostile-text.mjs";
 import { piecesOf } from "../tests/support/mock-answers.mjs";
-import { profileStages } from "./profile.mjs";
+import { profileStages, relayLoopName } from "./profile.mjs";
 import { cpuMs, GATEWAY_OBJECTS, startUpstream, startWorker } from "./workerd.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -208,9 +208,10 @@ async function isolateStarts(gatewayBindings, objects, upstream, body) {
  */
 async function printProfile(gatewayBindings, objects, upstream, bodies) {
   const count = Number(process.env.BENCH_REQUESTS_PROFILE ?? 300);
+  const dirs = { gateway: root, floor: path.join(root, "bench/floor") };
   const profiled = {
-    gateway: await startWorker(root, gatewayBindings, objects, { inspector: true }),
-    floor: await startWorker(path.join(root, "bench/floor"), { UPSTREAM_URL: `${upstream.url}/chat/completions` }, {}, { inspector: true }),
+    gateway: await startWorker(dirs.gateway, gatewayBindings, objects, { inspector: true }),
+    floor: await startWorker(dirs.floor, { UPSTREAM_URL: `${upstream.url}/chat/completions` }, {}, { inspector: true }),
   };
   const runs = [
     ["gateway", "stream", `${profiled.gateway.url}/v1/chat/completions`],
@@ -228,7 +229,7 @@ async function printProfile(gatewayBindings, objects, upstream, bodies) {
       let measured;
       const { stages, functions } = await profileStages(worker.inspectorUrl, async () => {
         measured = await load(target, bodies[mode], 1, count);
-      });
+      }, relayLoopName(dirs[name]));
       columns.push({ label: `${name} ${mode}`, stages, functions, cpu: measured.cpu, perChunk: mode === "stream" });
     }
   } finally {
