@@ -272,6 +272,25 @@ describe("fallback chains, breakers and deadlines", () => {
     assert.ok(events.length > 5, "what arrived before the limit was delivered");
   });
 
+  test("a complete stream whose upstream keeps its connection open ends within the grace, and the connection is closed", async () => {
+    const upstream = fixture.upstreams.openai;
+    upstream.script("endless", [{ lingerAfterEnd: 3000 }]);
+    const abortedBefore = upstream.aborted.length;
+    const started = Date.now();
+    const response = await chat(fixture.gateway.url, { model: "endless", messages: hello, stream: true });
+    const events = await readEvents(response);
+    const elapsed = Date.now() - started;
+    assert.equal(streamText(events), WIRES.openai.text);
+    // After the answer's last event the gateway waits 100 ms for the body's end, not for
+    // the upstream to close it 3 s later.
+    assert.ok(elapsed < 1500, `ended after ${elapsed} ms`);
+    const log = await fixture.gateway.logFor(response.headers.get("x-request-id"));
+    assert.equal(log.stream_outcome, "completed");
+    assert.equal(log.error, undefined);
+    // The end did not come in time, so the gateway closed the upstream connection.
+    await upstream.waitForAborts(abortedBefore + 1, 2000);
+  });
+
   test("weights share the first pick between targets", async () => {
     const before = { a: 0, b: 0 };
     for (const model of ["a", "b"]) before[model] = fixture.upstreams.openai.callsFor(`weighted-${model}`).length;

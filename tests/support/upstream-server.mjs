@@ -13,6 +13,8 @@
 //   { stallAfter: n }      a stream (or a JSON body) that sends `n` events (half its body)
 //                          and then nothing, keeping the connection open
 //   { cutAfter: n }        a stream that ends cleanly after `n` events
+//   { lingerAfterEnd: ms } a whole stream, terminal event included, whose connection
+//                          stays open `ms` longer before the body ends
 //   { noTerminal: true }   a stream without its terminal event(s); a JSON body cut short
 //   { malformedAt: n }     event `n` (or the JSON body) is not JSON
 //   { drip: ms }           every event (or every 64 bytes of a JSON body) `ms` apart
@@ -167,6 +169,8 @@ export async function startUpstreamServer(wire) {
         res.write(event);
       }
     }
+    if (fault.lingerAfterEnd) await sleep(fault.lingerAfterEnd);
+    if (res.destroyed) return;
     end();
   });
 
