@@ -32,7 +32,8 @@ bench: build
 	@node bench/run.mjs
 
 # This build against another's (OTHER=DIR, a checkout whose build/ holds it), in interleaved
-# rounds of streams: for changes smaller than single runs' noise.
+# rounds of streams (BENCH_AB_MODE=json: JSON requests): for changes smaller than single
+# runs' noise.
 bench-ab: build
 	@node bench/ab.mjs $(OTHER)
 

@@ -1,11 +1,13 @@
 // `make bench-ab OTHER=DIR`: this checkout's gateway build against another one (DIR holds a
 // `build/` from `scripts/build.sh`, such as a git worktree of an earlier commit), on the
-// same 50-chunk stream at concurrency 1, in interleaved rounds: each round sends a batch to
-// one build and then to the other (the order alternates), so the machine's drift, which
-// moves single `make bench` runs by ±20 %, falls on both alike. Prints each build's CPU
-// per stream (workerd's, from /proc) and their ratio.
+// same 50-chunk stream (or, with BENCH_AB_MODE=json, the same JSON request) at concurrency
+// 1, in interleaved rounds: each round sends a batch to one build and then to the other
+// (the order alternates), so the machine's drift, which moves single `make bench` runs by
+// ±20 %, falls on both alike. Prints each build's CPU per request (workerd's, from /proc)
+// and their ratio.
 //
-// BENCH_AB_ROUNDS (default 16) and BENCH_AB_BATCH (default 100 streams) size the run.
+// BENCH_AB_ROUNDS (default 16) and BENCH_AB_BATCH (default 100 streams or 400 JSON
+// requests: /proc counts CPU in 10 ms ticks) size the run.
 
 import http from "node:http";
 import path from "node:path";
@@ -13,8 +15,13 @@ import { fileURLToPath } from "node:url";
 import { cpuMs, GATEWAY_OBJECTS, startUpstream, startWorker } from "./workerd.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const MODE = process.env.BENCH_AB_MODE ?? "stream";
+if (!["stream", "json"].includes(MODE)) {
+  console.error(`BENCH_AB_MODE: stream or json, not ${MODE}`);
+  process.exit(2);
+}
 const ROUNDS = Number(process.env.BENCH_AB_ROUNDS ?? 16);
-const BATCH = Number(process.env.BENCH_AB_BATCH ?? 100);
+const BATCH = Number(process.env.BENCH_AB_BATCH ?? (MODE === "json" ? 400 : 100));
 const STREAM_CHUNKS = 50;
 
 if (!process.argv[2]) {
@@ -23,8 +30,8 @@ if (!process.argv[2]) {
 }
 const other = path.resolve(process.argv[2]);
 
-/** Sends one streamed chat completion and reads it to its end; rejects unless it is a 200. */
-function stream(agent, url, body) {
+/** Sends one chat completion and reads the answer to its end; rejects unless it is a 200. */
+function send(agent, url, body) {
   return new Promise((resolve, reject) => {
     const req = http.request(`${url}/v1/chat/completions`, { method: "POST", agent, headers: { "content-type": "application/json" } }, (res) => {
       res.resume();
@@ -50,17 +57,18 @@ const bindings = {
 };
 const builds = { this: await startWorker(root, bindings, GATEWAY_OBJECTS), other: await startWorker(other, bindings, GATEWAY_OBJECTS) };
 const agent = new http.Agent({ keepAlive: true });
-const body = JSON.stringify({ model: "bench", messages: [{ role: "user", content: "Say hello to the benchmark." }], stream: true, metadata: { chunks: String(STREAM_CHUNKS) } });
-const perStream = { this: [], other: [] };
+const question = { model: "bench", messages: [{ role: "user", content: "Say hello to the benchmark." }] };
+const body = JSON.stringify(MODE === "json" ? question : { ...question, stream: true, metadata: { chunks: String(STREAM_CHUNKS) } });
+const perRequest = { this: [], other: [] };
 try {
-  for (const worker of Object.values(builds)) for (let i = 0; i < 50; i++) await stream(agent, worker.url, body); // warm-up
+  for (const worker of Object.values(builds)) for (let i = 0; i < 50; i++) await send(agent, worker.url, body); // warm-up
   for (let round = 0; round < ROUNDS; round++) {
     const order = round % 2 ? ["this", "other"] : ["other", "this"];
     for (const name of order) {
       const { url, pids } = builds[name];
       const before = cpuMs(pids);
-      for (let i = 0; i < BATCH; i++) await stream(agent, url, body);
-      perStream[name].push((cpuMs(pids) - before) / BATCH);
+      for (let i = 0; i < BATCH; i++) await send(agent, url, body);
+      perRequest[name].push((cpuMs(pids) - before) / BATCH);
     }
   }
 } finally {
@@ -69,8 +77,9 @@ try {
   upstream.close();
 }
 const f = (value) => value.toFixed(3);
-console.log(`${ROUNDS} interleaved rounds of ${BATCH} ${STREAM_CHUNKS}-chunk streams at c1, workerd CPU ms per stream:`);
+const what = MODE === "json" ? "JSON requests" : `${STREAM_CHUNKS}-chunk streams`;
+console.log(`${ROUNDS} interleaved rounds of ${BATCH} ${what} at c1, workerd CPU ms per request:`);
 for (const [name, dir] of [["this", root], ["other", other]]) {
-  console.log(`  ${name.padEnd(5)} ${dir}: median ${f(median(perStream[name]))}, mean ${f(mean(perStream[name]))}`);
+  console.log(`  ${name.padEnd(5)} ${dir}: median ${f(median(perRequest[name]))}, mean ${f(mean(perRequest[name]))}`);
 }
-console.log(`  this / other: ${f(mean(perStream.this) / mean(perStream.other))}x (means)`);
+console.log(`  this / other: ${f(mean(perRequest.this) / mean(perRequest.other))}x (means)`);
