@@ -452,23 +452,21 @@ fn a_clock_that_jumps_past_the_total_limit_ends_the_stream() {
     assert!(body.contains("time limit of 10000 ms"), "{body}");
 }
 
-#[test]
-fn a_client_that_leaves_stops_the_stream_without_blaming_the_upstream() {
-    let ports = FakePorts::at(START_MS);
+/// A committed stream of three events from a target whose breaker opens at its first
+/// failure, for a client that will leave.
+fn stream_for_a_leaving_client(ports: &FakePorts) -> AnswerStream<FakePorts> {
     ports.script(
         "model-a",
         vec![Script::ok(vec![chunk("Hi"), chunk("there"), stream_end(2)])],
     );
     let config = config(&[("BREAKER_CONSECUTIVE_FAILURES", "1")]);
-    let (result, _) = run(&ports, &config, &request("a", true));
-    let mut stream = stream_of(result.unwrap());
-    assert!(block_on(stream.next_chunk()).is_some());
-    ports.gone.set(true);
-    let closer = stream.closer();
-    closer.client_left();
-    closer.client_left();
-    assert_eq!(block_on(stream.next_chunk()), None);
-    drop(stream);
+    let (result, _) = run(ports, &config, &request("a", true));
+    stream_of(result.unwrap())
+}
+
+/// The stream's end, once its client left: one log line that says so, settled, not
+/// stored, and nothing held against the upstream.
+fn assert_closed_by_the_client(ports: &FakePorts) {
     let record = ports.record.borrow();
     assert_eq!(record.lines.len(), 1, "one log line, however many ends");
     assert_eq!(
@@ -478,6 +476,20 @@ fn a_client_that_leaves_stops_the_stream_without_blaming_the_upstream() {
     assert_eq!(record.settled.borrow().len(), 1);
     assert!(record.transitions.is_empty(), "the breaker learned nothing");
     assert!(record.stored.borrow().is_empty());
+}
+
+#[test]
+fn a_client_that_leaves_stops_the_stream_without_blaming_the_upstream() {
+    let ports = FakePorts::at(START_MS);
+    let mut stream = stream_for_a_leaving_client(&ports);
+    assert!(block_on(stream.next_chunk()).is_some());
+    ports.gone.set(true);
+    let closer = stream.closer();
+    closer.client_left();
+    closer.client_left();
+    assert_eq!(block_on(stream.next_chunk()), None);
+    drop(stream);
+    assert_closed_by_the_client(&ports);
 }
 
 #[test]
@@ -639,13 +651,7 @@ fn a_relayed_body_that_stops_early_ends_with_why() {
 #[test]
 fn a_relayed_stream_whose_client_left_stops_without_writing() {
     let ports = FakePorts::at(START_MS);
-    ports.script(
-        "model-a",
-        vec![Script::ok(vec![chunk("Hi"), chunk("there"), stream_end(2)])],
-    );
-    let config = config(&[("BREAKER_CONSECUTIVE_FAILURES", "1")]);
-    let (result, _) = run(&ports, &config, &request("a", true));
-    let mut stream = stream_of(result.unwrap());
+    let mut stream = stream_for_a_leaving_client(&ports);
     let (first, _) = stream.relay_start().unwrap();
     assert_eq!(first.next, RelayNext::Read);
     ports.gone.set(true);
@@ -653,13 +659,7 @@ fn a_relayed_stream_whose_client_left_stops_without_writing() {
     assert!(relayed.bytes.is_empty());
     assert_eq!(relayed.next, RelayNext::Stop);
     drop(stream);
-    let record = ports.record.borrow();
-    assert_eq!(record.lines.len(), 1);
-    assert_eq!(
-        record.lines[0].stream_outcome,
-        Some(StreamEnd::ClientClosed)
-    );
-    assert!(record.transitions.is_empty(), "the breaker learned nothing");
+    assert_closed_by_the_client(&ports);
 }
 
 #[test]
