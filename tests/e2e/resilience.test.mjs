@@ -291,6 +291,15 @@ describe("fallback chains, breakers and deadlines", () => {
     await upstream.waitForAborts(abortedBefore + 1, 2000);
   });
 
+  test("a stream whose upstream declares its length and sends it whole is delivered whole", async () => {
+    fixture.upstreams.openai.script("endless", [{ sized: true }]);
+    const response = await chat(fixture.gateway.url, { model: "endless", messages: hello, stream: true });
+    assert.equal(response.status, 200);
+    assert.equal(streamText(await readEvents(response)), WIRES.openai.text);
+    const log = await fixture.gateway.logFor(response.headers.get("x-request-id"));
+    assert.equal(log.stream_outcome, "completed");
+  });
+
   test("weights share the first pick between targets", async () => {
     const before = { a: 0, b: 0 };
     for (const model of ["a", "b"]) before[model] = fixture.upstreams.openai.callsFor(`weighted-${model}`).length;

@@ -24,6 +24,8 @@
 //   { split: true }        a stream written one byte at a time
 //   { burst: true }        a stream written in one piece (the benchmark's per-chunk cost);
 //                          also for every model named `<name>-burst-<n>`
+//   { sized: true }        a stream written in one piece with its Content-Length declared
+//                          (a buffering proxy's way), so that it arrives in one read
 //   { handle(req, res, call) }  a wire-specific answer (error bodies that echo keys, ...)
 // A wire may check each request against its provider's rules first (`validate`): a
 // request the real API would reject gets the 400 it would get, and is recorded with the
@@ -147,6 +149,11 @@ export async function startUpstreamServer(wire) {
     if (fault.noTerminal) events = events.slice(0, events.length - wire.terminal);
     if (fault.malformedAt !== undefined) events[fault.malformedAt] = wire.malformed(call);
     if (fault.oversize) events.splice(1, 0, `data: "${"x".repeat(5 * 1024 * 1024)}"\n\n`);
+    if (fault.sized) {
+      const text = events.join("");
+      res.writeHead(200, { "content-type": "text/event-stream", "content-length": Buffer.byteLength(text) });
+      return end(text);
+    }
     res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
     if (fault.burst) return end(events.join(""));
     res.flushHeaders();
