@@ -56,13 +56,7 @@ pub fn response(
     let relayed = reader.and_then(|reader| Some((reader, stream.relay_start()?)));
     match relayed {
         Some((reader, (first, timing))) => {
-            let relay = Relay {
-                reader,
-                writer,
-                first,
-                timing,
-            };
-            background.run(relay.run(stream, hook));
+            background.run(relay(stream, reader, writer, first, timing, hook));
         }
         None => background.run(pump(stream, writer, hook)),
     }
@@ -197,51 +191,42 @@ extern "C" {
     ) -> Promise;
 }
 
-/// An upstream answer to relay with [`relay_body`].
-struct Relay {
+/// Relays the rest of `stream`'s upstream body from `reader` into `writer` with
+/// [`relay_body`], within `timing`, after `first` (the client bytes produced before the
+/// answer was committed to, and what follows them); then closes the body. The hook lives as
+/// long as the relay.
+async fn relay(
+    mut stream: AnswerStream<WorkerPorts>,
     reader: ReadableStreamDefaultReader,
     writer: WritableStreamDefaultWriter,
-    /// The client bytes produced before the answer was committed to, and what follows.
     first: Relayed,
-    /// The body's time limits.
     timing: StreamTiming,
-}
-
-impl Relay {
-    /// Relays the body into the writer through `stream`, then closes the body. The hook
-    /// lives as long as the relay.
-    async fn run(self, mut stream: AnswerStream<WorkerPorts>, hook: ClientAbortHook) {
-        let Relay {
-            reader,
-            writer,
-            first,
-            timing,
-        } = self;
-        let step = Closure::<dyn FnMut(JsValue, JsValue) -> JsValue>::new(
-            move |value: JsValue, cause: JsValue| {
-                let piece = match value.dyn_into::<Uint8Array>() {
-                    Ok(chunk) => Piece::Bytes(chunk.to_vec()),
-                    Err(_) => Piece::end(body_end(&cause), &timing),
-                };
-                relayed_to_js(stream.relay_piece(piece))
-            },
-        );
-        let relayed = relay_body(
-            &reader,
-            &writer,
-            &relayed_to_js(first),
-            step.as_ref().unchecked_ref(),
-            timing.idle_timeout_ms as f64,
-            timing.deadline_ms as f64,
-            END_GRACE_MS as f64,
-        );
-        let _ = JsFuture::from(relayed).await;
-        // The step owns the stream, whose accounting closes when it is dropped: before the
-        // body ends, so that a client that reads to the end finds the log line written.
-        drop(step);
-        let _ = JsFuture::from(writer.close()).await;
-        drop(hook);
-    }
+    hook: ClientAbortHook,
+) {
+    let step = Closure::<dyn FnMut(JsValue, JsValue) -> JsValue>::new(
+        move |value: JsValue, cause: JsValue| {
+            let piece = match value.dyn_into::<Uint8Array>() {
+                Ok(chunk) => Piece::Bytes(chunk.to_vec()),
+                Err(_) => Piece::end(body_end(&cause), &timing),
+            };
+            relayed_to_js(stream.relay_piece(piece))
+        },
+    );
+    let relayed = relay_body(
+        &reader,
+        &writer,
+        &relayed_to_js(first),
+        step.as_ref().unchecked_ref(),
+        timing.idle_timeout_ms as f64,
+        timing.deadline_ms as f64,
+        END_GRACE_MS as f64,
+    );
+    let _ = JsFuture::from(relayed).await;
+    // The step owns the stream, whose accounting closes when it is dropped: before the
+    // body ends, so that a client that reads to the end finds the log line written.
+    drop(step);
+    let _ = JsFuture::from(writer.close()).await;
+    drop(hook);
 }
 
 /// `relayed` as [`relay_body`] takes it.
