@@ -3,21 +3,24 @@
 // whose proxy Workers cost more CPU than the Worker itself).
 //
 // The targets answer the same requests from the same mock upstreams (their own process):
-// the upstream directly; five floors built from bench/floor: `pass` (the upstream's
+// the upstream directly; six floors built from bench/floor: `pass` (the upstream's
 // Response returned untouched, its body never in JS or wasm: the least any Worker can
 // cost, which the issue's targets are ratios to), `pump` (every chunk read into wasm and
-// written to an IdentityTransformStream by one task, as the gateway streams), `jsloop`
-// (the same by a JS loop that calls into wasm once per chunk: no Rust future per chunk),
-// `transform` (a TransformStream whose transform calls into wasm) and `floor` (through a
-// Rust Stream, as Response::from_stream does it); the gateway Worker (anonymous), the same
-// gateway without its METRICS binding (`gw-nomet`, JSON only: what metrics cost), with an
-// RS256 JWT (`gw+jwt`), with a JWT whose tier is rate limited (`gw+limit`: every request
-// admitted and settled by its Durable Object), and `full` (the limited tier plus
-// REDACT_PII=output). For each: JSON and 50-chunk streaming answers, at concurrency 1 and
-// 32 (streams also at 8), cache hits, and 500-chunk streams at concurrency 1 (the cost per
-// chunk). Printed: latency p50/p99, added latency over the direct call, requests/s, CPU ms
-// per request of each Worker's workerd process tree (from /proc), ratios, the issue's
-// targets beside their figures, isolate starts and the gzipped wasm sizes.
+// written to an IdentityTransformStream by one Rust task), `jsloop` (the same by a JS loop
+// that calls into wasm once per chunk, as the gateway relays an upstream's stream),
+// `transform` (a TransformStream whose transform calls into wasm), `tee` (the body teed,
+// one branch returned untouched and the other read chunk by chunk into wasm, nothing
+// written: what watching the answer costs a Worker that does not touch it) and `floor`
+// (through a Rust Stream, as Response::from_stream does it); the gateway Worker
+// (anonymous), the same gateway without its METRICS binding (`gw-nomet`, JSON only: what
+// metrics cost), with an RS256 JWT (`gw+jwt`), with a JWT whose tier is rate limited
+// (`gw+limit`: every request admitted and settled by its Durable Object), and `full` (the
+// limited tier plus REDACT_PII=output). For each: JSON and 50-chunk streaming answers, at
+// concurrency 1 and 32 (streams also at 8), cache hits, and 500-chunk streams at
+// concurrency 1 (the cost per chunk). Printed: latency p50/p99, added latency over the
+// direct call, requests/s, CPU ms per request of each Worker's workerd process tree (from
+// /proc), ratios, the issue's targets beside their figures, isolate starts and the
+// gzipped wasm sizes.
 // BENCH_ONLY=profile prints where the CPU goes instead (V8 CPU profiles, bench/profile.mjs).
 // Jobs and the cache's KV level need Queues and KV, which plain workerd lacks: they are
 // measured in Miniflare, once, after the last run.
@@ -70,7 +73,7 @@ const TOOL_STREAM_REQUESTS = Number(process.env.BENCH_REQUESTS_TOOLS ?? 300);
 // asked for and answered as Chat Completions, the Responses API and the Messages API.
 const SURFACES = { chat: "gateway", responses: "gw-resp", messages: "gw-msg" };
 // Floors that differ only in how the body flows through the Worker: measured at c1.
-const PLUMBING_FLOORS = ["pump", "transform", "jsloop"];
+const PLUMBING_FLOORS = ["pump", "transform", "jsloop", "tee"];
 
 function buildFloor() {
   execFileSync(path.join(root, "scripts/build.sh"), [path.join(root, "bench/floor")], { stdio: ["ignore", "ignore", "inherit"] });
@@ -487,6 +490,8 @@ async function main() {
   const transformed = await startWorker(path.join(root, "bench/floor"), { UPSTREAM_URL: `${upstream.url}/chat/completions`, FLOOR_MODE: "transform" });
   // The same by a loop in JS, one synchronous call into wasm per chunk.
   const jsLooped = await startWorker(path.join(root, "bench/floor"), { UPSTREAM_URL: `${upstream.url}/chat/completions`, FLOOR_MODE: "jsloop" });
+  // The body teed: one branch returned untouched, the other read into wasm chunk by chunk.
+  const teed = await startWorker(path.join(root, "bench/floor"), { UPSTREAM_URL: `${upstream.url}/chat/completions`, FLOOR_MODE: "tee" });
   // Auth: an RS256 JWT whose key is inline (no KV in plain workerd, so API keys are not
   // measured here); after the first request the imported key is cached in the isolate.
   const { publicKey, privateKey } = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 });
@@ -552,6 +557,7 @@ async function main() {
     pump: { url: pumped.url, pids: pumped.pids },
     transform: { url: transformed.url, pids: transformed.pids },
     jsloop: { url: jsLooped.url, pids: jsLooped.pids },
+    tee: { url: teed.url, pids: teed.pids },
     floor: { url: floor.url, pids: floor.pids },
     gateway: { url: `${gateway.url}/v1/chat/completions`, pids: gateway.pids },
     "gw-nomet": { url: `${unobserved.url}/v1/chat/completions`, pids: unobserved.pids },
@@ -606,7 +612,7 @@ async function main() {
     try {
       await printProfile(gatewayBindings, objects, upstream, bodies);
     } finally {
-      for (const worker of [gateway, unobserved, unguarded, redacting, floor, passThrough, pumped, transformed, jsLooped, full, upstream]) worker.close();
+      for (const worker of [gateway, unobserved, unguarded, redacting, floor, passThrough, pumped, transformed, jsLooped, teed, full, upstream]) worker.close();
     }
     return;
   }
@@ -656,6 +662,7 @@ async function main() {
     pumped.close();
     transformed.close();
     jsLooped.close();
+    teed.close();
     full.close();
     upstream.close();
   }

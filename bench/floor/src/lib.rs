@@ -3,9 +3,11 @@
 //! `Response::from_stream` does it), `pump` (each read copied into wasm and written back
 //! through an `IdentityTransformStream`, by one Rust task), `jsloop` (the same by a loop
 //! in JS that calls into wasm once per chunk), `transform` (piped through a
-//! `TransformStream` whose transform is one synchronous call into wasm), or `pass-through` (the
-//! upstream's `Response` returned untouched, its body never entering wasm: the least any
-//! Worker can cost).
+//! `TransformStream` whose transform is one synchronous call into wasm), `tee` (the body
+//! teed: one branch returned untouched, the other read after the response by a JS loop
+//! that hands each chunk to wasm and writes nothing: what merely watching an answer
+//! costs), or `pass-through` (the upstream's `Response` returned untouched, its body never
+//! entering wasm: the least any Worker can cost).
 
 use futures_util::TryStreamExt;
 use wasm_bindgen::{JsCast, JsValue};
@@ -22,7 +24,7 @@ use worker::{
 };
 
 #[event(fetch)]
-pub async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
+pub async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
     let upstream = env.var("UPSTREAM_URL")?.to_string();
     let mode = env.var("FLOOR_MODE").map(|mode| mode.to_string()).unwrap_or_default();
     let body = req.bytes().await?;
@@ -48,6 +50,14 @@ pub async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response
                 return Response::empty();
             };
             Ok(Response::from_body(ResponseBody::Stream(js_loop(upstream)?))?.with_status(status))
+        }
+        "tee" => {
+            let ResponseBody::Stream(upstream) = answer.body() else {
+                return Response::empty();
+            };
+            let (to_client, watched) = tee(upstream);
+            ctx.wait_until(watch(watched));
+            Ok(Response::from_body(ResponseBody::Stream(to_client))?.with_status(status))
         }
         "pump" => {
             let ResponseBody::Stream(upstream) = answer.body() else {
@@ -148,4 +158,36 @@ fn js_loop(upstream: &ReadableStream) -> Result<ReadableStream> {
         drop(transform);
     });
     Ok(readable)
+}
+
+// The `tee` floor's reader: each chunk of one branch handed to wasm, nothing written.
+#[wasm_bindgen::prelude::wasm_bindgen(inline_js = r#"
+export async function readInJs(reader, inspect) {
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    inspect(value);
+  }
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(js_name = readInJs)]
+    fn read_in_js(reader: &ReadableStreamDefaultReader, inspect: &js_sys::Function) -> js_sys::Promise;
+}
+
+/// `upstream`'s two branches: one for the client (piped natively), one to watch.
+fn tee(upstream: &ReadableStream) -> (ReadableStream, ReadableStream) {
+    let branches = upstream.tee();
+    (branches.get(0).unchecked_into(), branches.get(1).unchecked_into())
+}
+
+/// Reads `branch` to its end in a JS loop that copies each chunk into wasm: what watching
+/// an answer costs a Worker that hands the body itself to the client untouched.
+async fn watch(branch: ReadableStream) {
+    let reader: ReadableStreamDefaultReader = branch.get_reader().unchecked_into();
+    let inspect = Closure::<dyn FnMut(Uint8Array)>::new(|chunk: Uint8Array| {
+        let bytes = chunk.to_vec();
+        std::hint::black_box(bytes);
+    });
+    let _ = JsFuture::from(read_in_js(&reader, inspect.as_ref().unchecked_ref())).await;
 }
