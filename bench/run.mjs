@@ -175,33 +175,70 @@ const START_RUNS = Number(process.env.BENCH_START_RUNS ?? 5);
 /**
  * How long a fresh isolate takes: from spawning a workerd to its listening socket (the
  * modules compiled and instantiated), then its first request (the configuration loaded,
- * the caches cold) and its second; for the gateway and the pass-through floor, the same
- * JSON request through the mock upstream. Medians of START_RUNS starts.
+ * the caches cold, the wasm functions it runs compiled on their first call) and its
+ * second; for the gateway and the pass-through floor, the same JSON request through the
+ * mock upstream. Medians of START_RUNS starts. Then one start each with V8's compile trace
+ * (what compiling the wasm costs the first request), and one with every function compiled
+ * before the socket opens (`--no-wasm-lazy-compilation`: the other side of the trade).
  */
 async function isolateStarts(gatewayBindings, objects, upstream, body) {
   const starters = {
-    gateway: () => startWorker(root, gatewayBindings, objects),
-    pass: () => startWorker(path.join(root, "bench/floor"), { UPSTREAM_URL: `${upstream.url}/chat/completions`, FLOOR_MODE: "pass-through" }),
+    gateway: { start: (options) => startWorker(root, gatewayBindings, objects, options), path: "/v1/chat/completions" },
+    pass: { start: (options) => startWorker(path.join(root, "bench/floor"), { UPSTREAM_URL: `${upstream.url}/chat/completions`, FLOOR_MODE: "pass-through" }, {}, options), path: "" },
   };
   const figures = {};
-  for (const [name, start] of Object.entries(starters)) {
+  for (const [name, starter] of Object.entries(starters)) {
     const runs = { listening: [], first: [], second: [] };
     for (let run = 0; run < START_RUNS; run++) {
-      const started = process.hrtime.bigint();
-      const worker = await start();
-      runs.listening.push(Number(process.hrtime.bigint() - started) / 1e6);
-      const agent = new http.Agent({ keepAlive: true });
-      try {
-        const url = name === "gateway" ? `${worker.url}/v1/chat/completions` : worker.url;
-        for (const field of ["first", "second"]) runs[field].push((await request(agent, { url }, body)).total);
-      } finally {
-        agent.destroy();
-        worker.close();
-      }
+      const timed = await timedStart(starter, body);
+      for (const field of Object.keys(runs)) runs[field].push(timed[field]);
     }
     figures[name] = Object.fromEntries(Object.entries(runs).map(([field, values]) => [field, median(values)]));
+    figures[name].compiled = wasmCompiled((await timedStart(starter, body, ["--trace-wasm-compilation-times"])).printed);
+    figures[name].eager = await timedStart(starter, body, ["--no-wasm-lazy-compilation"]);
   }
   return figures;
+}
+
+/**
+ * One fresh isolate of `starter`, its V8 given `v8Flags`: ms to its listening socket, to
+ * the answer of its first request and of its second, and what workerd printed from the
+ * first request until V8's background compilation had had time to report.
+ */
+async function timedStart(starter, body, v8Flags = []) {
+  const started = process.hrtime.bigint();
+  const worker = await starter.start({ v8Flags, keepOutput: v8Flags.length > 0 });
+  const listening = Number(process.hrtime.bigint() - started) / 1e6;
+  const agent = new http.Agent({ keepAlive: true });
+  try {
+    const url = `${worker.url}${starter.path}`;
+    const before = worker.output().length;
+    const first = (await request(agent, { url }, body)).total;
+    if (v8Flags.length > 0) await new Promise((resolve) => setTimeout(resolve, 500));
+    const printed = worker.output().slice(before);
+    const second = (await request(agent, { url }, body)).total;
+    return { listening, first, second, printed };
+  } finally {
+    agent.destroy();
+    worker.close();
+  }
+}
+
+/**
+ * The wasm functions V8's `--trace-wasm-compilation-times` says it compiled, per tier
+ * (Liftoff, the baseline compiler, runs on the first call, on the request's thread;
+ * TurboFan re-compiles hot functions in the background): how many, their KB of wasm code
+ * and the ms it took.
+ */
+function wasmCompiled(printed) {
+  const tiers = {};
+  for (const [, tier, us, bytes] of printed.matchAll(/using (\w+), took (\d+) \S+ and .*?bodysize (\d+)/g)) {
+    tiers[tier] ??= { functions: 0, kb: 0, ms: 0 };
+    tiers[tier].functions += 1;
+    tiers[tier].kb += Number(bytes) / 1024;
+    tiers[tier].ms += Number(us) / 1000;
+  }
+  return tiers;
 }
 
 /**
@@ -805,6 +842,15 @@ async function main() {
     console.log(`\nisolate start (a fresh workerd per start, ${START_RUNS} starts, medians; target: first request ≤ 50 ms):`);
     for (const [name, figures] of Object.entries(startFigures)) {
       console.log(`  ${name.padEnd(8)} process start to listening ${f(figures.listening, 1)} ms, first request (wasm compiled, config loaded) ${f(figures.first, 1)} ms, second ${f(figures.second, 1)} ms: ${figures.first <= 50 ? "ok" : "MISSED"}`);
+    }
+    console.log("  the first request's wasm compilation (V8's compile trace, one more start each):");
+    for (const [name, { compiled }] of Object.entries(startFigures)) {
+      const tier = (label, figures) => (figures ? `${label} ${figures.functions} functions, ${f(figures.kb, 0)} KB of code, ${f(figures.ms, 1)} ms` : `${label} none`);
+      console.log(`    ${name.padEnd(8)} ${tier("Liftoff (on the request's thread)", compiled.Liftoff)}; ${tier("TurboFan (in the background)", compiled.TurboFan)}`);
+    }
+    console.log("  every function compiled before the socket opens instead (--no-wasm-lazy-compilation, one more start each):");
+    for (const [name, { eager }] of Object.entries(startFigures)) {
+      console.log(`    ${name.padEnd(8)} process start to listening ${f(eager.listening, 1)} ms, first request ${f(eager.first, 1)} ms, second ${f(eager.second, 1)} ms`);
     }
   }
   const gatewayWasm = gzippedKb(path.join(root, "build/index_bg.wasm"));

@@ -33,9 +33,11 @@ const COMPATIBILITY_DATE = "2026-04-26";
 /**
  * Starts a built Worker (`dir/build`) in its own `workerd serve`; returns its URL and pid.
  * `durableObjects` maps binding names to SQLite-backed Durable Object classes the Worker
- * exports; their storage is a temporary directory.
+ * exports; their storage is a temporary directory. `v8Flags` go to the isolate's V8;
+ * with `keepOutput`, what workerd prints (the Worker's logs, V8's traces) is kept for
+ * `output()` instead of discarded.
  */
-export async function startWorker(dir, bindings, durableObjects = {}, { inspector = false } = {}) {
+export async function startWorker(dir, bindings, durableObjects = {}, { inspector = false, v8Flags = [], keepOutput = false } = {}) {
   const port = await freePort();
   const inspectorPort = inspector ? await freePort() : null;
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "bench-workerd-"));
@@ -53,6 +55,7 @@ const config :Workerd.Config = (
     (name = "do-storage", disk = (path = ${text(path.join(work, "do"))}, writable = true)),
   ],
   sockets = [(name = "http", address = "127.0.0.1:${port}", http = (), service = "main")],
+  v8Flags = [${v8Flags.map(text).join(", ")}],
 );
 const worker :Workerd.Worker = (
   modules = [
@@ -68,9 +71,12 @@ const worker :Workerd.Worker = (
 `;
   const configPath = path.join(work, "config.capnp");
   fs.writeFileSync(configPath, config);
-  // The Worker's console output (the gateway logs one line per request) is discarded.
+  // The Worker's console output (the gateway logs one line per request) is discarded
+  // unless asked for.
   const args = ["serve", configPath, ...(inspector ? [`--inspector-addr=127.0.0.1:${inspectorPort}`] : [])];
-  const child = spawn(WORKERD, args, { stdio: ["ignore", "ignore", "inherit"] });
+  const child = spawn(WORKERD, args, { stdio: ["ignore", keepOutput ? "pipe" : "ignore", "inherit"] });
+  let printed = "";
+  child.stdout?.setEncoding("utf8").on("data", (text) => (printed += text));
   const url = `http://127.0.0.1:${port}`;
   const exited = new Promise((_, reject) => child.once("exit", (code) => reject(new Error(`workerd exited (${code})`))));
   await Promise.race([waitForPort(port), exited]);
@@ -79,6 +85,7 @@ const worker :Workerd.Worker = (
     pids: [child.pid],
     // The isolate's inspector (workerd names it after the service).
     inspectorUrl: inspector ? `ws://127.0.0.1:${inspectorPort}/main` : null,
+    output: () => printed,
     close: () => {
       child.kill();
       fs.rmSync(work, { recursive: true, force: true });
