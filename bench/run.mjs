@@ -194,27 +194,29 @@ async function isolateStarts(gatewayBindings, objects, upstream, body) {
       for (const field of Object.keys(runs)) runs[field].push(timed[field]);
     }
     figures[name] = Object.fromEntries(Object.entries(runs).map(([field, values]) => [field, median(values)]));
-    figures[name].compiled = wasmCompiled((await timedStart(starter, body, ["--trace-wasm-compilation-times"])).printed);
-    figures[name].eager = await timedStart(starter, body, ["--no-wasm-lazy-compilation"]);
+    const traced = await timedStart(starter, body, { v8Flags: ["--trace-wasm-compilation-times"], keepOutput: true });
+    figures[name].compiled = wasmCompiled(traced.printed);
+    figures[name].eager = await timedStart(starter, body, { v8Flags: ["--no-wasm-lazy-compilation"] });
   }
   return figures;
 }
 
 /**
- * One fresh isolate of `starter`, its V8 given `v8Flags`: ms to its listening socket, to
- * the answer of its first request and of its second, and what workerd printed from the
- * first request until V8's background compilation had had time to report.
+ * One fresh isolate of `starter`, started with `options` (`startWorker`'s): ms to its
+ * listening socket, to the answer of its first request and of its second, and, with
+ * `keepOutput`, what workerd printed from the first request until V8's background
+ * compilation had had time to report.
  */
-async function timedStart(starter, body, v8Flags = []) {
+async function timedStart(starter, body, options = {}) {
   const started = process.hrtime.bigint();
-  const worker = await starter.start({ v8Flags, keepOutput: v8Flags.length > 0 });
+  const worker = await starter.start(options);
   const listening = Number(process.hrtime.bigint() - started) / 1e6;
   const agent = new http.Agent({ keepAlive: true });
   try {
     const url = `${worker.url}${starter.path}`;
     const before = worker.output().length;
     const first = (await request(agent, { url }, body)).total;
-    if (v8Flags.length > 0) await new Promise((resolve) => setTimeout(resolve, 500));
+    if (options.keepOutput) await new Promise((resolve) => setTimeout(resolve, 500));
     const printed = worker.output().slice(before);
     const second = (await request(agent, { url }, body)).total;
     return { listening, first, second, printed };

@@ -76,7 +76,7 @@ const worker :Workerd.Worker = (
   const args = ["serve", configPath, ...(inspector ? [`--inspector-addr=127.0.0.1:${inspectorPort}`] : [])];
   const child = spawn(WORKERD, args, { stdio: ["ignore", keepOutput ? "pipe" : "ignore", "inherit"] });
   let printed = "";
-  child.stdout?.setEncoding("utf8").on("data", (text) => (printed += text));
+  child.stdout?.setEncoding("utf8").on("data", (chunk) => (printed += chunk));
   const url = `http://127.0.0.1:${port}`;
   const exited = new Promise((_, reject) => child.once("exit", (code) => reject(new Error(`workerd exited (${code})`))));
   await Promise.race([waitForPort(port), exited]);
